@@ -1,0 +1,1 @@
+"""The command line's sub-commands, one module each (see nst_utils.cli.COMMANDS)."""

@@ -1,0 +1,149 @@
+"""The one home of nst's settings: the original notebook's CONFIG, overridable by callers.
+
+`CONFIG` holds the original values. Callers change a setting without editing the package:
+``CONFIG.replace(image_width=200, image_height=150)`` returns a new, validated `Config`, and
+``Config.from_env()`` reads the ``NST_*`` environment variables (used by the notebook, so tests
+and quick previews can run it with other weights, sizes and iteration counts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
+
+#: The repository root: relative default paths (weights, images, output) are resolved from here,
+#: so the package works whatever the current directory is (for instance inside notebooks/).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+WEIGHTS_FILENAME = "imagenet-vgg-verydeep-19.mat"
+
+#: The five style layers of the original, each weighted 0.2.
+STYLE_LAYERS = (
+    ("conv1_1", 0.2),
+    ("conv2_1", 0.2),
+    ("conv3_1", 0.2),
+    ("conv4_1", 0.2),
+    ("conv5_1", 0.2),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of one run; the defaults are the original notebook's CONFIG."""
+
+    image_width: int = 400
+    image_height: int = 300
+    color_channels: int = 3
+    noise_ratio: float = 0.6
+    means: tuple = (123.68, 116.779, 103.939)
+    vgg_model: Path = PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME
+    output_dir: Path = PROJECT_ROOT / "output"
+    content_image: Path = PROJECT_ROOT / "images" / "louvre.jpg"
+    style_image: Path = PROJECT_ROOT / "images" / "sandstone.jpg"
+    content_layer: str = "conv4_2"
+    style_layers: tuple = STYLE_LAYERS
+    alpha: float = 10.0
+    beta: float = 40.0
+    learning_rate: float = 2.0
+    num_iterations: int = 160
+    save_every: int = 20
+
+    def __post_init__(self):
+        for name in ("vgg_model", "output_dir", "content_image", "style_image"):
+            value = getattr(self, name)
+            if not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        for name in ("image_width", "image_height", "num_iterations", "save_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+        if self.color_channels != 3:
+            raise ConfigError("color_channels must be 3: VGG-19 takes RGB images")
+        if not 0.0 <= self.noise_ratio <= 1.0:
+            raise ConfigError(f"noise_ratio must lie in [0, 1], got {self.noise_ratio!r}")
+        if len(self.means) != 3:
+            raise ConfigError(f"means must hold three numbers (R, G, B), got {self.means!r}")
+        object.__setattr__(self, "means", tuple(float(m) for m in self.means))
+        object.__setattr__(self, "style_layers", tuple((str(n), float(w)) for n, w in self.style_layers))
+
+    # Upper-case aliases, so code written against the original CONFIG keeps reading naturally.
+    @property
+    def IMAGE_WIDTH(self) -> int:
+        return self.image_width
+
+    @property
+    def IMAGE_HEIGHT(self) -> int:
+        return self.image_height
+
+    @property
+    def COLOR_CHANNELS(self) -> int:
+        return self.color_channels
+
+    @property
+    def NOISE_RATIO(self) -> float:
+        return self.noise_ratio
+
+    @property
+    def MEANS(self):
+        """The mean pixel shaped (1, 1, 1, 3), as the original stored it."""
+        import numpy as np
+
+        return np.array(self.means, dtype=np.float64).reshape((1, 1, 1, 3))
+
+    @property
+    def VGG_MODEL(self) -> str:
+        return str(self.vgg_model)
+
+    @property
+    def OUTPUT_DIR(self) -> str:
+        return str(self.output_dir)
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some settings changed, validated like the original."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: "
+                              + ", ".join(f.name for f in dataclasses.fields(self)))
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, base: "Config | None" = None) -> "Config":
+        """Settings from ``NST_*`` environment variables on top of `base` (the defaults).
+
+        NST_WEIGHTS, NST_OUTPUT_DIR, NST_CONTENT_IMAGE, NST_STYLE_IMAGE (paths), NST_IMAGE_WIDTH,
+        NST_IMAGE_HEIGHT, NST_ITERATIONS, NST_SAVE_EVERY (whole numbers).
+        """
+        environ = os.environ if environ is None else environ
+        base = base or cls()
+        changes = {}
+        for var, field in _PATH_VARS.items():
+            if environ.get(var):
+                changes[field] = Path(environ[var]).expanduser()
+        for var, field in _INT_VARS.items():
+            if environ.get(var):
+                try:
+                    changes[field] = int(environ[var])
+                except ValueError:
+                    raise ConfigError(f"{var} must be a whole number, got {environ[var]!r}") from None
+        return base.replace(**changes)
+
+
+_PATH_VARS = {
+    "NST_WEIGHTS": "vgg_model",
+    "NST_OUTPUT_DIR": "output_dir",
+    "NST_CONTENT_IMAGE": "content_image",
+    "NST_STYLE_IMAGE": "style_image",
+}
+_INT_VARS = {
+    "NST_IMAGE_WIDTH": "image_width",
+    "NST_IMAGE_HEIGHT": "image_height",
+    "NST_ITERATIONS": "num_iterations",
+    "NST_SAVE_EVERY": "save_every",
+}
+
+#: The original notebook's settings.
+CONFIG = Config()

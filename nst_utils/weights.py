@@ -1,0 +1,205 @@
+"""Reading MatConvNet's `imagenet-vgg-verydeep-19.mat` into numpy arrays, in either format.
+
+Layers are found by their field names (`name`, `type`, `weights`), never by position, so the
+old (beta16), intermediate and new (beta23+) files all load. Every way a file can be unusable
+raises a `WeightsError` whose one line says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from .architecture import CONV_LAYERS
+from .errors import WeightsError
+
+#: Where the two circulating formats are published, with their MD5 and (where known) size.
+WEIGHTS_SOURCES = {
+    "new": {
+        "url": "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat",
+        "md5": "106118b7cf60435e6d8e04f6a6dc3657",
+        "size": 534_904_783,
+    },
+    "old": {
+        "url": "http://www.vlfeat.org/matconvnet/models/beta16/imagenet-vgg-verydeep-19.mat",
+        "md5": "8ee3263992981a1d26e73b3ca028a123",
+        "size": None,
+    },
+}
+DEFAULT_FORMAT = "new"
+FETCH_COMMAND = "python -m nst_utils fetch-weights"
+
+MAT5_MAGIC = b"MATLAB 5.0 MAT-file"
+MAT73_MAGIC = b"MATLAB 7.3 MAT-file"
+
+
+@dataclasses.dataclass
+class VGGWeights:
+    """The 16 conv layers of VGG-19 as float32 arrays, with what the file says about itself.
+
+    conv maps a layer name to (kernel (3, 3, in, out), bias (out,)); mean_pixel is (R, G, B).
+    """
+
+    conv: dict
+    format: str
+    mean_pixel: tuple | None = None
+
+
+def missing_weights_message(path) -> str:
+    """The one line shown when the weights file is not where it should be."""
+    source = WEIGHTS_SOURCES[DEFAULT_FORMAT]
+    return (f"VGG-19 weights not found at {path}: run `{FETCH_COMMAND}` to download them "
+            f"(about 535 MB from {source['url']}), or download that file by hand and put it there")
+
+
+def check_weights_path(path) -> Path:
+    """The path as a `Path` if it names an existing regular file; a `WeightsError` if not."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise WeightsError(missing_weights_message(path))
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder; give the path of the file "
+                           f"imagenet-vgg-verydeep-19.mat inside it")
+    return path
+
+
+def read_mat(path) -> dict:
+    """`scipy.io.loadmat` of the parts of the file nst uses, with clear errors for bad files."""
+    import scipy.io
+
+    path = check_weights_path(path)
+    with open(path, "rb") as handle:
+        header = handle.read(128)
+    if header.startswith(MAT73_MAGIC):
+        raise WeightsError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not MatConvNet's "
+                           f"VGG-19 file; delete it and run `{FETCH_COMMAND}`")
+    if not header.startswith(b"MATLAB"):
+        raise WeightsError(f"{path} is not a MATLAB .mat file (it does not start with a MATLAB "
+                           f"header); delete it and run `{FETCH_COMMAND}`")
+    try:
+        return scipy.io.loadmat(str(path), variable_names=("layers", "meta", "normalization"))
+    except MemoryError:
+        raise
+    except Exception as exc:  # scipy raises many types for a cut or damaged file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{path} could not be read as a .mat file, probably truncated or "
+                           f"corrupt ({reason}); delete it and run `{FETCH_COMMAND}`") from None
+
+
+def _text(value) -> str | None:
+    """A MATLAB string as loadmat returns it (a one-element array) as `str`, else None."""
+    while isinstance(value, np.ndarray):
+        if value.size != 1:
+            return None
+        value = value.reshape(-1)[0]
+    return value if isinstance(value, str) else None
+
+
+def _record(cell):
+    """The struct inside one cell of the `layers` array, or None if it is not a struct."""
+    while isinstance(cell, np.ndarray) and cell.dtype == object and cell.size == 1:
+        cell = cell.reshape(-1)[0]
+    if isinstance(cell, np.ndarray) and cell.dtype.names and cell.size == 1:
+        return cell.reshape(-1)[0]
+    return None
+
+
+def iter_layers(mat: dict):
+    """Yield (index, field_names, record) for each struct in the file's `layers` array."""
+    layers = mat.get("layers")
+    if not isinstance(layers, np.ndarray) or layers.dtype != object:
+        raise WeightsError("the file has no `layers` array, so it is not MatConvNet's VGG-19; "
+                           f"delete it and run `{FETCH_COMMAND}`")
+    for index, cell in enumerate(layers.reshape(-1)):
+        record = _record(cell)
+        if record is not None:
+            yield index, record.dtype.names, record
+
+
+def detect_format(mat: dict) -> str:
+    """'new', 'intermediate', 'old' or 'unknown', from the top-level keys and conv fields."""
+    conv_fields = None
+    try:
+        for _, names, record in iter_layers(mat):
+            if _text(record["type"]) == "conv":
+                conv_fields = names
+                break
+    except (WeightsError, ValueError, KeyError):
+        return "unknown"
+    if conv_fields is None:
+        return "unknown"
+    if "meta" in mat and "dilate" in conv_fields:
+        return "new"
+    if "meta" in mat or "precious" in conv_fields:
+        return "intermediate"
+    if "normalization" in mat and conv_fields[:1] == ("weights",):
+        return "old"
+    return "unknown"
+
+
+def mean_pixel(mat: dict):
+    """The (R, G, B) mean that the file records, or None where it records none."""
+    try:
+        if "meta" in mat:
+            norm = _record(mat["meta"])["normalization"]
+        else:
+            norm = mat["normalization"]
+        image = np.asarray(_record(norm)["averageImage"], dtype=np.float64)
+        return tuple(float(v) for v in image.reshape(-1, 3).mean(axis=0))
+    except Exception:
+        return None
+
+
+def conv_layer_problems(mat: dict):
+    """Read the 16 conv layers by name: returns (arrays, problems).
+
+    arrays maps name -> (kernel float32 (3, 3, in, out), bias float32 (out,)) for each layer
+    that is sound; problems lists one sentence per missing or mis-shaped layer.
+    """
+    found = {}
+    for index, names, record in iter_layers(mat):
+        if "name" in names:
+            name = _text(record["name"])
+            if name is not None and name not in found:
+                found[name] = (index, names, record)
+    arrays, problems = {}, []
+    for layer in CONV_LAYERS:
+        if layer.name not in found:
+            problems.append(f"layer {layer.name} is missing")
+            continue
+        _, names, record = found[layer.name]
+        if "weights" not in names:
+            problems.append(f"layer {layer.name} has no `weights` field")
+            continue
+        cell = np.asarray(record["weights"], dtype=object).reshape(-1)
+        if cell.size != 2:
+            problems.append(f"layer {layer.name} holds {cell.size} weight arrays, expected 2")
+            continue
+        kernel, bias = np.asarray(cell[0]), np.asarray(cell[1])
+        out = layer.kernel_shape[-1]
+        if kernel.shape != layer.kernel_shape:
+            problems.append(f"layer {layer.name} kernel has shape {kernel.shape}, "
+                            f"expected {layer.kernel_shape}")
+        elif bias.size != out:
+            problems.append(f"layer {layer.name} bias has {bias.size} values, expected {out}")
+        elif not (np.issubdtype(kernel.dtype, np.floating) and np.issubdtype(bias.dtype, np.floating)):
+            problems.append(f"layer {layer.name} weights are {kernel.dtype}/{bias.dtype}, "
+                            f"expected floating point")
+        else:
+            arrays[layer.name] = (np.ascontiguousarray(kernel, dtype=np.float32),
+                                  np.ascontiguousarray(bias.reshape(-1), dtype=np.float32))
+    return arrays, problems
+
+
+def load_weights(path) -> VGGWeights:
+    """The 16 conv layers of a VGG-19 `.mat` file (any format), checked layer by layer."""
+    mat = read_mat(path)
+    arrays, problems = conv_layer_problems(mat)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise WeightsError(f"{path} is not a usable VGG-19 file: {problems[0]}{more}; run "
+                           f"`python -m nst_utils check-weights {path}` for details, or delete "
+                           f"it and run `{FETCH_COMMAND}`")
+    return VGGWeights(conv=arrays, format=detect_format(mat), mean_pixel=mean_pixel(mat))
