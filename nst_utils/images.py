@@ -56,7 +56,7 @@ def read_image(path) -> np.ndarray:
         what = "is a folder, not an image file" if path.is_dir() else "does not exist"
         raise ImageError(f"image {path} {what}; give the path of a PNG or JPEG file")
     try:
-        image = iio.imread(path, index=0)
+        image = iio.imread(path, index=0, plugin="pillow")
     except Exception as exc:
         raise ImageError(f"{path} could not be read as an image ({type(exc).__name__}); "
                          f"give a PNG or JPEG file") from None

@@ -99,10 +99,11 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
                 report(i, *snapshot)
             if output_dir is not False and _finite(snapshot):
                 result.saved.append(save_image(Path(output_dir) / f"{i}.png", generated_image, means))
-    if result.stopped is None:
-        final = sess.run(variable)
-        good_image = final if np.isfinite(final).all() else good_image
+    final = sess.run(variable)
+    if result.stopped != "non-finite" and np.isfinite(final).all():
+        good_image = final
     else:
+        result.stopped = result.stopped or "non-finite"
         assign_image(sess, variable, good_image)
     result.image = good_image
     if output_dir is not False:

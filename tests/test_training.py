@@ -1,0 +1,83 @@
+"""The shared optimisation loop: Adam lowers the cost, snapshots are saved, stops keep good work."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_utils import costs
+from nst_utils.config import STYLE_LAYERS
+from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
+from nst_utils.training import FINAL_IMAGE, optimize
+from nst_utils.vgg import load_vgg_model
+
+tf1 = tf.compat.v1
+
+
+def build_transfer(sess, config):
+    """The notebook's steps: model, content cost on conv4_2, style cost, total, Adam(2.0)."""
+    model = load_vgg_model(config=config)
+    content = reshape_and_normalize_image(load_image(config.content_image, config=config))
+    style = reshape_and_normalize_image(load_image(config.style_image, config=config))
+    sess.run(tf1.global_variables_initializer())
+    sess.run(model["input"].assign(content))
+    a_C = sess.run(model["conv4_2"])
+    J_content = costs.compute_content_cost(a_C, model["conv4_2"])
+    sess.run(model["input"].assign(style))
+    J_style = costs.compute_style_cost(model, STYLE_LAYERS)
+    J = costs.total_cost(J_content, J_style, alpha=10, beta=40)
+    train_step = tf1.train.AdamOptimizer(2.0).minimize(J)
+    return model, train_step, (J, J_content, J_style), content
+
+
+def test_adam_steps_lower_the_total_cost_and_save_the_snapshots(sess, small_config, capsys):
+    model, train_step, cost_tensors, content = build_transfer(sess, small_config)
+    start = generate_noise_image(content, 0.6, seed=0)
+    result = optimize(sess, model, train_step, cost_tensors, start, num_iterations=6,
+                      save_every=3, output_dir=small_config.output_dir)
+    totals = [h[0] for h in result.history]
+    assert result.stopped is None and result.iterations == 6 and len(totals) == 6
+    assert totals[-1] < 0.9 * totals[0]
+    assert all(b < a for a, b in zip(totals, totals[1:]))
+    for name in ("0.png", "3.png", FINAL_IMAGE):
+        pixels = iio.imread(small_config.output_dir / name)
+        assert pixels.shape == (48, 64, 3)
+    assert sorted(p.name for p in small_config.output_dir.iterdir()) == ["0.png", "3.png", FINAL_IMAGE]
+    printed = capsys.readouterr().out
+    assert "Iteration 0 :\ntotal cost = " in printed and "Iteration 3 :" in printed
+    # The returned image is the variable's final value and differs from the start.
+    np.testing.assert_array_equal(result.image, sess.run(model["input"]))
+    assert np.abs(result.image - start).max() > 1.0
+
+
+def toy_problem(values, cost_of):
+    """A one-variable 'model' whose cost is cost_of(x), for exercising the loop's edges."""
+    x = tf1.Variable(np.zeros((1, 2, 2, 3)), dtype="float32")
+    J = cost_of(x)
+    return {"input": x}, tf1.train.AdamOptimizer(2.0).minimize(J), (J, J, J), np.full((1, 2, 2, 3), values)
+
+
+def test_a_non_finite_cost_stops_and_keeps_the_last_good_image(sess, tmp_path):
+    # sqrt of x: Adam's first step of about -2 takes x from 1 to -1, where the cost is NaN.
+    model, step, cost_tensors, start = toy_problem(1.0, lambda x: tf.reduce_sum(tf.sqrt(x)))
+    result = optimize(sess, model, step, cost_tensors, start, num_iterations=5, save_every=0,
+                      output_dir=tmp_path, report=None)
+    assert result.stopped == "non-finite" and result.iterations == 1
+    np.testing.assert_allclose(result.image, start)
+    np.testing.assert_allclose(sess.run(model["input"]), start)  # restored in the session too
+    assert (tmp_path / FINAL_IMAGE).exists()
+
+
+def test_should_stop_ends_the_run_early_with_the_current_image(sess, tmp_path):
+    model, step, cost_tensors, start = toy_problem(3.0, lambda x: tf.reduce_sum(tf.square(x)))
+    calls = []
+    result = optimize(sess, model, step, cost_tensors, start, num_iterations=50, save_every=0,
+                      output_dir=False, report=None, should_stop=lambda: len(calls) >= 2,
+                      on_step=lambda i, *c: calls.append((i, c)))
+    assert result.stopped == "interrupted" and result.iterations == 2
+    assert [i for i, _ in calls] == [0, 1]
+    assert calls[0][1][0] == pytest.approx(12 * 9.0)  # cost of the start image, 12 pixels of 3
+    current = sess.run(model["input"])
+    np.testing.assert_allclose(result.image, current)  # the latest image, after two steps
+    assert np.abs(current - start).max() > 1.0
+    assert not result.saved

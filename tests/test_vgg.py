@@ -1,0 +1,106 @@
+"""The model dict: keys, shapes from the facts' table, and layers equal to a numpy computation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_utils import architecture
+from nst_utils.errors import ConfigError
+from nst_utils.vgg import build_vgg_graph, load_vgg_model
+from nst_utils.weights import load_weights
+
+# Shapes at 400x300 as the facts' section 2 lists them.
+FACTS_SHAPES_400x300 = {
+    "conv1": (1, 300, 400, 64), "avgpool1": (1, 150, 200, 64),
+    "conv2": (1, 150, 200, 128), "avgpool2": (1, 75, 100, 128),
+    "conv3": (1, 75, 100, 256), "avgpool3": (1, 38, 50, 256),
+    "conv4": (1, 38, 50, 512), "avgpool4": (1, 19, 25, 512),
+    "conv5": (1, 19, 25, 512), "avgpool5": (1, 10, 13, 512),
+}
+
+
+def facts_shape(key):
+    return FACTS_SHAPES_400x300[key if key.startswith("avgpool") else key[:5]]
+
+
+@pytest.fixture(scope="module")
+def fixture_weights(vgg_mat):
+    return load_weights(vgg_mat)
+
+
+def test_model_at_the_original_size_matches_the_facts_table(sess, vgg_mat):
+    model = load_vgg_model(vgg_mat)
+    assert tuple(model) == architecture.MODEL_KEYS
+    assert isinstance(model["input"], tf.Variable)
+    assert model["input"].dtype.base_dtype == tf.float32
+    assert tuple(model["input"].shape) == (1, 300, 400, 3)
+    for key in architecture.LAYER_NAMES:
+        assert tuple(model[key].shape) == facts_shape(key), key
+        assert architecture.activation_shape(key, 300, 400) == facts_shape(key)
+
+
+def test_model_at_the_configured_size(sess, small_config):
+    model = load_vgg_model(config=small_config)
+    for key in architecture.MODEL_KEYS:
+        assert tuple(model[key].shape) == architecture.activation_shape(key, 48, 64), key
+    sess.run(tf.compat.v1.global_variables_initializer())
+    assert np.all(sess.run(model["input"]) == 0)  # initialised to zeros, as the original
+
+
+def numpy_conv_relu(x, kernel, bias):
+    """3x3 cross-correlation, stride 1, SAME padding, plus bias, then ReLU: (1, H, W, out)."""
+    _, h, w, _ = x.shape
+    padded = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((1, h, w, kernel.shape[3]))
+    for dy in range(3):
+        for dx in range(3):
+            out += padded[:, dy:dy + h, dx:dx + w, :] @ kernel[dy, dx].astype(np.float64)
+    return np.maximum(out + bias, 0.0)
+
+
+def numpy_avgpool(x):
+    """2x2 average pool, stride 2, for even sizes."""
+    _, h, w, c = x.shape
+    return x.reshape(1, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def test_first_layers_equal_an_independent_numpy_computation(sess, fixture_weights, rng):
+    model = build_vgg_graph(fixture_weights, 10, 14)
+    image = rng.uniform(-120, 140, size=(1, 10, 14, 3)).astype(np.float32)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(model["input"].assign(image))
+    got = sess.run({k: model[k] for k in ("conv1_1", "conv1_2", "avgpool1", "conv2_1")})
+    c11 = numpy_conv_relu(image, *fixture_weights.conv["conv1_1"])
+    np.testing.assert_allclose(got["conv1_1"], c11, rtol=1e-4, atol=1e-3)
+    c12 = numpy_conv_relu(got["conv1_1"], *fixture_weights.conv["conv1_2"])
+    np.testing.assert_allclose(got["conv1_2"], c12, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(got["avgpool1"], numpy_avgpool(got["conv1_2"]), rtol=1e-5, atol=1e-4)
+    c21 = numpy_conv_relu(got["avgpool1"], *fixture_weights.conv["conv2_1"])
+    np.testing.assert_allclose(got["conv2_1"], c21, rtol=1e-4, atol=1e-3)
+    assert (c11 > 0).mean() > 0.2  # the check compares real activations, not zeros
+
+
+def test_same_padding_average_pool_rounds_up_and_averages_the_valid_cells(sess, fixture_weights):
+    model = build_vgg_graph(fixture_weights, 3, 5)
+    assert tuple(model["avgpool1"].shape) == (1, 2, 3, 64)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    c12, pool = sess.run([model["conv1_2"], model["avgpool1"]])
+    np.testing.assert_allclose(pool[0, 1, 2], c12[0, 2, 4], rtol=1e-6)  # a lone corner cell
+    np.testing.assert_allclose(pool[0, 0, 0], c12[0, :2, :2].mean(axis=(0, 1)), rtol=1e-5)
+
+
+def test_max_pooling_is_available(sess, fixture_weights):
+    model = build_vgg_graph(fixture_weights, 4, 4, pooling="max")
+    sess.run(tf.compat.v1.global_variables_initializer())
+    c12, pool = sess.run([model["conv1_2"], model["avgpool1"]])
+    np.testing.assert_allclose(pool, c12.reshape(1, 2, 2, 2, 2, 64).max(axis=(2, 4)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"pooling": "median"}, "pooling must be one of"),
+    ({"image_height": 0}, "image height must be a positive whole number"),
+    ({"image_width": 12.5}, "image width must be a positive whole number"),
+])
+def test_bad_model_settings_are_refused(sess, fixture_weights, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        load_vgg_model(weights=fixture_weights, **kwargs)

@@ -1,0 +1,149 @@
+"""Reading the VGG-19 .mat file: both formats by field name, and a clear error for each bad file."""
+
+import numpy as np
+import pytest
+import scipy.io
+
+from nst_utils import weights
+from nst_utils.architecture import CONV_LAYERS
+from nst_utils.errors import WeightsError
+from nst_utils.synthetic_weights import vgg19_mat_dict, write_vgg19_mat
+
+
+def raw_conv(path, name):
+    """Kernel and bias of one layer, dug out of the file by position as the original did."""
+    mat = scipy.io.loadmat(str(path))
+    for cell in mat["layers"][0]:
+        record = cell[0][0]
+        if record["name"][0] == name:
+            w = record["weights"]
+            return w[0][0], w[0][1]
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("fmt", ["new", "intermediate", "old"])
+def test_every_format_loads_all_16_conv_layers(vgg_mat_files, fmt):
+    loaded = weights.load_weights(vgg_mat_files[fmt])
+    assert loaded.format == fmt
+    assert list(loaded.conv) == [layer.name for layer in CONV_LAYERS]
+    for layer in CONV_LAYERS:
+        kernel, bias = loaded.conv[layer.name]
+        assert kernel.shape == layer.kernel_shape and kernel.dtype == np.float32
+        assert bias.shape == (layer.kernel_shape[3],) and bias.dtype == np.float32
+    np.testing.assert_allclose(loaded.mean_pixel, (123.68, 116.779, 103.939), rtol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["new", "old"])
+def test_loaded_arrays_are_the_files_arrays(vgg_mat_files, fmt):
+    kernel, bias = raw_conv(vgg_mat_files[fmt], "conv3_2")
+    loaded = weights.load_weights(vgg_mat_files[fmt]).conv["conv3_2"]
+    np.testing.assert_array_equal(loaded[0], kernel)
+    np.testing.assert_array_equal(loaded[1], bias.reshape(-1))
+
+
+def test_the_fixture_files_have_the_real_layouts(vgg_mat_files):
+    new = scipy.io.loadmat(str(vgg_mat_files["new"]))
+    old = scipy.io.loadmat(str(vgg_mat_files["old"]))
+    assert {k for k in new if not k.startswith("__")} == {"layers", "meta"}
+    assert {k for k in old if not k.startswith("__")} == {"layers", "classes", "normalization"}
+    assert new["layers"].shape == old["layers"].shape == (1, 43)
+    assert new["layers"][0][0][0][0].dtype.names == (
+        "name", "type", "weights", "size", "pad", "stride", "precious", "dilate", "opts")
+    assert old["layers"][0][0][0][0].dtype.names == ("weights", "pad", "type", "name", "stride")
+    # The original notebook's positional access fits the new format only.
+    assert new["layers"][0][21][0][0][0][0] == "conv4_2"
+    assert new["layers"][0][21][0][0][2][0][0].shape == (3, 3, 512, 512)
+    assert old["layers"][0][21][0][0]["weights"][0][1].shape == (1, 512)
+    assert new["layers"][0][21][0][0]["weights"][0][1].shape == (512, 1)
+
+
+def one_line(exc_info):
+    message = str(exc_info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file_says_where_what_and_how(tmp_path):
+    path = tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat"
+    with pytest.raises(WeightsError) as err:
+        weights.load_weights(path)
+    message = one_line(err)
+    assert str(path) in message
+    assert weights.WEIGHTS_SOURCES["new"]["url"] in message
+    assert "python -m nst_utils fetch-weights" in message
+
+
+def test_a_folder_is_not_a_weights_file(tmp_path):
+    with pytest.raises(WeightsError, match="is a folder") as err:
+        weights.load_weights(tmp_path)
+    one_line(err)
+
+
+def test_a_file_that_is_not_a_mat_file(tmp_path):
+    path = tmp_path / "imagenet-vgg-verydeep-19.mat"
+    path.write_text("<html>404 Not Found</html>")
+    with pytest.raises(WeightsError, match="not a MATLAB .mat file") as err:
+        weights.load_weights(path)
+    assert "fetch-weights" in one_line(err)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.02])
+def test_a_truncated_file(vgg_mat, tmp_path, fraction):
+    data = vgg_mat.read_bytes()
+    path = tmp_path / "cut.mat"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(WeightsError, match="truncated or corrupt") as err:
+        weights.load_weights(path)
+    assert "fetch-weights" in one_line(err)
+
+
+def write_modified(path, change):
+    mat = vgg19_mat_dict("new", seed=5)
+    change(mat["layers"])
+    scipy.io.savemat(str(path), mat, format="5", oned_as="row")
+    return path
+
+
+def test_a_mat_with_a_layer_missing(tmp_path):
+    def rename(layers):
+        layers[0, 12][0, 0]["name"] = "something_else"
+    path = write_modified(tmp_path / "missing.mat", rename)
+    with pytest.raises(WeightsError, match="layer conv3_2 is missing") as err:
+        weights.load_weights(path)
+    assert "check-weights" in one_line(err)
+
+
+def test_a_mat_with_a_misshaped_kernel(tmp_path):
+    def reshape(layers):
+        cell = layers[0, 21][0, 0]["weights"]
+        cell[0, 0] = np.zeros((3, 3, 512, 256), dtype=np.float32)
+    path = write_modified(tmp_path / "misshaped.mat", reshape)
+    with pytest.raises(WeightsError, match=r"conv4_2 kernel has shape \(3, 3, 512, 256\), "
+                                           r"expected \(3, 3, 512, 512\)") as err:
+        weights.load_weights(path)
+    one_line(err)
+
+
+def test_a_mat_without_layers(tmp_path):
+    path = tmp_path / "other.mat"
+    scipy.io.savemat(str(path), {"x": np.arange(3)})
+    with pytest.raises(WeightsError, match="no `layers` array") as err:
+        weights.load_weights(path)
+    one_line(err)
+
+
+def test_problems_are_all_listed(tmp_path):
+    def damage(layers):
+        layers[0, 0][0, 0]["name"] = "gone"
+        layers[0, 34][0, 0]["weights"][0, 1] = np.zeros((1, 7), dtype=np.float32)
+    arrays, problems = weights.conv_layer_problems(weights.read_mat(write_modified(tmp_path / "d.mat", damage)))
+    assert problems == ["layer conv1_1 is missing", "layer conv5_4 bias has 7 values, expected 512"]
+    assert len(arrays) == 14
+
+
+def test_fixture_writer_is_repeatable_per_seed(tmp_path):
+    a = weights.load_weights(write_vgg19_mat(tmp_path / "a.mat", seed=3)).conv["conv1_1"][0]
+    b = weights.load_weights(write_vgg19_mat(tmp_path / "b.mat", seed=3)).conv["conv1_1"][0]
+    c = weights.load_weights(write_vgg19_mat(tmp_path / "c.mat", seed=4)).conv["conv1_1"][0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
