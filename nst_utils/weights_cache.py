@@ -4,12 +4,14 @@ Reading the whole `.mat` with scipy takes seconds and about 600 MB of memory; th
 only the arrays nst uses, as raw float32, and reads back in a fraction of that.
 
 File layout (little-endian): MAGIC (16 bytes), header length (uint64), the header as UTF-8 JSON,
-the header's CRC-32 (uint32), zero padding to a multiple of 64, then each layer's kernel and
+the header's checksum (uint64), zero padding to a multiple of 64, then each layer's kernel and
 bias as float32, in CONV_LAYERS order. The header records the source file's stamp (see
-`source_stamp`), the format and mean pixel, and each layer's shapes, offset and CRC-32.
+`source_stamp`), the format and mean pixel, and each layer's shapes, offset and checksum.
+Checksums are XXH3-64 (the xxhash package): it checks the 80 MB in about 5 ms where zlib's
+CRC-32 takes about 33 ms, which would be half the cache's whole load time.
 
-A cache is used only when everything checks out: magic, version, header CRC, the source's
-stamp, the file's exact length, every layer's shape and CRC. Anything else (stale, truncated,
+A cache is used only when everything checks out: magic, version, header checksum, the source's
+stamp, the file's exact length, every layer's shape and checksum. Anything else (stale, truncated,
 corrupt, from another version) is reported and the cache rebuilt from the `.mat`, never trusted.
 Writes go to a temporary name in the target folder, then `os.replace`, so a reader never sees a
 half-written cache; a folder that cannot be written falls back to the user cache folder, and
@@ -24,10 +26,10 @@ import logging
 import os
 import struct
 import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from .architecture import CONV_LAYERS
 from .config import user_cache_dir
@@ -40,7 +42,7 @@ VERSION = 1
 CACHE_SUFFIX = ".nstcache"
 ALIGN = 64
 _PREFIX = struct.Struct("<16sQ")
-_CRC = struct.Struct("<I")
+_SUM = struct.Struct("<Q")
 #: A header is a few kilobytes; anything much larger is a damaged length field.
 MAX_HEADER_BYTES = 1 << 20
 #: Content samples in the source fingerprint: SAMPLES blocks of SAMPLE_BYTES, evenly spaced.
@@ -92,6 +94,14 @@ def cache_locations(mat_path, cache_dir=None) -> list:
     return [mat_path.with_name(mat_path.name + CACHE_SUFFIX), user_cache_dir() / tagged]
 
 
+def checksum(*buffers) -> int:
+    """XXH3-64 of the buffers' bytes, one after the other."""
+    digest = xxhash.xxh3_64()
+    for buffer in buffers:
+        digest.update(buffer)
+    return digest.intdigest()
+
+
 def _aligned(offset: int) -> int:
     return -(-offset // ALIGN) * ALIGN
 
@@ -108,9 +118,8 @@ def encode_header(weights: VGGWeights, stamp: dict) -> tuple:
     """The header dict of a cache for `weights`, and the total number of data bytes."""
     layers, offset = [], 0
     for name, kernel, bias in _layer_bytes(weights):
-        crc = zlib.crc32(bias, zlib.crc32(kernel))
         layers.append({"name": name, "kernel_shape": list(kernel.shape), "bias_shape": list(bias.shape),
-                       "offset": offset, "crc32": crc})
+                       "offset": offset, "xxh3": checksum(kernel, bias)})
         offset += kernel.nbytes + bias.nbytes
     header = {"version": VERSION, "source": stamp, "format": weights.format,
               "mean_pixel": None if weights.mean_pixel is None else list(weights.mean_pixel),
@@ -122,13 +131,13 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     """Write the cache atomically (temporary file in the same folder, then rename); returns it.
 
     Raises OSError when the folder cannot be written. No fsync: a cache torn by a crash fails
-    its CRC on the next read and is rebuilt, so durability is not worth its cost here.
+    its checksums on the next read and is rebuilt, so durability is not worth its cost here.
     """
     cache_path = Path(cache_path)
     header, _ = encode_header(weights, stamp)
     header_bytes = json.dumps(header, separators=(",", ":")).encode()
     prefix = _PREFIX.pack(MAGIC, len(header_bytes)) + header_bytes
-    prefix += _CRC.pack(zlib.crc32(header_bytes))
+    prefix += _SUM.pack(checksum(header_bytes))
     prefix += b"\0" * (_aligned(len(prefix)) - len(prefix))
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=cache_path.parent, prefix=f".{cache_path.name}.", suffix=".tmp")
@@ -164,11 +173,11 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
         if header_len > MAX_HEADER_BYTES:
             raise CacheInvalid(f"its header length ({header_len}) is corrupt")
         header_bytes = handle.read(header_len)
-        crc_bytes = handle.read(_CRC.size)
-        if len(header_bytes) != header_len or len(crc_bytes) != _CRC.size:
+        sum_bytes = handle.read(_SUM.size)
+        if len(header_bytes) != header_len or len(sum_bytes) != _SUM.size:
             raise CacheInvalid("it is truncated inside its header")
-        if zlib.crc32(header_bytes) != _CRC.unpack(crc_bytes)[0]:
-            raise CacheInvalid("its header fails its CRC-32 check")
+        if checksum(header_bytes) != _SUM.unpack(sum_bytes)[0]:
+            raise CacheInvalid("its header fails its checksum (corrupt)")
         try:
             header = json.loads(header_bytes)
         except ValueError:
@@ -177,7 +186,7 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
             raise CacheInvalid(f"it is version {header.get('version')}, this nst writes {VERSION}")
         if header.get("source") != stamp:
             raise CacheInvalid("it is stale: the .mat file changed since the cache was written")
-        data_start = _aligned(_PREFIX.size + header_len + _CRC.size)
+        data_start = _aligned(_PREFIX.size + header_len + _SUM.size)
         data_bytes = header.get("data_bytes")
         if not isinstance(data_bytes, int) or file_size != data_start + data_bytes:
             raise CacheInvalid(f"it is {file_size} bytes long, its header says "
@@ -199,8 +208,8 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
         end = kernel_end + 4 * out
         if start < 0 or end > data_bytes:
             raise CacheInvalid(f"its {layer.name} lies outside the data")
-        if zlib.crc32(buffer[kernel_end:end], zlib.crc32(buffer[start:kernel_end])) != entry["crc32"]:
-            raise CacheInvalid(f"its {layer.name} fails its CRC-32 check (corrupt)")
+        if checksum(buffer[start:end]) != entry.get("xxh3"):
+            raise CacheInvalid(f"its {layer.name} fails its checksum (corrupt)")
         conv[layer.name] = (buffer[start:kernel_end].view("<f4").reshape(layer.kernel_shape),
                             buffer[kernel_end:end].view("<f4"))
     mean = header.get("mean_pixel")

@@ -118,10 +118,10 @@ def flip_byte(at):
 
 
 CORRUPTIONS = {
-    "a flipped bit in the last layer": (flip_byte(lambda n: n - 5), "conv5_4 fails its CRC-32"),
+    "a flipped bit in the last layer": (flip_byte(lambda n: n - 5), "conv5_4 fails its checksum"),
     "a flipped bit in the first layer": (flip_byte(lambda n: n - 4 * 20_024_384 + 100),
-                                         "conv1_1 fails its CRC-32"),
-    "a flipped bit in the header": (flip_byte(lambda n: 40), "header"),
+                                         "conv1_1 fails its checksum"),
+    "a flipped bit in the header": (flip_byte(lambda n: 40), "header fails its checksum"),
     "cut in half": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated"),
     "cut inside the header": (lambda p: p.write_bytes(p.read_bytes()[:100]), "truncated"),
     "extra bytes": (lambda p: p.write_bytes(p.read_bytes() + b"\0"), "truncated or padded"),
@@ -216,7 +216,7 @@ def test_cache_status_lines(mat_copy):
     weights.load_weights(mat_copy)
     assert weights_cache.cache_status(mat_copy) == f"fresh at {beside(mat_copy)}"
     flip_byte(lambda n: n - 1)(beside(mat_copy))
-    assert "fails its CRC-32 check" in weights_cache.cache_status(mat_copy)
+    assert "fails its checksum" in weights_cache.cache_status(mat_copy)
 
 
 def test_user_cache_dir_and_config_settings(tmp_path):
