@@ -240,7 +240,8 @@ def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
     With `cache` (the default), the first load writes a compact cache of those layers and later
     loads read it instead of the `.mat`, as long as the `.mat` is unchanged; see
     `nst_utils.weights_cache`. `cache_dir` (None: beside the `.mat`, or the user cache folder
-    if that folder is read-only) is where the cache goes.
+    if that folder is read-only) is where the cache goes. Arrays read from the cache are
+    read-only views of the memory-mapped cache file; copy one before changing it.
     """
     path = check_weights_path(path)
     if not cache:

@@ -1,7 +1,7 @@
 """A compact cache of VGG-19's 16 conv layers (about 80 MB), so loads after the first skip the .mat.
 
-Reading the whole `.mat` with scipy takes seconds and about 600 MB of memory; the cache holds
-only the arrays nst uses, as raw float32, and reads back in a fraction of that.
+Reading the whole `.mat` with scipy takes about half a second and 600 MB of memory; the cache
+holds only the arrays nst uses, as raw float32, memory-mapped and checked in a few hundredths.
 
 File layout (little-endian): MAGIC (16 bytes), header length (uint64), the header as UTF-8 JSON,
 the header's checksum (uint64), zero padding to a multiple of 64, then each layer's kernel and
@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import os
 import struct
 import tempfile
@@ -157,7 +158,10 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
 def read_cache(cache_path, stamp: dict) -> VGGWeights:
     """The weights in a cache written for a source with this `stamp`; `CacheInvalid` if unsound.
 
-    Reads the data in one pass into a single buffer; the arrays returned are views of it.
+    The data is memory-mapped, not copied: the arrays returned are read-only views of the
+    mapping (each layer checksummed first), which costs about a quarter of reading the 80 MB
+    into fresh memory. The mapping stays valid because caches are only ever replaced by
+    rename, never rewritten in place.
     """
     cache_path = Path(cache_path)
     try:
@@ -188,16 +192,14 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
             raise CacheInvalid("it is stale: the .mat file changed since the cache was written")
         data_start = _aligned(_PREFIX.size + header_len + _SUM.size)
         data_bytes = header.get("data_bytes")
-        if not isinstance(data_bytes, int) or file_size != data_start + data_bytes:
+        if not isinstance(data_bytes, int) or data_bytes <= 0 or file_size != data_start + data_bytes:
             raise CacheInvalid(f"it is {file_size} bytes long, its header says "
                                f"{data_start + (data_bytes or 0)}: truncated or padded")
         layers = header.get("layers") or []
         if [entry.get("name") for entry in layers] != [layer.name for layer in CONV_LAYERS]:
             raise CacheInvalid("its layer list is not VGG-19's 16 conv layers")
-        buffer = np.empty(data_bytes, dtype=np.uint8)
-        handle.seek(data_start)
-        if handle.readinto(buffer) != data_bytes:
-            raise CacheInvalid("it is truncated inside its data")
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    buffer = np.frombuffer(mapped, dtype=np.uint8, count=data_bytes, offset=data_start)
     conv = {}
     for layer, entry in zip(CONV_LAYERS, layers):
         out = layer.kernel_shape[-1]
@@ -206,7 +208,7 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
         start = entry["offset"]
         kernel_end = start + 4 * int(np.prod(layer.kernel_shape))
         end = kernel_end + 4 * out
-        if start < 0 or end > data_bytes:
+        if not isinstance(start, int) or start < 0 or end > data_bytes:
             raise CacheInvalid(f"its {layer.name} lies outside the data")
         if checksum(buffer[start:end]) != entry.get("xxh3"):
             raise CacheInvalid(f"its {layer.name} fails its checksum (corrupt)")
