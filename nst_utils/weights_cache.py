@@ -54,6 +54,10 @@ class CacheInvalid(Exception):
     """A cache file that must not be used; the message says why (stale, truncated, corrupt)."""
 
 
+class CacheStale(CacheInvalid):
+    """A sound cache of another version of the `.mat`: expected after the file is replaced."""
+
+
 def source_stamp(mat_path) -> dict:
     """What ties a cache to its `.mat`: size, mtime (ns) and a fingerprint of sampled content.
 
@@ -189,7 +193,7 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
         if header.get("version") != VERSION:
             raise CacheInvalid(f"it is version {header.get('version')}, this nst writes {VERSION}")
         if header.get("source") != stamp:
-            raise CacheInvalid("it is stale: the .mat file changed since the cache was written")
+            raise CacheStale("it is stale: the .mat file changed since the cache was written")
         data_start = _aligned(_PREFIX.size + header_len + _SUM.size)
         data_bytes = header.get("data_bytes")
         if not isinstance(data_bytes, int) or data_bytes <= 0 or file_size != data_start + data_bytes:
@@ -226,8 +230,9 @@ def load_cached(mat_path, stamp: dict, cache_dir=None):
             return read_cache(location, stamp)
         except CacheInvalid as why:
             if location.exists():
-                log.warning("ignoring the weights cache %s: %s; rebuilding it from %s",
-                            location, why, mat_path)
+                level = logging.INFO if isinstance(why, CacheStale) else logging.WARNING
+                log.log(level, "ignoring the weights cache %s: %s; rebuilding it from %s",
+                        location, why, mat_path)
         except OSError as exc:
             log.warning("cannot read the weights cache %s (%s); loading %s instead",
                         location, exc, mat_path)
