@@ -1,5 +1,6 @@
 """`python -m nst_utils check-weights [PATH]`: the weights doctor; exit 0 when the file can serve."""
 
+import argparse
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ EXIT_UNUSABLE = 1
 
 
 def add_arguments(parser):
+    parser.formatter_class = argparse.HelpFormatter  # the default path is stated in the help
     parser.add_argument("path", nargs="?", type=Path, default=None,
                         help="the weights file to examine (default: CONFIG.vgg_model, or "
                              "NST_WEIGHTS when set)")

@@ -1,5 +1,6 @@
 """`python -m nst_utils fetch-weights`: download MatConvNet's VGG-19 file, verified, resumable."""
 
+import argparse
 from pathlib import Path
 
 from ..download import DEFAULT_RETRIES, DEFAULT_TIMEOUT
@@ -7,20 +8,25 @@ from ..weights import WEIGHTS_SOURCES
 
 
 def add_arguments(parser):
+    # The defaults that matter are computed (published URL, MD5, configured path), so each help
+    # line states its own instead of argparse's "(default: None)".
+    parser.formatter_class = argparse.HelpFormatter
     parser.add_argument("--dest", type=Path, default=None,
                         help="folder to save imagenet-vgg-verydeep-19.mat in (or a path ending "
                              "in .mat); default: where CONFIG.vgg_model (or NST_WEIGHTS) points")
     parser.add_argument("--format", choices=tuple(WEIGHTS_SOURCES), default="new",
-                        help="which published file: new (beta23+, 535 MB) or old (beta16)")
+                        help="which published file: new (beta23+, 535 MB; the default) or old (beta16)")
     parser.add_argument("--url", default=None,
                         help="download from this URL instead (a mirror); default: the "
                              "published URL of --format")
     parser.add_argument("--md5", default=None,
                         help="expected MD5 of the file; default: the published MD5 of --format")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help="seconds to wait for the server before giving up")
+                        help=f"seconds to wait for the server before giving up (default: "
+                             f"{DEFAULT_TIMEOUT:g})")
     parser.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
-                        help="times to resume a download whose connection broke mid-file")
+                        help=f"times to resume a download whose connection broke mid-file "
+                             f"(default: {DEFAULT_RETRIES})")
     parser.add_argument("--force", action="store_true",
                         help="download even if a file with another MD5 is already there "
                              "(it is replaced only once the new file has verified)")
