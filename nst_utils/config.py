@@ -31,6 +31,7 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "nst"
 
+
 #: The five style layers of the original, each weighted 0.2.
 STYLE_LAYERS = (
     ("conv1_1", 0.2),

@@ -248,7 +248,8 @@ def store_cache(weights: VGGWeights, mat_path, stamp: dict, cache_dir=None):
         except OSError as exc:
             reasons.append(f"{location.parent}: {exc.strerror or exc}")
     log.warning("could not write a weights cache (%s); every load will read the whole .mat; "
-                "set NST_WEIGHTS_CACHE_DIR to a writable folder to fix this", "; ".join(reasons))
+                "name a writable folder for it (cache_dir, Config.weights_cache_dir, or "
+                "NST_WEIGHTS_CACHE_DIR for the commands and the notebook)", "; ".join(reasons))
     return None
 
 
