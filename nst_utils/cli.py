@@ -14,6 +14,10 @@ import sys
 COMMANDS = {
     "reference": ("nst_utils.commands.reference",
                   "print the graded functions' values on the original test inputs, as JSON"),
+    "fetch-weights": ("nst_utils.commands.fetch_weights",
+                      "download MatConvNet's VGG-19 weights file, resumable, verified by MD5"),
+    "check-weights": ("nst_utils.commands.check_weights",
+                      "examine a VGG-19 weights file: size, MD5, format, layers, verdict"),
 }
 
 

@@ -21,6 +21,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 WEIGHTS_FILENAME = "imagenet-vgg-verydeep-19.mat"
 
+
+def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """nst's own cache folder, used when the weights' folder is not writable.
+
+    ``$XDG_CACHE_HOME/nst`` if XDG_CACHE_HOME is set, otherwise ``~/.cache/nst``.
+    """
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "nst"
+
+
 #: The five style layers of the original, each weighted 0.2.
 STYLE_LAYERS = (
     ("conv1_1", 0.2),
@@ -51,12 +62,21 @@ class Config:
     learning_rate: float = 2.0
     num_iterations: int = 160
     save_every: int = 20
+    #: Keep a compact cache of the 16 conv layers so later loads skip the 535 MB .mat.
+    weights_cache: bool = True
+    #: Where that cache goes; None: beside the .mat if that folder is writable, else
+    #: `user_cache_dir()`.
+    weights_cache_dir: Path | None = None
 
     def __post_init__(self):
         for name in ("vgg_model", "output_dir", "content_image", "style_image"):
             value = getattr(self, name)
             if not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
+        if self.weights_cache_dir is not None and not isinstance(self.weights_cache_dir, Path):
+            object.__setattr__(self, "weights_cache_dir", Path(self.weights_cache_dir))
+        if not isinstance(self.weights_cache, bool):
+            raise ConfigError(f"weights_cache must be True or False, got {self.weights_cache!r}")
         for name in ("image_width", "image_height", "num_iterations", "save_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -115,7 +135,8 @@ class Config:
         """Settings from ``NST_*`` environment variables on top of `base` (the defaults).
 
         NST_WEIGHTS, NST_OUTPUT_DIR, NST_CONTENT_IMAGE, NST_STYLE_IMAGE (paths), NST_IMAGE_WIDTH,
-        NST_IMAGE_HEIGHT, NST_ITERATIONS, NST_SAVE_EVERY (whole numbers).
+        NST_IMAGE_HEIGHT, NST_ITERATIONS, NST_SAVE_EVERY (whole numbers), NST_WEIGHTS_CACHE_DIR
+        (the weights cache's folder) and NST_WEIGHTS_CACHE (0 or 1: turn that cache off or on).
         """
         environ = os.environ if environ is None else environ
         base = base or cls()
@@ -129,6 +150,11 @@ class Config:
                     changes[field] = int(environ[var])
                 except ValueError:
                     raise ConfigError(f"{var} must be a whole number, got {environ[var]!r}") from None
+        if environ.get("NST_WEIGHTS_CACHE"):
+            flag = environ["NST_WEIGHTS_CACHE"].strip().lower()
+            if flag not in _FLAGS:
+                raise ConfigError(f"NST_WEIGHTS_CACHE must be 0 or 1, got {environ['NST_WEIGHTS_CACHE']!r}")
+            changes["weights_cache"] = _FLAGS[flag]
         return base.replace(**changes)
 
 
@@ -137,7 +163,10 @@ _PATH_VARS = {
     "NST_OUTPUT_DIR": "output_dir",
     "NST_CONTENT_IMAGE": "content_image",
     "NST_STYLE_IMAGE": "style_image",
+    "NST_WEIGHTS_CACHE_DIR": "weights_cache_dir",
 }
+_FLAGS = {"0": False, "false": False, "no": False, "off": False,
+          "1": True, "true": True, "yes": True, "on": True}
 _INT_VARS = {
     "NST_IMAGE_WIDTH": "image_width",
     "NST_IMAGE_HEIGHT": "image_height",

@@ -62,7 +62,8 @@ def load_vgg_model(path=None, config: Config | None = None, *, image_height=None
     """
     config = config or CONFIG
     if weights is None:
-        weights = load_weights(config.vgg_model if path is None else path)
+        weights = load_weights(config.vgg_model if path is None else path,
+                               cache=config.weights_cache, cache_dir=config.weights_cache_dir)
     return build_vgg_graph(weights,
                            config.image_height if image_height is None else image_height,
                            config.image_width if image_width is None else image_width,

@@ -152,48 +152,77 @@ def mean_pixel(mat: dict):
         return None
 
 
+@dataclasses.dataclass
+class LayerCheck:
+    """What the file holds for one conv layer, and the problem with it (None when sound).
+
+    kernel_shape, bias_shape and dtype describe the arrays as stored (None where absent);
+    arrays is (kernel float32 (3, 3, in, out), bias float32 (out,)) when the layer is sound.
+    """
+
+    name: str
+    expected_shape: tuple
+    kernel_shape: tuple | None = None
+    bias_shape: tuple | None = None
+    dtype: str | None = None
+    problem: str | None = None
+    arrays: tuple | None = dataclasses.field(default=None, repr=False)
+
+
+def _check_layer(layer, entry) -> LayerCheck:
+    check = LayerCheck(layer.name, layer.kernel_shape)
+    if entry is None:
+        check.problem = f"layer {layer.name} is missing"
+        return check
+    names, record = entry
+    if "weights" not in names:
+        check.problem = f"layer {layer.name} has no `weights` field"
+        return check
+    cell = np.asarray(record["weights"], dtype=object).reshape(-1)
+    if cell.size != 2:
+        check.problem = f"layer {layer.name} holds {cell.size} weight arrays, expected 2"
+        return check
+    kernel, bias = np.asarray(cell[0]), np.asarray(cell[1])
+    check.kernel_shape, check.bias_shape = kernel.shape, bias.shape
+    check.dtype = str(kernel.dtype) if kernel.dtype == bias.dtype else f"{kernel.dtype}/{bias.dtype}"
+    out = layer.kernel_shape[-1]
+    if kernel.shape != layer.kernel_shape:
+        check.problem = (f"layer {layer.name} kernel has shape {kernel.shape}, "
+                         f"expected {layer.kernel_shape}")
+    elif bias.size != out:
+        check.problem = f"layer {layer.name} bias has {bias.size} values, expected {out}"
+    elif not (np.issubdtype(kernel.dtype, np.floating) and np.issubdtype(bias.dtype, np.floating)):
+        check.problem = (f"layer {layer.name} weights are {kernel.dtype}/{bias.dtype}, "
+                         f"expected floating point")
+    else:
+        check.arrays = (np.ascontiguousarray(kernel, dtype=np.float32),
+                        np.ascontiguousarray(bias.reshape(-1), dtype=np.float32))
+    return check
+
+
+def conv_layer_checks(mat: dict) -> list:
+    """One `LayerCheck` per conv layer of VGG-19, in order, each layer found by its name."""
+    found = {}
+    for _, names, record in iter_layers(mat):
+        if "name" in names:
+            name = _text(record["name"])
+            if name is not None and name not in found:
+                found[name] = (names, record)
+    return [_check_layer(layer, found.get(layer.name)) for layer in CONV_LAYERS]
+
+
 def conv_layer_problems(mat: dict):
     """Read the 16 conv layers by name: returns (arrays, problems).
 
     arrays maps name -> (kernel float32 (3, 3, in, out), bias float32 (out,)) for each layer
     that is sound; problems lists one sentence per missing or mis-shaped layer.
     """
-    found = {}
-    for index, names, record in iter_layers(mat):
-        if "name" in names:
-            name = _text(record["name"])
-            if name is not None and name not in found:
-                found[name] = (index, names, record)
-    arrays, problems = {}, []
-    for layer in CONV_LAYERS:
-        if layer.name not in found:
-            problems.append(f"layer {layer.name} is missing")
-            continue
-        _, names, record = found[layer.name]
-        if "weights" not in names:
-            problems.append(f"layer {layer.name} has no `weights` field")
-            continue
-        cell = np.asarray(record["weights"], dtype=object).reshape(-1)
-        if cell.size != 2:
-            problems.append(f"layer {layer.name} holds {cell.size} weight arrays, expected 2")
-            continue
-        kernel, bias = np.asarray(cell[0]), np.asarray(cell[1])
-        out = layer.kernel_shape[-1]
-        if kernel.shape != layer.kernel_shape:
-            problems.append(f"layer {layer.name} kernel has shape {kernel.shape}, "
-                            f"expected {layer.kernel_shape}")
-        elif bias.size != out:
-            problems.append(f"layer {layer.name} bias has {bias.size} values, expected {out}")
-        elif not (np.issubdtype(kernel.dtype, np.floating) and np.issubdtype(bias.dtype, np.floating)):
-            problems.append(f"layer {layer.name} weights are {kernel.dtype}/{bias.dtype}, "
-                            f"expected floating point")
-        else:
-            arrays[layer.name] = (np.ascontiguousarray(kernel, dtype=np.float32),
-                                  np.ascontiguousarray(bias.reshape(-1), dtype=np.float32))
-    return arrays, problems
+    checks = conv_layer_checks(mat)
+    arrays = {check.name: check.arrays for check in checks if check.problem is None}
+    return arrays, [check.problem for check in checks if check.problem is not None]
 
 
-def load_weights(path) -> VGGWeights:
+def load_weights_from_mat(path) -> VGGWeights:
     """The 16 conv layers of a VGG-19 `.mat` file (any format), checked layer by layer."""
     mat = read_mat(path)
     arrays, problems = conv_layer_problems(mat)
@@ -203,3 +232,30 @@ def load_weights(path) -> VGGWeights:
                            f"`python -m nst_utils check-weights {path}` for details, or delete "
                            f"it and run `{FETCH_COMMAND}`")
     return VGGWeights(conv=arrays, format=detect_format(mat), mean_pixel=mean_pixel(mat))
+
+
+def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
+    """The 16 conv layers of a VGG-19 `.mat` file (any format), checked layer by layer.
+
+    With `cache` (the default), the first load writes a compact cache of those layers and later
+    loads read it instead of the `.mat`, as long as the `.mat` is unchanged; see
+    `nst_utils.weights_cache`. `cache_dir` (None: beside the `.mat`, or the user cache folder
+    if that folder is read-only) is where the cache goes. Arrays read from the cache are
+    read-only views of the memory-mapped cache file; copy one before changing it.
+    """
+    path = check_weights_path(path)
+    if not cache:
+        return load_weights_from_mat(path)
+    from . import weights_cache
+
+    try:
+        stamp = weights_cache.source_stamp(path)
+    except OSError as exc:
+        raise WeightsError(f"{path} cannot be read ({exc.strerror or exc}); check its "
+                           f"permissions, or delete it and run `{FETCH_COMMAND}`") from None
+    cached = weights_cache.load_cached(path, stamp, cache_dir)
+    if cached is not None:
+        return cached
+    weights = load_weights_from_mat(path)
+    weights_cache.store_cache(weights, path, stamp, cache_dir)
+    return weights

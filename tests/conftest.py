@@ -5,7 +5,11 @@ shapes) but shrunk fc layers, so each is about 80 MB and takes well under a seco
 Tests run in TF1 graph mode, as the notebook does.
 """
 
+import http.server
 import os
+import re
+import socket
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -58,3 +62,97 @@ def sess():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+class _FileHandler(http.server.BaseHTTPRequestHandler):
+    """Answers GET for FileServer: whole file, a byte range, an error, or a cut connection."""
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+    def do_GET(self):
+        owner = self.server.owner
+        asked = self.headers.get("Range")
+        owner.requests.append(asked)
+        if owner.status:
+            self.send_error(owner.status)
+            return
+        data, start, status = owner.data, 0, 200
+        match = re.fullmatch(r"bytes=(\d+)-", asked or "")
+        if match and owner.ranges:
+            start, status = int(match.group(1)), 206
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("Accept-Ranges", "bytes" if owner.ranges else "none")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        end, cut = len(data), False
+        if owner.cuts > 0 and owner.cut_at is not None and owner.cut_at > start:
+            owner.cuts -= 1
+            end, cut = owner.cut_at, True
+        self.wfile.write(memoryview(data)[start:end])
+        owner.sent += end - start
+        if cut:
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+class FileServer:
+    """Serves one file's bytes over HTTP on 127.0.0.1, with the failures a test asks for.
+
+    ranges: honour `Range: bytes=N-` (206) or ignore it (200, whole file); cut_at and cuts: the
+    next `cuts` responses stop at byte cut_at of the file and drop the connection; status: answer
+    every request with this HTTP error instead. requests records each request's Range header
+    (None without one); sent counts the body bytes written.
+    """
+
+    def __init__(self, data: bytes = b""):
+        self.data, self.ranges, self.cut_at, self.cuts, self.status = data, True, None, 0, None
+        self.requests, self.sent = [], 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FileHandler)
+        self.httpd.owner = self
+        self.httpd.handle_error = self._client_hung_up
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _client_hung_up(self, request, client_address):
+        """A client that stops reading (as after a size check fails) is normal here: no traceback."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/imagenet-vgg-verydeep-19.mat"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def vgg_mat_bytes(vgg_mat):
+    """The bytes of the new-format fixture file, served by `file_server`."""
+    return vgg_mat.read_bytes()
+
+
+@pytest.fixture
+def file_server(vgg_mat_bytes):
+    """A local HTTP server on 127.0.0.1 serving the new-format fixture file; see FileServer."""
+    server = FileServer(vgg_mat_bytes)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def refused_url():
+    """A URL on 127.0.0.1 where nothing listens: connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/imagenet-vgg-verydeep-19.mat"

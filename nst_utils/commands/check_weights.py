@@ -1,0 +1,26 @@
+"""`python -m nst_utils check-weights [PATH]`: the weights doctor; exit 0 when the file can serve."""
+
+import argparse
+import json
+from pathlib import Path
+
+#: Exit status when the file cannot serve (an NSTError, such as a bad argument, exits with 2).
+EXIT_UNUSABLE = 1
+
+
+def add_arguments(parser):
+    parser.formatter_class = argparse.HelpFormatter  # the default path is stated in the help
+    parser.add_argument("path", nargs="?", type=Path, default=None,
+                        help="the weights file to examine (default: CONFIG.vgg_model, or "
+                             "NST_WEIGHTS when set)")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def run(args):
+    from ..config import Config
+    from ..doctor import diagnose, format_report
+
+    path = Config.from_env().vgg_model if args.path is None else args.path
+    report = diagnose(path)
+    print(json.dumps(report.as_dict()) if args.json else format_report(report))
+    return 0 if report.usable else EXIT_UNUSABLE

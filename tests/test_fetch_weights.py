@@ -1,0 +1,68 @@
+"""`python -m nst_utils fetch-weights` against a local HTTP server."""
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from nst_utils import cli
+from nst_utils.commands.fetch_weights import destination
+from nst_utils.config import WEIGHTS_FILENAME
+
+
+@pytest.fixture(scope="session")
+def served_md5(vgg_mat_bytes):
+    return hashlib.md5(vgg_mat_bytes).hexdigest()
+
+
+def test_fetch_then_check(file_server, vgg_mat_bytes, served_md5, tmp_path, capsys):
+    args = ["fetch-weights", "--dest", str(tmp_path), "--url", file_server.url, "--md5", served_md5]
+    assert cli.main(args + ["--quiet"]) == 0
+    dest = tmp_path / WEIGHTS_FILENAME
+    assert dest.read_bytes() == vgg_mat_bytes
+    assert f"downloaded and verified {dest} ({len(vgg_mat_bytes):,} bytes, MD5 {served_md5})" in capsys.readouterr().out
+    assert cli.main(args) == 0  # already there: no second request
+    assert "already there and verified" in capsys.readouterr().out and len(file_server.requests) == 1
+    assert cli.main(["check-weights", str(dest)]) == 0
+    assert "usable, but not the published file" in capsys.readouterr().out
+
+
+def test_progress_bar_goes_to_stderr(file_server, served_md5, tmp_path, capsys):
+    assert cli.main(["fetch-weights", "--dest", str(tmp_path), "--url", file_server.url,
+                     "--md5", served_md5]) == 0
+    err = capsys.readouterr().err
+    assert WEIGHTS_FILENAME in err and "100%" in err and "B/s" in err
+
+
+def test_a_mismatch_exits_2_with_one_line(file_server, tmp_path, capsys):
+    assert cli.main(["fetch-weights", "--dest", str(tmp_path), "--url", file_server.url,
+                     "--md5", "f" * 32, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the download from") and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wrong_md5_argument(tmp_path, capsys):
+    assert cli.main(["fetch-weights", "--dest", str(tmp_path), "--md5", "xyz"]) == 2
+    assert "32 hexadecimal digits" in capsys.readouterr().err
+
+
+def test_refused_from_a_fresh_process(refused_url, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nst_utils", "fetch-weights", "--dest", str(tmp_path),
+                             "--url", refused_url, "--timeout", "2", "--quiet"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "connection refused" in lines[0] and refused_url in lines[0]
+    assert str(tmp_path / WEIGHTS_FILENAME) in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_destination(tmp_path, monkeypatch):
+    assert destination(tmp_path) == tmp_path / WEIGHTS_FILENAME
+    assert destination(tmp_path / "mine.mat") == tmp_path / "mine.mat"
+    monkeypatch.setenv("NST_WEIGHTS", str(tmp_path / "x" / "w.mat"))
+    assert destination(None) == tmp_path / "x" / "w.mat"
+    monkeypatch.delenv("NST_WEIGHTS")
+    assert destination(None).parts[-2:] == ("pretrained-model", WEIGHTS_FILENAME)

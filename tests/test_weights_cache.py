@@ -1,0 +1,237 @@
+"""The compact conv-layer cache behind load_weights: hits, invalidation, corruption, read-only folders."""
+
+import logging
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from nst_utils import weights, weights_cache
+from nst_utils.architecture import CONV_LAYERS
+from nst_utils.config import Config, user_cache_dir
+from nst_utils.synthetic_weights import write_vgg19_mat
+
+
+@pytest.fixture(autouse=True)
+def private_user_cache(tmp_path, monkeypatch):
+    """Point the user cache folder at a temporary one, so no test touches ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return tmp_path / "xdg-cache" / "nst"
+
+
+@pytest.fixture
+def mat_copy(vgg_mat, tmp_path):
+    """A private copy of the new-format fixture file, free to change."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    return shutil.copy(vgg_mat, folder / "imagenet-vgg-verydeep-19.mat") and folder / "imagenet-vgg-verydeep-19.mat"
+
+
+def beside(mat):
+    return mat.with_name(mat.name + weights_cache.CACHE_SUFFIX)
+
+
+def assert_same_weights(a, b):
+    assert list(a.conv) == list(b.conv) == [layer.name for layer in CONV_LAYERS]
+    for name in a.conv:
+        for x, y in zip(a.conv[name], b.conv[name]):
+            assert x.dtype == y.dtype == np.float32 and x.shape == y.shape
+            np.testing.assert_array_equal(x, y)
+    assert a.format == b.format
+    assert a.mean_pixel == b.mean_pixel
+
+
+def forbid_mat_reads(monkeypatch):
+    def refuse(path):
+        raise AssertionError(f"read the .mat {path} although a sound cache was there")
+    monkeypatch.setattr(weights, "load_weights_from_mat", refuse)
+
+
+@pytest.mark.parametrize("fmt", ["new", "intermediate", "old"])
+def test_the_cache_gives_identical_arrays_format_and_mean(vgg_mat_files, tmp_path, fmt):
+    mat = shutil.copy(vgg_mat_files[fmt], tmp_path / f"{fmt}.mat")
+    direct = weights.load_weights(mat, cache=False)
+    assert not beside(tmp_path / f"{fmt}.mat").exists()
+    first = weights.load_weights(mat)  # reads the .mat, writes the cache
+    second = weights.load_weights(mat)  # reads the cache
+    assert beside(tmp_path / f"{fmt}.mat").is_file()
+    assert_same_weights(direct, first)
+    assert_same_weights(direct, second)
+    assert second.format == fmt
+
+
+def test_a_second_load_reads_the_cache_not_the_mat(mat_copy, monkeypatch):
+    expected = weights.load_weights(mat_copy)
+    forbid_mat_reads(monkeypatch)
+    assert_same_weights(expected, weights.load_weights(mat_copy))
+
+
+def test_the_cache_holds_only_the_conv_layers(mat_copy):
+    weights.load_weights(mat_copy)
+    conv_bytes = sum(4 * (np.prod(l.kernel_shape) + l.kernel_shape[3]) for l in CONV_LAYERS)
+    size = beside(mat_copy).stat().st_size
+    assert conv_bytes <= size < conv_bytes + 16 * 1024  # data plus a few KB of header
+    assert conv_bytes == 4 * 20_024_384  # VGG-19's conv parameters as float32: "about 80 MB"
+
+
+def test_a_changed_mat_invalidates_the_cache(mat_copy, caplog):
+    weights.load_weights(mat_copy)
+    write_vgg19_mat(mat_copy, "new", seed=42)  # same size, new content and mtime
+    fresh = weights.load_weights(mat_copy, cache=False)
+    with caplog.at_level(logging.INFO, logger="nst_utils.weights_cache"):
+        assert_same_weights(fresh, weights.load_weights(mat_copy))
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "stale" in caplog.text
+    stamp = weights_cache.source_stamp(mat_copy)
+    assert_same_weights(fresh, weights_cache.read_cache(beside(mat_copy), stamp))  # rebuilt
+
+
+def test_a_same_size_replacement_with_the_old_mtime_is_caught(mat_copy):
+    weights.load_weights(mat_copy)
+    before = mat_copy.stat()
+    write_vgg19_mat(mat_copy, "new", seed=43)
+    os.utime(mat_copy, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `cp -p` would
+    assert mat_copy.stat().st_size == before.st_size
+    fresh = weights.load_weights(mat_copy, cache=False)
+    assert_same_weights(fresh, weights.load_weights(mat_copy))
+
+
+def test_the_stamp_ties_size_mtime_and_content(mat_copy):
+    stamp = weights_cache.source_stamp(mat_copy)
+    assert stamp["size"] == mat_copy.stat().st_size
+    assert stamp["mtime_ns"] == mat_copy.stat().st_mtime_ns
+    data = bytearray(mat_copy.read_bytes())
+    data[len(data) - 10] ^= 0xFF  # one byte in the last sampled block
+    mat_copy.write_bytes(bytes(data))
+    os.utime(mat_copy, ns=(stamp["mtime_ns"], stamp["mtime_ns"]))
+    changed = weights_cache.source_stamp(mat_copy)
+    assert changed["size"] == stamp["size"] and changed["mtime_ns"] == stamp["mtime_ns"]
+    assert changed["fingerprint"] != stamp["fingerprint"]
+
+
+def flip_byte(at):
+    def damage(path):
+        data = bytearray(path.read_bytes())
+        data[at(len(data))] ^= 0x01
+        path.write_bytes(bytes(data))
+    return damage
+
+
+CORRUPTIONS = {
+    "a flipped bit in the last layer": (flip_byte(lambda n: n - 5), "conv5_4 fails its checksum"),
+    "a flipped bit in the first layer": (flip_byte(lambda n: n - 4 * 20_024_384 + 100),
+                                         "conv1_1 fails its checksum"),
+    "a flipped bit in the header": (flip_byte(lambda n: 40), "header fails its checksum"),
+    "cut in half": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated"),
+    "cut inside the header": (lambda p: p.write_bytes(p.read_bytes()[:100]), "truncated"),
+    "extra bytes": (lambda p: p.write_bytes(p.read_bytes() + b"\0"), "truncated or padded"),
+    "empty": (lambda p: p.write_bytes(b""), "bad magic"),
+    "another file": (lambda p: p.write_text("not a cache"), "bad magic"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_a_corrupt_cache_is_detected_and_rebuilt(mat_copy, caplog, kind):
+    damage, reason = CORRUPTIONS[kind]
+    expected = weights.load_weights(mat_copy, cache=False)
+    weights.load_weights(mat_copy)
+    damage(beside(mat_copy))
+    stamp = weights_cache.source_stamp(mat_copy)
+    with pytest.raises(weights_cache.CacheInvalid, match=reason):
+        weights_cache.read_cache(beside(mat_copy), stamp)
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights_cache"):
+        assert_same_weights(expected, weights.load_weights(mat_copy))
+    assert "ignoring the weights cache" in caplog.text and caplog.records[0].levelname == "WARNING"
+    assert_same_weights(expected, weights_cache.read_cache(beside(mat_copy), stamp))
+
+
+def test_no_temporary_files_are_left(mat_copy):
+    weights.load_weights(mat_copy)
+    assert sorted(p.name for p in mat_copy.parent.iterdir()) == [mat_copy.name, beside(mat_copy).name]
+
+
+def test_cache_false_writes_nothing(mat_copy, private_user_cache):
+    weights.load_weights(mat_copy, cache=False)
+    assert not beside(mat_copy).exists() and not private_user_cache.exists()
+
+
+def test_an_explicit_cache_dir(mat_copy, tmp_path, monkeypatch):
+    folder = tmp_path / "elsewhere" / "cache"
+    expected = weights.load_weights(mat_copy, cache_dir=folder)
+    assert not beside(mat_copy).exists()
+    (written,) = folder.iterdir()
+    assert written.name.startswith(mat_copy.name) and written.suffix == weights_cache.CACHE_SUFFIX
+    forbid_mat_reads(monkeypatch)
+    assert_same_weights(expected, weights.load_weights(mat_copy, cache_dir=folder))
+
+
+def refuse_writes_in(monkeypatch, *folders):
+    """Make the cache writer fail in these folders as a read-only folder would (tests run as root)."""
+    real = weights_cache.write_cache
+
+    def write(w, stamp, cache_path):
+        if cache_path.parent in folders:
+            raise PermissionError(13, "Permission denied", str(cache_path.parent))
+        return real(w, stamp, cache_path)
+    monkeypatch.setattr(weights_cache, "write_cache", write)
+
+
+def test_a_read_only_weights_folder_uses_the_user_cache(mat_copy, private_user_cache, monkeypatch):
+    refuse_writes_in(monkeypatch, mat_copy.parent)
+    expected = weights.load_weights(mat_copy)
+    assert not beside(mat_copy).exists()
+    (written,) = private_user_cache.iterdir()
+    assert written == weights_cache.cache_locations(mat_copy)[1]
+    forbid_mat_reads(monkeypatch)
+    assert_same_weights(expected, weights.load_weights(mat_copy))
+
+
+def test_no_writable_folder_at_all_still_loads(mat_copy, private_user_cache, monkeypatch, caplog):
+    refuse_writes_in(monkeypatch, mat_copy.parent, private_user_cache)
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights_cache"):
+        loaded = weights.load_weights(mat_copy)
+    assert_same_weights(weights.load_weights(mat_copy, cache=False), loaded)
+    assert "could not write a weights cache" in caplog.text and "Permission denied" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_truly_read_only_folder(mat_copy, private_user_cache):
+    mat_copy.parent.chmod(0o555)
+    try:
+        weights.load_weights(mat_copy)
+        assert not beside(mat_copy).exists() and len(list(private_user_cache.iterdir())) == 1
+    finally:
+        mat_copy.parent.chmod(0o755)
+
+
+def test_an_explicit_cache_dir_that_cannot_exist_still_loads(mat_copy, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    loaded = weights.load_weights(mat_copy, cache_dir=blocker / "cache")
+    assert_same_weights(weights.load_weights(mat_copy, cache=False), loaded)
+
+
+def test_cache_status_lines(mat_copy):
+    assert weights_cache.cache_status(mat_copy).startswith("none yet")
+    weights.load_weights(mat_copy)
+    assert weights_cache.cache_status(mat_copy) == f"fresh at {beside(mat_copy)}"
+    flip_byte(lambda n: n - 1)(beside(mat_copy))
+    assert "fails its checksum" in weights_cache.cache_status(mat_copy)
+
+
+def test_user_cache_dir_and_config_settings(tmp_path):
+    assert user_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "nst"
+    assert user_cache_dir({}).parts[-2:] == (".cache", "nst")
+    config = Config.from_env({"NST_WEIGHTS_CACHE_DIR": str(tmp_path), "NST_WEIGHTS_CACHE": "0"})
+    assert config.weights_cache_dir == tmp_path and config.weights_cache is False
+    assert Config().weights_cache is True and Config().weights_cache_dir is None
+
+
+def test_load_vgg_model_uses_the_configured_cache_folder(sess, small_config, tmp_path, monkeypatch):
+    from nst_utils.vgg import load_vgg_model
+
+    folder = tmp_path / "model-cache"
+    config = small_config.replace(vgg_model=shutil.copy(small_config.vgg_model, tmp_path / "w.mat"),
+                                  weights_cache_dir=folder)
+    load_vgg_model(config=config)
+    assert len(list(folder.iterdir())) == 1
