@@ -1,0 +1,264 @@
+"""`python -m nst_utils generate`: paint the content image in the style of the style image(s).
+
+Arguments and orchestration only: options are checked in nst_utils.options, costs built in
+nst_utils.transfer, the loop is training.optimize (Adam) driving nst_utils.lbfgs for L-BFGS,
+and the record is written by nst_utils.run_record. Every input is checked before anything is
+written; Ctrl-C or SIGTERM stops cleanly after saving the image and the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import secrets
+import time
+from pathlib import Path
+
+from ..config import CONFIG
+from ..options import (format_style_layers, layer_arg, non_negative_float_arg,
+                       non_negative_int_arg, positive_float_arg, positive_int_arg, ratio_arg,
+                       seed_arg, style_layers_arg)
+
+OPTIMIZERS = ("adam", "lbfgs")
+POOLINGS = ("avg", "max")
+MAX_PROGRESS_SNAPSHOTS = 12
+#: Options whose default is worked out at run time; absent from args unless given.
+SUPPRESS = argparse.SUPPRESS
+OPTIONAL = {"style": [CONFIG.style_image], "style_blend_weights": None, "width": None, "height": None, "seed": None}
+
+
+def add_arguments(parser):
+    c = CONFIG
+    add = parser.add_argument
+    add("--content", type=Path, default=c.content_image, help="content image (PNG or JPEG)")
+    add("--style", type=Path, nargs="+", default=SUPPRESS, metavar="PATH",
+        help=f"style image(s), resized to the model size (default: {c.style_image})")
+    add("--style-blend-weights", type=non_negative_float_arg, nargs="+", default=SUPPRESS,
+        metavar="W", help="one weight per style image, scaled to sum to 1 (default: equal)")
+    add("--iterations", type=positive_int_arg, default=c.num_iterations, help="optimisation steps")
+    add("--learning-rate", type=positive_float_arg, default=c.learning_rate,
+        help="Adam's learning rate (not used by L-BFGS)")
+    add("--alpha", type=non_negative_float_arg, default=c.alpha, help="weight of the content cost")
+    add("--beta", type=non_negative_float_arg, default=c.beta, help="weight of the style cost")
+    add("--content-layer", type=layer_arg, default=c.content_layer, help="layer of the content cost")
+    add("--style-layers", type=style_layers_arg, default=format_style_layers(c.style_layers),
+        metavar="LAYER:WEIGHT,...", help="layers of the style cost and their weights")
+    add("--width", type=positive_int_arg, default=SUPPRESS,
+        help=f"model width in pixels (default {c.image_width}; with --height omitted, the height "
+             f"follows the content's aspect)")
+    add("--height", type=positive_int_arg, default=SUPPRESS,
+        help=f"model height in pixels (default {c.image_height}; with --width omitted, the width "
+             f"follows the content's aspect)")
+    add("--init", default="noise", metavar="noise|content|PATH",
+        help="starting image: noise blended with the content (the original), the content, or "
+             "an image file")
+    add("--noise-ratio", type=ratio_arg, default=c.noise_ratio,
+        help="share of noise in the starting image for --init noise")
+    add("--seed", type=seed_arg, default=SUPPRESS,
+        help="seed of the noise and the graph: the same seed repeats a run bit for bit "
+             "(default: drawn at random and printed)")
+    add("--save-every", type=non_negative_int_arg, default=c.save_every,
+        help="save <output>/<i>.png every N iterations (0: only the final image)")
+    add("--log-every", type=non_negative_int_arg, default=c.save_every,
+        help="print the original's cost report every N iterations (0: never)")
+    add("--output", type=Path, default=c.output_dir, help="output folder")
+    add("--weights", type=Path, default=c.vgg_model, help="VGG-19 weights file (.mat)")
+    add("--optimizer", choices=OPTIMIZERS, default="adam",
+        help="adam (the original) or lbfgs (SciPy's L-BFGS-B on the session's loss and gradient)")
+    add("--tv-weight", type=non_negative_float_arg, default=0.0,
+        help="weight of a total-variation smoothness cost (0: the original, none)")
+    add("--preserve-colors", action="store_true",
+        help="keep the content's colours: transfer the style to luminance only")
+    add("--pooling", choices=POOLINGS, default="avg",
+        help="pooling between blocks: avg (the original) or VGG's own max")
+    add("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args):
+    from .. import colors, images, options, run_record
+    from ..run_weights import load_run_weights
+
+    for name, value in OPTIONAL.items():
+        if not hasattr(args, name):
+            setattr(args, name, value)
+
+    # 1. Check every input before writing anything.
+    blend = options.blend_weights(args.style, args.style_blend_weights)
+    content_raw = images.read_image(args.content)
+    width, height = options.model_size(content_raw.shape, args.width, args.height,
+                                       default=(CONFIG.image_width, CONFIG.image_height))
+    content_pixels = images.resize_image(content_raw, width, height)
+    style_pixels = [images.load_image(path, (width, height)) for path in args.style]
+    init_kind = args.init if args.init in ("noise", "content") else "image"
+    init_pixels = images.load_image(args.init, (width, height)) if init_kind == "image" else None
+    weights = load_run_weights(args.weights)
+    output = run_record.prepare_output_dir(args.output)
+
+    seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
+    print(f"seed {seed}" + ("" if args.seed is not None else
+                            f" (drawn at random; repeat this run with --seed {seed})"), flush=True)
+
+    # 2. The network's inputs (luminance only with --preserve-colors).
+    if args.preserve_colors:
+        net_content = colors.luminance_image(content_pixels)
+        net_styles = [colors.luminance_image(p, match=content_pixels) for p in style_pixels]
+        net_init = None if init_pixels is None else colors.luminance_image(init_pixels)
+    else:
+        net_content, net_styles, net_init = content_pixels, style_pixels, init_pixels
+    normalize = images.reshape_and_normalize_image
+    content_image = normalize(net_content)
+    style_images = [normalize(p) for p in net_styles]
+    if init_kind == "noise":
+        start_image = images.generate_noise_image(content_image, args.noise_ratio, seed=seed)
+    else:
+        start_image = content_image if init_kind == "content" else normalize(net_init)
+
+    save = _saver(content_pixels if args.preserve_colors else None)
+    settings = _settings(args, width, height, blend, seed)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.perf_counter()
+    outcome = _paint(args, weights, width, height, content_image, style_images, blend,
+                     start_image, seed, output, save)
+    result, final_costs, signal_number = outcome
+    wall_time = time.perf_counter() - clock
+
+    # 3. The record, whatever stopped the run.
+    record = {
+        "command": "generate",
+        "settings": settings,
+        "seed": seed,
+        "seed_given": args.seed is not None,
+        "versions": run_record.library_versions(),
+        "weights": weights.record(),
+        "started": started.isoformat(timespec="seconds"),
+        "wall_time_seconds": round(wall_time, 3),
+        "iterations_completed": result.iterations,
+        "stopped": result.stopped,
+        "signal": None if signal_number is None else _signal_name(signal_number),
+        "final_image": images_relative(result.saved[-1:], output)[0] if result.saved else None,
+        "snapshots": images_relative(result.saved[:-1], output),
+        "final_costs": dict(zip(("total", "content", "style"), final_costs)),
+        "costs": run_record.history_rows(result.history),
+    }
+    run_record.write_run_json(output / run_record.RUN_JSON, record)
+    run_record.plot_costs(output / run_record.COSTS_PNG, result.history)
+    run_record.plot_progress(output / run_record.PROGRESS_PNG,
+                             _progress_tiles(content_pixels, style_pixels, result, images))
+    final_path = result.saved[-1]
+    print(f"saved {final_path} after {result.iterations} iteration(s) in {wall_time:.1f} s; "
+          f"record: {output / run_record.RUN_JSON}, {run_record.COSTS_PNG}, "
+          f"{run_record.PROGRESS_PNG}", flush=True)
+    if result.stopped == "non-finite":
+        from ..errors import NonFiniteCostError
+
+        raise NonFiniteCostError(
+            f"the cost became NaN or infinite after {result.iterations} iteration(s); the last "
+            f"good image was kept in {final_path}; try a lower --learning-rate")
+    if signal_number is not None:
+        return 128 + signal_number
+    return 0
+
+
+def images_relative(paths, output):
+    return [str(Path(p).relative_to(output)) if Path(p).is_relative_to(output) else str(p)
+            for p in paths]
+
+
+def _signal_name(number):
+    import signal
+
+    return signal.Signals(number).name
+
+
+def _paint(args, weights, width, height, content_image, style_images, blend, start_image, seed,
+           output, save):
+    """Build the graph, run the optimiser; returns (RunResult, final costs, signal or None)."""
+    import tensorflow as tf
+
+    from ..lbfgs import LBFGS
+    from ..progress import ProgressBar
+    from ..stop_signals import StopSignals
+    from ..training import optimize
+    from ..transfer import build_transfer_costs
+    from ..vgg import load_vgg_model
+
+    tf1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(seed)
+        model = load_vgg_model(weights=weights.weights, image_height=height, image_width=width,
+                               pooling=args.pooling)
+        with tf1.Session(graph=graph) as sess:
+            costs = build_transfer_costs(sess, model, content_image, style_images, blend,
+                                         args.content_layer, args.style_layers, args.alpha,
+                                         args.beta, args.tv_weight)
+            reported = costs.reported()
+            if args.optimizer == "adam":
+                step = tf1.train.AdamOptimizer(args.learning_rate).minimize(costs.total)
+            else:
+                step = LBFGS(sess, model["input"], reported)
+            with StopSignals() as stop, ProgressBar(args.iterations, not args.no_progress) as bar:
+                result = optimize(sess, model, step, reported, start_image,
+                                  num_iterations=args.iterations, save_every=args.save_every,
+                                  output_dir=output, report=bar.report, log_every=args.log_every,
+                                  on_step=bar.on_step, should_stop=stop.requested, save=save)
+            final_costs = [float(v) for v in sess.run(reported)]
+    return result, final_costs, stop.signal_number
+
+
+def _saver(content_pixels):
+    """save(path, image) for optimize: plain, or with the content's colours put back."""
+    from .. import colors, images
+
+    if content_pixels is None:
+        return lambda path, image: images.save_image(path, image, CONFIG.means)
+
+    def save(path, image):
+        pixels = image[0] + CONFIG.MEANS[0]
+        return images.write_image(path, colors.recombine(pixels, content_pixels))
+    return save
+
+
+def _settings(args, width, height, blend, seed) -> dict:
+    """Every setting of the run, resolved (paths absolute, sizes and weights final)."""
+    return {
+        "content": str(args.content.resolve()),
+        "style": [str(p.resolve()) for p in args.style],
+        "style_blend_weights": list(blend),
+        "iterations": args.iterations,
+        "learning_rate": args.learning_rate,
+        "alpha": args.alpha,
+        "beta": args.beta,
+        "content_layer": args.content_layer,
+        "style_layers": [[name, weight] for name, weight in args.style_layers],
+        "width": width,
+        "height": height,
+        "init": args.init if args.init in ("noise", "content") else str(Path(args.init).resolve()),
+        "noise_ratio": args.noise_ratio,
+        "seed": seed,
+        "save_every": args.save_every,
+        "log_every": args.log_every,
+        "output": str(Path(args.output).resolve()),
+        "weights": str(Path(args.weights).resolve()),
+        "optimizer": args.optimizer,
+        "tv_weight": args.tv_weight,
+        "preserve_colors": args.preserve_colors,
+        "pooling": args.pooling,
+        "means": list(CONFIG.means),
+    }
+
+
+def _progress_tiles(content_pixels, style_pixels, result, images):
+    """(title, pixels) for progress.png: content, styles, then up to 12 snapshots and the result."""
+    tiles = [("content", content_pixels)]
+    tiles += [(f"style {k + 1}" if len(style_pixels) > 1 else "style", p)
+              for k, p in enumerate(style_pixels)]
+    snapshots = result.saved[:-1]
+    if len(snapshots) > MAX_PROGRESS_SNAPSHOTS:
+        picks = sorted({round(k * (len(snapshots) - 1) / (MAX_PROGRESS_SNAPSHOTS - 1))
+                        for k in range(MAX_PROGRESS_SNAPSHOTS)})
+        snapshots = [snapshots[k] for k in picks]
+    tiles += [(f"iteration {Path(p).stem}", images.read_image(p)) for p in snapshots]
+    if result.saved:
+        tiles.append((f"result ({result.iterations} it.)", images.read_image(result.saved[-1])))
+    return tiles
