@@ -158,8 +158,8 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
     save_every = CONFIG.save_every if save_every is None else save_every
     output_dir = CONFIG.output_dir if output_dir is None else output_dir
     variable = model["input"]
-    if initialize:
-        sess.run(tf1.global_variables_initializer())
+    if initialize:  # each variable's own initializer: no grouping op that would alter the graph
+        sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
     assign_image(sess, variable, input_image)
     tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir,
                          save or _save_network_image(means), report=report, log_every=log_every,
