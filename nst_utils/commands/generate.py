@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import secrets
+import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..config import CONFIG
+from ..errors import NonFiniteCostError, NSTError
 from ..options import (format_style_layers, layer_arg, non_negative_float_arg,
                        non_negative_int_arg, positive_float_arg, positive_int_arg, ratio_arg,
                        seed_arg, style_layers_arg)
@@ -75,104 +78,113 @@ def add_arguments(parser):
 
 
 def run(args):
-    from .. import colors, images, options, run_record
+    from .. import run_record
     from ..run_weights import load_run_weights
 
+    clock = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc)
     for name, value in OPTIONAL.items():
         if not hasattr(args, name):
             setattr(args, name, value)
-
-    # 1. Check every input before writing anything.
-    blend = options.blend_weights(args.style, args.style_blend_weights)
-    content_raw = images.read_image(args.content)
-    width, height = options.model_size(content_raw.shape, args.width, args.height,
-                                       default=(CONFIG.image_width, CONFIG.image_height))
-    content_pixels = images.resize_image(content_raw, width, height)
-    style_pixels = [images.load_image(path, (width, height)) for path in args.style]
-    init_kind = args.init if args.init in ("noise", "content") else "image"
-    init_pixels = images.load_image(args.init, (width, height)) if init_kind == "image" else None
+    # Every input is checked before anything is written; the output folder comes last.
+    inputs = _read_inputs(args)
     weights = load_run_weights(args.weights)
     output = run_record.prepare_output_dir(args.output)
 
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
     print(f"seed {seed}" + ("" if args.seed is not None else
                             f" (drawn at random; repeat this run with --seed {seed})"), flush=True)
+    content_image, style_images, start_image = _network_inputs(args, inputs, seed)
+    save = _saver(inputs.content if args.preserve_colors else None)
+    result, final_costs, signal_number = _paint(args, weights, inputs, content_image, style_images,
+                                                start_image, seed, output, save)
 
-    # 2. The network's inputs (luminance only with --preserve-colors).
-    if args.preserve_colors:
-        net_content = colors.luminance_image(content_pixels)
-        net_styles = [colors.luminance_image(p, match=content_pixels) for p in style_pixels]
-        net_init = None if init_pixels is None else colors.luminance_image(init_pixels)
-    else:
-        net_content, net_styles, net_init = content_pixels, style_pixels, init_pixels
-    normalize = images.reshape_and_normalize_image
-    content_image = normalize(net_content)
-    style_images = [normalize(p) for p in net_styles]
-    if init_kind == "noise":
-        start_image = images.generate_noise_image(content_image, args.noise_ratio, seed=seed)
-    else:
-        start_image = content_image if init_kind == "content" else normalize(net_init)
-
-    save = _saver(content_pixels if args.preserve_colors else None)
-    settings = _settings(args, width, height, blend, seed)
-    started = datetime.datetime.now(datetime.timezone.utc)
-    clock = time.perf_counter()
-    outcome = _paint(args, weights, width, height, content_image, style_images, blend,
-                     start_image, seed, output, save)
-    result, final_costs, signal_number = outcome
-    wall_time = time.perf_counter() - clock
-
-    # 3. The record, whatever stopped the run.
+    # The record, whatever stopped the run.
     record = {
         "command": "generate",
-        "settings": settings,
+        "settings": _settings(args, inputs, seed),
         "seed": seed,
         "seed_given": args.seed is not None,
         "versions": run_record.library_versions(),
         "weights": weights.record(),
         "started": started.isoformat(timespec="seconds"),
-        "wall_time_seconds": round(wall_time, 3),
+        "wall_time_seconds": None,
         "iterations_completed": result.iterations,
         "stopped": result.stopped,
-        "signal": None if signal_number is None else _signal_name(signal_number),
-        "final_image": images_relative(result.saved[-1:], output)[0] if result.saved else None,
-        "snapshots": images_relative(result.saved[:-1], output),
+        "signal": None if signal_number is None else signal.Signals(signal_number).name,
+        "final_image": _relative(result.saved[-1], output),
+        "snapshots": [_relative(p, output) for p in result.saved[:-1]],
         "final_costs": dict(zip(("total", "content", "style"), final_costs)),
         "costs": run_record.history_rows(result.history),
     }
-    run_record.write_run_json(output / run_record.RUN_JSON, record)
     run_record.plot_costs(output / run_record.COSTS_PNG, result.history)
-    run_record.plot_progress(output / run_record.PROGRESS_PNG,
-                             _progress_tiles(content_pixels, style_pixels, result, images))
+    run_record.plot_progress(output / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
+    record["wall_time_seconds"] = round(time.perf_counter() - clock, 3)
+    run_record.write_run_json(output / run_record.RUN_JSON, record)
     final_path = result.saved[-1]
-    print(f"saved {final_path} after {result.iterations} iteration(s) in {wall_time:.1f} s; "
-          f"record: {output / run_record.RUN_JSON}, {run_record.COSTS_PNG}, "
-          f"{run_record.PROGRESS_PNG}", flush=True)
+    print(f"saved {final_path} after {result.iterations} iteration(s) in "
+          f"{record['wall_time_seconds']:.1f} s; record: {output / run_record.RUN_JSON}, "
+          f"{run_record.COSTS_PNG}, {run_record.PROGRESS_PNG}", flush=True)
     if result.stopped == "non-finite":
-        from ..errors import NonFiniteCostError
-
         raise NonFiniteCostError(
             f"the cost became NaN or infinite after {result.iterations} iteration(s); the last "
             f"good image was kept in {final_path}; try a lower --learning-rate")
-    if signal_number is not None:
-        return 128 + signal_number
-    return 0
+    return 0 if signal_number is None else 128 + signal_number
 
 
-def images_relative(paths, output):
-    return [str(Path(p).relative_to(output)) if Path(p).is_relative_to(output) else str(p)
-            for p in paths]
+def _read_inputs(args) -> SimpleNamespace:
+    """The images as (H, W, 3) uint8 at the model size: content, styles, init (or None)."""
+    from .. import images, options
+
+    blend = options.blend_weights(args.style, args.style_blend_weights)
+    content_raw = images.read_image(args.content)
+    width, height = options.model_size(content_raw.shape, args.width, args.height,
+                                       default=(CONFIG.image_width, CONFIG.image_height))
+    init = None
+    if args.init not in ("noise", "content"):
+        init = images.load_image(args.init, (width, height))
+    return SimpleNamespace(
+        width=width, height=height, blend=blend, init=init,
+        content=images.resize_image(content_raw, width, height),
+        styles=[images.load_image(path, (width, height)) for path in args.style])
 
 
-def _signal_name(number):
-    import signal
+def _network_inputs(args, inputs, seed):
+    """(content, styles, start) as network images (1, H, W, 3); luminance with --preserve-colors."""
+    from .. import colors, images
 
-    return signal.Signals(number).name
+    content, styles, init = inputs.content, inputs.styles, inputs.init
+    if args.preserve_colors:
+        styles = [colors.luminance_image(p, match=content) for p in styles]
+        init = None if init is None else colors.luminance_image(init)
+        content = colors.luminance_image(content)
+    normalize = images.reshape_and_normalize_image
+    content_image = normalize(content)
+    if args.init == "noise":
+        start_image = images.generate_noise_image(content_image, args.noise_ratio, seed=seed)
+    else:
+        start_image = content_image if init is None else normalize(init)
+    return content_image, [normalize(p) for p in styles], start_image
 
 
-def _paint(args, weights, width, height, content_image, style_images, blend, start_image, seed,
-           output, save):
-    """Build the graph, run the optimiser; returns (RunResult, final costs, signal or None)."""
+def _relative(path, output) -> str:
+    path = Path(path)
+    return str(path.relative_to(output)) if path.is_relative_to(output) else str(path)
+
+
+def _paint(args, weights, inputs, content_image, style_images, start_image, seed, output, save):
+    """Build the graph and run the optimiser: (RunResult, final costs, signal number or None)."""
+    import tensorflow as tf
+
+    try:
+        return _run_graph(args, weights, inputs, content_image, style_images, start_image, seed,
+                          output, save)
+    except (MemoryError, tf.errors.ResourceExhaustedError):
+        raise NSTError(f"not enough memory for a {inputs.width}x{inputs.height} model; try a "
+                       f"smaller --width or --height") from None
+
+
+def _run_graph(args, weights, inputs, content_image, style_images, start_image, seed, output, save):
     import tensorflow as tf
 
     from ..lbfgs import LBFGS
@@ -184,25 +196,24 @@ def _paint(args, weights, width, height, content_image, style_images, blend, sta
 
     tf1 = tf.compat.v1
     graph = tf.Graph()
-    with graph.as_default():
+    with graph.as_default(), tf1.Session(graph=graph, config=session_config()) as sess:
         tf1.set_random_seed(seed)
-        model = load_vgg_model(weights=weights.weights, image_height=height, image_width=width,
-                               pooling=args.pooling)
-        with tf1.Session(graph=graph, config=session_config()) as sess:
-            costs = build_transfer_costs(sess, model, content_image, style_images, blend,
-                                         args.content_layer, args.style_layers, args.alpha,
-                                         args.beta, args.tv_weight)
-            reported = costs.reported()
-            if args.optimizer == "adam":
-                step = tf1.train.AdamOptimizer(args.learning_rate).minimize(costs.total)
-            else:
-                step = LBFGS(sess, model["input"], reported)
-            with StopSignals() as stop, ProgressBar(args.iterations, not args.no_progress) as bar:
-                result = optimize(sess, model, step, reported, start_image,
-                                  num_iterations=args.iterations, save_every=args.save_every,
-                                  output_dir=output, report=bar.report, log_every=args.log_every,
-                                  on_step=bar.on_step, should_stop=stop.requested, save=save)
-            final_costs = [float(v) for v in sess.run(reported)]
+        model = load_vgg_model(weights=weights.weights, image_height=inputs.height,
+                               image_width=inputs.width, pooling=args.pooling)
+        costs = build_transfer_costs(sess, model, content_image, style_images, inputs.blend,
+                                     args.content_layer, args.style_layers, args.alpha, args.beta,
+                                     args.tv_weight)
+        reported = costs.reported()
+        if args.optimizer == "adam":
+            step = tf1.train.AdamOptimizer(args.learning_rate).minimize(costs.total)
+        else:
+            step = LBFGS(sess, model["input"], reported)
+        with StopSignals() as stop, ProgressBar(args.iterations, not args.no_progress) as bar:
+            result = optimize(sess, model, step, reported, start_image,
+                              num_iterations=args.iterations, save_every=args.save_every,
+                              output_dir=output, report=bar.report, log_every=args.log_every,
+                              on_step=bar.on_step, should_stop=stop.requested, save=save)
+        final_costs = [float(v) for v in sess.run(reported)]
     return result, final_costs, stop.signal_number
 
 
@@ -234,20 +245,20 @@ def _saver(content_pixels):
     return save
 
 
-def _settings(args, width, height, blend, seed) -> dict:
+def _settings(args, inputs, seed) -> dict:
     """Every setting of the run, resolved (paths absolute, sizes and weights final)."""
     return {
         "content": str(args.content.resolve()),
         "style": [str(p.resolve()) for p in args.style],
-        "style_blend_weights": list(blend),
+        "style_blend_weights": list(inputs.blend),
         "iterations": args.iterations,
         "learning_rate": args.learning_rate,
         "alpha": args.alpha,
         "beta": args.beta,
         "content_layer": args.content_layer,
         "style_layers": [[name, weight] for name, weight in args.style_layers],
-        "width": width,
-        "height": height,
+        "width": inputs.width,
+        "height": inputs.height,
         "init": args.init if args.init in ("noise", "content") else str(Path(args.init).resolve()),
         "noise_ratio": args.noise_ratio,
         "seed": seed,
@@ -263,11 +274,13 @@ def _settings(args, width, height, blend, seed) -> dict:
     }
 
 
-def _progress_tiles(content_pixels, style_pixels, result, images):
+def _progress_tiles(inputs, result):
     """(title, pixels) for progress.png: content, styles, then up to 12 snapshots and the result."""
-    tiles = [("content", content_pixels)]
-    tiles += [(f"style {k + 1}" if len(style_pixels) > 1 else "style", p)
-              for k, p in enumerate(style_pixels)]
+    from .. import images
+
+    tiles = [("content", inputs.content)]
+    tiles += [(f"style {k + 1}" if len(inputs.styles) > 1 else "style", p)
+              for k, p in enumerate(inputs.styles)]
     snapshots = result.saved[:-1]
     if len(snapshots) > MAX_PROGRESS_SNAPSHOTS:
         picks = sorted({round(k * (len(snapshots) - 1) / (MAX_PROGRESS_SNAPSHOTS - 1))
