@@ -200,10 +200,12 @@ def test_preserve_colors_keeps_the_contents_chroma(paint, seeded):
         assert np.abs(kept_yiq[..., 0] - content_yiq[..., 0]).mean() > 2.0
 
 
-def test_lbfgs_lowers_the_cost(paint):
+def test_lbfgs_lowers_the_cost_and_reports_like_adam(paint, capsys):
     code, out = paint("lbfgs", "--optimizer", "lbfgs", "--iterations", "4", "--save-every", "2",
-                      "--seed", "3")
+                      "--log-every", "3", "--seed", "3")
     assert code == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line for line in printed if line.startswith("Iteration")] == ["Iteration 0 :", "Iteration 3 :"]
     rec = record(out)
     totals = [row["total"] for row in rec["costs"]]
     assert rec["iterations_completed"] == 4 == len(totals)
@@ -318,6 +320,7 @@ def test_a_stop_signal_mid_run_leaves_a_valid_image_and_record(number, code, vgg
         raise
     assert proc.returncode == code, stderr
     assert f"{signal.Signals(number).name} received: stopping after this iteration" in stderr
+    assert "%|" in stderr and "total " in stderr  # the progress bar, with the costs
     rec = record(out)
     assert rec["stopped"] == "interrupted" and rec["signal"] == signal.Signals(number).name
     assert 1 <= rec["iterations_completed"] == len(rec["costs"]) < 100000

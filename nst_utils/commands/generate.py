@@ -27,7 +27,8 @@ POOLINGS = ("avg", "max")
 MAX_PROGRESS_SNAPSHOTS = 12
 #: Options whose default is worked out at run time; absent from args unless given.
 SUPPRESS = argparse.SUPPRESS
-OPTIONAL = {"style": [CONFIG.style_image], "style_blend_weights": None, "width": None, "height": None, "seed": None}
+OPTIONAL = {"style": [CONFIG.style_image], "style_blend_weights": None, "width": None,
+            "height": None, "seed": None}
 
 
 def add_arguments(parser):
