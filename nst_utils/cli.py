@@ -18,15 +18,25 @@ COMMANDS = {
                       "download MatConvNet's VGG-19 weights file, resumable, verified by MD5"),
     "check-weights": ("nst_utils.commands.check_weights",
                       "examine a VGG-19 weights file: size, MD5, format, layers, verdict"),
+    "generate": ("nst_utils.commands.generate",
+                 "paint the content image in the style of the style image(s) (defaults: the "
+                 "Louvre in sandstone, as the original notebook)"),
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, `error: ...`, with exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m nst_utils",
         description="Neural style transfer (Gatys et al. 2015) on VGG-19, the classic TF1 "
                     "notebook running on TensorFlow 2.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     sub.required = True
     for name, (module_name, help_line) in COMMANDS.items():
         module = importlib.import_module(module_name)

@@ -2,13 +2,16 @@
 
 It runs the training op (Adam in the original) on the generated image, reports the three costs
 and saves a snapshot every `save_every` iterations, and saves the final image. It stops early,
-keeping the last good image, when asked to or when a cost stops being finite.
+keeping the last good image, when asked to or when a cost stops being finite. An optimiser that
+runs its own loop (L-BFGS through SciPy, see nst_utils.lbfgs) drives the same bookkeeping
+(`RunTracker`), so reporting, snapshots, NaN handling and the final save are written once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -46,66 +49,130 @@ def print_report(i, total, content, style):
     print("style cost = " + str(style))
 
 
+#: graph -> {variable name: (placeholder, assign op)}, so repeated assignments add no graph nodes.
+_FEEDERS = weakref.WeakKeyDictionary()
+
+
 def assign_image(sess, variable, image):
-    """Load a (1, H, W, 3) array into the input variable without baking it into the graph."""
-    feed = tf1.placeholder(variable.dtype.base_dtype, shape=variable.get_shape(), name="image_feed")
-    sess.run(variable.assign(feed), {feed: np.asarray(image, dtype=np.float32)})
+    """Load a (1, H, W, 3) array into the input variable without baking it into the graph.
+
+    The placeholder and assign op are made once per variable and reused (L-BFGS assigns an
+    image at every cost evaluation).
+    """
+    feeders = _FEEDERS.setdefault(variable.graph, {})
+    if variable.name not in feeders:
+        with variable.graph.as_default():
+            feed = tf1.placeholder(variable.dtype.base_dtype, shape=variable.get_shape(),
+                                   name="image_feed")
+            feeders[variable.name] = (feed, variable.assign(feed))
+    feed, op = feeders[variable.name]
+    sess.run(op, {feed: np.asarray(image, dtype=np.float32).reshape(variable.get_shape())})
 
 
 def _finite(values) -> bool:
     return all(math.isfinite(float(v)) for v in values)
 
 
+def _save_network_image(means):
+    return lambda path, image: save_image(path, image, means)
+
+
+class RunTracker:
+    """The bookkeeping of one run, shared by every optimiser.
+
+    An optimiser calls `stop_requested()` before each iteration, `completed(i, start_image,
+    values)` after iteration i (with the image it started from and that image's costs, and the
+    session's variable already holding the new image), and `finish()` once at the end.
+    `save(path, image)` writes a (1, H, W, 3) network image; output_dir=False saves nothing.
+    """
+
+    def __init__(self, sess, variable, costs: Sequence, input_image, save_every, output_dir,
+                 save: Callable, report=None, log_every=None, on_step=None, should_stop=None):
+        self.sess, self.variable, self.costs = sess, variable, list(costs)
+        self.save_every, self.output_dir, self.save = save_every, output_dir, save
+        self.report, self.on_step, self.should_stop = report, on_step, should_stop
+        self.log_every = save_every if log_every is None else log_every
+        self.good_image = np.asarray(input_image, dtype=np.float32)
+        self.result = RunResult(image=self.good_image, iterations=0, history=[])
+
+    def stop_requested(self) -> bool:
+        """True (and the run marked interrupted) if the caller's should_stop() says so."""
+        if self.should_stop is not None and self.should_stop():
+            self.result.stopped = "interrupted"
+            return True
+        return False
+
+    def completed(self, i, start_image, values) -> bool:
+        """Record iteration i; False (run marked non-finite) if its starting point was not finite."""
+        values = [float(v) for v in values]
+        if not (_finite(values) and np.isfinite(start_image).all()):
+            self.result.stopped = "non-finite"
+            return False
+        self.good_image = np.asarray(start_image, dtype=np.float32)
+        self.result.history.append(tuple(values))
+        self.result.iterations = i + 1
+        if self.on_step is not None:
+            self.on_step(i, *values)
+        save_now = bool(self.save_every) and i % self.save_every == 0
+        log_now = self.report is not None and bool(self.log_every) and i % self.log_every == 0
+        if save_now or log_now:
+            generated_image = self.sess.run(self.variable)
+            snapshot = [float(v) for v in self.sess.run(self.costs)]
+            if log_now:
+                self.report(i, *snapshot)
+            if save_now and self.output_dir is not False and _finite(snapshot):
+                self.result.saved.append(self.save(Path(self.output_dir) / f"{i}.png", generated_image))
+        return True
+
+    def finish(self) -> RunResult:
+        """Settle on the final image (the last good one if the latest is not finite) and save it."""
+        final = self.sess.run(self.variable)
+        if self.result.stopped != "non-finite" and np.isfinite(final).all():
+            self.good_image = final
+        else:
+            self.result.stopped = self.result.stopped or "non-finite"
+            assign_image(self.sess, self.variable, self.good_image)
+        self.result.image = self.good_image
+        if self.output_dir is not False:
+            self.result.saved.append(self.save(Path(self.output_dir) / FINAL_IMAGE, self.good_image))
+        return self.result
+
+
 def optimize(sess, model, train_step, costs: Sequence, input_image, num_iterations=None,
              save_every=None, output_dir=None, means=None, initialize=True,
              report: Optional[Callable] = print_report, on_step: Optional[Callable] = None,
-             should_stop: Optional[Callable[[], bool]] = None) -> RunResult:
+             should_stop: Optional[Callable[[], bool]] = None, log_every=None,
+             save: Optional[Callable] = None) -> RunResult:
     """Run `train_step` num_iterations times on model['input'], starting from input_image.
 
     costs: the (J, J_content, J_style) tensors. Every `save_every` iterations (after the step,
-    as the original did) `report(i, total, content, style)` is called and `<output_dir>/<i>.png`
-    saved; the final image goes to `<output_dir>/generated_image.jpg`. output_dir=False saves
-    nothing. on_step(i, total, content, style) sees the costs of every iteration's starting image;
-    should_stop() is asked before each iteration.
+    as the original did) `<output_dir>/<i>.png` is saved, and every `log_every` iterations
+    (default: save_every) `report(i, total, content, style)` is called; the final image goes to
+    `<output_dir>/generated_image.jpg`. output_dir=False saves nothing. on_step(i, total,
+    content, style) sees the costs of every iteration's starting image; should_stop() is asked
+    before each iteration. save(path, image) replaces the default writer (save_image with
+    `means`). train_step is a TF op run once per iteration, or an object with a
+    `drive(tracker, num_iterations)` method that runs its own loop (nst_utils.lbfgs.LBFGS).
     """
     num_iterations = CONFIG.num_iterations if num_iterations is None else num_iterations
     save_every = CONFIG.save_every if save_every is None else save_every
     output_dir = CONFIG.output_dir if output_dir is None else output_dir
     variable = model["input"]
-    if initialize:
-        sess.run(tf1.global_variables_initializer())
+    if initialize:  # each variable's own initializer: no grouping op that would alter the graph
+        sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
     assign_image(sess, variable, input_image)
+    tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir,
+                         save or _save_network_image(means), report=report, log_every=log_every,
+                         on_step=on_step, should_stop=should_stop)
+    if hasattr(train_step, "drive"):
+        train_step.drive(tracker, num_iterations)
+        return tracker.finish()
     fetches = [train_step] + list(costs)
-    good_image = np.asarray(input_image, dtype=np.float32)
-    result = RunResult(image=good_image, iterations=0, history=[])
     for i in range(num_iterations):
-        if should_stop is not None and should_stop():
-            result.stopped = "interrupted"
+        if tracker.stop_requested():
             break
         start_image = sess.run(variable)
-        values = [float(v) for v in sess.run(fetches)[1:]]
-        if not (_finite(values) and np.isfinite(start_image).all()):
-            result.stopped = "non-finite"
+        values = sess.run(fetches)[1:]
+        if not tracker.completed(i, start_image, values):
             break
-        good_image = start_image
-        result.history.append(tuple(values))
-        result.iterations = i + 1
-        if on_step is not None:
-            on_step(i, *values)
-        if save_every and i % save_every == 0:
-            generated_image = sess.run(variable)
-            snapshot = [float(v) for v in sess.run(list(costs))]
-            if report is not None:
-                report(i, *snapshot)
-            if output_dir is not False and _finite(snapshot):
-                result.saved.append(save_image(Path(output_dir) / f"{i}.png", generated_image, means))
-    final = sess.run(variable)
-    if result.stopped != "non-finite" and np.isfinite(final).all():
-        good_image = final
-    else:
-        result.stopped = result.stopped or "non-finite"
-        assign_image(sess, variable, good_image)
-    result.image = good_image
-    if output_dir is not False:
-        result.saved.append(save_image(Path(output_dir) / FINAL_IMAGE, good_image, means))
-    return result
+    return tracker.finish()

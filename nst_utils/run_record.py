@@ -1,0 +1,148 @@
+"""A run's record in its output folder: run.json (settings, seed, versions, weights, costs),
+costs.png (the three costs against iteration) and progress.png (the snapshots side by side).
+
+Plots use matplotlib's Agg canvas directly (no pyplot state, no display needed). Every file is
+written beside its target under a temporary name, then renamed, so none is ever half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+RUN_JSON, COSTS_PNG, PROGRESS_PNG = "run.json", "costs.png", "progress.png"
+VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tqdm")
+
+
+def prepare_output_dir(path) -> Path:
+    """Create the output folder if needed and prove it writable; a ConfigError if not."""
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".nst-write-check-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot write to the output folder {path} ({reason}); choose another "
+                          f"with --output") from None
+    return path
+
+
+def library_versions() -> dict:
+    """Versions of Python, nst_utils and the libraries a run depends on."""
+    import importlib
+
+    from . import __version__
+
+    versions = {"python": platform.python_version(), "nst_utils": __version__}
+    for name in VERSIONED:
+        try:
+            versions[name] = getattr(importlib.import_module(name), "__version__", "unknown")
+        except ImportError:
+            versions[name] = None
+    versions["pillow"] = versions.pop("PIL")
+    return versions
+
+
+def _replace_atomically(path: Path, write) -> Path:
+    """Call write(tmp_path) on a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _json_safe(value):
+    """NaN and infinities become None (JSON has no such numbers); paths become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def write_run_json(path, record: dict) -> Path:
+    text = json.dumps(_json_safe(record), indent=2, allow_nan=False) + "\n"
+    return _replace_atomically(Path(path), lambda tmp: tmp.write_text(text))
+
+
+def history_rows(history) -> list:
+    """[(total, content, style), ...] -> [{'iteration', 'total', 'content', 'style'}, ...]."""
+    return [{"iteration": i, "total": t, "content": c, "style": s}
+            for i, (t, c, s) in enumerate(history)]
+
+
+def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_figure(figure, path) -> Path:
+    return _replace_atomically(Path(path), lambda tmp: figure.savefig(tmp, format="png"))
+
+
+def plot_costs(path, history) -> Path:
+    """costs.png: total, content and style cost (log scale) against iteration."""
+    figure = _figure(7, 4.5)
+    axes = figure.add_subplot()
+    values = np.asarray(history, dtype=np.float64).reshape(-1, 3)
+    iterations = np.arange(len(values))
+    for column, label in enumerate(("total", "content", "style")):
+        series = values[:, column]
+        positive = series > 0
+        axes.plot(iterations[positive], series[positive], label=label, marker="." if len(values) < 30 else None)
+    axes.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("cost")
+    axes.set_title("costs of the image before each iteration")
+    if len(values):
+        axes.legend()
+    else:
+        axes.text(0.5, 0.5, "no iteration completed", ha="center", va="center",
+                  transform=axes.transAxes)
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    return _save_figure(figure, path)
+
+
+def plot_progress(path, tiles, columns: int = 6) -> Path:
+    """progress.png: (title, (H, W, 3) uint8 image) tiles side by side, `columns` per row."""
+    columns = max(1, min(columns, len(tiles)))
+    rows = max(1, math.ceil(len(tiles) / columns))
+    height, width = tiles[0][1].shape[:2] if tiles else (3, 4)
+    tile_width = 2.4
+    tile_height = tile_width * height / width + 0.35
+    figure = _figure(tile_width * columns, tile_height * rows)
+    for index, (title, pixels) in enumerate(tiles):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(pixels)
+        axes.set_title(title, fontsize=9)
+        axes.axis("off")
+    figure.tight_layout()
+    return _save_figure(figure, path)
