@@ -28,7 +28,7 @@ MAX_PROGRESS_SNAPSHOTS = 12
 #: Options whose default is worked out at run time; absent from args unless given.
 SUPPRESS = argparse.SUPPRESS
 OPTIONAL = {"style": [CONFIG.style_image], "style_blend_weights": None, "width": None,
-            "height": None, "seed": None}
+            "height": None, "seed": None, "weights": None}
 
 
 def add_arguments(parser):
@@ -66,9 +66,9 @@ def add_arguments(parser):
     add("--log-every", type=non_negative_int_arg, default=c.save_every,
         help="print the original's cost report every N iterations (0: never)")
     add("--output", type=Path, default=c.output_dir, help="output folder")
-    add("--weights", type=Path, default=None,
-        help="VGG-19 weights file (.mat); None: NST_WEIGHTS or CONFIG.vgg_model "
-             f"({c.vgg_model}), downloaded there when missing")
+    add("--weights", type=Path, default=SUPPRESS,
+        help="VGG-19 weights file (.mat) (default: NST_WEIGHTS, else "
+             f"{c.vgg_model}; downloaded there when missing)")
     add("--optimizer", choices=OPTIMIZERS, default="adam",
         help="adam (the original) or lbfgs (SciPy's L-BFGS-B on the session's loss and gradient)")
     add("--tv-weight", type=non_negative_float_arg, default=0.0,
