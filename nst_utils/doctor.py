@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from .config import CONFIG
-from .download import file_md5
+from .weights import file_md5
 from .errors import WeightsError
 from .weights import (FETCH_COMMAND, WEIGHTS_SOURCES, conv_layer_checks, detect_format,
                       mean_pixel, missing_weights_message, read_mat)

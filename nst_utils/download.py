@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import WeightsError
-from .weights import FETCH_COMMAND, WEIGHTS_SOURCES, check_weights_path
+from .weights import FETCH_COMMAND, WEIGHTS_SOURCES, check_weights_path, file_md5
 
 PART_SUFFIX = ".part"
 CHUNK_BYTES = 1 << 20
@@ -49,15 +49,6 @@ class FetchResult:
 
 class _BrokenTransfer(Exception):
     """The connection broke after some bytes arrived: worth resuming."""
-
-
-def file_md5(path, chunk_bytes: int = CHUNK_BYTES) -> str:
-    """The MD5 of a file as 32 lower-case hex digits, read in chunks (constant memory)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def part_path(dest) -> Path:

@@ -7,10 +7,9 @@ when the default file is missing (the main job's first run).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
-from .weights import VGGWeights, check_weights_path, load_weights
+from .weights import VGGWeights, check_weights_path, file_md5, load_weights
 
 
 @dataclasses.dataclass
@@ -30,15 +29,6 @@ class RunWeights:
         return {"path": str(self.path), "bytes": self.size, "md5": self.md5, "format": self.format}
 
 
-def file_md5(path, chunk_size: int = 1 << 22) -> str:
-    """Hex MD5 of a file, read in 4 MB chunks (about 1 s for the 535 MB weights)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_run_weights(path, fetch_missing: bool = False) -> RunWeights:
     """Read and check the weights file at `path` and compute its MD5: a WeightsError if unusable.
 
@@ -50,4 +40,4 @@ def load_run_weights(path, fetch_missing: bool = False) -> RunWeights:
         ensure_weights(path)
     path = check_weights_path(path).resolve()
     weights = load_weights(path)
-    return RunWeights(weights=weights, path=path, size=path.stat().st_size, md5=file_md5(path))
+    return RunWeights(weights=weights, path=path, size=path.stat().st_size, md5=weights.source_md5 or file_md5(path))

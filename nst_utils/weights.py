@@ -8,6 +8,7 @@ raises a `WeightsError` whose one line says what is wrong and what to do.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,18 @@ class VGGWeights:
     conv: dict
     format: str
     mean_pixel: tuple | None = None
+    #: MD5 of the `.mat` the arrays came from, where known (kept in the cache, so a run's
+    #: record gets it without hashing 535 MB again).
+    source_md5: str | None = None
+
+
+def file_md5(path, chunk_bytes: int = 1 << 22) -> str:
+    """The MD5 of a file as 32 lower-case hex digits, read in chunks (constant memory)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def missing_weights_message(path) -> str:
@@ -257,5 +270,6 @@ def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
     if cached is not None:
         return cached
     weights = load_weights_from_mat(path)
+    weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
     weights_cache.store_cache(weights, path, stamp, cache_dir)
     return weights

@@ -128,7 +128,7 @@ def encode_header(weights: VGGWeights, stamp: dict) -> tuple:
         offset += kernel.nbytes + bias.nbytes
     header = {"version": VERSION, "source": stamp, "format": weights.format,
               "mean_pixel": None if weights.mean_pixel is None else list(weights.mean_pixel),
-              "layers": layers, "data_bytes": offset}
+              "source_md5": weights.source_md5, "layers": layers, "data_bytes": offset}
     return header, offset
 
 
@@ -219,8 +219,10 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
         conv[layer.name] = (buffer[start:kernel_end].view("<f4").reshape(layer.kernel_shape),
                             buffer[kernel_end:end].view("<f4"))
     mean = header.get("mean_pixel")
+    md5 = header.get("source_md5")
     return VGGWeights(conv=conv, format=header.get("format", "unknown"),
-                      mean_pixel=None if mean is None else tuple(float(v) for v in mean))
+                      mean_pixel=None if mean is None else tuple(float(v) for v in mean),
+                      source_md5=md5 if isinstance(md5, str) else None)
 
 
 def load_cached(mat_path, stamp: dict, cache_dir=None):

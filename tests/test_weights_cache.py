@@ -235,3 +235,24 @@ def test_load_vgg_model_uses_the_configured_cache_folder(sess, small_config, tmp
                                   weights_cache_dir=folder)
     load_vgg_model(config=config)
     assert len(list(folder.iterdir())) == 1
+
+
+def test_the_cache_remembers_the_source_md5_so_runs_need_not_rehash(tmp_path, vgg_mat_bytes,
+                                                                     monkeypatch):
+    import hashlib
+
+    from nst_utils import run_weights
+    from nst_utils import weights as weights_module
+
+    mat = tmp_path / "v.mat"
+    mat.write_bytes(vgg_mat_bytes)
+    expected = hashlib.md5(vgg_mat_bytes).hexdigest()
+    assert weights_module.load_weights(mat).source_md5 == expected
+    calls = []
+    real = weights_module.file_md5
+    counting = lambda *a, **k: calls.append(a) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(weights_module, "file_md5", counting)
+    monkeypatch.setattr(run_weights, "file_md5", counting)
+    assert weights_module.load_weights(mat).source_md5 == expected
+    assert run_weights.load_run_weights(mat).md5 == expected
+    assert calls == []  # neither the cache hit nor the run hashed the file again
