@@ -14,6 +14,10 @@ import sys
 COMMANDS = {
     "reference": ("nst_utils.commands.reference",
                   "print the graded functions' values on the original test inputs, as JSON"),
+    "make-student-notebook": ("nst_utils.commands.student_notebook",
+                              "regenerate the student notebook from the solved one"),
+    "grade": ("nst_utils.commands.grade",
+              "grade submitted notebooks: a table (and CSV/JSON) with points and feedback"),
 }
 
 
