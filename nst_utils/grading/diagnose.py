@@ -108,7 +108,7 @@ def _close(value, expected, atol=catalog.ATOL) -> bool:
 
 
 def normalisation_factor(name, cases, values, expected) -> Optional[str]:
-    """'(n_H n_W)^-1 x 4'-style description of value/expected if it is a product of the dims."""
+    """value/expected as '4 n_H n_W n_C' or '0.25 (n_H n_W)^-1', if it is such a product, else None."""
     if name not in NORMALISATION:
         return None
     rows, logs = [], []
@@ -130,10 +130,10 @@ def normalisation_factor(name, cases, values, expected) -> Optional[str]:
     if abs(coef[0] - a) > 0.02 or abs(coef[1] - b) > 0.02:
         return None
     constant = math.exp(coef[2])
-    parts = [f"(n_H n_W)^{a}" if a not in (0, 1) else ("n_H n_W" if a == 1 else ""),
-             f"n_C^{b}" if b not in (0, 1) else ("n_C" if b == 1 else ""),
-             f"{constant:.4g}" if abs(constant - 1) > 1e-3 else ""]
-    factor = " x ".join(p for p in parts if p)
+    parts = [f"{constant:.4g}" if abs(constant - 1) > 1e-3 else "",
+             {0: "", 1: "n_H n_W"}.get(a, f"(n_H n_W)^{a}"),
+             {0: "", 1: "n_C"}.get(b, f"n_C^{b}")]
+    factor = " ".join(p for p in parts if p)
     return factor or None
 
 
