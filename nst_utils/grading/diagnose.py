@@ -95,6 +95,9 @@ def _error_grade(name: str, error: dict, label: str, limits=None) -> FunctionGra
     if kind == "Blocked":
         return failed(name, "forbidden", message.replace("blocked by the grader: graded code may not",
                                                          "tried to") + ", which graded code may not do")
+    if kind in ("PermissionDeniedError", "PermissionError"):
+        return failed(name, "forbidden", "tried to write where it may not (the system refused); "
+                                         "graded functions must not touch files")
     if kind == "NotDefined":
         return failed(name, "not_defined", message)
     where = f" (on {label})" if label else ""

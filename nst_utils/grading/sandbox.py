@@ -1,10 +1,12 @@
 """Containment for one graded function, applied inside the forked process that runs it.
 
 Layers: its own process group, folder and output file; resource limits (address space, file
-size caps the printed output, no core dumps); and an audit hook that refuses file writes,
-new processes, signals, sockets and native libraries, recording each attempt. This contains
-mistakes and casual mischief; it is not an OS sandbox (code calling TensorFlow's own file ops
-could still write), so grade untrusted classes in a container too.
+size caps the printed output, no core dumps); when the grader runs as root, the user `nobody`
+(so the OS refuses writes to the grader's files and signals to its processes); and an audit
+hook that refuses file writes, new processes, signals, sockets and native libraries from
+Python, recording each attempt. This contains mistakes and casual mischief; it is not a full
+OS sandbox (run as an ordinary user, code calling TensorFlow's own file ops could still write
+where that user may), so grade untrusted classes in a container too.
 """
 
 from __future__ import annotations
@@ -61,6 +63,22 @@ def _address_space_in_use() -> int:
     return 0
 
 
+def _drop_privileges() -> None:
+    """As root, become `nobody`: no writes to root's files, no signals to root's processes."""
+    if os.geteuid() != 0:
+        return
+    try:
+        import pwd
+
+        entry = pwd.getpwnam("nobody")
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except (ImportError, KeyError):
+        uid = gid = 65534
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
 def contain(workdir: str, output_path: str, keep_fds: tuple, close_fds: tuple, limits) -> None:
     """Confine the current (freshly forked) process before it runs graded code."""
     os.setpgid(0, 0)
@@ -85,5 +103,6 @@ def contain(workdir: str, output_path: str, keep_fds: tuple, close_fds: tuple, l
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _drop_privileges()
     sys.dont_write_bytecode = True
     sys.addaudithook(_audit)
