@@ -42,7 +42,7 @@ def graded_class(class_folder, tmp_path_factory):
     printed = io.StringIO()
     with redirect_stdout(printed):
         code = main(["grade", str(class_folder), "--json", str(out / "grades.json"),
-                     "--csv", str(out / "grades.csv"), "--time-limit", "10"])
+                     "--csv", str(out / "grades.csv"), "--time-limit", "10", "--jobs", "2"])
     return code, printed.getvalue(), out
 
 
@@ -81,6 +81,7 @@ def test_csv_and_json_reports(graded_class):
     (["README.txt"], "is not a notebook"),
     (["empty"], "no .ipynb notebooks in folder"),
     (["x.ipynb", "--time-limit", "0"], "time limit must be positive"),
+    (["empty", "--jobs", "0"], "jobs must be a positive whole number"),
 ])
 def test_bad_arguments_get_one_line_errors(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)

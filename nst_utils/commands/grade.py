@@ -13,6 +13,8 @@ def add_arguments(parser):
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one CSV row per student")
     parser.add_argument("--function", action="append", choices=GRADED_FUNCTIONS, dest="functions",
                         help="grade only this function (repeatable; default: all five)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="sandbox workers side by side (each holds TensorFlow, about 650 MB)")
     parser.add_argument("--time-limit", type=float, default=defaults.time,
                         help="seconds each function may run")
     parser.add_argument("--memory-limit", type=int, default=defaults.memory_mb,
@@ -29,7 +31,7 @@ def run(args):
     from ..grading.catalog import Limits
 
     limits = Limits(time=args.time_limit, memory_mb=args.memory_limit, output_bytes=args.output_limit)
-    rows = grader.grade_paths(args.paths, limits, args.functions)
+    rows = grader.grade_paths(args.paths, limits, args.functions, args.jobs)
     if args.json:
         report.write_text(args.json, report.to_json(rows) + "\n")
     if args.csv:

@@ -95,8 +95,21 @@ class _Worker:
         self.proc.stdout.close()
 
 
-def run_tasks(tasks: list) -> dict:
-    """{task id: result dict from the worker} for every task, whatever the tasks do."""
+def run_tasks(tasks: list, jobs: int = 1) -> dict:
+    """{task id: result dict} for every task, whatever the tasks do; `jobs` workers side by side."""
+    if jobs > 1 and len(tasks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        shares = [tasks[i::jobs] for i in range(jobs) if tasks[i::jobs]]
+        with ThreadPoolExecutor(len(shares)) as pool:
+            results = {}
+            for part in pool.map(_run_with_one_worker, shares):
+                results.update(part)
+        return results
+    return _run_with_one_worker(tasks)
+
+
+def _run_with_one_worker(tasks: list) -> dict:
     results, pending = {}, list(tasks)
     while pending:
         worker = _Worker()

@@ -83,8 +83,12 @@ def _selected(functions) -> tuple:
 
 
 def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
-                      functions: Iterable[str] | None = None) -> list:
-    """A SubmissionGrade per submission; every function runs in its own sandboxed process."""
+                      functions: Iterable[str] | None = None, jobs: int = 1) -> list:
+    """A SubmissionGrade per submission; every function runs in its own sandboxed process.
+
+    jobs: how many sandbox workers run side by side (each holds TensorFlow, about 650 MB).
+    """
+    _check_jobs(jobs)
     limits = limits or catalog.Limits()
     functions = _selected(functions)
     tasks = []
@@ -93,7 +97,7 @@ def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
             if submission.error is None and name in submission.sources:
                 tasks.append(dispatch.Task(f"{number}:{name}", name, submission.sources[name],
                                            reference(name)[0], limits))
-    results = dispatch.run_tasks(tasks) if tasks else {}
+    results = dispatch.run_tasks(tasks, jobs) if tasks else {}
     graded = []
     for number, submission in enumerate(submissions):
         grades = {}
@@ -128,9 +132,15 @@ def grade_result(name: str, result: dict, limits) -> FunctionGrade:
     return assess(name, cases, expected, result.get("outputs"), limits, extras)
 
 
-def grade_paths(paths, limits: catalog.Limits | None = None, functions=None) -> list:
+def grade_paths(paths, limits: catalog.Limits | None = None, functions=None, jobs: int = 1) -> list:
     """Grade every notebook given, or found in the folders given."""
-    return grade_submissions(extract.find_submissions(paths), limits, functions)
+    _check_jobs(jobs)
+    return grade_submissions(extract.find_submissions(paths), limits, functions, jobs)
+
+
+def _check_jobs(jobs) -> None:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise NSTError(f"jobs must be a positive whole number, got {jobs!r}")
 
 
 def check(fn) -> None:
