@@ -169,7 +169,10 @@ def assess(name: str, cases: list, expected: list, outputs, limits=None, extras=
                           f"returns a {what} where a tensor is expected ({case['label']}): build the "
                           f"result with TensorFlow ops and return the tensor, without sess.run, "
                           f".eval() or float(), so that the optimizer can differentiate it")
-        if kind not in ("tensor", "numpy", "float") or out.get("value") is None:
+        if kind in ("tensor", "numpy", "float") and out.get("value") is None:
+            return failed(name, "wrong_shape", f"returns shape {tuple(out.get('shape') or ())} on "
+                                               f"{case['label']}, expected {tuple(want.get('shape') or ())}")
+        if kind not in ("tensor", "numpy", "float"):
             shown = "None (is `return` missing?)" if kind == "NoneType" else f"a {kind}"
             return failed(name, "wrong_type", f"returns {shown} on {case['label']}; expected a tensor")
         values.append(np.asarray(out["value"], dtype=np.float64))

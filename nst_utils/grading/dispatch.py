@@ -45,7 +45,9 @@ class Task:
 
 class _Worker:
     def __init__(self):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
+        # Few malloc arenas: each thread's arena would otherwise count 64 MB against the limit.
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1",
+                   MALLOC_ARENA_MAX="2")
         self.proc = subprocess.Popen([sys.executable, "-m", "nst_utils.grading.worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env, start_new_session=True)

@@ -23,6 +23,10 @@ DEPENDENCIES = {"gram_matrix": costs.gram_matrix,
                 "compute_layer_style_cost": costs.compute_layer_style_cost}
 
 
+#: The cases are tiny: one thread each keeps the sandbox's address space (and its limit) small.
+_ONE_THREAD = tf1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+
+
 def namespace() -> dict:
     """The globals a graded cell runs in: what the notebook has imported by then."""
     return {"__name__": "submission", "__builtins__": __builtins__, "np": np, "tf": tf, "tf1": tf1,
@@ -93,7 +97,7 @@ def _call(name, fn, case, sess):
 def run_case(name, fn, case) -> dict:
     """One case: {'kind', 'value', 'shape'} or {'error': {...}} (with 'stage': call or evaluate)."""
     graph = tf.Graph()
-    with graph.as_default(), tf1.Session(graph=graph) as sess, sess.as_default():
+    with graph.as_default(), tf1.Session(graph=graph, config=_ONE_THREAD) as sess, sess.as_default():
         try:
             result = _call(name, fn, case, sess)
         except BaseException as exc:  # noqa: BLE001 - SystemExit and the like are findings too
