@@ -220,3 +220,26 @@ def test_self_check_on_the_solution_and_the_blank(capsys):
     assert [line.split(":")[0] for line in lines] == list(GRADED_FUNCTIONS) * 2
     assert all("PASS 20/20" in line for line in lines[:5])
     assert all("FAIL 0/20 - not implemented yet" in line for line in lines[5:])
+
+
+def test_a_dead_worker_is_replaced_and_the_class_goes_on(tmp_path, monkeypatch):
+    from nst_utils.grading import dispatch, grade_submissions
+    from nst_utils.grading.extract import read_submission
+
+    path = write(solved_notebook(), tmp_path / "solved.ipynb")
+    submissions = [read_submission(path, "first"), read_submission(path, "second")]
+    original, killed = dispatch._Worker.read, []
+
+    def read_then_kill(self, timeout):  # the worker dies while running the first function
+        message = original(self, timeout)
+        if isinstance(message, dict) and "started" in message and not killed:
+            killed.append(message["started"])
+            self.proc.kill()
+        return message
+
+    monkeypatch.setattr(dispatch._Worker, "read", read_then_kill)
+    first, second = grade_submissions(submissions, LIMITS, ["total_cost"])
+    assert killed == ["0:total_cost"]
+    assert (first.points, first.grades["total_cost"].diagnosis) == (0, "crashed")
+    assert "grading worker stopped" in first.grades["total_cost"].feedback
+    assert second.points == 20 and second.grades["total_cost"].passed
