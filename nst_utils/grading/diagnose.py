@@ -76,6 +76,11 @@ def sandbox_failure(name: str, result: dict, limits) -> Optional[FunctionGrade]:
         detail = result.get("detail") or f"killed by signal {result.get('signal')}"
         return failed(name, "crashed", f"crashed the process ({detail}); out of memory or a "
                                        f"native crash")
+    if status == "sandbox":
+        detail = result.get("detail") if isinstance(result.get("detail"), dict) else {}
+        return failed(name, "sandbox", f"could not be graded: the sandbox failed to start "
+                                       f"({detail.get('type')}: {detail.get('message')}); "
+                                       f"not the submission's fault, grade it again")
     if status != "ok":
         return failed(name, "crashed", f"could not be run (sandbox status {status!r})")
     return None

@@ -60,7 +60,8 @@ def _describe(result, sess) -> dict:
     return {"kind": kind, "value": value.tolist(), "shape": list(value.shape)}
 
 
-def _error(exc: BaseException) -> dict:
+def error_info(exc: BaseException) -> dict:
+    """{type, message}: the exception's class name and the first line of its message."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return {"type": type(exc).__name__, "message": message[:300]}
 
@@ -101,11 +102,11 @@ def run_case(name, fn, case) -> dict:
         try:
             result = _call(name, fn, case, sess)
         except BaseException as exc:  # noqa: BLE001 - SystemExit and the like are findings too
-            return {"error": dict(_error(exc), stage="call")}
+            return {"error": dict(error_info(exc), stage="call")}
         try:
             return _describe(result, sess)
         except BaseException as exc:  # noqa: BLE001
-            return {"error": dict(_error(exc), stage="evaluate")}
+            return {"error": dict(error_info(exc), stage="evaluate")}
 
 
 def run_cases(name, fn, cases) -> list:

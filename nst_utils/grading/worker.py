@@ -4,7 +4,7 @@ Started by dispatch.py as ``python -m nst_utils.grading.worker``. It reads one J
 on stdin ({id, name, source, cases, limits}) and answers on its original stdout, one JSON line
 per event: {"ready"}, {"started": id}, then {"id", "status", ...}. It never runs graded code
 itself (no session either), so forking it is safe and each function starts clean in ~0.1 s.
-Statuses: ok, timeout, output, files, forbidden, exit, crashed.
+Statuses: ok, timeout, output, files, forbidden, exit, crashed, sandbox (setting it up failed).
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ def _child(task, workdir, output_path, result_fd, protocol_fds, limits):
 
     code = 0
     try:
-        sandbox.contain(workdir, output_path, keep_fds=(result_fd,), close_fds=protocol_fds,
-                        limits=limits)
+        try:
+            sandbox.contain(workdir, output_path, keep_fds=(result_fd,), close_fds=protocol_fds,
+                            limits=limits)
+        except Exception as exc:  # noqa: BLE001 - report it: the submission is not to blame
+            os.write(result_fd, protocol.dumps({"sandbox_error": runner.error_info(exc)}).encode())
+            os._exit(0)
         outcome = {"blocked": sandbox.blocked}
         env = runner.namespace()
         name = task["name"]
@@ -40,7 +44,7 @@ def _child(task, workdir, output_path, result_fd, protocol_fds, limits):
             else:
                 outcome["outputs"] = runner.run_cases(name, fn, protocol.loads(task["cases"]))
         except BaseException as exc:  # noqa: BLE001 - the cell itself failed (SyntaxError, exit...)
-            outcome["definition_error"] = runner._error(exc)
+            outcome["definition_error"] = runner.error_info(exc)
             if isinstance(exc, SyntaxError):
                 outcome["definition_error"]["message"] = f"{exc.msg} (line {exc.lineno})"
         data = protocol.dumps(outcome).encode()
@@ -120,6 +124,9 @@ def run_task(task, protocol_fds, limits) -> dict:
         outcome = None
     if isinstance(outcome, dict):
         result.update({k: outcome[k] for k in ("outputs", "definition_error", "blocked") if k in outcome})
+        if "sandbox_error" in outcome:
+            result["status"], result["detail"] = "sandbox", outcome["sandbox_error"]
+            return result
     if printed >= limits.output_bytes:
         result["status"] = "output"
     elif files:
