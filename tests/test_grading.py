@@ -243,3 +243,16 @@ def test_a_dead_worker_is_replaced_and_the_class_goes_on(tmp_path, monkeypatch):
     assert (first.points, first.grades["total_cost"].diagnosis) == (0, "crashed")
     assert "grading worker stopped" in first.grades["total_cost"].feedback
     assert second.points == 20 and second.grades["total_cost"].passed
+
+
+@pytest.mark.parametrize("outputs", [
+    [{"kind": "tensor", "value": "not a number", "shape": []}] * 6,
+    [{"error": {"type": "X", "message": 5}}] * 6,
+    ["garbage"] * 6,
+    None,
+])
+def test_malformed_results_from_the_sandbox_fail_cleanly(outputs):
+    from nst_utils.grading.grader import grade_result
+
+    grade = grade_result("compute_content_cost", {"status": "ok", "outputs": outputs}, LIMITS)
+    assert (grade.points, grade.passed) == (0, False)

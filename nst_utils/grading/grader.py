@@ -116,6 +116,13 @@ def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
 
 def grade_result(name: str, result: dict, limits) -> FunctionGrade:
     """The grade of one sandbox result (untrusted data: anything malformed fails)."""
+    try:
+        return _grade_result(name, result, limits)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return failed(name, "crashed", "returned no usable result (malformed output)")
+
+
+def _grade_result(name: str, result: dict, limits) -> FunctionGrade:
     if not isinstance(result, dict):
         return failed(name, "crashed", "returned no usable result")
     verdict = sandbox_failure(name, result, limits)
