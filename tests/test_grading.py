@@ -96,8 +96,8 @@ HOSTILE = {
                          "", "output"),
     "sys_exit": ("compute_content_cost", "import sys\nsys.exit(0)", "", "exit"),
     "os_exit": ("gram_matrix", "import os\nos._exit(3)", "", "exit"),
-    "writes_files": ("total_cost", "open('stolen.txt', 'w').write('x')\nJ = alpha * J_content + beta * J_style",
-                     "", "forbidden"),
+    "writes_files": ("total_cost", "open('@FOLDER@/stolen.txt', 'w').write('x')\n"
+                                   "J = alpha * J_content + beta * J_style", "", "forbidden"),
     # TensorFlow's own file ops bypass Python's audit hooks; as root the sandbox runs as nobody.
     "writes_via_tensorflow": ("total_cost", "tf1.get_default_session().run(tf.io.write_file("
                               "'@FOLDER@/escaped.txt', 'x'))\nJ = alpha * J_content + beta * J_style",
@@ -181,16 +181,17 @@ def test_hostile_feedback_says_what_happened(graded):
     assert "out of memory" in feedback["eats_memory"] and "600 MB" in feedback["eats_memory"]
     assert "printed more than 100000 bytes" in feedback["prints_megabytes"]
     assert "sys.exit" in feedback["sys_exit"] and "exit status 3" in feedback["os_exit"]
-    assert "write files (stolen.txt)" in feedback["writes_files"]
+    assert "write files (" in feedback["writes_files"] and "stolen.txt)" in feedback["writes_files"]
     assert "send signals" in feedback["kills_grader"]
     assert "raises ValueError: boom" in feedback["raises"]
     assert f"expected {PUBLISHED['compute_content_cost']}" in feedback["tampers"]
 
 
 def test_nothing_escaped_the_sandbox(graded):
-    assert not os.path.exists("stolen.txt")
+    folder = os.path.dirname(graded["solved"].path)
+    assert not os.path.exists(os.path.join(folder, "stolen.txt"))
     if os.geteuid() == 0:  # the sandbox drops to user nobody, which cannot write here
-        assert not os.path.exists(os.path.join(os.path.dirname(graded["solved"].path), "escaped.txt"))
+        assert not os.path.exists(os.path.join(folder, "escaped.txt"))
         assert "the system refused" in graded["writes_via_tensorflow"].grades["total_cost"].feedback
     assert PUBLISHED["compute_content_cost"] == 6.76559
     import nst_utils.costs
