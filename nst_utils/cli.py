@@ -21,6 +21,10 @@ COMMANDS = {
     "generate": ("nst_utils.commands.generate",
                  "paint the content image in the style of the style image(s) (defaults: the "
                  "Louvre in sandstone, as the original notebook)"),
+    "make-student-notebook": ("nst_utils.commands.student_notebook",
+                              "regenerate the student notebook from the solved one"),
+    "grade": ("nst_utils.commands.grade",
+              "grade submitted notebooks: a table (and CSV/JSON) with points and feedback"),
 }
 
 

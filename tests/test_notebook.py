@@ -152,6 +152,14 @@ def test_model_nn_ran_and_saved_the_image(executed):
     assert (out / "0.png").is_file()
 
 
+def test_self_checks_pass(executed):
+    nb, _ = executed
+    lines = [line for c in nb.cells if c.cell_type == "code" and c.source.lstrip().startswith("# Self-check")
+             for line in _stdout(c).splitlines()]
+    assert sorted(line.split(":")[0] for line in lines) == sorted(GRADED)
+    assert all(" PASS 20/20 - correct" in line for line in lines), lines
+
+
 def test_notebook_functions_agree_with_package(executed):
     text = _cell_printing(executed[0], COMPARE_MARK)
     worst = json.loads(text.split(COMPARE_MARK, 1)[1])

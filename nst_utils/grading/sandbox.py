@@ -1,0 +1,108 @@
+"""Containment for one graded function, applied inside the forked process that runs it.
+
+Layers: its own process group, folder and output file; resource limits (address space, file
+size caps the printed output, no core dumps); when the grader runs as root, the user `nobody`
+(so the OS refuses writes to the grader's files and signals to its processes); and an audit
+hook that refuses file writes, new processes, signals, sockets and native libraries from
+Python, recording each attempt. This contains mistakes and casual mischief; it is not a full
+OS sandbox (run as an ordinary user, code calling TensorFlow's own file ops could still write
+where that user may), so grade untrusted classes in a container too.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+
+#: Audit events graded code may not raise (see the `sys.addaudithook` audit events table).
+BLOCKED_EVENTS = {
+    "os.remove": "delete files", "os.rename": "rename files", "os.rmdir": "delete folders",
+    "os.mkdir": "create folders", "os.symlink": "create links", "os.link": "create links",
+    "os.chmod": "change file permissions", "os.chown": "change file owners",
+    "os.truncate": "truncate files", "os.utime": "change file times",
+    "shutil.rmtree": "delete folders", "shutil.copyfile": "copy files", "shutil.move": "move files",
+    "os.system": "run shell commands", "os.exec": "start programs", "os.posix_spawn": "start programs",
+    "os.spawn": "start programs", "os.fork": "start processes", "os.forkpty": "start processes",
+    "subprocess.Popen": "start programs", "os.kill": "send signals", "os.killpg": "send signals",
+    "signal.pthread_kill": "send signals", "socket.connect": "use the network",
+    "socket.bind": "use the network", "socket.sendto": "use the network",
+    "ctypes.dlopen": "load native libraries", "resource.setrlimit": "change resource limits",
+    "resource.prlimit": "change resource limits",
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+#: What the audit hook refused, as short descriptions; sent back with the results.
+blocked: list = []
+
+
+class Blocked(PermissionError):
+    """Raised into graded code that tries something the grader forbids."""
+
+
+def _audit(event, args):
+    what = None
+    if event == "open":
+        path, _mode, flags = args
+        if not isinstance(path, int) and flags is not None and flags & _WRITE_FLAGS:
+            what = f"write files ({path})"
+    elif event in BLOCKED_EVENTS:
+        what = BLOCKED_EVENTS[event]
+    if what is not None:
+        if len(blocked) < 20:
+            blocked.append(what)
+        raise Blocked(f"blocked by the grader: graded code may not {what}")
+
+
+def _address_space_in_use() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _drop_privileges() -> None:
+    """As root, become `nobody`: no writes to root's files, no signals to root's processes."""
+    if os.geteuid() != 0:
+        return
+    try:
+        import pwd
+
+        entry = pwd.getpwnam("nobody")
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except (ImportError, KeyError):
+        uid = gid = 65534
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def contain(workdir: str, output_path: str, keep_fds: tuple, close_fds: tuple, limits) -> None:
+    """Confine the current (freshly forked) process before it runs graded code."""
+    os.setpgid(0, 0)
+    for fd in close_fds:
+        if fd not in keep_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    out = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    os.close(null)
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
+    os.chdir(workdir)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the output cap: writes fail, no kill
+    memory = _address_space_in_use() + limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _drop_privileges()
+    sys.dont_write_bytecode = True
+    sys.addaudithook(_audit)

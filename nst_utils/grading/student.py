@@ -1,0 +1,76 @@
+"""The student notebook, generated from the solved one: graded bodies become blanks.
+
+Between `### START CODE HERE ###` and `### END CODE HERE ###` of each graded cell, the hint
+comments stay and the code is replaced by a `raise NotImplementedError(...)`; outputs go.
+One source: `python -m nst_utils make-student-notebook` regenerates it, and a test fails when
+the committed student notebook differs.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+from ..config import PROJECT_ROOT
+from ..errors import NSTError
+from .catalog import END_MARKER, GRADED_HEADER, START_MARKER
+
+SOLVED = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer.ipynb"
+STUDENT = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer_student.ipynb"
+
+
+def blank_body(source: str, name: str) -> str:
+    """The cell's source with the code between the markers replaced by a not-implemented raise."""
+    lines = source.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.strip() == START_MARKER]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END_MARKER]
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise NSTError(f"the graded cell of {name} needs one {START_MARKER} line and one "
+                       f"{END_MARKER} line after it")
+    start, end = starts[0], ends[0]
+    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+    hints = [line for line in lines[start + 1:end] if line.strip().startswith("#")]
+    blank = (f'{indent}raise NotImplementedError("{name} is not implemented yet: replace this line '
+             f'with your code")')
+    return "\n".join(lines[: start + 1] + hints + [blank] + lines[end:])
+
+
+def make_student_notebook(solved):
+    """A new notebook: `solved` with every graded body blanked and no outputs."""
+    notebook = copy.deepcopy(solved)
+    blanked = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        first = cell.source.split("\n", 1)[0].strip()
+        if first.startswith(GRADED_HEADER):
+            cell.source = blank_body(cell.source, first[len(GRADED_HEADER):].strip())
+            blanked += 1
+    if not blanked:
+        raise NSTError(f"no cell headed '{GRADED_HEADER} <name>' in the solved notebook")
+    return notebook
+
+
+def student_notebook_text(solved_path: Path = SOLVED) -> str:
+    """The student notebook's file contents, generated from the solved notebook at `solved_path`."""
+    try:
+        solved = nbformat.read(str(solved_path), as_version=4)
+    except (OSError, ValueError) as exc:
+        raise NSTError(f"cannot read the solved notebook {solved_path} ({exc}); give a valid .ipynb") from None
+    return nbformat.writes(make_student_notebook(solved)) + "\n"
+
+
+def write_student_notebook(solved_path: Path = SOLVED, student_path: Path = STUDENT) -> Path:
+    """Write the generated student notebook beside its target, then rename it into place."""
+    text = student_notebook_text(solved_path)
+    student_path = Path(student_path)
+    tmp = student_path.with_name(f".{student_path.name}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(student_path)
+    except OSError as exc:
+        raise NSTError(f"cannot write {student_path} ({exc.strerror}); choose a folder you can write to") from None
+    return student_path

@@ -1,0 +1,48 @@
+"""Build submissions for the grading tests from the solved notebook, by replacing function bodies."""
+
+import copy
+import json
+import textwrap
+
+import nbformat
+
+from nst_utils.grading.catalog import END_MARKER, GRADED_HEADER, START_MARKER
+from nst_utils.grading.student import SOLVED
+
+
+def solved_notebook():
+    return nbformat.read(str(SOLVED), as_version=4)
+
+
+def with_body(notebook, name: str, body: str, before: str = ""):
+    """A copy of `notebook` whose graded `name` has `body` between the markers.
+
+    `before` goes at the top of the cell (code that runs when the cell is defined).
+    """
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source.startswith(f"{GRADED_HEADER} {name}\n"):
+            lines = cell.source.split("\n")
+            start = next(i for i, line in enumerate(lines) if line.strip() == START_MARKER)
+            end = next(i for i, line in enumerate(lines) if line.strip() == END_MARKER)
+            code = textwrap.indent(textwrap.dedent(body).strip("\n"), "    ").split("\n")
+            lines = lines[: start + 1] + code + lines[end:]
+            if before:
+                lines = [lines[0], textwrap.dedent(before).strip("\n")] + lines[1:]
+            cell.source = "\n".join(lines)
+            return notebook
+    raise ValueError(f"no graded cell for {name}")
+
+
+def write(notebook, path):
+    path.write_text(nbformat.writes(notebook), encoding="utf-8")
+    return path
+
+
+def cell_source(notebook, name: str) -> str:
+    return next(c.source for c in notebook.cells
+                if c.cell_type == "code" and c.source.startswith(f"{GRADED_HEADER} {name}\n"))
+
+
+def as_json(notebook) -> dict:
+    return json.loads(nbformat.writes(notebook))
