@@ -14,56 +14,28 @@ from .architecture import LAYER_NAMES
 from .errors import ConfigError
 
 
-def _number(text, kind, what):
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
+def _number_arg(kind, what, accept):
+    """An argparse type: text -> kind, refused with "expected <what>" unless accept(value)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or (kind is float and not math.isfinite(value)) or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
-def positive_int_arg(text) -> int:
-    value = _number(text, int, "a positive whole number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
+positive_int_arg = _number_arg(int, "a positive whole number", lambda v: v > 0)
+non_negative_int_arg = _number_arg(int, "a whole number >= 0", lambda v: v >= 0)
+positive_float_arg = _number_arg(float, "a positive number", lambda v: v > 0)
+non_negative_float_arg = _number_arg(float, "a number >= 0", lambda v: v >= 0)
+ratio_arg = _number_arg(float, "a number between 0 and 1", lambda v: 0.0 <= v <= 1.0)
 
 
-def non_negative_int_arg(text) -> int:
-    value = _number(text, int, "a whole number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def positive_float_arg(text) -> float:
-    value = _number(text, float, "a positive number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def non_negative_float_arg(text) -> float:
-    value = _number(text, float, "a number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def ratio_arg(text) -> float:
-    value = _number(text, float, "a number between 0 and 1")
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
-
-
-def seed_arg(text) -> int:
-    value = _number(text, int, "a whole number between 0 and 2**32 - 1")
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"expected a whole number between 0 and 2**32 - 1, got {text!r}")
-    return value
+seed_arg = _number_arg(int, "a whole number between 0 and 2**32 - 1", lambda v: 0 <= v < 2 ** 32)
 
 
 def layer_arg(text) -> str:
