@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-first-iteration", action="store_true",
                         help="skip the time-to-first-iteration processes")
     parser.add_argument("--profile", action="store_true",
-                        help="also print time per op type of one traced float32 step")
+                        help="also print the time of every op type in the traced step")
     parser.add_argument("--child-first-iteration", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache", choices=("off", "on"), default="off", help=argparse.SUPPRESS)
     return parser
@@ -471,17 +471,32 @@ def main(argv=None) -> int:
     print(f"training.optimize ({precisions[0]}): {loop:.3f} s per iteration against {bare:.3f} s "
           f"for the bare step just after; fetching the image, which it does every iteration, "
           f"takes {fetch * 1000:.1f} ms")
+    # Where the float32 step's time goes: one traced step, op types summed.
+    profile = main_problem.op_profile(top=12)
+    figures["op_profile"] = profile
+    op_seconds = dict((kind, sec) for kind, sec, _ in profile)
+    forward = sum(sec for kind, sec in op_seconds.items() if "Conv2D" in kind and "Backprop" not in kind)
+    backward = sum(sec for kind, sec in op_seconds.items() if "Conv2DBackpropInput" in kind)
+    if forward and backward:
+        figures["conv_forward_gflops"] = flops / 2 / forward / 1e9
+        figures["conv_input_gradient_gflops"] = flops / 2 / backward / 1e9
+        figures["conv_seconds_traced"] = forward + backward
+        print(f"traced {precisions[0]} step: convolutions {forward + backward:.3f} s "
+              f"({(forward + backward) / floor:.2f}x the floor): forward at "
+              f"{figures['conv_forward_gflops']:.0f} GFLOP/s, input gradient at "
+              f"{figures['conv_input_gradient_gflops']:.0f} GFLOP/s, against the matmul's "
+              f"{rate / 1e9:.0f}; other ops " + "; ".join(
+                  f"{kind} {sec:.3f} s" for kind, sec, _ in profile if "Conv2D" not in kind))
     if args.profile:
-        profile = main_problem.op_profile()
-        figures["op_profile"] = profile
         print("time per op type in one traced step: "
               + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in profile))
     for problem in problems.values():
         problem.close()
     figures["peak_rss_mb_after_base_size"] = peak_rss_mb()
 
-    large_times, _, _, _ = time_size(args, weights, weights_path, large_w, large_h, precisions, 2,
-                                     max(1, s["rounds"] - 1), s["round_iterations"])
+    # Fewer samples at the large size (each costs 4x): one warm-up, then interleaved rounds.
+    large_times, _, _, _ = time_size(args, weights, weights_path, large_w, large_h, precisions,
+                                     2, max(1, s["rounds"] - 1), max(1, s["round_iterations"] // 2))
     pixels = (large_w * large_h) / (width * height)
     figures["pixel_ratio"] = pixels
     for p in precisions:

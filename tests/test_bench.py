@@ -47,4 +47,4 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
         figures["float32_seconds_per_iteration"] / figures["floor_seconds"])
     psnr = figures["bfloat16_psnr_db_after_3"]
     assert 20 < psnr <= math.inf  # bfloat16 drifts from float32, but not into another image
-    assert "seconds per iteration" in done.stdout and "the floor" in done.stdout
+    assert "s per iteration at 32x24" in done.stdout and "the floor" in done.stdout
