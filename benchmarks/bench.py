@@ -504,6 +504,7 @@ def main(argv=None) -> int:
               + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in low))
     for problem in problems.values():
         problem.close()
+    del problems, main_problem  # free the base-size graphs before building the large ones
     figures["peak_rss_mb_after_base_size"] = peak_rss_mb()
 
     # Fewer samples at the large size (each costs 4x): one warm-up, then interleaved rounds.
