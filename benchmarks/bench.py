@@ -111,7 +111,9 @@ def peak_rss_mb() -> float:
 def weights_file(args, full_size: bool) -> Path:
     """The given weights, or the random-weights file cached under the temporary folder."""
     if args.weights is not None:
-        return args.weights
+        from nst_utils.weights import check_weights_path
+
+        return check_weights_path(args.weights)
     from nst_utils.synthetic_weights import write_vgg19_mat
 
     folder = Path(tempfile.gettempdir()) / "nst-bench"
@@ -528,5 +530,16 @@ def main(argv=None) -> int:
     return 0
 
 
+def run(argv=None) -> int:
+    """main(), with nst's one-line errors (a missing weights file, a bad size) as `error: ...`."""
+    from nst_utils.errors import NSTError
+
+    try:
+        return main(argv)
+    except NSTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -48,3 +48,13 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
     psnr = figures["bfloat16_psnr_db_after_3"]
     assert 20 < psnr <= math.inf  # bfloat16 drifts from float32, but not into another image
     assert "s per iteration at 32x24" in done.stdout and "the floor" in done.stdout
+
+
+def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
+    missing = tmp_path / "nowhere.mat"
+    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--weights", str(missing)],
+                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"VGG-19 weights not found at {missing}" in errors[0]
+    assert "Traceback" not in done.stderr
