@@ -3,6 +3,9 @@
 VGG-19's training step is a chain of large ops (each conv already uses every core through
 oneDNN), so running two at once only makes them fight for the same cores and caches. By
 default one op runs at a time (`inter_op_threads=1`) with one thread per core inside it.
+
+TensorFlow sizes its thread pools once per process, from the first session it creates, and
+shares them afterwards: create nst's session before any other.
 """
 
 from __future__ import annotations
