@@ -32,6 +32,9 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base).expanduser() / "nst"
 
 
+#: Numeric precisions of the network: float32 (the original) or bfloat16 convolutions (opt-in).
+PRECISIONS = ("float32", "bfloat16")
+
 #: The five style layers of the original, each weighted 0.2.
 STYLE_LAYERS = (
     ("conv1_1", 0.2),
@@ -40,6 +43,13 @@ STYLE_LAYERS = (
     ("conv4_1", 0.2),
     ("conv5_1", 0.2),
 )
+
+
+def check_precision(precision) -> str:
+    """`precision` if it names a known precision; a one-line `ConfigError` if not."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +77,12 @@ class Config:
     #: Where that cache goes; None: beside the .mat if that folder is writable, else
     #: `user_cache_dir()`.
     weights_cache_dir: Path | None = None
+    #: Convolutions in float32 (the original) or bfloat16; the image and costs stay float32.
+    precision: str = "float32"
+    #: Threads TensorFlow uses inside one op (0: one per core) and ops run at once (1: one after
+    #: another, each with every core; more oversubscribes a small CPU). See nst_utils.session.
+    intra_op_threads: int = 0
+    inter_op_threads: int = 1
 
     def __post_init__(self):
         for name in ("vgg_model", "output_dir", "content_image", "style_image"):
@@ -81,6 +97,12 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+        for name in ("intra_op_threads", "inter_op_threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a whole number >= 0 (0: let TensorFlow "
+                                  f"choose), got {value!r}")
+        check_precision(self.precision)
         if self.color_channels != 3:
             raise ConfigError("color_channels must be 3: VGG-19 takes RGB images")
         if not 0.0 <= self.noise_ratio <= 1.0:

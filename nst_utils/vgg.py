@@ -2,29 +2,41 @@
 
 The network's weights become constants; only the input image, a `tf.Variable`, is trained.
 Each `convX_Y` entry is a ReLU output; VGG's max pools are replaced by average pools.
+
+precision='bfloat16' (opt-in) runs the convolutions, bias adds, ReLUs and pools in bfloat16,
+which CPUs with AMX or AVX512_BF16 multiply several times faster; the input variable stays
+float32 and every entry of the model dict is cast back to float32, so the costs built on it
+are computed in float32 as before.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from .architecture import CONV_LAYERS
-from .config import CONFIG, Config
+from .config import CONFIG, Config, check_precision
 from .errors import ConfigError
 from .weights import VGGWeights, load_weights
 
 tf1 = tf.compat.v1
 
 POOLING = ("avg", "max")
+DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16}
 
 
-def _conv2d_relu(prev_layer, kernel, bias, name):
-    """ReLU(conv2d(prev_layer, kernel) + bias): 3x3, stride 1, SAME padding; keeps n_H, n_W."""
+def _conv2d_relu(prev_layer, kernel, bias, name, dtype=tf.float32):
+    """ReLU(conv2d(prev_layer, kernel) + bias): 3x3, stride 1, SAME padding; keeps n_H, n_W.
+
+    kernel and bias become constants of `dtype`, the dtype of prev_layer.
+    """
     with tf.name_scope(name):
-        conv = tf.nn.conv2d(prev_layer, tf.constant(kernel, name="weights"),
+        conv = tf.nn.conv2d(prev_layer, tf.constant(kernel, dtype=dtype, name="weights"),
                             strides=[1, 1, 1, 1], padding="SAME")
-        return tf.nn.relu(tf.nn.bias_add(conv, tf.constant(bias, name="bias")), name="relu")
+        return tf.nn.relu(tf.nn.bias_add(conv, tf.constant(bias, dtype=dtype, name="bias")),
+                          name="relu")
 
 
 def _pool(prev_layer, pooling, name):
@@ -33,38 +45,65 @@ def _pool(prev_layer, pooling, name):
     return op(prev_layer, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME", name=name)
 
 
-def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str = "avg") -> dict:
-    """The model dict, in the current default graph, for an input of shape (1, height, width, 3)."""
+def _warn_if_bfloat16_is_emulated():
+    from .hardware import bfloat16_support
+
+    if bfloat16_support() is None:
+        warnings.warn("this CPU has no native bfloat16 arithmetic (no AMX or AVX512_BF16 flag): "
+                      "precision='bfloat16' will be emulated and slower than float32; use "
+                      "float32", RuntimeWarning, stacklevel=3)
+
+
+def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str = "avg",
+                    precision: str = "float32") -> dict:
+    """The model dict, in the current default graph, for an input of shape (1, height, width, 3).
+
+    precision: 'float32' (the original) or 'bfloat16' convolutions; the input and every entry
+    of the dict are float32 either way.
+    """
+    check_precision(precision)
     if pooling not in POOLING:
         raise ConfigError(f"pooling must be one of {', '.join(POOLING)}, got {pooling!r}")
     for name, value in (("image height", height), ("image width", width)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+    dtype = DTYPES[precision]
+    if dtype != tf.float32:
+        _warn_if_bfloat16_is_emulated()
+
+    def as_float32(tensor, name):
+        return tensor if dtype == tf.float32 else tf.cast(tensor, tf.float32, name=f"{name}_float32")
+
     graph = {"input": tf1.Variable(np.zeros((1, height, width, 3)), dtype="float32", name="input")}
-    prev = graph["input"]
+    prev = graph["input"] if dtype == tf.float32 else tf.cast(graph["input"], dtype, name="input_cast")
     for layer in CONV_LAYERS:
         block, position = layer.name[4], layer.name[6]
         if position == "1" and block != "1":
             pool_name = f"avgpool{int(block) - 1}"
-            prev = graph[pool_name] = _pool(prev, pooling, pool_name)
+            prev = _pool(prev, pooling, pool_name)
+            graph[pool_name] = as_float32(prev, pool_name)
         kernel, bias = weights.conv[layer.name]
-        prev = graph[layer.name] = _conv2d_relu(prev, kernel, bias, layer.name)
-    graph["avgpool5"] = _pool(prev, pooling, "avgpool5")
+        prev = _conv2d_relu(prev, kernel, bias, layer.name, dtype)
+        graph[layer.name] = as_float32(prev, layer.name)
+    graph["avgpool5"] = as_float32(_pool(prev, pooling, "avgpool5"), "avgpool5")
     return graph
 
 
 def load_vgg_model(path=None, config: Config | None = None, *, image_height=None,
-                   image_width=None, pooling: str = "avg", weights: VGGWeights | None = None) -> dict:
+                   image_width=None, pooling: str = "avg", weights: VGGWeights | None = None,
+                   precision: str | None = None) -> dict:
     """Read the weights file at `path` and build the model dict at the configured image size.
 
     `path` defaults to `config.vgg_model`; the size to `config`'s, unless image_height or
     image_width is given. Pass `weights` (from `load_weights`) to build without reading a file.
+    precision ('float32' or 'bfloat16') defaults to `config.precision` (float32).
     """
     config = config or CONFIG
+    precision = check_precision(config.precision if precision is None else precision)
     if weights is None:
         weights = load_weights(config.vgg_model if path is None else path,
                                cache=config.weights_cache, cache_dir=config.weights_cache_dir)
     return build_vgg_graph(weights,
                            config.image_height if image_height is None else image_height,
                            config.image_width if image_width is None else image_width,
-                           pooling)
+                           pooling, precision)

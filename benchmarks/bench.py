@@ -1,0 +1,545 @@
+"""How fast nst runs one Adam iteration on this CPU, against the arithmetic floor.
+
+    python benchmarks/bench.py            # the full benchmark (a few minutes)
+    python benchmarks/bench.py --quick    # a smoke run at a tiny size (seconds)
+
+It writes a full-size VGG-19 `.mat` with random weights once (about 575 MB, cached under the
+system's temporary folder: the real weights are not needed, the arithmetic is the same), builds
+the original problem (content cost at conv4_2, style cost at five layers, Adam at 2.0) on the
+shipped Louvre and sandstone images, and prints, all measured in this run:
+
+- seconds per Adam iteration (median after a warm-up, float32 and bfloat16 rounds interleaved),
+  the floor (FLOPs from the layer shapes / the float32 `tf.matmul` rate measured here) and
+  their ratio;
+- time to the first iteration (weights loaded, graph built, session ready, one step done) in a
+  fresh process, from the `.mat` and, where `load_weights` has a cache, from the cache; the
+  peak resident memory of those processes and of this one;
+- seconds per iteration at the large size (800x600) against the base size (400x300);
+- what the training loop adds per iteration (it fetches the image every step);
+- the PSNR between the bfloat16 and float32 images after 20 iterations from the same start;
+- one line of JSON with every figure, last.
+
+The machine may be shared: every timing is a median over repeated, interleaved rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+#: Iterations after which the bfloat16 image is compared with the float32 one.
+PSNR_ITERATIONS = 20
+
+
+def parse_size(text: str) -> tuple:
+    """'400x300' -> (400, 300): width x height."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 400x300, got {text!r}")
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 64x48 and 128x96, few iterations, small fc layers")
+    parser.add_argument("--size", type=parse_size, default=None, help="base size (400x300)")
+    parser.add_argument("--large", type=parse_size, default=None, help="large size (800x600)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help=f"iterations from the start image at the base size ({PSNR_ITERATIONS})")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="extra interleaved rounds of timed iterations per size (3)")
+    parser.add_argument("--round-iterations", type=int, default=None,
+                        help="timed iterations per precision in each round (4)")
+    parser.add_argument("--precision", choices=("both", "float32", "bfloat16"), default="both")
+    parser.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul (4096)")
+    parser.add_argument("--inter-op-threads", type=int, default=None,
+                        help="override config.inter_op_threads (to measure what it buys)")
+    parser.add_argument("--intra-op-threads", type=int, default=None,
+                        help="override config.intra_op_threads")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="a VGG-19 .mat to use instead of the generated random-weights file")
+    parser.add_argument("--skip-first-iteration", action="store_true",
+                        help="skip the time-to-first-iteration processes")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print the time of every op type in the traced step")
+    parser.add_argument("--child-first-iteration", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", choices=("off", "on"), default="off", help=argparse.SUPPRESS)
+    return parser
+
+
+def settings(args) -> dict:
+    """The run's sizes and counts: --quick's small defaults, else the issue's."""
+    quick = args.quick
+    pick = (lambda value, full, small: value if value is not None else (small if quick else full))
+    return {
+        "size": pick(args.size, (400, 300), (64, 48)),
+        "large": pick(args.large, (800, 600), (128, 96)),
+        "iterations": pick(args.iterations, PSNR_ITERATIONS, 4),
+        "rounds": pick(args.rounds, 3, 1),
+        "round_iterations": pick(args.round_iterations, 4, 2),
+        "matmul_size": pick(args.matmul_size, 4096, 512),
+        "full_size": not quick,
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports kB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def weights_file(args, full_size: bool) -> Path:
+    """The given weights, or the random-weights file cached under the temporary folder."""
+    if args.weights is not None:
+        from nst_utils.weights import check_weights_path
+
+        return check_weights_path(args.weights)
+    from nst_utils.synthetic_weights import write_vgg19_mat
+
+    folder = Path(tempfile.gettempdir()) / "nst-bench"
+    path = folder / f"vgg19-random-{'full' if full_size else 'small'}-new.mat"
+    if not path.exists():
+        print(f"writing {path} (random weights, once) ...", flush=True)
+        partial = folder / f".{path.name}.{os.getpid()}.partial"
+        write_vgg19_mat(partial, "new", seed=0, full_size=full_size)
+        partial.replace(path)
+    return path
+
+
+def config_for(args, width, height, weights_path):
+    from nst_utils.config import CONFIG
+
+    changes = {"image_width": width, "image_height": height, "vgg_model": weights_path}
+    if args.inter_op_threads is not None:
+        changes["inter_op_threads"] = args.inter_op_threads
+    if args.intra_op_threads is not None:
+        changes["intra_op_threads"] = args.intra_op_threads
+    return CONFIG.replace(**changes)
+
+
+def load_weights_timed(path, cache: bool):
+    """(weights, seconds, whether a cache was asked for), for load_weights with or without one."""
+    from nst_utils.weights import load_weights
+
+    start = time.perf_counter()
+    if has_weights_cache():
+        weights = load_weights(path, cache=cache)
+    else:
+        weights = load_weights(path)
+    return weights, time.perf_counter() - start
+
+
+def has_weights_cache() -> bool:
+    """Whether `load_weights` can keep a cache (a `cache` argument), added by another issue."""
+    from nst_utils.weights import load_weights
+
+    return "cache" in inspect.signature(load_weights).parameters
+
+
+class Problem:
+    """The original style-transfer problem at one size and precision, in its own graph and
+    session: model, content and style costs, Adam, and the noisy start image."""
+
+    def __init__(self, weights, config, precision, content, style, start):
+        import tensorflow as tf
+
+        from nst_utils.costs import compute_content_cost, compute_style_cost, total_cost
+        from nst_utils.session import make_session
+        from nst_utils.training import assign_image
+        from nst_utils.vgg import build_vgg_graph
+
+        tf1 = tf.compat.v1
+        self.config, self.precision, self.start = config, precision, start
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.sess = make_session(self.graph, config)
+            self.model = build_vgg_graph(weights, config.image_height, config.image_width,
+                                         precision=precision)
+            self.sess.run(tf1.global_variables_initializer())
+            assign_image(self.sess, self.model["input"], content)
+            a_C = self.sess.run(self.model[config.content_layer])
+            J_content = compute_content_cost(a_C, self.model[config.content_layer])
+            assign_image(self.sess, self.model["input"], style)
+            J_style = compute_style_cost(self.model, config.style_layers, sess=self.sess)
+            J = total_cost(J_content, J_style, config.alpha, config.beta)
+            self.costs = (J, J_content, J_style)
+            self.train_step = tf1.train.AdamOptimizer(config.learning_rate).minimize(J)
+            self.fetches = [self.train_step, *self.costs]
+            self.init = tf1.global_variables_initializer()
+            self.restart()
+
+    def restart(self):
+        """Adam's state and the image back to the start."""
+        from nst_utils.training import assign_image
+
+        with self.graph.as_default():
+            self.sess.run(self.init)
+            assign_image(self.sess, self.model["input"], self.start)
+
+    def step(self) -> float:
+        """One Adam iteration with its three costs fetched, as the loop runs it: seconds."""
+        begin = time.perf_counter()
+        self.sess.run(self.fetches)
+        return time.perf_counter() - begin
+
+    def image(self):
+        return self.sess.run(self.model["input"])
+
+    def fetch_image_seconds(self, repeats=5) -> float:
+        """Median time to fetch the image, which the training loop does every iteration."""
+        times = []
+        for _ in range(repeats):
+            begin = time.perf_counter()
+            self.image()
+            times.append(time.perf_counter() - begin)
+        return statistics.median(times)
+
+    def loop_seconds_per_iteration(self, iterations) -> tuple:
+        """(median seconds per iteration inside `training.optimize`, median bare step) measured
+        back to back: the loop's time is between consecutive on_step calls, so its one-time
+        set-up (initialising, assigning the image) is not charged to the iterations."""
+        from nst_utils.training import optimize
+
+        stamps = []
+        with self.graph.as_default():
+            optimize(self.sess, self.model, self.train_step, self.costs, self.start,
+                     num_iterations=iterations + 1, output_dir=False, report=None,
+                     on_step=lambda *_: stamps.append(time.perf_counter()))
+        loop = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+        bare = statistics.median(self.step() for _ in range(iterations))
+        return loop, bare
+
+    def op_profile(self, top=8) -> list:
+        """[(op type, seconds, count)] of one traced step, the slowest types first."""
+        import collections
+
+        import tensorflow as tf
+
+        tf1 = tf.compat.v1
+        options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
+        metadata = tf1.RunMetadata()
+        self.sess.run(self.fetches, options=options, run_metadata=metadata)
+        seconds, counts = collections.Counter(), collections.Counter()
+        for device in metadata.step_stats.dev_stats:
+            for node in device.node_stats:
+                label = node.timeline_label
+                kind = label.split(" = ")[1].split("(")[0] if " = " in label else node.node_name
+                seconds[kind] += node.all_end_rel_micros / 1e6
+                counts[kind] += 1
+        return [(kind, round(s, 4), counts[kind]) for kind, s in seconds.most_common(top)]
+
+    def close(self):
+        self.sess.close()
+
+
+def matmul_rate(n: int, dtype_name: str = "float32", repeats: int = 3) -> float:
+    """FLOP/s of an n x n x n `tf.matmul` on this machine: the median of `repeats` runs."""
+    import numpy as np
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default() as graph:
+        rng = np.random.default_rng(0)
+        a = tf1.Variable(rng.standard_normal((n, n), dtype=np.float32))
+        b = tf1.Variable(rng.standard_normal((n, n), dtype=np.float32))
+        dtype = getattr(tf, dtype_name)
+        a_in = a if dtype == tf.float32 else tf.cast(a, dtype)
+        b_in = b if dtype == tf.float32 else tf.cast(b, dtype)
+        product = tf.matmul(a_in, b_in)
+        done = tf.reduce_sum(tf.cast(product[:1, :1], tf.float32))  # fetch one value, not n^2
+        from nst_utils.session import make_session
+
+        with make_session(graph) as sess:
+            sess.run(tf1.global_variables_initializer())
+            sess.run(done)  # warm-up
+            times = []
+            for _ in range(repeats):
+                begin = time.perf_counter()
+                sess.run(done)
+                times.append(time.perf_counter() - begin)
+    return 2 * n ** 3 / statistics.median(times)
+
+
+def psnr(image_a, image_b, means) -> float:
+    """PSNR in dB between two (1, H, W, 3) network images as they would be saved (uint8)."""
+    import numpy as np
+
+    from nst_utils.images import deprocess_image
+
+    a = deprocess_image(image_a, means).astype(np.float64)
+    b = deprocess_image(image_b, means).astype(np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def first_iteration(args, weights_path, cache: bool) -> dict:
+    """Run this script in a fresh process to time one start-up to the first iteration."""
+    width, height = settings(args)["size"]
+    command = [sys.executable, str(Path(__file__).resolve()), "--child-first-iteration",
+               "--weights", str(weights_path), "--size", f"{width}x{height}",
+               "--cache", "on" if cache else "off"]
+    if args.inter_op_threads is not None:
+        command += ["--inter-op-threads", str(args.inter_op_threads)]
+    if args.intra_op_threads is not None:
+        command += ["--intra-op-threads", str(args.intra_op_threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"first-iteration process failed ({done.returncode}): "
+                           f"{done.stderr.strip().splitlines()[-1:] or done.stdout[-200:]}")
+    return json.loads(lines[-1])
+
+
+def child_first_iteration(args) -> int:
+    """In a fresh process: load the weights, build everything, run one iteration; print JSON."""
+    begin = time.perf_counter()
+    import numpy as np
+    import tensorflow as tf
+
+    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
+
+    tf.compat.v1.disable_eager_execution()
+    imported = time.perf_counter()
+    width, height = args.size
+    config = config_for(args, width, height, args.weights)
+    weights, load_seconds = load_weights_timed(args.weights, cache=args.cache == "on")
+    content = reshape_and_normalize_image(load_image(config.content_image, (width, height)))
+    style = reshape_and_normalize_image(load_image(config.style_image, (width, height)))
+    start = generate_noise_image(content, seed=0)
+    problem = Problem(weights, config, "float32", content, style, start)
+    ready = time.perf_counter()
+    problem.step()
+    end = time.perf_counter()
+    print(json.dumps({"import_seconds": imported - begin, "load_seconds": load_seconds,
+                      "ready_seconds": ready - imported, "first_iteration_seconds": end - imported,
+                      "peak_rss_mb": peak_rss_mb(), "cache": args.cache == "on",
+                      "finite": bool(np.isfinite(problem.image()).all())}))
+    return 0
+
+
+def time_size(args, weights, weights_path, width, height, precisions, iterations, rounds,
+              round_iterations, keep_problems=False, between_rounds=None):
+    """Per-precision step times at one size: the first `iterations` from the start image (the
+    first two are warm-up), then `rounds` interleaved rounds. Returns ({precision: times},
+    {precision: image after `iterations`}, problems)."""
+    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
+
+    config = config_for(args, width, height, weights_path)
+    content = reshape_and_normalize_image(load_image(config.content_image, (width, height)))
+    style = reshape_and_normalize_image(load_image(config.style_image, (width, height)))
+    start = generate_noise_image(content, seed=0)
+    problems = {p: Problem(weights, config, p, content, style, start) for p in precisions}
+    times = {p: [] for p in precisions}
+    images = {}
+    for p, problem in problems.items():
+        run = [problem.step() for _ in range(iterations)]
+        times[p].extend(run[2:] if len(run) > 2 else run[-1:])
+        images[p] = problem.image()
+    for _ in range(rounds):
+        for p, problem in problems.items():
+            times[p].extend(problem.step() for _ in range(round_iterations))
+        if between_rounds is not None:
+            between_rounds()
+    if not keep_problems:
+        for problem in problems.values():
+            problem.close()
+        problems = {}
+    return times, images, problems, config
+
+
+def describe_machine() -> dict:
+    import tensorflow as tf
+
+    from nst_utils.hardware import bfloat16_support, core_count, cpu_name
+
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        onednn = bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:  # a private module: absent in some builds
+        onednn = None
+    return {"cpu": cpu_name(), "cores": core_count(), "bfloat16_native": bfloat16_support(),
+            "tensorflow": tf.__version__, "onednn": onednn,
+            "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.child_first_iteration:
+        return child_first_iteration(args)
+    run_begin = time.perf_counter()
+    import tensorflow as tf
+
+    from nst_utils.flops import adam_step_flops, deepest_layer
+    from nst_utils.weights import load_weights  # noqa: F401 (fails early if the package is broken)
+
+    tf.compat.v1.disable_eager_execution()
+    s = settings(args)
+    precisions = ("float32", "bfloat16") if args.precision == "both" else (args.precision,)
+    (width, height), (large_w, large_h) = s["size"], s["large"]
+    figures = {"machine": describe_machine(), "size": f"{width}x{height}",
+               "large_size": f"{large_w}x{large_h}", "precisions": list(precisions)}
+    machine = figures["machine"]
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, native bfloat16: "
+          f"{machine['bfloat16_native'] or 'no'}, TensorFlow {machine['tensorflow']} "
+          f"(oneDNN {machine['onednn']}), load average {machine['loadavg_1min']}", flush=True)
+    if "bfloat16" in precisions and not machine["bfloat16_native"]:
+        print("note: this CPU has no native bfloat16 (no AMX or AVX512_BF16): the bfloat16 "
+              "figures measure emulation", flush=True)
+
+    weights_path = weights_file(args, s["full_size"])
+    rates = [matmul_rate(s["matmul_size"])]
+
+    # Time to the first iteration, each in a fresh process.
+    if not args.skip_first_iteration:
+        cold = first_iteration(args, weights_path, cache=False)
+        figures["first_iteration_from_mat_seconds"] = cold["first_iteration_seconds"]
+        figures["first_iteration_from_mat_load_seconds"] = cold["load_seconds"]
+        figures["first_iteration_from_mat_peak_rss_mb"] = cold["peak_rss_mb"]
+        figures["import_seconds"] = cold["import_seconds"]
+        print(f"time to first iteration from .mat: {cold['first_iteration_seconds']:.2f} s "
+              f"(weights {cold['load_seconds']:.2f} s; import of TensorFlow before that "
+              f"{cold['import_seconds']:.2f} s), peak resident memory "
+              f"{cold['peak_rss_mb']:.0f} MB", flush=True)
+        if has_weights_cache():
+            first_iteration(args, weights_path, cache=True)  # writes the cache if missing
+            warm = first_iteration(args, weights_path, cache=True)
+            figures["first_iteration_from_cache_seconds"] = warm["first_iteration_seconds"]
+            figures["first_iteration_from_cache_load_seconds"] = warm["load_seconds"]
+            figures["first_iteration_from_cache_peak_rss_mb"] = warm["peak_rss_mb"]
+            print(f"time to first iteration from the cache: {warm['first_iteration_seconds']:.2f}"
+                  f" s (weights {warm['load_seconds']:.2f} s), peak resident memory "
+                  f"{warm['peak_rss_mb']:.0f} MB", flush=True)
+        else:
+            figures["first_iteration_from_cache_seconds"] = None
+            print("time to first iteration from the cache: n/a (load_weights has no cache yet)")
+
+    weights, _ = load_weights_timed(weights_path, cache=True)
+    base_times, images, problems, config = time_size(
+        args, weights, weights_path, width, height, precisions, s["iterations"], s["rounds"],
+        s["round_iterations"], keep_problems=True,
+        between_rounds=lambda: rates.append(matmul_rate(s["matmul_size"])))
+    rate, best_rate = statistics.median(rates), max(rates)
+    last = deepest_layer([config.content_layer, *(name for name, _ in config.style_layers)])
+    flops = adam_step_flops(height, width, last)
+    floor = flops / rate
+    figures.update({"matmul_gflops": rate / 1e9, "matmul_gflops_runs": [r / 1e9 for r in rates],
+                    "matmul_gflops_best": best_rate / 1e9, "step_gflop": flops / 1e9,
+                    "floor_seconds": floor, "floor_seconds_best": flops / best_rate})
+    print(f"float32 tf.matmul ({s['matmul_size']}^3): {rate / 1e9:.0f} GFLOP/s median, "
+          f"{best_rate / 1e9:.0f} best (runs: " + ", ".join(f"{r / 1e9:.0f}" for r in rates) + ")")
+    print(f"one Adam step at {width}x{height}: {flops / 1e9:.1f} GFLOP (forward to {last} plus "
+          f"the gradient to the image); floor {floor:.3f} s per iteration "
+          f"({flops / best_rate:.3f} s at the best matmul rate)")
+
+    for p in precisions:
+        median = statistics.median(base_times[p])
+        figures[f"{p}_seconds_per_iteration"] = median
+        figures[f"{p}_iteration_samples"] = len(base_times[p])
+        figures[f"{p}_iteration_min_seconds"] = min(base_times[p])
+        figures[f"{p}_floor_ratio"] = median / floor
+        # On a busy machine the quietest moments are the fairest comparison: best against best.
+        figures[f"{p}_floor_ratio_best"] = min(base_times[p]) / (flops / best_rate)
+        print(f"{p}: {median:.3f} s per iteration at {width}x{height} (median of "
+              f"{len(base_times[p])}, min {min(base_times[p]):.3f}), {median / floor:.2f}x the floor "
+              f"(best against best: {figures[f'{p}_floor_ratio_best']:.2f}x)")
+    if len(precisions) == 2:
+        ratio = figures["bfloat16_seconds_per_iteration"] / figures["float32_seconds_per_iteration"]
+        quality = psnr(images["bfloat16"], images["float32"], config.means)
+        figures["bfloat16_to_float32_time_ratio"] = ratio
+        figures[f"bfloat16_psnr_db_after_{s['iterations']}"] = quality
+        print(f"bfloat16 / float32 time: {ratio:.2f}; PSNR of the bfloat16 image against the "
+              f"float32 one after {s['iterations']} iterations: {quality:.1f} dB")
+
+    main_problem = problems[precisions[0]]
+    fetch = main_problem.fetch_image_seconds()
+    loop, bare = main_problem.loop_seconds_per_iteration(max(3, s["round_iterations"]))
+    figures["image_fetch_seconds"] = fetch
+    figures["loop_seconds_per_iteration"] = loop
+    figures["loop_bare_step_seconds"] = bare
+    print(f"training.optimize ({precisions[0]}): {loop:.3f} s per iteration against {bare:.3f} s "
+          f"for the bare step just after; fetching the image, which it does every iteration, "
+          f"takes {fetch * 1000:.1f} ms")
+    # Where the float32 step's time goes: one traced step, op types summed.
+    profile = main_problem.op_profile(top=12)
+    figures["op_profile"] = profile
+    op_seconds = dict((kind, sec) for kind, sec, _ in profile)
+    forward = sum(sec for kind, sec in op_seconds.items() if "Conv2D" in kind and "Backprop" not in kind)
+    backward = sum(sec for kind, sec in op_seconds.items() if "Conv2DBackpropInput" in kind)
+    if forward and backward:
+        figures["conv_forward_gflops"] = flops / 2 / forward / 1e9
+        figures["conv_input_gradient_gflops"] = flops / 2 / backward / 1e9
+        figures["conv_seconds_traced"] = forward + backward
+        print(f"traced {precisions[0]} step: convolutions {forward + backward:.3f} s "
+              f"({(forward + backward) / (flops / best_rate):.2f}x the best-rate floor): forward at "
+              f"{figures['conv_forward_gflops']:.0f} GFLOP/s, input gradient at "
+              f"{figures['conv_input_gradient_gflops']:.0f} GFLOP/s, against the matmul's "
+              f"{rate / 1e9:.0f} (best {best_rate / 1e9:.0f}); other ops " + "; ".join(
+                  f"{kind} {sec:.3f} s" for kind, sec, _ in profile if "Conv2D" not in kind))
+    if args.profile:
+        print("time per op type in one traced step: "
+              + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in profile))
+    if "bfloat16" in problems and precisions[0] != "bfloat16":
+        low = problems["bfloat16"].op_profile(top=8)
+        figures["bfloat16_op_profile"] = low
+        print("traced bfloat16 step, time per op type: "
+              + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in low))
+    for problem in problems.values():
+        problem.close()
+    del problems, main_problem  # free the base-size graphs before building the large ones
+    figures["peak_rss_mb_after_base_size"] = peak_rss_mb()
+
+    # Fewer samples at the large size (each costs 4x): one warm-up, then interleaved rounds.
+    large_times, _, _, _ = time_size(args, weights, weights_path, large_w, large_h, precisions,
+                                     2, max(1, s["rounds"] - 1), max(1, s["round_iterations"] // 2))
+    pixels = (large_w * large_h) / (width * height)
+    figures["pixel_ratio"] = pixels
+    for p in precisions:
+        median = statistics.median(large_times[p])
+        growth = median / figures[f"{p}_seconds_per_iteration"]
+        figures[f"{p}_large_seconds_per_iteration"] = median
+        figures[f"{p}_large_to_base_ratio"] = growth
+        print(f"{p}: {median:.3f} s per iteration at {large_w}x{large_h} (median of "
+              f"{len(large_times[p])}), {growth:.2f}x the {width}x{height} time for "
+              f"{pixels:.2f}x the pixels")
+    figures["peak_rss_mb"] = peak_rss_mb()
+    figures["benchmark_seconds"] = time.perf_counter() - run_begin
+    print(f"peak resident memory of this process: {figures['peak_rss_mb']:.0f} MB; "
+          f"benchmark took {figures['benchmark_seconds']:.0f} s")
+    print(json.dumps(figures))
+    return 0
+
+
+def run(argv=None) -> int:
+    """main(), with nst's one-line errors (a missing weights file, a bad size) as `error: ...`."""
+    from nst_utils.errors import NSTError
+
+    try:
+        return main(argv)
+    except NSTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(run())

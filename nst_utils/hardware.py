@@ -1,0 +1,55 @@
+"""What this machine's CPU offers: its name, core count and bfloat16 support (Linux flags).
+
+The bfloat16 mode is fast only where the CPU multiplies bfloat16 natively (AVX512_BF16, AMX);
+elsewhere oneDNN emulates it, and it is slower than float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+
+#: CPU flags (as /proc/cpuinfo names them) that give native bfloat16 arithmetic.
+BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> dict:
+    """The first processor's fields of /proc/cpuinfo; empty where there is none (not Linux)."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def cpu_flags() -> frozenset:
+    """The CPU's feature flags (lower case), or an empty set where they cannot be read."""
+    return frozenset(_cpuinfo().get("flags", "").lower().split())
+
+
+def cpu_name() -> str:
+    """The CPU's model name, e.g. 'Intel(R) Xeon(R) Processor'."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def core_count() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def bfloat16_support() -> str | None:
+    """The flags that give native bfloat16 (e.g. 'amx_bf16 avx512_bf16'); None if it has none
+    or the flags cannot be read (then bfloat16 is emulated and slower than float32)."""
+    found = [flag for flag in BFLOAT16_FLAGS if flag in cpu_flags()]
+    return " ".join(found) or None

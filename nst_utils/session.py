@@ -1,0 +1,36 @@
+"""TensorFlow sessions set up for this network on a CPU: thread counts from the configuration.
+
+VGG-19's training step is a chain of large ops (each conv already uses every core through
+oneDNN), so running two at once only makes them fight for the same cores and caches. By
+default one op runs at a time (`inter_op_threads=1`) with one thread per core inside it.
+
+TensorFlow sizes its thread pools once per process, from the first session it creates, and
+shares them afterwards: create nst's session before any other.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .config import CONFIG, Config
+
+tf1 = tf.compat.v1
+
+
+def session_config(config: Config | None = None) -> "tf1.ConfigProto":
+    """The `ConfigProto` for `config`'s thread settings (0 lets TensorFlow choose)."""
+    config = config or CONFIG
+    return tf1.ConfigProto(intra_op_parallelism_threads=config.intra_op_threads,
+                           inter_op_parallelism_threads=config.inter_op_threads,
+                           allow_soft_placement=True)
+
+
+def make_session(graph=None, config: Config | None = None) -> "tf1.Session":
+    """A `tf.compat.v1.Session` on `graph` (default: the current default graph) with nst's
+    thread settings. Use it as the original used `tf.InteractiveSession()`/`tf.Session()`."""
+    return tf1.Session(graph=graph, config=session_config(config))
+
+
+def make_interactive_session(config: Config | None = None) -> "tf1.InteractiveSession":
+    """An `InteractiveSession` (it installs itself as the default session), with nst's threads."""
+    return tf1.InteractiveSession(config=session_config(config))

@@ -1,0 +1,60 @@
+"""A smoke run of benchmarks/bench.py at a tiny size: every figure present and a positive number.
+
+No timing is asserted: the benchmark's figures depend on the machine and its load.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from nst_utils.config import PROJECT_ROOT
+from nst_utils.flops import adam_step_flops
+
+BENCH = PROJECT_ROOT / "benchmarks" / "bench.py"
+
+EXPECTED_NUMBERS = (
+    "matmul_gflops", "step_gflop", "floor_seconds",
+    "float32_seconds_per_iteration", "float32_floor_ratio",
+    "bfloat16_seconds_per_iteration", "bfloat16_floor_ratio", "bfloat16_to_float32_time_ratio",
+    "float32_large_seconds_per_iteration", "float32_large_to_base_ratio",
+    "bfloat16_large_seconds_per_iteration", "bfloat16_large_to_base_ratio",
+    "first_iteration_from_mat_seconds", "first_iteration_from_mat_peak_rss_mb",
+    "loop_seconds_per_iteration", "image_fetch_seconds", "pixel_ratio",
+    "peak_rss_mb", "benchmark_seconds",
+)
+
+
+def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--weights", str(vgg_mat), "--size", "32x24",
+         "--large", "64x48", "--iterations", "3", "--rounds", "1", "--round-iterations", "1",
+         "--matmul-size", "256"],
+        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    figures = json.loads(last)
+    for key in EXPECTED_NUMBERS:
+        value = figures[key]
+        assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key
+    assert "first_iteration_from_cache_seconds" in figures  # a number once load_weights caches
+    assert figures["step_gflop"] == adam_step_flops(24, 32) / 1e9
+    assert figures["pixel_ratio"] == 4.0
+    assert figures["floor_seconds"] == pytest.approx(figures["step_gflop"] / figures["matmul_gflops"])
+    assert figures["float32_floor_ratio"] == pytest.approx(
+        figures["float32_seconds_per_iteration"] / figures["floor_seconds"])
+    psnr = figures["bfloat16_psnr_db_after_3"]
+    assert 20 < psnr <= math.inf  # bfloat16 drifts from float32, but not into another image
+    assert "s per iteration at 32x24" in done.stdout and "the floor" in done.stdout
+
+
+def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
+    missing = tmp_path / "nowhere.mat"
+    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--weights", str(missing)],
+                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"VGG-19 weights not found at {missing}" in errors[0]
+    assert "Traceback" not in done.stderr
