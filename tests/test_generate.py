@@ -328,3 +328,23 @@ def test_a_stop_signal_mid_run_leaves_a_valid_image_and_record(number, code, vgg
     assert iio.imread(out / "costs.png").ndim == 3 and iio.imread(out / "progress.png").ndim == 3
     assert not [p.name for p in out.iterdir() if "partial" in p.name or p.name.startswith(".")]
     assert "saved " in stdout
+
+
+def test_bfloat16_precision_is_opt_in_and_close_to_float32(paint, seeded):
+    assert record(seeded)["settings"]["precision"] == "float32"
+    code, half = paint("bf16", *SEEDED, "--precision", "bfloat16")
+    assert code == 0 and record(half)["settings"]["precision"] == "bfloat16"
+    # Same start image: bfloat16 convolutions (8-bit mantissa) give nearly the same costs.
+    for got, want in zip(first_costs(half), first_costs(seeded)):
+        assert got == pytest.approx(want, rel=0.05)
+    assert first_costs(half) != first_costs(seeded)  # it really ran in another precision
+    assert iio.imread(half / "generated_image.jpg").shape == (48, 64, 3)
+
+
+def test_an_unknown_precision_is_refused_in_one_line(vgg_mat, tmp_path, capsys):
+    out = tmp_path / "bad"
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own errors exit through SystemExit
+        paint_in(out, vgg_mat, "--precision", "float8")
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.startswith("error: argument --precision")
+    assert "\n" not in err and not out.exists()
