@@ -60,6 +60,10 @@ def main(argv=None) -> int:
     except NSTError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except MemoryError:
+        print("error: out of memory; use a smaller image size (--width/--height) or close "
+              "other programs", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -72,8 +72,11 @@ def published_format(md5: str | None) -> str | None:
     return None
 
 
-def diagnose(path=None, *, check_cache: bool = True) -> WeightsReport:
-    """Examine the weights file at `path` (default CONFIG.vgg_model) without raising for bad files."""
+def diagnose(path=None, *, check_cache: bool = True, cache_dir=None) -> WeightsReport:
+    """Examine the weights file at `path` (default CONFIG.vgg_model) without raising for bad files.
+
+    cache_dir: where its weights cache is looked for (None: the default places).
+    """
     path = Path(CONFIG.vgg_model if path is None else path).expanduser()
     report = WeightsReport(path)
     if not path.exists():
@@ -110,7 +113,7 @@ def diagnose(path=None, *, check_cache: bool = True) -> WeightsReport:
         if check_cache:
             from .weights_cache import cache_status
 
-            report.cache = cache_status(path)
+            report.cache = cache_status(path, cache_dir)
     return report
 
 

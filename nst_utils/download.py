@@ -10,7 +10,6 @@ the destination and what to do.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import http.client
 import os
 import re
@@ -18,6 +17,7 @@ import socket
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -70,6 +70,8 @@ def expected_source(fmt: str = "new", url: str | None = None, md5: str | None = 
         md5 = md5.strip().lower()
         if not _MD5_RE.match(md5):
             raise WeightsError(f"--md5 must be 32 hexadecimal digits, got {md5!r}")
+    if url is not None and urllib.parse.urlsplit(url).scheme not in ("http", "https", "file"):
+        raise WeightsError(f"--url must start with http://, https:// or file://, got {url!r}")
     size = source["size"] if md5 in (None, source["md5"]) else None
     return url or source["url"], md5 or source["md5"], size
 
@@ -123,14 +125,14 @@ def _attempt(url, dest, part, *, timeout, expected_size, progress) -> int:
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
     try:
+        request = urllib.request.Request(url, headers=headers)
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             return offset  # the .part already holds the whole file (or more): verification decides
         raise _failure(url, dest, _reason(exc, timeout)) from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         raise _failure(url, dest, _reason(exc, timeout)) from None
     with response:
         start, total = _content_range(response.headers.get("Content-Range"))

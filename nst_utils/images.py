@@ -13,6 +13,7 @@ import numpy as np
 
 from .config import CONFIG
 from .errors import ImageError
+from .files import replace_atomically
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
@@ -116,22 +117,15 @@ def deprocess_image(image, means=None) -> np.ndarray:
 def write_image(path, pixels: np.ndarray) -> Path:
     """Write (H, W, 3) uint8 as PNG or JPEG (by the suffix), creating folders as needed.
 
-    The file appears whole or not at all: it is written beside the target, then renamed.
+    The file appears whole or not at all (nst_utils.files.replace_atomically).
     """
     path = Path(path).expanduser()
     kind = IMAGE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ImageError(f"cannot save {path}: use a .png, .jpg or .jpeg file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial{path.suffix}")
-        extra = {"quality": 95} if kind == "JPEG" else {}
-        iio.imwrite(tmp, pixels, extension=path.suffix.lower(), **extra)
-        tmp.replace(path)
-    except OSError as exc:
-        raise ImageError(f"cannot write {path} ({exc.strerror or exc}); choose a folder you can "
-                         f"write to") from None
-    return path
+    extra = {"quality": 95} if kind == "JPEG" else {}
+    return replace_atomically(
+        path, lambda tmp: iio.imwrite(tmp, pixels, extension=path.suffix.lower(), **extra), ImageError)
 
 
 def save_image(path, image, means=None) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .files import replace_atomically, write_text_atomically
 
 RUN_JSON, COSTS_PNG, PROGRESS_PNG = "run.json", "costs.png", "progress.png"
 VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tqdm")
@@ -52,19 +52,6 @@ def library_versions() -> dict:
     return versions
 
 
-def _replace_atomically(path: Path, write) -> Path:
-    """Call write(tmp_path) on a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def _json_safe(value):
     """NaN and infinities become None (JSON has no such numbers); paths become strings."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -82,7 +69,7 @@ def _json_safe(value):
 
 def write_run_json(path, record: dict) -> Path:
     text = json.dumps(_json_safe(record), indent=2, allow_nan=False) + "\n"
-    return _replace_atomically(Path(path), lambda tmp: tmp.write_text(text))
+    return write_text_atomically(path, text)
 
 
 def history_rows(history) -> list:
@@ -101,7 +88,7 @@ def _figure(width, height):
 
 
 def _save_figure(figure, path) -> Path:
-    return _replace_atomically(Path(path), lambda tmp: figure.savefig(tmp, format="png"))
+    return replace_atomically(path, lambda tmp: figure.savefig(tmp, format="png"))
 
 
 def plot_costs(path, history) -> Path:

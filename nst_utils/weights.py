@@ -83,8 +83,12 @@ def read_mat(path) -> dict:
     import scipy.io
 
     path = check_weights_path(path)
-    with open(path, "rb") as handle:
-        header = handle.read(128)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(128)
+    except OSError as exc:
+        raise WeightsError(f"{path} cannot be read ({exc.strerror or exc}); check its "
+                           f"permissions, or delete it and run `{FETCH_COMMAND}`") from None
     if header.startswith(MAT73_MAGIC):
         raise WeightsError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not MatConvNet's "
                            f"VGG-19 file; delete it and run `{FETCH_COMMAND}`")

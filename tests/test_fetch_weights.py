@@ -66,3 +66,18 @@ def test_destination(tmp_path, monkeypatch):
     assert destination(None) == tmp_path / "x" / "w.mat"
     monkeypatch.delenv("NST_WEIGHTS")
     assert destination(None).parts[-2:] == ("pretrained-model", WEIGHTS_FILENAME)
+
+
+def test_a_url_without_a_scheme_is_refused_in_one_line(tmp_path, capsys):
+    assert cli.main(["fetch-weights", "--dest", str(tmp_path), "--url", "www.example.com/v.mat"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --url must start with http://") and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, value", [("--timeout", "nan"), ("--timeout", "0"), ("--retries", "-1")])
+def test_bad_timeouts_and_retries_are_refused_by_the_parser(tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fetch-weights", "--dest", str(tmp_path), option, value])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.startswith(f"error: argument {option}") and "\n" not in err

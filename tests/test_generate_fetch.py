@@ -40,3 +40,23 @@ def test_a_missing_file_named_on_the_command_line_is_not_downloaded(
     assert "python -m nst_utils fetch-weights" in err
     assert published_is_local.requests == [] and not typo.exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_the_commands_follow_the_weights_cache_settings(vgg_mat_bytes, monkeypatch, tmp_path, capsys):
+    """NST_WEIGHTS_CACHE_DIR moves the cache and NST_WEIGHTS_CACHE=0 turns it off, for generate
+    and check-weights as for the notebook."""
+    mat = tmp_path / "weights" / "imagenet-vgg-verydeep-19.mat"
+    mat.parent.mkdir()
+    mat.write_bytes(vgg_mat_bytes)
+    elsewhere = tmp_path / "cache-here"
+    monkeypatch.setenv("NST_WEIGHTS", str(mat))
+    monkeypatch.setenv("NST_WEIGHTS_CACHE_DIR", str(elsewhere))
+    assert main(SMALL_RUN + ["--output", str(tmp_path / "a")]) == 0
+    assert [p.suffix for p in elsewhere.iterdir()] == [".nstcache"]
+    assert sorted(p.name for p in mat.parent.iterdir()) == [mat.name]
+    assert main(["check-weights"]) == 0
+    assert "cache:" in capsys.readouterr().out
+    monkeypatch.setenv("NST_WEIGHTS_CACHE", "0")
+    monkeypatch.setenv("NST_WEIGHTS_CACHE_DIR", str(tmp_path / "unused"))
+    assert main(SMALL_RUN + ["--output", str(tmp_path / "b")]) == 0
+    assert not (tmp_path / "unused").exists()

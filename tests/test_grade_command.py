@@ -90,3 +90,16 @@ def test_bad_arguments_get_one_line_errors(tmp_path, monkeypatch, capsys, args, 
     assert main(["grade"] + args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_an_unwritable_report_is_refused_before_any_grading(class_folder, tmp_path, capsys, monkeypatch):
+    from nst_utils.grading import grader
+
+    graded = []
+    monkeypatch.setattr(grader, "grade_paths", lambda *a, **k: graded.append(a) or [])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["grade", str(class_folder), "--csv", str(blocker / "grades.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot write") and "\n" not in err
+    assert graded == []  # nothing was graded, so no work was lost

@@ -6,7 +6,6 @@ built from the solved notebook by replacing one function's body.
 """
 
 import os
-import textwrap
 
 import nbformat
 import pytest

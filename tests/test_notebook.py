@@ -8,7 +8,6 @@ graded functions with nst_utils.costs on random inputs and prints the result as 
 import json
 import os
 import re
-import sys
 
 import imageio.v3 as iio
 import nbformat

@@ -20,7 +20,8 @@ def run(args):
     from ..config import Config
     from ..doctor import diagnose, format_report
 
-    path = Config.from_env().vgg_model if args.path is None else args.path
-    report = diagnose(path)
+    config = Config.from_env()
+    path = config.vgg_model if args.path is None else args.path
+    report = diagnose(path, check_cache=config.weights_cache, cache_dir=config.weights_cache_dir)
     print(json.dumps(report.as_dict()) if args.json else format_report(report))
     return 0 if report.usable else EXIT_UNUSABLE

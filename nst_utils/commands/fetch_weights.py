@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from ..download import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from ..options import non_negative_int_arg, positive_float_arg
 from ..weights import WEIGHTS_SOURCES
 
 
@@ -21,10 +22,10 @@ def add_arguments(parser):
                              "published URL of --format")
     parser.add_argument("--md5", default=None,
                         help="expected MD5 of the file; default: the published MD5 of --format")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=positive_float_arg, default=DEFAULT_TIMEOUT,
                         help=f"seconds to wait for the server before giving up (default: "
                              f"{DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+    parser.add_argument("--retries", type=non_negative_int_arg, default=DEFAULT_RETRIES,
                         help=f"times to resume a download whose connection broke mid-file "
                              f"(default: {DEFAULT_RETRIES})")
     parser.add_argument("--force", action="store_true",
@@ -47,12 +48,6 @@ def destination(dest) -> Path:
 
 def run(args):
     from ..download import fetch_weights
-    from ..errors import ConfigError
-
-    if args.timeout <= 0:
-        raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    if args.retries < 0:
-        raise ConfigError(f"--retries must be 0 or more, got {args.retries}")
     result = fetch_weights(destination(args.dest), args.format, args.url, args.md5,
                            timeout=args.timeout, retries=args.retries, force=args.force,
                            progress=not args.quiet)

@@ -27,14 +27,19 @@ def run(args):
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()
+    from ..files import check_writable
     from ..grading import grader, report
     from ..grading.catalog import Limits
 
     limits = Limits(time=args.time_limit, memory_mb=args.memory_limit, output_bytes=args.output_limit)
+    # Check the report files can be written before grading a class, not after.
+    for target in (args.json, args.csv):
+        if target is not None:
+            check_writable(target.expanduser())
     rows = grader.grade_paths(args.paths, limits, args.functions, args.jobs)
+    print(report.table(rows), flush=True)  # the table first: it survives a failed write below
     if args.json:
         report.write_text(args.json, report.to_json(rows) + "\n")
     if args.csv:
         report.write_text(args.csv, report.to_csv(rows))
-    print(report.table(rows))
     return 0

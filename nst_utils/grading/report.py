@@ -8,7 +8,7 @@ import io
 import json
 from pathlib import Path
 
-from ..errors import NSTError
+from ..files import write_text_atomically
 from .catalog import GRADED_FUNCTIONS
 
 SHORT = {"compute_content_cost": "content", "gram_matrix": "gram",
@@ -57,12 +57,5 @@ def to_csv(rows) -> str:
 
 def write_text(path, text: str) -> Path:
     """Write a report file beside its target, then rename it into place."""
-    path = Path(path).expanduser()
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise NSTError(f"cannot write {path} ({exc.strerror}); choose a folder you can write to") from None
-    return path
+    return write_text_atomically(path, text)
+

@@ -15,6 +15,7 @@ import nbformat
 
 from ..config import PROJECT_ROOT
 from ..errors import NSTError
+from ..files import write_text_atomically
 from .catalog import END_MARKER, GRADED_HEADER, START_MARKER
 
 SOLVED = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer.ipynb"
@@ -65,12 +66,5 @@ def student_notebook_text(solved_path: Path = SOLVED) -> str:
 
 def write_student_notebook(solved_path: Path = SOLVED, student_path: Path = STUDENT) -> Path:
     """Write the generated student notebook beside its target, then rename it into place."""
-    text = student_notebook_text(solved_path)
-    student_path = Path(student_path)
-    tmp = student_path.with_name(f".{student_path.name}.partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(student_path)
-    except OSError as exc:
-        raise NSTError(f"cannot write {student_path} ({exc.strerror}); choose a folder you can write to") from None
-    return student_path
+    return write_text_atomically(student_path, student_notebook_text(solved_path))
+
