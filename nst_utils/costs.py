@@ -50,11 +50,13 @@ def compute_style_cost(model, STYLE_LAYERS=STYLE_LAYERS, sess=None):
     if sess is None:
         raise SessionError("compute_style_cost needs a session: pass sess=..., or call it "
                            "inside `with sess.as_default():` or after tf.compat.v1.InteractiveSession()")
+    # The style image's activations of every layer in one run: the same numbers as one run per
+    # layer (the original), without a graph optimisation pass per layer.
+    style_activations = sess.run({layer_name: model[layer_name] for layer_name, _ in STYLE_LAYERS})
     J_style = 0
     for layer_name, coeff in STYLE_LAYERS:
-        out = model[layer_name]
-        a_S = sess.run(out)
-        a_G = out
+        a_S = style_activations[layer_name]
+        a_G = model[layer_name]
         J_style += coeff * compute_layer_style_cost(a_S, a_G)
     return J_style
 
