@@ -9,6 +9,8 @@ from nst_utils.errors import ConfigError
 from nst_utils.vgg import build_vgg_graph, load_vgg_model
 from nst_utils.weights import load_weights
 
+from numpy_vgg import numpy_avgpool, numpy_conv_relu
+
 # Shapes at 400x300 as the facts' section 2 lists them.
 FACTS_SHAPES_400x300 = {
     "conv1": (1, 300, 400, 64), "avgpool1": (1, 150, 200, 64),
@@ -45,23 +47,6 @@ def test_model_at_the_configured_size(sess, small_config):
         assert tuple(model[key].shape) == architecture.activation_shape(key, 48, 64), key
     sess.run(tf.compat.v1.global_variables_initializer())
     assert np.all(sess.run(model["input"]) == 0)  # initialised to zeros, as the original
-
-
-def numpy_conv_relu(x, kernel, bias):
-    """3x3 cross-correlation, stride 1, SAME padding, plus bias, then ReLU: (1, H, W, out)."""
-    _, h, w, _ = x.shape
-    padded = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
-    out = np.zeros((1, h, w, kernel.shape[3]))
-    for dy in range(3):
-        for dx in range(3):
-            out += padded[:, dy:dy + h, dx:dx + w, :] @ kernel[dy, dx].astype(np.float64)
-    return np.maximum(out + bias, 0.0)
-
-
-def numpy_avgpool(x):
-    """2x2 average pool, stride 2, for even sizes."""
-    _, h, w, c = x.shape
-    return x.reshape(1, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
 def test_first_layers_equal_an_independent_numpy_computation(sess, fixture_weights, rng):
