@@ -1,4 +1,4 @@
-"""Reading, normalising, initialising and saving images (imageio in place of scipy.misc).
+"""Reading, normalising, initialising and saving images (imageio, where the original used SciPy's removed imread/imsave).
 
 Images on disk are (H, W, 3) uint8 RGB; the network sees (1, H, W, 3) float32 with the VGG
 mean pixel subtracted.
