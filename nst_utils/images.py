@@ -1,4 +1,5 @@
-"""Reading, normalising, initialising and saving images (imageio, where the original used SciPy's removed imread/imsave).
+"""Reading, normalising, initialising and saving images, with imageio (the original used
+SciPy's imread/imsave, which SciPy has removed).
 
 Images on disk are (H, W, 3) uint8 RGB; the network sees (1, H, W, 3) float32 with the VGG
 mean pixel subtracted.
