@@ -19,6 +19,10 @@ from grading_helpers import cell_source, solved_notebook, with_body, write
 
 LIMITS = Limits(time=8.0, memory_mb=600, output_bytes=100_000)
 SHAPE = "m, n_H, n_W, n_C = a_G.get_shape().as_list()"
+#: The correct first lines of compute_layer_style_cost, up to the two Gram matrices.
+UNROLLED_GRAMS = (f"{SHAPE}\n        a_S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))\n"
+                  "        a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))\n"
+                  "        GS = gram_matrix(a_S)\n        GG = gram_matrix(a_G)")
 STYLE_COST = "tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)"
 
 #: submission -> (function, body, expected diagnosis): one classic mistake each.
@@ -39,11 +43,7 @@ MISTAKES = {
         J_content = tf.reduce_sum(tf.square(a_C - a_G))
         """, "normalisation"),
     "style_norm": ("compute_layer_style_cost", f"""
-        {SHAPE}
-        a_S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
-        a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
-        GS = gram_matrix(a_S)
-        GG = gram_matrix(a_G)
+        {UNROLLED_GRAMS}
         J_style_layer = tf.reduce_sum(tf.square(GS - GG)) / (4 * n_C * n_H * n_W)
         """, "normalisation"),
     "content_squared": ("compute_content_cost", f"""
@@ -57,11 +57,7 @@ MISTAKES = {
         J_content = (tf.reduce_sum(tf.square(a_C - a_G)) / (4 * n_H * n_W * n_C)).eval()
         """, "not_a_tensor"),
     "style_python_float": ("compute_layer_style_cost", f"""
-        {SHAPE}
-        a_S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
-        a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
-        GS = gram_matrix(a_S)
-        GG = gram_matrix(a_G)
+        {UNROLLED_GRAMS}
         J_style_layer = float(({STYLE_COST}).eval())
         """, "not_a_tensor"),
     "content_wrong_tensor": ("compute_content_cost", """
