@@ -127,14 +127,14 @@ def weights_file(args, full_size: bool) -> Path:
 
 
 def config_for(args, width, height, weights_path):
-    from nst_utils.config import CONFIG
+    from nst_utils.config import DEFAULTS
 
     changes = {"image_width": width, "image_height": height, "vgg_model": weights_path}
     if args.inter_op_threads is not None:
         changes["inter_op_threads"] = args.inter_op_threads
     if args.intra_op_threads is not None:
         changes["intra_op_threads"] = args.intra_op_threads
-    return CONFIG.replace(**changes)
+    return DEFAULTS.replace(**changes)
 
 
 def load_weights_timed(path, cache: bool):

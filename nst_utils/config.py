@@ -1,9 +1,13 @@
-"""The one home of nst's settings: the original notebook's CONFIG, overridable by callers.
+"""The original notebook's CONFIG, and the defaults of nst's runs.
 
-`CONFIG` holds the original values. Callers change a setting without editing the package:
-``CONFIG.replace(image_width=200, image_height=150)`` returns a new, validated `Config`, and
-``Config.from_env()`` reads the ``NST_*`` environment variables (used by the notebook, so tests
-and quick previews can run it with other weights, sizes and iteration counts).
+`CONFIG` is the original helper module's class: its upper-case attributes are the original
+values, and a notebook changes them by assignment (``CONFIG.IMAGE_WIDTH = 200``); the helpers
+that read them (`load_vgg_model`, `load_image`, `generate_noise_image`,
+`reshape_and_normalize_image`, `save_image`) read them when called, so an assignment takes
+effect on the next call. Its paths are absolute, so they hold wherever the notebook runs from.
+
+`Config` is the frozen settings of a run for the package's own code; `DEFAULTS` holds the
+original values, and ``Config.from_env()`` reads the ``NST_*`` environment variables.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import dataclasses
 import os
 from pathlib import Path
 from typing import Mapping
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -45,6 +51,25 @@ STYLE_LAYERS = (
 )
 
 
+class CONFIG:
+    """The original notebook's settings, assignable as in the original (``CONFIG.IMAGE_WIDTH = 200``).
+
+    MEANS is the mean pixel shaped (1, 1, 1, 3); VGG_MODEL, STYLE_IMAGE, CONTENT_IMAGE and
+    OUTPUT_DIR are absolute paths (OUTPUT_DIR ends with a separator, so
+    ``CONFIG.OUTPUT_DIR + "0.png"`` names a file inside the output folder).
+    """
+
+    IMAGE_WIDTH = 400
+    IMAGE_HEIGHT = 300
+    COLOR_CHANNELS = 3
+    NOISE_RATIO = 0.6
+    MEANS = np.array([123.68, 116.779, 103.939]).reshape((1, 1, 1, 3))
+    VGG_MODEL = str(PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME)
+    STYLE_IMAGE = str(PROJECT_ROOT / "images" / "sandstone.jpg")
+    CONTENT_IMAGE = str(PROJECT_ROOT / "images" / "louvre.jpg")
+    OUTPUT_DIR = str(PROJECT_ROOT / "output") + os.sep
+
+
 def check_precision(precision) -> str:
     """`precision` if it names a known precision; a one-line `ConfigError` if not."""
     if precision not in PRECISIONS:
@@ -54,17 +79,17 @@ def check_precision(precision) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Settings of one run; the defaults are the original notebook's CONFIG."""
+    """Settings of one run, frozen; the defaults are the original notebook's values."""
 
-    image_width: int = 400
-    image_height: int = 300
-    color_channels: int = 3
-    noise_ratio: float = 0.6
-    means: tuple = (123.68, 116.779, 103.939)
-    vgg_model: Path = PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME
-    output_dir: Path = PROJECT_ROOT / "output"
-    content_image: Path = PROJECT_ROOT / "images" / "louvre.jpg"
-    style_image: Path = PROJECT_ROOT / "images" / "sandstone.jpg"
+    image_width: int = CONFIG.IMAGE_WIDTH
+    image_height: int = CONFIG.IMAGE_HEIGHT
+    color_channels: int = CONFIG.COLOR_CHANNELS
+    noise_ratio: float = CONFIG.NOISE_RATIO
+    means: tuple = tuple(float(m) for m in CONFIG.MEANS.ravel())
+    vgg_model: Path = Path(CONFIG.VGG_MODEL)
+    output_dir: Path = Path(CONFIG.OUTPUT_DIR)
+    content_image: Path = Path(CONFIG.CONTENT_IMAGE)
+    style_image: Path = Path(CONFIG.STYLE_IMAGE)
     content_layer: str = "conv4_2"
     style_layers: tuple = STYLE_LAYERS
     alpha: float = 10.0
@@ -112,37 +137,10 @@ class Config:
         object.__setattr__(self, "means", tuple(float(m) for m in self.means))
         object.__setattr__(self, "style_layers", tuple((str(n), float(w)) for n, w in self.style_layers))
 
-    # Upper-case aliases, so code written against the original CONFIG keeps reading naturally.
     @property
-    def IMAGE_WIDTH(self) -> int:
-        return self.image_width
-
-    @property
-    def IMAGE_HEIGHT(self) -> int:
-        return self.image_height
-
-    @property
-    def COLOR_CHANNELS(self) -> int:
-        return self.color_channels
-
-    @property
-    def NOISE_RATIO(self) -> float:
-        return self.noise_ratio
-
-    @property
-    def MEANS(self):
-        """The mean pixel shaped (1, 1, 1, 3), as the original stored it."""
-        import numpy as np
-
+    def means_array(self) -> np.ndarray:
+        """The mean pixel shaped (1, 1, 1, 3), as the network subtracts it."""
         return np.array(self.means, dtype=np.float64).reshape((1, 1, 1, 3))
-
-    @property
-    def VGG_MODEL(self) -> str:
-        return str(self.vgg_model)
-
-    @property
-    def OUTPUT_DIR(self) -> str:
-        return str(self.output_dir)
 
     def replace(self, **changes) -> "Config":
         """A copy with some settings changed, validated like the original."""
@@ -196,5 +194,5 @@ _INT_VARS = {
     "NST_SAVE_EVERY": "save_every",
 }
 
-#: The original notebook's settings.
-CONFIG = Config()
+#: The original values as a run's settings.
+DEFAULTS = Config()

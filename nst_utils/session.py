@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .config import CONFIG, Config
+from .config import DEFAULTS, Config
 
 tf1 = tf.compat.v1
 
 
 def session_config(config: Config | None = None) -> "tf1.ConfigProto":
     """The `ConfigProto` for `config`'s thread settings (0 lets TensorFlow choose)."""
-    config = config or CONFIG
+    config = config or DEFAULTS
     return tf1.ConfigProto(intra_op_parallelism_threads=config.intra_op_threads,
                            inter_op_parallelism_threads=config.inter_op_threads,
                            allow_soft_placement=True)

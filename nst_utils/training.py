@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from .config import CONFIG
+from .config import DEFAULTS
 from .images import save_image
 
 tf1 = tf.compat.v1
@@ -154,9 +154,9 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
     `means`). train_step is a TF op run once per iteration, or an object with a
     `drive(tracker, num_iterations)` method that runs its own loop (nst_utils.lbfgs.LBFGS).
     """
-    num_iterations = CONFIG.num_iterations if num_iterations is None else num_iterations
-    save_every = CONFIG.save_every if save_every is None else save_every
-    output_dir = CONFIG.output_dir if output_dir is None else output_dir
+    num_iterations = DEFAULTS.num_iterations if num_iterations is None else num_iterations
+    save_every = DEFAULTS.save_every if save_every is None else save_every
+    output_dir = DEFAULTS.output_dir if output_dir is None else output_dir
     variable = model["input"]
     if initialize:  # each variable's own initializer: no grouping op that would alter the graph
         sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from .architecture import CONV_LAYERS
-from .config import CONFIG, Config, check_precision
+from .config import CONFIG, DEFAULTS, Config, check_precision
 from .errors import ConfigError
 from .weights import VGGWeights, load_weights
 
@@ -94,11 +94,14 @@ def load_vgg_model(path=None, config: Config | None = None, *, image_height=None
                    precision: str | None = None) -> dict:
     """Read the weights file at `path` and build the model dict at the configured image size.
 
-    `path` defaults to `config.vgg_model`; the size to `config`'s, unless image_height or
-    image_width is given. Pass `weights` (from `load_weights`) to build without reading a file.
-    precision ('float32' or 'bfloat16') defaults to `config.precision` (float32).
+    Without `config`, the path and size are the original CONFIG's as they are when called
+    (CONFIG.VGG_MODEL, CONFIG.IMAGE_HEIGHT x CONFIG.IMAGE_WIDTH); with one, `config`'s.
+    image_height and image_width override either. Pass `weights` (from `load_weights`) to build
+    without reading a file. precision ('float32' or 'bfloat16') defaults to `config.precision`.
     """
-    config = config or CONFIG
+    if config is None:
+        config = DEFAULTS.replace(vgg_model=CONFIG.VGG_MODEL, image_width=CONFIG.IMAGE_WIDTH,
+                                  image_height=CONFIG.IMAGE_HEIGHT)
     precision = check_precision(config.precision if precision is None else precision)
     if weights is None:
         weights = load_weights(config.vgg_model if path is None else path,

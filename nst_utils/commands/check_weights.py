@@ -11,7 +11,7 @@ EXIT_UNUSABLE = 1
 def add_arguments(parser):
     parser.formatter_class = argparse.HelpFormatter  # the default path is stated in the help
     parser.add_argument("path", nargs="?", type=Path, default=None,
-                        help="the weights file to examine (default: CONFIG.vgg_model, or "
+                        help="the weights file to examine (default: the project's weights file, or "
                              "NST_WEIGHTS when set)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 

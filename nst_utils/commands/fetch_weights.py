@@ -14,7 +14,7 @@ def add_arguments(parser):
     parser.formatter_class = argparse.HelpFormatter
     parser.add_argument("--dest", type=Path, default=None,
                         help="folder to save imagenet-vgg-verydeep-19.mat in (or a path ending "
-                             "in .mat); default: where CONFIG.vgg_model (or NST_WEIGHTS) points")
+                             "in .mat); default: where the project's weights file (or NST_WEIGHTS) points")
     parser.add_argument("--format", choices=tuple(WEIGHTS_SOURCES), default="new",
                         help="which published file: new (beta23+, 535 MB; the default) or old (beta16)")
     parser.add_argument("--url", default=None,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..config import CONFIG, PRECISIONS, Config
+from ..config import DEFAULTS, PRECISIONS, Config
 from ..errors import NonFiniteCostError, NSTError
 from ..options import (format_style_layers, layer_arg, non_negative_float_arg,
                        non_negative_int_arg, positive_float_arg, positive_int_arg, ratio_arg,
@@ -27,12 +27,12 @@ POOLINGS = ("avg", "max")
 MAX_PROGRESS_SNAPSHOTS = 12
 #: Options whose default is worked out at run time; absent from args unless given.
 SUPPRESS = argparse.SUPPRESS
-OPTIONAL = {"style": [CONFIG.style_image], "style_blend_weights": None, "width": None,
+OPTIONAL = {"style": [DEFAULTS.style_image], "style_blend_weights": None, "width": None,
             "height": None, "seed": None, "weights": None}
 
 
 def add_arguments(parser):
-    c = CONFIG
+    c = DEFAULTS
     add = parser.add_argument
     add("--content", type=Path, default=c.content_image, help="content image (PNG or JPEG)")
     add("--style", type=Path, nargs="+", default=SUPPRESS, metavar="PATH",
@@ -150,7 +150,7 @@ def _read_inputs(args) -> SimpleNamespace:
     blend = options.blend_weights(args.style, args.style_blend_weights)
     content_raw = images.read_image(args.content)
     width, height = options.model_size(content_raw.shape, args.width, args.height,
-                                       default=(CONFIG.image_width, CONFIG.image_height))
+                                       default=(DEFAULTS.image_width, DEFAULTS.image_height))
     init = None
     if args.init not in ("noise", "content"):
         init = images.load_image(args.init, (width, height))
@@ -235,10 +235,10 @@ def _saver(content_pixels):
     from .. import colors, images
 
     if content_pixels is None:
-        return lambda path, image: images.save_image(path, image, CONFIG.means)
+        return lambda path, image: images.save_image(path, image, DEFAULTS.means)
 
     def save(path, image):
-        pixels = image[0] + CONFIG.MEANS[0]
+        pixels = image[0] + DEFAULTS.means_array[0]
         return images.write_image(path, colors.recombine(pixels, content_pixels))
     return save
 
@@ -269,7 +269,7 @@ def _settings(args, inputs, seed) -> dict:
         "preserve_colors": args.preserve_colors,
         "pooling": args.pooling,
         "precision": args.precision,
-        "means": list(CONFIG.means),
+        "means": list(DEFAULTS.means),
     }
 
 
