@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nst_utils.config import CONFIG  # noqa: E402
-from nst_utils.synthetic_weights import FORMATS, write_vgg19_mat  # noqa: E402
+from nst_utils.weights.synthetic import FORMATS, write_vgg19_mat  # noqa: E402
 
 tf.compat.v1.disable_eager_execution()
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from nst_utils import doctor, weights
+from nst_utils import weights
+from nst_utils.weights import doctor, sources
 from nst_utils.architecture import CONV_LAYERS
-from nst_utils.synthetic_weights import MEAN_PIXEL, vgg19_mat_dict
+from nst_utils.weights.synthetic import MEAN_PIXEL, vgg19_mat_dict
 
 
 def write_modified(path, change, fmt="new"):
@@ -40,7 +41,7 @@ def test_a_good_file_of_each_format(vgg_mat_files, fmt):
 
 def test_a_file_with_a_published_md5_is_named_as_such(vgg_mat, monkeypatch):
     digest = hashlib.md5(vgg_mat.read_bytes()).hexdigest()
-    monkeypatch.setitem(weights.WEIGHTS_SOURCES, "new", {**weights.WEIGHTS_SOURCES["new"], "md5": digest})
+    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {**sources.WEIGHTS_SOURCES["new"], "md5": digest})
     report = doctor.diagnose(vgg_mat)
     assert report.published == "new"
     assert report.verdict == "usable: the published new-format file"

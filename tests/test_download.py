@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from nst_utils import download, weights
+from nst_utils.weights import download, sources
 from nst_utils.errors import WeightsError
 
 #: Short enough that a test of a dead server takes about a second.
@@ -194,7 +194,7 @@ def test_expected_source_defaults_and_overrides():
 
 
 def test_file_md5_matches_hashlib(vgg_mat, vgg_mat_bytes):
-    assert weights.file_md5(vgg_mat, chunk_bytes=1000_003) == hashlib.md5(vgg_mat_bytes).hexdigest()
+    assert sources.file_md5(vgg_mat, chunk_bytes=1000_003) == hashlib.md5(vgg_mat_bytes).hexdigest()
 
 
 def test_ensure_weights_returns_a_present_file_without_network(vgg_mat, refused_url):

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from nst_utils import weights
+from nst_utils.weights import sources
 from nst_utils.cli import main
 
 SMALL_RUN = ["generate", "--iterations", "1", "--width", "32", "--height", "24", "--seed", "1",
@@ -14,7 +14,7 @@ SMALL_RUN = ["generate", "--iterations", "1", "--width", "32", "--height", "24",
 @pytest.fixture
 def published_is_local(monkeypatch, file_server, vgg_mat_bytes):
     """Make the 'published' new-format file the fixture served on 127.0.0.1."""
-    monkeypatch.setitem(weights.WEIGHTS_SOURCES, "new", {
+    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {
         "url": file_server.url, "md5": hashlib.md5(vgg_mat_bytes).hexdigest(),
         "size": len(vgg_mat_bytes)})
     return file_server

@@ -5,9 +5,10 @@ import pytest
 import scipy.io
 
 from nst_utils import weights
+from nst_utils.weights import mat, sources
 from nst_utils.architecture import CONV_LAYERS
 from nst_utils.errors import WeightsError
-from nst_utils.synthetic_weights import vgg19_mat_dict, write_vgg19_mat
+from nst_utils.weights.synthetic import vgg19_mat_dict, write_vgg19_mat
 
 
 def raw_conv(path, name):
@@ -69,7 +70,7 @@ def test_missing_file_says_where_what_and_how(tmp_path):
         weights.load_weights(path)
     message = one_line(err)
     assert str(path) in message
-    assert weights.WEIGHTS_SOURCES["new"]["url"] in message
+    assert sources.WEIGHTS_SOURCES["new"]["url"] in message
     assert "python -m nst_utils fetch-weights" in message
 
 
@@ -136,7 +137,7 @@ def test_problems_are_all_listed(tmp_path):
     def damage(layers):
         layers[0, 0][0, 0]["name"] = "gone"
         layers[0, 34][0, 0]["weights"][0, 1] = np.zeros((1, 7), dtype=np.float32)
-    arrays, problems = weights.conv_layer_problems(weights.read_mat(write_modified(tmp_path / "d.mat", damage)))
+    arrays, problems = mat.conv_layer_problems(mat.read_mat(write_modified(tmp_path / "d.mat", damage)))
     assert problems == ["layer conv1_1 is missing", "layer conv5_4 bias has 7 values, expected 512"]
     assert len(arrays) == 14
 

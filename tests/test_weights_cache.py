@@ -7,10 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from nst_utils import weights, weights_cache
+from nst_utils import weights
+from nst_utils.weights import cache as weights_cache
+from nst_utils.weights import load
 from nst_utils.architecture import CONV_LAYERS
 from nst_utils.config import Config, user_cache_dir
-from nst_utils.synthetic_weights import write_vgg19_mat
+from nst_utils.weights.synthetic import write_vgg19_mat
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +47,7 @@ def assert_same_weights(a, b):
 def forbid_mat_reads(monkeypatch):
     def refuse(path):
         raise AssertionError(f"read the .mat {path} although a sound cache was there")
-    monkeypatch.setattr(weights, "load_weights_from_mat", refuse)
+    monkeypatch.setattr(load, "load_weights_from_mat", refuse)
 
 
 @pytest.mark.parametrize("fmt", ["new", "intermediate", "old"])
@@ -79,7 +81,7 @@ def test_a_changed_mat_invalidates_the_cache(mat_copy, caplog):
     weights.load_weights(mat_copy)
     write_vgg19_mat(mat_copy, "new", seed=42)  # same size, new content and mtime
     fresh = weights.load_weights(mat_copy, cache=False)
-    with caplog.at_level(logging.INFO, logger="nst_utils.weights_cache"):
+    with caplog.at_level(logging.INFO, logger="nst_utils.weights.cache"):
         assert_same_weights(fresh, weights.load_weights(mat_copy))
     assert [r.levelname for r in caplog.records] == ["INFO"] and "stale" in caplog.text
     stamp = weights_cache.source_stamp(mat_copy)
@@ -139,7 +141,7 @@ def test_a_corrupt_cache_is_detected_and_rebuilt(mat_copy, caplog, kind):
     stamp = weights_cache.source_stamp(mat_copy)
     with pytest.raises(weights_cache.CacheInvalid, match=reason):
         weights_cache.read_cache(beside(mat_copy), stamp)
-    with caplog.at_level(logging.WARNING, logger="nst_utils.weights_cache"):
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
         assert_same_weights(expected, weights.load_weights(mat_copy))
     assert "ignoring the weights cache" in caplog.text and caplog.records[0].levelname == "WARNING"
     assert_same_weights(expected, weights_cache.read_cache(beside(mat_copy), stamp))
@@ -188,7 +190,7 @@ def test_a_read_only_weights_folder_uses_the_user_cache(mat_copy, private_user_c
 
 def test_no_writable_folder_at_all_still_loads(mat_copy, private_user_cache, monkeypatch, caplog):
     refuse_writes_in(monkeypatch, mat_copy.parent, private_user_cache)
-    with caplog.at_level(logging.WARNING, logger="nst_utils.weights_cache"):
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
         loaded = weights.load_weights(mat_copy)
     assert_same_weights(weights.load_weights(mat_copy, cache=False), loaded)
     assert "could not write a weights cache" in caplog.text and "Permission denied" in caplog.text
@@ -241,18 +243,15 @@ def test_the_cache_remembers_the_source_md5_so_runs_need_not_rehash(tmp_path, vg
                                                                      monkeypatch):
     import hashlib
 
-    from nst_utils import run_weights
-    from nst_utils import weights as weights_module
 
     mat = tmp_path / "v.mat"
     mat.write_bytes(vgg_mat_bytes)
     expected = hashlib.md5(vgg_mat_bytes).hexdigest()
-    assert weights_module.load_weights(mat).source_md5 == expected
+    assert weights.load_weights(mat).source_md5 == expected
     calls = []
-    real = weights_module.file_md5
+    real = load.file_md5
     counting = lambda *a, **k: calls.append(a) or real(*a, **k)  # noqa: E731
-    monkeypatch.setattr(weights_module, "file_md5", counting)
-    monkeypatch.setattr(run_weights, "file_md5", counting)
-    assert weights_module.load_weights(mat).source_md5 == expected
-    assert run_weights.load_run_weights(mat).md5 == expected
+    monkeypatch.setattr(load, "file_md5", counting)
+    assert weights.load_weights(mat).source_md5 == expected
+    assert load.load_for_run(mat).md5 == expected
     assert calls == []  # neither the cache hit nor the run hashed the file again
