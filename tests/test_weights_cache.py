@@ -255,3 +255,76 @@ def test_the_cache_remembers_the_source_md5_so_runs_need_not_rehash(tmp_path, vg
     assert weights.load_weights(mat).source_md5 == expected
     assert load.load_for_run(mat).md5 == expected
     assert calls == []  # neither the cache hit nor the run hashed the file again
+
+
+def spy_reads(monkeypatch):
+    """Record the cache files read_cache opens, in order."""
+    opened, real = [], weights_cache.read_cache
+
+    def read(location, stamp):
+        opened.append(location)
+        return real(location, stamp)
+    monkeypatch.setattr(weights_cache, "read_cache", read)
+    return opened
+
+
+def fallback_cache_only(mat_copy, private_user_cache, monkeypatch):
+    """A sound cache in the user cache folder only, as left by a load while the weights' folder
+    was read-only; returns the weights and the fallback's path."""
+    with monkeypatch.context() as scoped:
+        refuse_writes_in(scoped, mat_copy.parent)
+        expected = weights.load_weights(mat_copy)
+    fallback = weights_cache.cache_locations(mat_copy)[1]
+    assert fallback.is_file() and not beside(mat_copy).exists()
+    return expected, fallback
+
+
+@pytest.mark.parametrize("kind", ["another file", "a flipped bit in the last layer", "stale"])
+def test_an_unsound_cache_before_a_sound_fallback_is_rebuilt_once(mat_copy, private_user_cache,
+                                                                   monkeypatch, caplog, kind):
+    expected, fallback = fallback_cache_only(mat_copy, private_user_cache, monkeypatch)
+    if kind == "stale":  # a sound cache of other weights, as after the .mat was replaced
+        other = write_vgg19_mat(mat_copy.parent / "other.mat", "new", seed=9)
+        weights_cache.write_cache(weights.load_weights(other, cache=False),
+                                  weights_cache.source_stamp(other), beside(mat_copy))
+    else:
+        shutil.copy(fallback, beside(mat_copy))
+        CORRUPTIONS[kind][0](beside(mat_copy))
+    forbid_mat_reads(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="nst_utils.weights.cache"):
+        assert_same_weights(expected, weights.load_weights(mat_copy))
+    assert len(caplog.records) == 1
+    assert f"rebuilt it from the sound cache {fallback}" in caplog.text
+    stamp = weights_cache.source_stamp(mat_copy)
+    assert_same_weights(expected, weights_cache.read_cache(beside(mat_copy), stamp))
+    caplog.clear()
+    opened = spy_reads(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="nst_utils.weights.cache"):
+        for _ in range(2):
+            assert_same_weights(expected, weights.load_weights(mat_copy))
+    assert caplog.records == [] and opened == [beside(mat_copy)] * 2  # used, not skipped
+
+
+def test_an_unsound_cache_that_cannot_be_rebuilt_says_so(mat_copy, private_user_cache,
+                                                          monkeypatch, caplog):
+    expected, fallback = fallback_cache_only(mat_copy, private_user_cache, monkeypatch)
+    beside(mat_copy).write_text("not a cache")
+    refuse_writes_in(monkeypatch, mat_copy.parent)
+    forbid_mat_reads(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
+        assert_same_weights(expected, weights.load_weights(mat_copy))
+    assert "rebuilt it" not in caplog.text and "rebuilding" not in caplog.text
+    assert (f"it cannot be rebuilt (Permission denied), so {fallback} is used instead; remove "
+            f"{beside(mat_copy)} or make its folder writable") in caplog.text
+
+
+def test_an_unsound_cache_in_a_read_only_folder_without_fallback(mat_copy, private_user_cache,
+                                                                  monkeypatch, caplog):
+    expected = weights.load_weights(mat_copy, cache=False)
+    beside(mat_copy).write_text("not a cache")
+    refuse_writes_in(monkeypatch, mat_copy.parent)
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
+        assert_same_weights(expected, weights.load_weights(mat_copy))
+    fallback = weights_cache.cache_locations(mat_copy)[1]
+    assert f"read {mat_copy} instead and cached it at {fallback}" in caplog.text
+    assert "rebuilt it" not in caplog.text and fallback.is_file()

@@ -264,8 +264,8 @@ def cached_weights(mat_path, stamp: dict, build, cache_dir=None) -> VGGWeights:
                 write_cache(weights, stamp, bad)
                 done = f"rebuilt it from the sound cache {location}"
             except OSError as exc:
-                done = (f"it cannot be rebuilt ({exc.strerror or exc}), so {location} is used; "
-                        f"remove it to stop this message")
+                done = (f"it cannot be rebuilt ({exc.strerror or exc}), so {location} is used "
+                        f"instead; remove {bad} or make its folder writable to stop this message")
             _report(bad, why, done)
         return weights
     weights = build()
