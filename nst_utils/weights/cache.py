@@ -120,8 +120,8 @@ def _layer_bytes(weights: VGGWeights):
                np.ascontiguousarray(np.reshape(bias, -1), dtype="<f4"))
 
 
-def encode_header(weights: VGGWeights, stamp: dict) -> tuple:
-    """The header dict of a cache for `weights`, and the total number of data bytes."""
+def encode_header(weights: VGGWeights, stamp: dict) -> dict:
+    """The header of a cache for `weights`: source stamp, facts, and each layer's place and sum."""
     layers, offset = [], 0
     for name, kernel, bias in _layer_bytes(weights):
         layers.append({"name": name, "kernel_shape": list(kernel.shape), "bias_shape": list(bias.shape),
@@ -130,7 +130,7 @@ def encode_header(weights: VGGWeights, stamp: dict) -> tuple:
     header = {"version": VERSION, "source": stamp, "format": weights.format,
               "mean_pixel": None if weights.mean_pixel is None else list(weights.mean_pixel),
               "source_md5": weights.source_md5, "layers": layers, "data_bytes": offset}
-    return header, offset
+    return header
 
 
 def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
@@ -140,7 +140,7 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     its checksums on the next read and is rebuilt, so durability is not worth its cost here.
     """
     cache_path = Path(cache_path)
-    header, _ = encode_header(weights, stamp)
+    header = encode_header(weights, stamp)
     header_bytes = json.dumps(header, separators=(",", ":")).encode()
     prefix = _PREFIX.pack(MAGIC, len(header_bytes)) + header_bytes
     prefix += _SUM.pack(checksum(header_bytes))

@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import WeightsError
-from . import cache as weights_cache
+from .cache import cached_weights, source_stamp
 from .download import ensure_weights
 from .mat import VGGWeights, load_weights_from_mat
 from .sources import check_weights_path, file_md5, unreadable_message
@@ -32,7 +32,7 @@ def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
     if not cache:
         return load_weights_from_mat(path)
     try:
-        stamp = weights_cache.source_stamp(path)
+        stamp = source_stamp(path)
     except OSError as exc:
         raise WeightsError(unreadable_message(path, exc)) from None
 
@@ -41,7 +41,7 @@ def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
         weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
         return weights
 
-    return weights_cache.cached_weights(path, stamp, from_mat, cache_dir)
+    return cached_weights(path, stamp, from_mat, cache_dir)
 
 
 @dataclasses.dataclass
