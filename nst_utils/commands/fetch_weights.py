@@ -4,8 +4,10 @@ import argparse
 import shlex
 from pathlib import Path
 
+from ..config import WEIGHTS_FILENAME, Config
+from ..errors import WeightsError
 from ..options import non_negative_int_arg, positive_float_arg
-from ..weights.download import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from ..weights.download import DEFAULT_RETRIES, DEFAULT_TIMEOUT, fetch_weights
 from ..weights.sources import (DEFAULT_FORMAT, FETCH_COMMAND, WEIGHTS_ENV, WEIGHTS_SOURCES,
                                default_weights_path, fetch_command_for, is_default_path)
 
@@ -43,9 +45,6 @@ def destination(dest) -> Path:
     Without --dest, the project's default path; never the path NST_WEIGHTS names, so a typo
     there cannot start a 535 MB download to the wrong place.
     """
-    from ..config import WEIGHTS_FILENAME, Config
-    from ..errors import WeightsError
-
     if dest is None:
         configured = Config.from_env().vgg_model
         if not is_default_path(configured):
@@ -73,8 +72,6 @@ def typed_command(args) -> str:
 
 
 def run(args):
-    from ..weights.download import fetch_weights
-
     result = fetch_weights(destination(args.dest), args.format or DEFAULT_FORMAT, args.url,
                            args.md5, timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
                            retries=DEFAULT_RETRIES if args.retries is None else args.retries,
