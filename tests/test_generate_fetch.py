@@ -64,7 +64,8 @@ def test_a_missing_file_named_on_the_command_line_is_not_downloaded(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: VGG-19 weights not found at {typo} (from --weights): run "
                           f"`python -m nst_utils fetch-weights --dest {tmp_path}` to download "
-                          f"them into {tmp_path} as imagenet-vgg-verydeep-19.mat") and "\n" not in err
+                          f"them (about 535 MB from ") and "\n" not in err
+    assert f") to {tmp_path / 'imagenet-vgg-verydeep-19.mat'}, and use that path" in err
     assert published_is_local.requests == [] and not typo.exists()
     assert not (tmp_path / "default").exists() and not (tmp_path / "out").exists()
 

@@ -122,3 +122,16 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
              for name in known}
     assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}}
     assert find_cycle(graph) in (["pkg.a", "pkg.b", "pkg.a"], ["pkg.b", "pkg.a", "pkg.b"])
+
+
+def test_the_weights_modules_import_only_those_before_them():
+    """sources -> mat -> cache -> download -> load -> doctor: each leans only on earlier ones,
+    and nothing in the subpackage leans on the commands or on the network built from it."""
+    order = ["sources", "mat", "cache", "download", "load", "doctor"]
+    graph = import_graph()
+    for i, short in enumerate(order):
+        inside = {t.rpartition(".")[2] for t in graph[f"nst_utils.weights.{short}"]
+                  if t.startswith("nst_utils.weights.")}
+        assert inside <= set(order[:i]), f"{short} imports {sorted(inside - set(order[:i]))}"
+    outside = set().union(*(graph[name] for name in graph if name.startswith("nst_utils.weights")))
+    assert not {t for t in outside if t.startswith("nst_utils.commands") or t == "nst_utils.vgg"}
