@@ -111,10 +111,10 @@ def peak_rss_mb() -> float:
 def weights_file(args, full_size: bool) -> Path:
     """The given weights, or the random-weights file cached under the temporary folder."""
     if args.weights is not None:
-        from nst_utils.weights import check_weights_path
+        from nst_utils.weights.sources import check_weights_path
 
         return check_weights_path(args.weights)
-    from nst_utils.synthetic_weights import write_vgg19_mat
+    from nst_utils.weights.synthetic import write_vgg19_mat
 
     folder = Path(tempfile.gettempdir()) / "nst-bench"
     path = folder / f"vgg19-random-{'full' if full_size else 'small'}-new.mat"

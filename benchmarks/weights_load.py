@@ -45,7 +45,7 @@ print(json.dumps({"seconds": seconds, "rss_before_mb": before / 1024, "peak_rss_
 #: on Linux a process's ru_maxrss starts from its parent's high-water mark at fork.
 WRITER = r"""
 import sys
-from nst_utils.synthetic_weights import write_vgg19_mat
+from nst_utils.weights.synthetic import write_vgg19_mat
 write_vgg19_mat(sys.argv[1], "new", full_size=True)
 """
 

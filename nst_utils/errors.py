@@ -19,6 +19,10 @@ class WeightsError(NSTError):
     """The VGG-19 weights file is missing, unreadable, or not the file it should be."""
 
 
+class TruncatedWeightsError(WeightsError):
+    """A weights file that starts as a .mat file but cannot be read to its end: cut or corrupt."""
+
+
 class ImageError(NSTError):
     """An image that cannot be read or written."""
 

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from nst_utils import doctor, weights
+from nst_utils import weights
+from nst_utils.weights import doctor, sources
 from nst_utils.architecture import CONV_LAYERS
-from nst_utils.synthetic_weights import MEAN_PIXEL, vgg19_mat_dict
+from nst_utils.errors import TruncatedWeightsError, WeightsError
+from nst_utils.weights.synthetic import MEAN_PIXEL, vgg19_mat_dict
 
 
 def write_modified(path, change, fmt="new"):
@@ -40,7 +42,7 @@ def test_a_good_file_of_each_format(vgg_mat_files, fmt):
 
 def test_a_file_with_a_published_md5_is_named_as_such(vgg_mat, monkeypatch):
     digest = hashlib.md5(vgg_mat.read_bytes()).hexdigest()
-    monkeypatch.setitem(weights.WEIGHTS_SOURCES, "new", {**weights.WEIGHTS_SOURCES["new"], "md5": digest})
+    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {**sources.WEIGHTS_SOURCES["new"], "md5": digest})
     report = doctor.diagnose(vgg_mat)
     assert report.published == "new"
     assert report.verdict == "usable: the published new-format file"
@@ -144,3 +146,45 @@ def test_the_report_as_dict_is_complete(vgg_mat):
     assert data["layers"][15] == {"name": "conv5_4", "expected_shape": [3, 3, 512, 512],
                                   "kernel_shape": [3, 3, 512, 512], "bias_shape": [512, 1],
                                   "dtype": "float32", "problem": None}
+
+
+def test_the_doctor_tells_a_cut_file_by_its_class_not_its_words(vgg_mat, monkeypatch):
+    """A TruncatedWeightsError gets the cut-download note whatever it says; a WeightsError that
+    only mentions truncation does not."""
+    small = {**sources.WEIGHTS_SOURCES["new"], "size": vgg_mat.stat().st_size + 1}
+    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", small)
+
+    def raising(error):
+        def read(path):
+            raise error
+        return read
+    monkeypatch.setattr(doctor, "read_mat", raising(TruncatedWeightsError("it ends early")))
+    report = doctor.diagnose(vgg_mat, check_cache=False)
+    assert report.problems == ["it ends early"]
+    assert any("probably a cut download" in note for note in report.notes)
+    monkeypatch.setattr(doctor, "read_mat", raising(WeightsError("not truncated, just wrong")))
+    report = doctor.diagnose(vgg_mat, check_cache=False)
+    assert report.problems == ["not truncated, just wrong"] and report.notes == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "not a mat", "truncated", "no layers"])
+def test_the_doctor_and_the_loader_say_the_same(vgg_mat, tmp_path, kind):
+    path = tmp_path / "imagenet-vgg-verydeep-19.mat"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "not a mat":
+        path.write_text("<html>404</html>")
+    elif kind == "truncated":
+        path.write_bytes(vgg_mat.read_bytes()[:100_000])
+    elif kind == "no layers":
+        scipy.io.savemat(str(path), {"x": np.arange(3)})
+    with pytest.raises(WeightsError) as err:
+        weights.load_weights(path, cache=False)
+    assert doctor.diagnose(path, check_cache=False).problems == [str(err.value)]
+
+
+def test_a_missing_file_named_by_nst_weights(tmp_path):
+    path = tmp_path / "w.mat"
+    report = doctor.diagnose(path, named_by="NST_WEIGHTS")
+    assert report.problems == [sources.missing_weights_message(path, "NST_WEIGHTS")]
+    assert "unset NST_WEIGHTS" in report.problems[0]

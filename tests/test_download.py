@@ -1,11 +1,12 @@
 """Downloading the weights from a local HTTP server: full, resumed, restarted, and every failure."""
 
 import hashlib
+import shlex
 import socket
 
 import pytest
 
-from nst_utils import download, weights
+from nst_utils.weights import download, sources
 from nst_utils.errors import WeightsError
 
 #: Short enough that a test of a dead server takes about a second.
@@ -194,7 +195,7 @@ def test_expected_source_defaults_and_overrides():
 
 
 def test_file_md5_matches_hashlib(vgg_mat, vgg_mat_bytes):
-    assert weights.file_md5(vgg_mat, chunk_bytes=1000_003) == hashlib.md5(vgg_mat_bytes).hexdigest()
+    assert sources.file_md5(vgg_mat, chunk_bytes=1000_003) == hashlib.md5(vgg_mat_bytes).hexdigest()
 
 
 def test_ensure_weights_returns_a_present_file_without_network(vgg_mat, refused_url):
@@ -212,3 +213,17 @@ def test_ensure_weights_failure_is_one_weights_error(refused_url, tmp_path):
     with pytest.raises(WeightsError, match="connection refused") as err:
         download.ensure_weights(dest, url=refused_url, timeout=TIMEOUT, progress=False)
     assert str(dest) in one_line(err) and refused_url in str(err.value)
+
+
+def test_a_library_call_suggests_a_command_with_its_own_arguments(refused_url, tmp_path):
+    dest = tmp_path / "a folder" / "w.mat"
+    with pytest.raises(WeightsError) as err:
+        fetch(refused_url, dest, "ab" * 16, retries=0)
+    suggested = one_line(err).split("retry `", 1)[1].split("`", 1)[0]
+    assert shlex.split(suggested) == ["python", "-m", "nst_utils", "fetch-weights", "--dest",
+                                      str(dest), "--url", refused_url, "--md5", "ab" * 16]
+
+
+def test_a_given_retry_command_is_used_as_it_is(refused_url, tmp_path):
+    with pytest.raises(WeightsError, match="retry `my command --quiet`"):
+        fetch(refused_url, tmp_path / "w.mat", "ab" * 16, retry="my command --quiet")

@@ -1,6 +1,7 @@
 """`python -m nst_utils fetch-weights` against a local HTTP server."""
 
 import hashlib
+import shlex
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 from nst_utils import cli
 from nst_utils.commands.fetch_weights import destination
 from nst_utils.config import WEIGHTS_FILENAME
+from nst_utils.weights import sources
 
 
 @pytest.fixture(scope="session")
@@ -62,10 +64,62 @@ def test_refused_from_a_fresh_process(refused_url, tmp_path):
 def test_destination(tmp_path, monkeypatch):
     assert destination(tmp_path) == tmp_path / WEIGHTS_FILENAME
     assert destination(tmp_path / "mine.mat") == tmp_path / "mine.mat"
-    monkeypatch.setenv("NST_WEIGHTS", str(tmp_path / "x" / "w.mat"))
-    assert destination(None) == tmp_path / "x" / "w.mat"
-    monkeypatch.delenv("NST_WEIGHTS")
+    monkeypatch.delenv("NST_WEIGHTS", raising=False)
+    assert destination(None) == sources.default_weights_path()
     assert destination(None).parts[-2:] == ("pretrained-model", WEIGHTS_FILENAME)
+    monkeypatch.setenv("NST_WEIGHTS", str(sources.default_weights_path()))
+    assert destination(None) == sources.default_weights_path()
+
+
+def test_nst_weights_is_never_a_download_target(file_server, served_md5, tmp_path, monkeypatch,
+                                                capsys):
+    typo = tmp_path / "x" / "w.mat"
+    monkeypatch.setenv("NST_WEIGHTS", str(typo))
+    assert cli.main(["fetch-weights", "--url", file_server.url, "--md5", served_md5, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: NST_WEIGHTS points at {typo}") and "\n" not in err
+    assert f"`python -m nst_utils fetch-weights --dest {typo}` to download there" in err
+    assert f"unset NST_WEIGHTS to download to the default {sources.default_weights_path()}" in err
+    assert file_server.requests == [] and not typo.parent.exists()
+
+
+def suggested_command(message: str) -> str:
+    """The command between the backticks after 'retry' in an error line."""
+    return message.split("retry `", 1)[1].split("`", 1)[0]
+
+
+def test_a_failed_download_suggests_exactly_the_typed_command(refused_url, tmp_path, capsys):
+    folder = tmp_path / "my weights"  # a space, so the suggestion must quote it
+    typed = ["fetch-weights", "--dest", str(folder), "--url", refused_url, "--md5", "AB" * 16,
+             "--timeout", "2.5", "--retries", "0", "--quiet"]
+    assert cli.main(typed) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "connection refused" in err
+    suggested = suggested_command(err)
+    assert suggested == ("python -m nst_utils fetch-weights --dest " + shlex.quote(str(folder))
+                         + f" --url {refused_url} --md5 {'AB' * 16} --timeout 2.5 --retries 0 --quiet")
+    words = shlex.split(suggested)
+    assert words[:3] == ["python", "-m", "nst_utils"] and words[3:] == typed
+    parser = cli.build_parser()
+    assert vars(parser.parse_args(words[3:])) == vars(parser.parse_args(typed))
+
+
+def test_a_plain_command_is_repeated_plainly_and_flags_are_kept(file_server, tmp_path, capsys):
+    file_server.status = 404
+    assert cli.main(["fetch-weights", "--dest", str(tmp_path), "--url", file_server.url,
+                     "--force"]) == 2
+    err = capsys.readouterr().err
+    assert suggested_command(err) == (f"python -m nst_utils fetch-weights --dest {tmp_path} "
+                                      f"--url {file_server.url} --force")
+
+
+def test_a_checksum_mismatch_suggests_the_typed_command(file_server, tmp_path, capsys):
+    wrong = "f" * 32
+    assert cli.main(["fetch-weights", "--dest", str(tmp_path), "--format", "new",
+                     "--url", file_server.url, "--md5", wrong, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert suggested_command(err) == (f"python -m nst_utils fetch-weights --dest {tmp_path} "
+                                      f"--format new --url {file_server.url} --md5 {wrong} --quiet")
 
 
 def test_a_url_without_a_scheme_is_refused_in_one_line(tmp_path, capsys):

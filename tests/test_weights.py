@@ -1,13 +1,17 @@
 """Reading the VGG-19 .mat file: both formats by field name, and a clear error for each bad file."""
 
+import hashlib
+import shlex
+
 import numpy as np
 import pytest
 import scipy.io
 
 from nst_utils import weights
+from nst_utils.weights import load, mat, sources
 from nst_utils.architecture import CONV_LAYERS
-from nst_utils.errors import WeightsError
-from nst_utils.synthetic_weights import vgg19_mat_dict, write_vgg19_mat
+from nst_utils.errors import TruncatedWeightsError, WeightsError
+from nst_utils.weights.synthetic import vgg19_mat_dict, write_vgg19_mat
 
 
 def raw_conv(path, name):
@@ -69,7 +73,7 @@ def test_missing_file_says_where_what_and_how(tmp_path):
         weights.load_weights(path)
     message = one_line(err)
     assert str(path) in message
-    assert weights.WEIGHTS_SOURCES["new"]["url"] in message
+    assert sources.WEIGHTS_SOURCES["new"]["url"] in message
     assert "python -m nst_utils fetch-weights" in message
 
 
@@ -92,9 +96,18 @@ def test_a_truncated_file(vgg_mat, tmp_path, fraction):
     data = vgg_mat.read_bytes()
     path = tmp_path / "cut.mat"
     path.write_bytes(data[: int(len(data) * fraction)])
-    with pytest.raises(WeightsError, match="truncated or corrupt") as err:
+    with pytest.raises(TruncatedWeightsError, match="truncated or corrupt") as err:
         weights.load_weights(path)
     assert "fetch-weights" in one_line(err)
+
+
+def test_only_a_cut_or_corrupt_mat_is_a_truncated_weights_error(tmp_path):
+    path = tmp_path / "imagenet-vgg-verydeep-19.mat"
+    path.write_text("<html>404 Not Found</html>")
+    with pytest.raises(WeightsError) as err:
+        weights.load_weights(path, cache=False)
+    assert not isinstance(err.value, TruncatedWeightsError)
+    assert issubclass(TruncatedWeightsError, WeightsError)
 
 
 def write_modified(path, change):
@@ -136,7 +149,7 @@ def test_problems_are_all_listed(tmp_path):
     def damage(layers):
         layers[0, 0][0, 0]["name"] = "gone"
         layers[0, 34][0, 0]["weights"][0, 1] = np.zeros((1, 7), dtype=np.float32)
-    arrays, problems = weights.conv_layer_problems(weights.read_mat(write_modified(tmp_path / "d.mat", damage)))
+    arrays, problems = mat.conv_layer_problems(mat.read_mat(write_modified(tmp_path / "d.mat", damage)))
     assert problems == ["layer conv1_1 is missing", "layer conv5_4 bias has 7 values, expected 512"]
     assert len(arrays) == 14
 
@@ -147,3 +160,68 @@ def test_fixture_writer_is_repeatable_per_seed(tmp_path):
     c = weights.load_weights(write_vgg19_mat(tmp_path / "c.mat", seed=4)).conv["conv1_1"][0]
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def backticked(message: str) -> str:
+    return message.split("`")[1]
+
+
+@pytest.fixture
+def default_path(tmp_path, monkeypatch):
+    """The project's default weights path, moved into a temporary folder."""
+    path = tmp_path / "project" / "pretrained-model" / "imagenet-vgg-verydeep-19.mat"
+    monkeypatch.setattr(sources, "default_weights_path", lambda: path)
+    return path
+
+
+def test_the_missing_default_file_suggests_the_plain_command(default_path):
+    with pytest.raises(WeightsError) as err:
+        weights.load_weights(default_path)
+    assert backticked(one_line(err)) == "python -m nst_utils fetch-weights"
+
+
+def test_a_missing_file_elsewhere_suggests_fetching_to_its_folder(default_path, tmp_path):
+    path = tmp_path / "my weights" / "imagenet-vgg-verydeep-19.mat"
+    with pytest.raises(WeightsError) as err:
+        weights.load_weights(path)
+    command = backticked(one_line(err))
+    assert shlex.split(command) == ["python", "-m", "nst_utils", "fetch-weights", "--dest",
+                                    str(path.parent)]
+    assert f"{command}` to download them there" in str(err.value)
+
+
+def test_a_missing_file_named_by_nst_weights_says_to_unset_it(default_path, tmp_path):
+    path = tmp_path / "w.mat"
+    message = sources.missing_weights_message(path, named_by="NST_WEIGHTS")
+    assert message.startswith(f"VGG-19 weights not found at {path} (from NST_WEIGHTS): run "
+                              f"`python -m nst_utils fetch-weights --dest {path}` to download "
+                              f"them there")
+    assert message.endswith(f", or unset NST_WEIGHTS to use the default {default_path}")
+    assert "unset" not in sources.missing_weights_message(path, named_by="--weights")
+
+
+@pytest.fixture
+def published_is_local(monkeypatch, file_server, vgg_mat_bytes):
+    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {
+        "url": file_server.url, "md5": hashlib.md5(vgg_mat_bytes).hexdigest(),
+        "size": len(vgg_mat_bytes)})
+    return file_server
+
+
+def test_load_for_run_downloads_only_to_the_path_it_may(published_is_local, vgg_mat_bytes,
+                                                        tmp_path):
+    allowed = tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat"
+    other = tmp_path / "elsewhere" / "imagenet-vgg-verydeep-19.mat"
+    with pytest.raises(WeightsError, match=r"not found at .* \(from NST_WEIGHTS\)"):
+        load.load_for_run(other, download_to=allowed, named_by="NST_WEIGHTS", cache=False,
+                          progress=False)
+    with pytest.raises(WeightsError, match="not found"):
+        load.load_for_run(allowed, download_to=None, cache=False, progress=False)
+    assert published_is_local.requests == [] and not other.parent.exists()
+    run = load.load_for_run(allowed, download_to=tmp_path / "pretrained-model" / ".." /
+                            "pretrained-model" / allowed.name, cache=False, progress=False)
+    assert allowed.read_bytes() == vgg_mat_bytes and published_is_local.requests == [None]
+    assert (run.path, run.size, run.md5) == (allowed, len(vgg_mat_bytes),
+                                             hashlib.md5(vgg_mat_bytes).hexdigest())
+    assert run.record() == {"path": str(allowed), "bytes": len(vgg_mat_bytes), "md5": run.md5,
+                            "format": "new"}

@@ -7,10 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from nst_utils import weights, weights_cache
+from nst_utils import weights
+from nst_utils.weights import cache
+from nst_utils.weights import load
 from nst_utils.architecture import CONV_LAYERS
 from nst_utils.config import Config, user_cache_dir
-from nst_utils.synthetic_weights import write_vgg19_mat
+from nst_utils.weights.synthetic import write_vgg19_mat
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +31,7 @@ def mat_copy(vgg_mat, tmp_path):
 
 
 def beside(mat):
-    return mat.with_name(mat.name + weights_cache.CACHE_SUFFIX)
+    return mat.with_name(mat.name + cache.CACHE_SUFFIX)
 
 
 def assert_same_weights(a, b):
@@ -45,7 +47,7 @@ def assert_same_weights(a, b):
 def forbid_mat_reads(monkeypatch):
     def refuse(path):
         raise AssertionError(f"read the .mat {path} although a sound cache was there")
-    monkeypatch.setattr(weights, "load_weights_from_mat", refuse)
+    monkeypatch.setattr(load, "load_weights_from_mat", refuse)
 
 
 @pytest.mark.parametrize("fmt", ["new", "intermediate", "old"])
@@ -79,11 +81,11 @@ def test_a_changed_mat_invalidates_the_cache(mat_copy, caplog):
     weights.load_weights(mat_copy)
     write_vgg19_mat(mat_copy, "new", seed=42)  # same size, new content and mtime
     fresh = weights.load_weights(mat_copy, cache=False)
-    with caplog.at_level(logging.INFO, logger="nst_utils.weights_cache"):
+    with caplog.at_level(logging.INFO, logger="nst_utils.weights.cache"):
         assert_same_weights(fresh, weights.load_weights(mat_copy))
     assert [r.levelname for r in caplog.records] == ["INFO"] and "stale" in caplog.text
-    stamp = weights_cache.source_stamp(mat_copy)
-    assert_same_weights(fresh, weights_cache.read_cache(beside(mat_copy), stamp))  # rebuilt
+    stamp = cache.source_stamp(mat_copy)
+    assert_same_weights(fresh, cache.read_cache(beside(mat_copy), stamp))  # rebuilt
 
 
 def test_a_same_size_replacement_with_the_old_mtime_is_caught(mat_copy):
@@ -97,14 +99,14 @@ def test_a_same_size_replacement_with_the_old_mtime_is_caught(mat_copy):
 
 
 def test_the_stamp_ties_size_mtime_and_content(mat_copy):
-    stamp = weights_cache.source_stamp(mat_copy)
+    stamp = cache.source_stamp(mat_copy)
     assert stamp["size"] == mat_copy.stat().st_size
     assert stamp["mtime_ns"] == mat_copy.stat().st_mtime_ns
     data = bytearray(mat_copy.read_bytes())
     data[len(data) - 10] ^= 0xFF  # one byte in the last sampled block
     mat_copy.write_bytes(bytes(data))
     os.utime(mat_copy, ns=(stamp["mtime_ns"], stamp["mtime_ns"]))
-    changed = weights_cache.source_stamp(mat_copy)
+    changed = cache.source_stamp(mat_copy)
     assert changed["size"] == stamp["size"] and changed["mtime_ns"] == stamp["mtime_ns"]
     assert changed["fingerprint"] != stamp["fingerprint"]
 
@@ -136,13 +138,13 @@ def test_a_corrupt_cache_is_detected_and_rebuilt(mat_copy, caplog, kind):
     expected = weights.load_weights(mat_copy, cache=False)
     weights.load_weights(mat_copy)
     damage(beside(mat_copy))
-    stamp = weights_cache.source_stamp(mat_copy)
-    with pytest.raises(weights_cache.CacheInvalid, match=reason):
-        weights_cache.read_cache(beside(mat_copy), stamp)
-    with caplog.at_level(logging.WARNING, logger="nst_utils.weights_cache"):
+    stamp = cache.source_stamp(mat_copy)
+    with pytest.raises(cache.CacheInvalid, match=reason):
+        cache.read_cache(beside(mat_copy), stamp)
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
         assert_same_weights(expected, weights.load_weights(mat_copy))
     assert "ignoring the weights cache" in caplog.text and caplog.records[0].levelname == "WARNING"
-    assert_same_weights(expected, weights_cache.read_cache(beside(mat_copy), stamp))
+    assert_same_weights(expected, cache.read_cache(beside(mat_copy), stamp))
 
 
 def test_no_temporary_files_are_left(mat_copy):
@@ -160,20 +162,20 @@ def test_an_explicit_cache_dir(mat_copy, tmp_path, monkeypatch):
     expected = weights.load_weights(mat_copy, cache_dir=folder)
     assert not beside(mat_copy).exists()
     (written,) = folder.iterdir()
-    assert written.name.startswith(mat_copy.name) and written.suffix == weights_cache.CACHE_SUFFIX
+    assert written.name.startswith(mat_copy.name) and written.suffix == cache.CACHE_SUFFIX
     forbid_mat_reads(monkeypatch)
     assert_same_weights(expected, weights.load_weights(mat_copy, cache_dir=folder))
 
 
 def refuse_writes_in(monkeypatch, *folders):
     """Make the cache writer fail in these folders as a read-only folder would (tests run as root)."""
-    real = weights_cache.write_cache
+    real = cache.write_cache
 
     def write(w, stamp, cache_path):
         if cache_path.parent in folders:
             raise PermissionError(13, "Permission denied", str(cache_path.parent))
         return real(w, stamp, cache_path)
-    monkeypatch.setattr(weights_cache, "write_cache", write)
+    monkeypatch.setattr(cache, "write_cache", write)
 
 
 def test_a_read_only_weights_folder_uses_the_user_cache(mat_copy, private_user_cache, monkeypatch):
@@ -181,14 +183,14 @@ def test_a_read_only_weights_folder_uses_the_user_cache(mat_copy, private_user_c
     expected = weights.load_weights(mat_copy)
     assert not beside(mat_copy).exists()
     (written,) = private_user_cache.iterdir()
-    assert written == weights_cache.cache_locations(mat_copy)[1]
+    assert written == cache.cache_locations(mat_copy)[1]
     forbid_mat_reads(monkeypatch)
     assert_same_weights(expected, weights.load_weights(mat_copy))
 
 
 def test_no_writable_folder_at_all_still_loads(mat_copy, private_user_cache, monkeypatch, caplog):
     refuse_writes_in(monkeypatch, mat_copy.parent, private_user_cache)
-    with caplog.at_level(logging.WARNING, logger="nst_utils.weights_cache"):
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
         loaded = weights.load_weights(mat_copy)
     assert_same_weights(weights.load_weights(mat_copy, cache=False), loaded)
     assert "could not write a weights cache" in caplog.text and "Permission denied" in caplog.text
@@ -212,11 +214,11 @@ def test_an_explicit_cache_dir_that_cannot_exist_still_loads(mat_copy, tmp_path)
 
 
 def test_cache_status_lines(mat_copy):
-    assert weights_cache.cache_status(mat_copy).startswith("none yet")
+    assert cache.cache_status(mat_copy).startswith("none yet")
     weights.load_weights(mat_copy)
-    assert weights_cache.cache_status(mat_copy) == f"fresh at {beside(mat_copy)}"
+    assert cache.cache_status(mat_copy) == f"fresh at {beside(mat_copy)}"
     flip_byte(lambda n: n - 1)(beside(mat_copy))
-    assert "fails its checksum" in weights_cache.cache_status(mat_copy)
+    assert "fails its checksum" in cache.cache_status(mat_copy)
 
 
 def test_user_cache_dir_and_config_settings(tmp_path):
@@ -241,18 +243,88 @@ def test_the_cache_remembers_the_source_md5_so_runs_need_not_rehash(tmp_path, vg
                                                                      monkeypatch):
     import hashlib
 
-    from nst_utils import run_weights
-    from nst_utils import weights as weights_module
 
     mat = tmp_path / "v.mat"
     mat.write_bytes(vgg_mat_bytes)
     expected = hashlib.md5(vgg_mat_bytes).hexdigest()
-    assert weights_module.load_weights(mat).source_md5 == expected
+    assert weights.load_weights(mat).source_md5 == expected
     calls = []
-    real = weights_module.file_md5
+    real = load.file_md5
     counting = lambda *a, **k: calls.append(a) or real(*a, **k)  # noqa: E731
-    monkeypatch.setattr(weights_module, "file_md5", counting)
-    monkeypatch.setattr(run_weights, "file_md5", counting)
-    assert weights_module.load_weights(mat).source_md5 == expected
-    assert run_weights.load_run_weights(mat).md5 == expected
+    monkeypatch.setattr(load, "file_md5", counting)
+    assert weights.load_weights(mat).source_md5 == expected
+    assert load.load_for_run(mat).md5 == expected
     assert calls == []  # neither the cache hit nor the run hashed the file again
+
+
+def spy_reads(monkeypatch):
+    """Record the cache files read_cache opens, in order."""
+    opened, real = [], cache.read_cache
+
+    def read(location, stamp):
+        opened.append(location)
+        return real(location, stamp)
+    monkeypatch.setattr(cache, "read_cache", read)
+    return opened
+
+
+def fallback_cache_only(mat_copy, private_user_cache, monkeypatch):
+    """A sound cache in the user cache folder only, as left by a load while the weights' folder
+    was read-only; returns the weights and the fallback's path."""
+    with monkeypatch.context() as scoped:
+        refuse_writes_in(scoped, mat_copy.parent)
+        expected = weights.load_weights(mat_copy)
+    fallback = cache.cache_locations(mat_copy)[1]
+    assert fallback.is_file() and not beside(mat_copy).exists()
+    return expected, fallback
+
+
+@pytest.mark.parametrize("kind", ["another file", "a flipped bit in the last layer", "stale"])
+def test_an_unsound_cache_before_a_sound_fallback_is_rebuilt_once(mat_copy, private_user_cache,
+                                                                   monkeypatch, caplog, kind):
+    expected, fallback = fallback_cache_only(mat_copy, private_user_cache, monkeypatch)
+    if kind == "stale":  # a sound cache of other weights, as after the .mat was replaced
+        other = write_vgg19_mat(mat_copy.parent / "other.mat", "new", seed=9)
+        cache.write_cache(weights.load_weights(other, cache=False),
+                                  cache.source_stamp(other), beside(mat_copy))
+    else:
+        shutil.copy(fallback, beside(mat_copy))
+        CORRUPTIONS[kind][0](beside(mat_copy))
+    forbid_mat_reads(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="nst_utils.weights.cache"):
+        assert_same_weights(expected, weights.load_weights(mat_copy))
+    assert len(caplog.records) == 1
+    assert f"rebuilt it from the sound cache {fallback}" in caplog.text
+    stamp = cache.source_stamp(mat_copy)
+    assert_same_weights(expected, cache.read_cache(beside(mat_copy), stamp))
+    caplog.clear()
+    opened = spy_reads(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="nst_utils.weights.cache"):
+        for _ in range(2):
+            assert_same_weights(expected, weights.load_weights(mat_copy))
+    assert caplog.records == [] and opened == [beside(mat_copy)] * 2  # used, not skipped
+
+
+def test_an_unsound_cache_that_cannot_be_rebuilt_says_so(mat_copy, private_user_cache,
+                                                          monkeypatch, caplog):
+    expected, fallback = fallback_cache_only(mat_copy, private_user_cache, monkeypatch)
+    beside(mat_copy).write_text("not a cache")
+    refuse_writes_in(monkeypatch, mat_copy.parent)
+    forbid_mat_reads(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
+        assert_same_weights(expected, weights.load_weights(mat_copy))
+    assert "rebuilt it" not in caplog.text and "rebuilding" not in caplog.text
+    assert (f"it cannot be rebuilt (Permission denied), so {fallback} is used instead; remove "
+            f"{beside(mat_copy)} or make its folder writable") in caplog.text
+
+
+def test_an_unsound_cache_in_a_read_only_folder_without_fallback(mat_copy, private_user_cache,
+                                                                  monkeypatch, caplog):
+    expected = weights.load_weights(mat_copy, cache=False)
+    beside(mat_copy).write_text("not a cache")
+    refuse_writes_in(monkeypatch, mat_copy.parent)
+    with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
+        assert_same_weights(expected, weights.load_weights(mat_copy))
+    fallback = cache.cache_locations(mat_copy)[1]
+    assert f"read {mat_copy} instead and cached it at {fallback}" in caplog.text
+    assert "rebuilt it" not in caplog.text and fallback.is_file()

@@ -18,10 +18,16 @@ def add_arguments(parser):
 
 def run(args):
     from ..config import Config
-    from ..doctor import diagnose, format_report
+    from ..weights.doctor import diagnose, format_report
+    from ..weights.sources import WEIGHTS_ENV, is_default_path
 
     config = Config.from_env()
-    path = config.vgg_model if args.path is None else args.path
-    report = diagnose(path, check_cache=config.weights_cache, cache_dir=config.weights_cache_dir)
+    if args.path is not None:
+        path, named_by = args.path, "the command line"
+    else:
+        path = config.vgg_model
+        named_by = None if is_default_path(path) else WEIGHTS_ENV
+    report = diagnose(path, named_by=named_by, check_cache=config.weights_cache,
+                      cache_dir=config.weights_cache_dir)
     print(json.dumps(report.as_dict()) if args.json else format_report(report))
     return 0 if report.usable else EXIT_UNUSABLE

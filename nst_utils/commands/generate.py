@@ -85,7 +85,7 @@ def add_arguments(parser):
 
 def run(args):
     from .. import run_record
-    from ..run_weights import load_run_weights
+    from .weights_for_run import load_run_weights
 
     clock = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc)

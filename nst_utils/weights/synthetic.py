@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .architecture import CONV_BY_NAME, FC_SHAPES, FILE_LAYERS
+from ..architecture import CONV_BY_NAME, FC_SHAPES, FILE_LAYERS
 
 MEAN_PIXEL = (123.68, 116.779, 103.939)
 SMALL_FC_SHAPES = {"fc6": (1, 1, 512, 8), "fc7": (1, 1, 8, 8), "fc8": (1, 1, 8, 1000)}

@@ -8,31 +8,14 @@ raises a `WeightsError` whose one line says what is wrong and what to do.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from pathlib import Path
+import shlex
 
 import numpy as np
 
-from .architecture import CONV_LAYERS
-from .errors import WeightsError
+from ..architecture import CONV_LAYERS
+from ..errors import TruncatedWeightsError, WeightsError
+from .sources import FETCH_COMMAND, check_weights_path, fetch_command_for, unreadable_message
 
-#: Where the two circulating formats are published, with their MD5 and (where known) size.
-WEIGHTS_SOURCES = {
-    "new": {
-        "url": "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat",
-        "md5": "106118b7cf60435e6d8e04f6a6dc3657",
-        "size": 534_904_783,
-    },
-    "old": {
-        "url": "http://www.vlfeat.org/matconvnet/models/beta16/imagenet-vgg-verydeep-19.mat",
-        "md5": "8ee3263992981a1d26e73b3ca028a123",
-        "size": None,
-    },
-}
-DEFAULT_FORMAT = "new"
-FETCH_COMMAND = "python -m nst_utils fetch-weights"
-
-MAT5_MAGIC = b"MATLAB 5.0 MAT-file"
 MAT73_MAGIC = b"MATLAB 7.3 MAT-file"
 
 
@@ -51,33 +34,6 @@ class VGGWeights:
     source_md5: str | None = None
 
 
-def file_md5(path, chunk_bytes: int = 1 << 22) -> str:
-    """The MD5 of a file as 32 lower-case hex digits, read in chunks (constant memory)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def missing_weights_message(path) -> str:
-    """The one line shown when the weights file is not where it should be."""
-    source = WEIGHTS_SOURCES[DEFAULT_FORMAT]
-    return (f"VGG-19 weights not found at {path}: run `{FETCH_COMMAND}` to download them "
-            f"(about 535 MB from {source['url']}), or download that file by hand and put it there")
-
-
-def check_weights_path(path) -> Path:
-    """The path as a `Path` if it names an existing regular file; a `WeightsError` if not."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise WeightsError(missing_weights_message(path))
-    if path.is_dir():
-        raise WeightsError(f"{path} is a folder; give the path of the file "
-                           f"imagenet-vgg-verydeep-19.mat inside it")
-    return path
-
-
 def read_mat(path) -> dict:
     """`scipy.io.loadmat` of the parts of the file nst uses, with clear errors for bad files."""
     import scipy.io
@@ -87,22 +43,23 @@ def read_mat(path) -> dict:
         with open(path, "rb") as handle:
             header = handle.read(128)
     except OSError as exc:
-        raise WeightsError(f"{path} cannot be read ({exc.strerror or exc}); check its "
-                           f"permissions, or delete it and run `{FETCH_COMMAND}`") from None
+        raise WeightsError(unreadable_message(path, exc)) from None
+    fetch = fetch_command_for(path)
     if header.startswith(MAT73_MAGIC):
         raise WeightsError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not MatConvNet's "
-                           f"VGG-19 file; delete it and run `{FETCH_COMMAND}`")
+                           f"VGG-19 file; delete it and run `{fetch}`")
     if not header.startswith(b"MATLAB"):
         raise WeightsError(f"{path} is not a MATLAB .mat file (it does not start with a MATLAB "
-                           f"header); delete it and run `{FETCH_COMMAND}`")
+                           f"header); delete it and run `{fetch}`")
     try:
         return scipy.io.loadmat(str(path), variable_names=("layers", "meta", "normalization"))
     except MemoryError:
         raise
     except Exception as exc:  # scipy raises many types for a cut or damaged file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path} could not be read as a .mat file, probably truncated or "
-                           f"corrupt ({reason}); delete it and run `{FETCH_COMMAND}`") from None
+        raise TruncatedWeightsError(f"{path} could not be read as a .mat file, probably "
+                                    f"truncated or corrupt ({reason}); delete it and run "
+                                    f"`{fetch}`") from None
 
 
 def _text(value) -> str | None:
@@ -246,34 +203,6 @@ def load_weights_from_mat(path) -> VGGWeights:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise WeightsError(f"{path} is not a usable VGG-19 file: {problems[0]}{more}; run "
-                           f"`python -m nst_utils check-weights {path}` for details, or delete "
-                           f"it and run `{FETCH_COMMAND}`")
+                           f"`python -m nst_utils check-weights {shlex.quote(str(path))}` for "
+                           f"details, or delete it and run `{fetch_command_for(path)}`")
     return VGGWeights(conv=arrays, format=detect_format(mat), mean_pixel=mean_pixel(mat))
-
-
-def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
-    """The 16 conv layers of a VGG-19 `.mat` file (any format), checked layer by layer.
-
-    With `cache` (the default), the first load writes a compact cache of those layers and later
-    loads read it instead of the `.mat`, as long as the `.mat` is unchanged; see
-    `nst_utils.weights_cache`. `cache_dir` (None: beside the `.mat`, or the user cache folder
-    if that folder is read-only) is where the cache goes. Arrays read from the cache are
-    read-only views of the memory-mapped cache file; copy one before changing it.
-    """
-    path = check_weights_path(path)
-    if not cache:
-        return load_weights_from_mat(path)
-    from . import weights_cache
-
-    try:
-        stamp = weights_cache.source_stamp(path)
-    except OSError as exc:
-        raise WeightsError(f"{path} cannot be read ({exc.strerror or exc}); check its "
-                           f"permissions, or delete it and run `{FETCH_COMMAND}`") from None
-    cached = weights_cache.load_cached(path, stamp, cache_dir)
-    if cached is not None:
-        return cached
-    weights = load_weights_from_mat(path)
-    weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
-    weights_cache.store_cache(weights, path, stamp, cache_dir)
-    return weights

@@ -2,8 +2,9 @@
 
 `diagnose(path)` gathers size, MD5 (and whether it is a published one), format, each conv
 layer's shape and dtype, the mean pixel and the cache's state into a `WeightsReport`;
-`format_report` renders it for people. It reuses the loader's own checks (weights.py), so the
-doctor and `load_weights` never disagree about a file.
+`format_report` renders it for people. It reuses the loader's own checks and messages (`mat`,
+`sources`), so the doctor and `load_weights` never disagree about a file; it tells kinds of
+damage apart by their exception class.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .config import DEFAULTS
-from .weights import file_md5
-from .errors import WeightsError
-from .weights import (FETCH_COMMAND, WEIGHTS_SOURCES, conv_layer_checks, detect_format,
-                      mean_pixel, missing_weights_message, read_mat)
+from ..config import DEFAULTS
+from ..errors import TruncatedWeightsError, WeightsError
+from .cache import cache_status
+from .mat import conv_layer_checks, detect_format, mean_pixel, read_mat
+from .sources import (WEIGHTS_SOURCES, check_weights_path, fetch_command_for, file_md5,
+                      published_format, unreadable_message)
 
 #: How far the file's mean pixel may stray from the mean pixel nst subtracts before the doctor mentions it.
 MEAN_TOLERANCE = 0.01
@@ -30,7 +32,7 @@ class WeightsReport:
     md5: str | None = None
     published: str | None = None  # the format whose published MD5 this file has, if any
     format: str = "unknown"
-    layers: list = dataclasses.field(default_factory=list)  # weights.LayerCheck, one per conv
+    layers: list = dataclasses.field(default_factory=list)  # mat.LayerCheck, one per conv
     mean_pixel: tuple | None = None
     problems: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
@@ -64,46 +66,39 @@ class WeightsReport:
         }
 
 
-def published_format(md5: str | None) -> str | None:
-    """'new' or 'old' when `md5` is that format's published MD5, else None."""
-    for fmt, source in WEIGHTS_SOURCES.items():
-        if md5 == source["md5"]:
-            return fmt
-    return None
+def diagnose(path, *, named_by: str | None = None, check_cache: bool = True,
+             cache_dir=None) -> WeightsReport:
+    """Examine the weights file at `path` without raising for bad files.
 
-
-def diagnose(path=None, *, check_cache: bool = True, cache_dir=None) -> WeightsReport:
-    """Examine the weights file at `path` (default: the project's weights file) without raising for bad files.
-
-    cache_dir: where its weights cache is looked for (None: the default places).
+    named_by: what chose the path ('NST_WEIGHTS', ...), for the line about a missing file;
+    check_cache and cache_dir: whether and where its weights cache is looked for (None: the
+    default places).
     """
-    path = Path(DEFAULTS.vgg_model if path is None else path).expanduser()
-    report = WeightsReport(path)
-    if not path.exists():
-        report.problems.append(missing_weights_message(path))
-        return report
-    if path.is_dir():
-        report.problems.append(f"{path} is a folder; give the path of the file "
-                               f"imagenet-vgg-verydeep-19.mat inside it")
-        return report
+    report = WeightsReport(Path(path).expanduser())
     try:
+        path = check_weights_path(path, named_by)
         report.size = path.stat().st_size
         report.md5 = file_md5(path)
+    except WeightsError as exc:
+        report.problems.append(str(exc))
+        return report
     except OSError as exc:
-        report.problems.append(f"{path} cannot be read ({exc.strerror or exc}); check its permissions")
+        report.problems.append(unreadable_message(path, exc))
         return report
     report.published = published_format(report.md5)
     if report.size == 0:
-        report.problems.append(f"{path} is empty; delete it and run `{FETCH_COMMAND}`")
+        report.problems.append(f"{path} is empty; delete it and run `{fetch_command_for(path)}`")
         return report
     try:
         mat = read_mat(path)
         report.format = detect_format(mat)
         report.layers = conv_layer_checks(mat)
+    except TruncatedWeightsError as exc:
+        report.problems.append(str(exc))
+        _note_size(report)
+        return report
     except WeightsError as exc:
         report.problems.append(str(exc))
-        if "truncated" in str(exc):
-            _note_size(report)
         return report
     report.problems.extend(check.problem for check in report.layers if check.problem)
     report.mean_pixel = mean_pixel(mat)
@@ -111,8 +106,6 @@ def diagnose(path=None, *, check_cache: bool = True, cache_dir=None) -> WeightsR
     if report.usable:
         _note_origin(report)
         if check_cache:
-            from .weights_cache import cache_status
-
             report.cache = cache_status(path, cache_dir)
     return report
 
@@ -141,7 +134,7 @@ def _note_origin(report: WeightsReport) -> None:
         "its MD5 matches neither published file (new "
         f"{WEIGHTS_SOURCES['new']['md5']}, old {WEIGHTS_SOURCES['old']['md5']}): fine for test "
         "files and your own copies, but if you downloaded it from MatConvNet it is damaged; "
-        f"then delete it and run `{FETCH_COMMAND}`")
+        f"then delete it and run `{fetch_command_for(report.path)}`")
     if report.format == "unknown":
         report.notes.append("its layout matches no known MatConvNet format, but all 16 conv "
                             "layers are present and sound")

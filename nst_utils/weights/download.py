@@ -4,7 +4,8 @@ The file is written to `<dest>.part` beside the destination and renamed to `dest
 its size and MD5 check out, so the final name never holds a partial or wrong file. A `.part`
 left by an interrupted run is resumed with an HTTP Range request where the server allows it,
 and started over where it does not. Every failure is a `WeightsError` with one line: the URL,
-the destination and what to do.
+the destination and what to do, with the command to retry: the one the user typed when the
+fetch-weights command passes it (`retry`), else one made from the call's own arguments.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import http.client
 import os
 import re
+import shlex
 import socket
 import sys
 import time
@@ -21,8 +23,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .errors import WeightsError
-from .weights import FETCH_COMMAND, WEIGHTS_SOURCES, check_weights_path, file_md5
+from ..errors import WeightsError
+from .sources import (DEFAULT_FORMAT, WEIGHTS_SOURCES, check_weights_path, fetch_command_for,
+                      file_md5)
 
 PART_SUFFIX = ".part"
 CHUNK_BYTES = 1 << 20
@@ -57,7 +60,8 @@ def part_path(dest) -> Path:
     return dest.with_name(dest.name + PART_SUFFIX)
 
 
-def expected_source(fmt: str = "new", url: str | None = None, md5: str | None = None) -> tuple:
+def expected_source(fmt: str = DEFAULT_FORMAT, url: str | None = None,
+                    md5: str | None = None) -> tuple:
     """(url, md5, size) to fetch and verify: the published ones for `fmt`, unless overridden.
 
     The published size applies only while the published MD5 does: an explicit other `md5`
@@ -76,9 +80,20 @@ def expected_source(fmt: str = "new", url: str | None = None, md5: str | None = 
     return url or source["url"], md5 or source["md5"], size
 
 
-def _failure(url, dest, reason) -> WeightsError:
+def retry_command(dest, fmt: str = DEFAULT_FORMAT, url: str | None = None,
+                  md5: str | None = None) -> str:
+    """The fetch-weights command line that repeats a download of `url` (or `fmt`'s) to `dest`."""
+    command = fetch_command_for(dest)
+    for option, value, default in (("--format", fmt, DEFAULT_FORMAT), ("--url", url, None),
+                                   ("--md5", md5, None)):
+        if value != default:
+            command += f" {option} {shlex.quote(value)}"
+    return command
+
+
+def _failure(url, dest, reason, retry) -> WeightsError:
     return WeightsError(f"could not download {url} to {dest}: {reason}; check the connection and "
-                        f"retry `{FETCH_COMMAND}`, or download that URL by hand and put the file "
+                        f"retry `{retry}`, or download that URL by hand and put the file "
                         f"at {dest}")
 
 
@@ -115,7 +130,7 @@ def _progress_bar(total, initial, name, enabled):
                 desc=name, disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def _attempt(url, dest, part, *, timeout, expected_size, progress) -> int:
+def _attempt(url, dest, part, *, timeout, expected_size, progress, retry) -> int:
     """One HTTP request, appending to `part` where the server resumes; returns the offset used.
 
     Raises `_BrokenTransfer` when the connection broke after bytes arrived, `WeightsError`
@@ -131,9 +146,9 @@ def _attempt(url, dest, part, *, timeout, expected_size, progress) -> int:
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             return offset  # the .part already holds the whole file (or more): verification decides
-        raise _failure(url, dest, _reason(exc, timeout)) from None
+        raise _failure(url, dest, _reason(exc, timeout), retry) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        raise _failure(url, dest, _reason(exc, timeout)) from None
+        raise _failure(url, dest, _reason(exc, timeout), retry) from None
     with response:
         start, total = _content_range(response.headers.get("Content-Range"))
         if response.status == 206 and start == offset:
@@ -147,7 +162,8 @@ def _attempt(url, dest, part, *, timeout, expected_size, progress) -> int:
             total = int(length) if length and length.isdigit() else None
         if expected_size is not None and total is not None and total != expected_size:
             raise _failure(url, dest, f"the server offers {total:,} bytes, the published file "
-                                      f"has {expected_size:,} (wrong URL, or an error page?)")
+                                      f"has {expected_size:,} (wrong URL, or an error page?)",
+                           retry)
         received = 0
         try:
             with open(part, mode) as out, _progress_bar(total, offset, dest.name, progress) as bar:
@@ -159,52 +175,57 @@ def _attempt(url, dest, part, *, timeout, expected_size, progress) -> int:
             if isinstance(exc, (socket.timeout, TimeoutError, ConnectionError)) and received:
                 raise _BrokenTransfer(_reason(exc, timeout)) from None
             if isinstance(exc, (socket.timeout, TimeoutError, ConnectionError)):
-                raise _failure(url, dest, _reason(exc, timeout)) from None
+                raise _failure(url, dest, _reason(exc, timeout), retry) from None
             raise WeightsError(f"could not write {part} ({exc.strerror or exc}); free some space "
-                               f"or choose another --dest, then retry `{FETCH_COMMAND}`") from None
+                               f"or choose another --dest, then retry `{retry}`") from None
         except http.client.HTTPException as exc:
             if received:
                 raise _BrokenTransfer(_reason(exc, timeout)) from None
-            raise _failure(url, dest, _reason(exc, timeout)) from None
+            raise _failure(url, dest, _reason(exc, timeout), retry) from None
     if total is not None and offset + received < total:
         if received:
             raise _BrokenTransfer("the connection closed before the end of the file")
-        raise _failure(url, dest, "the connection closed before the end of the file")
+        raise _failure(url, dest, "the connection closed before the end of the file", retry)
     return offset
 
 
 def download(url, dest, *, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES,
-             retry_pause=RETRY_PAUSE, expected_size=None, progress=True) -> int:
+             retry_pause=RETRY_PAUSE, expected_size=None, progress=True, retry=None) -> int:
     """Stream `url` into `part_path(dest)`, resuming a break up to `retries` times.
 
     Returns the byte offset the last request resumed from (0: it downloaded from the start).
-    On failure the `.part` file stays, so the next call resumes it.
+    On failure the `.part` file stays, so the next call resumes it; the error suggests the
+    command `retry` (default: fetch-weights to `dest` from `url`).
     """
+    retry = retry or retry_command(dest, url=url)
     dest = Path(dest)
     part = part_path(dest)
     for attempt in range(retries + 1):
         try:
             return _attempt(url, dest, part, timeout=timeout, expected_size=expected_size,
-                            progress=progress)
+                            progress=progress, retry=retry)
         except _BrokenTransfer as broken:
             if attempt == retries:
                 raise _failure(url, dest, f"{broken} after {retries + 1} tries; the part "
                                           f"downloaded so far is kept in {part} and the next "
-                                          f"run resumes it") from None
+                                          f"run resumes it", retry) from None
             time.sleep(retry_pause)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def fetch_weights(dest, fmt: str = "new", url: str | None = None, md5: str | None = None, *,
-                  timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                  retry_pause: float = RETRY_PAUSE, force: bool = False,
-                  progress: bool = True) -> FetchResult:
+def fetch_weights(dest, fmt: str = DEFAULT_FORMAT, url: str | None = None,
+                  md5: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                  retries: int = DEFAULT_RETRIES, retry_pause: float = RETRY_PAUSE,
+                  force: bool = False, progress: bool = True,
+                  retry: str | None = None) -> FetchResult:
     """Download the weights file to `dest` and verify it; an already verified file is kept.
 
     `md5` defaults to the published MD5 of `fmt`; the size is checked where it is known. A
     file already at `dest` whose MD5 matches is not downloaded again; one that does not match
     is left alone unless `force`, and then replaced only once the new file has verified.
+    `retry`: the command the errors suggest (default: one made from these arguments).
     """
+    retry = retry or retry_command(dest, fmt, url, md5)
     url, want_md5, want_size = expected_source(fmt, url, md5)
     dest = Path(dest).expanduser()
     if dest.is_dir():
@@ -215,33 +236,33 @@ def fetch_weights(dest, fmt: str = "new", url: str | None = None, md5: str | Non
         if have == want_md5:
             return FetchResult(dest, dest.stat().st_size, have, downloaded=False)
         raise WeightsError(f"{dest} already exists but its MD5 is {have}, not {want_md5}; run "
-                           f"`python -m nst_utils check-weights {dest}` to see what it is, or "
-                           f"pass --force to download over it")
+                           f"`python -m nst_utils check-weights {shlex.quote(str(dest))}` to see "
+                           f"what it is, or pass --force to download over it")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WeightsError(f"cannot create the folder {dest.parent} ({exc.strerror or exc}); "
                            f"choose another --dest") from None
     resumed_from = download(url, dest, timeout=timeout, retries=retries, retry_pause=retry_pause,
-                            expected_size=want_size, progress=progress)
+                            expected_size=want_size, progress=progress, retry=retry)
     part = part_path(dest)
     size = part.stat().st_size
     if want_size is not None and size != want_size:
         part.unlink()
         raise WeightsError(f"the download from {url} has {size:,} bytes, the published file "
-                           f"{want_size:,}; the partial file was deleted: retry `{FETCH_COMMAND}`, "
+                           f"{want_size:,}; the partial file was deleted: retry `{retry}`, "
                            f"or download that URL by hand and put the file at {dest}")
     have = file_md5(part)
     if have != want_md5:
         part.unlink()
         raise WeightsError(f"the download from {url} has MD5 {have}, expected {want_md5}; it was "
-                           f"deleted: retry `{FETCH_COMMAND}`, or download that URL by hand and "
+                           f"deleted: retry `{retry}`, or download that URL by hand and "
                            f"put the file at {dest}")
     os.replace(part, dest)
     return FetchResult(dest, size, have, downloaded=True, resumed_from=resumed_from)
 
 
-def ensure_weights(path, fmt: str = "new", url: str | None = None, md5: str | None = None, *,
+def ensure_weights(path, fmt: str = DEFAULT_FORMAT, url: str | None = None, md5: str | None = None, *,
                    timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
                    progress: bool = True) -> Path:
     """`path` when a file is there; otherwise download it there, verified, and return `path`.

@@ -12,7 +12,8 @@ CRC-32 takes about 33 ms, which would be half the cache's whole load time.
 
 A cache is used only when everything checks out: magic, version, header checksum, the source's
 stamp, the file's exact length, every layer's shape and checksum. Anything else (stale, truncated,
-corrupt, from another version) is reported and the cache rebuilt from the `.mat`, never trusted.
+corrupt, from another version) is never trusted: it is reported once and rebuilt, from a sound
+cache of the same `.mat` in the other location or else from the `.mat` itself.
 Writes go to a temporary name in the target folder, then `os.replace`, so a reader never sees a
 half-written cache; a folder that cannot be written falls back to the user cache folder, and
 if that fails too, loading goes on without a cache.
@@ -32,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from .architecture import CONV_LAYERS
-from .config import user_cache_dir
-from .weights import VGGWeights
+from ..architecture import CONV_LAYERS
+from ..config import user_cache_dir
+from .mat import VGGWeights
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ def _layer_bytes(weights: VGGWeights):
                np.ascontiguousarray(np.reshape(bias, -1), dtype="<f4"))
 
 
-def encode_header(weights: VGGWeights, stamp: dict) -> tuple:
-    """The header dict of a cache for `weights`, and the total number of data bytes."""
+def encode_header(weights: VGGWeights, stamp: dict) -> dict:
+    """The header of a cache for `weights`: source stamp, facts, and each layer's place and sum."""
     layers, offset = [], 0
     for name, kernel, bias in _layer_bytes(weights):
         layers.append({"name": name, "kernel_shape": list(kernel.shape), "bias_shape": list(bias.shape),
@@ -129,7 +130,7 @@ def encode_header(weights: VGGWeights, stamp: dict) -> tuple:
     header = {"version": VERSION, "source": stamp, "format": weights.format,
               "mean_pixel": None if weights.mean_pixel is None else list(weights.mean_pixel),
               "source_md5": weights.source_md5, "layers": layers, "data_bytes": offset}
-    return header, offset
+    return header
 
 
 def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
@@ -139,7 +140,7 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     its checksums on the next read and is rebuilt, so durability is not worth its cost here.
     """
     cache_path = Path(cache_path)
-    header, _ = encode_header(weights, stamp)
+    header = encode_header(weights, stamp)
     header_bytes = json.dumps(header, separators=(",", ":")).encode()
     prefix = _PREFIX.pack(MAGIC, len(header_bytes)) + header_bytes
     prefix += _SUM.pack(checksum(header_bytes))
@@ -225,22 +226,6 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
                       source_md5=md5 if isinstance(md5, str) else None)
 
 
-def load_cached(mat_path, stamp: dict, cache_dir=None):
-    """The first sound cache of `mat_path` as `VGGWeights`, or None; logs why others were skipped."""
-    for location in cache_locations(mat_path, cache_dir):
-        try:
-            return read_cache(location, stamp)
-        except CacheInvalid as why:
-            if location.exists():
-                level = logging.INFO if isinstance(why, CacheStale) else logging.WARNING
-                log.log(level, "ignoring the weights cache %s: %s; rebuilding it from %s",
-                        location, why, mat_path)
-        except OSError as exc:
-            log.warning("cannot read the weights cache %s (%s); loading %s instead",
-                        location, exc, mat_path)
-    return None
-
-
 def store_cache(weights: VGGWeights, mat_path, stamp: dict, cache_dir=None):
     """Write the cache at the first location that can be written; the path, or None if none can."""
     reasons = []
@@ -253,6 +238,53 @@ def store_cache(weights: VGGWeights, mat_path, stamp: dict, cache_dir=None):
                 "name a writable folder for it (cache_dir, Config.weights_cache_dir, or "
                 "NST_WEIGHTS_CACHE_DIR for the commands and the notebook)", "; ".join(reasons))
     return None
+
+
+def cached_weights(mat_path, stamp: dict, build, cache_dir=None) -> VGGWeights:
+    """The weights of `mat_path` from its first sound cache, else from `build()`, then cached.
+
+    An unsound cache (damaged, stale, of another version) is never trusted and is replaced at
+    once: from the sound cache found after it, or by the cache written from `build()`. So it is
+    reported once, and the next load reads it. Each report says what was done about it.
+    """
+    unsound = []
+    for location in cache_locations(mat_path, cache_dir):
+        try:
+            weights = read_cache(location, stamp)
+        except CacheInvalid as why:
+            if location.exists():
+                unsound.append((location, why))
+            continue
+        except OSError as exc:
+            log.warning("cannot read the weights cache %s (%s); loading %s instead",
+                        location, exc, mat_path)
+            continue
+        for bad, why in unsound:
+            try:
+                write_cache(weights, stamp, bad)
+                done = f"rebuilt it from the sound cache {location}"
+            except OSError as exc:
+                done = (f"it cannot be rebuilt ({exc.strerror or exc}), so {location} is used "
+                        f"instead; remove {bad} or make its folder writable to stop this message")
+            _report(bad, why, done)
+        return weights
+    weights = build()
+    written = store_cache(weights, mat_path, stamp, cache_dir)
+    for bad, why in unsound:
+        if bad == written:
+            done = f"rebuilt it from {mat_path}"
+        elif written is not None:
+            done = f"read {mat_path} instead and cached it at {written}"
+        else:
+            done = f"read {mat_path} instead"
+        _report(bad, why, done)
+    return weights
+
+
+def _report(location: Path, why: CacheInvalid, done: str) -> None:
+    """Log an unsound cache: a stale one (expected after the .mat changes) as INFO, else WARNING."""
+    level = logging.INFO if isinstance(why, CacheStale) else logging.WARNING
+    log.log(level, "ignoring the weights cache %s: %s; %s", location, why, done)
 
 
 def cache_status(mat_path, cache_dir=None) -> str:

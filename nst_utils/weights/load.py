@@ -1,0 +1,80 @@
+"""The load policy: when the weights are downloaded, and when the cache is read or written.
+
+`load_weights` is what the notebook and the network use: the `.mat` at a path, through the cache
+unless told not to. `load_for_run` is what a command that paints uses: it may download a missing
+file first, but only to the path it is told it may download to (the project's default path),
+and it returns the facts a run's record needs. Every argument is explicit: the callers read
+the environment and the settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..errors import WeightsError
+from .cache import cached_weights, source_stamp
+from .download import ensure_weights
+from .mat import VGGWeights, load_weights_from_mat
+from .sources import check_weights_path, file_md5, unreadable_message
+
+
+def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
+    """The 16 conv layers of a VGG-19 `.mat` file (any format), checked layer by layer.
+
+    With `cache` (the default), the first load writes a compact cache of those layers and later
+    loads read it instead of the `.mat`, as long as the `.mat` is unchanged; see
+    `nst_utils.weights.cache`. `cache_dir` (None: beside the `.mat`, or the user cache folder
+    if that folder is read-only) is where the cache goes. Arrays read from the cache are
+    read-only views of the memory-mapped cache file; copy one before changing it.
+    """
+    path = check_weights_path(path)
+    if not cache:
+        return load_weights_from_mat(path)
+    try:
+        stamp = source_stamp(path)
+    except OSError as exc:
+        raise WeightsError(unreadable_message(path, exc)) from None
+
+    def from_mat() -> VGGWeights:
+        weights = load_weights_from_mat(path)
+        weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
+        return weights
+
+    return cached_weights(path, stamp, from_mat, cache_dir)
+
+
+@dataclasses.dataclass
+class RunWeights:
+    """Loaded VGG-19 weights plus the file's path, size, MD5 and format (for run.json)."""
+
+    weights: VGGWeights
+    path: Path
+    size: int
+    md5: str
+
+    @property
+    def format(self) -> str:
+        return self.weights.format
+
+    def record(self) -> dict:
+        return {"path": str(self.path), "bytes": self.size, "md5": self.md5, "format": self.format}
+
+
+def load_for_run(path, *, download_to=None, named_by: str | None = None, cache: bool = True,
+                 cache_dir=None, progress: bool = True) -> RunWeights:
+    """Read and check the weights file at `path` for a run; a one-line `WeightsError` if unusable.
+
+    download_to: the one path that may be downloaded to (the project's default path), or None.
+    A missing file is downloaded, verified, only when `path` is that path; any other missing
+    path is an error that names it, and named_by (what chose it: 'NST_WEIGHTS', '--weights')
+    says where it came from. cache and cache_dir: as for `load_weights`.
+    """
+    wanted = Path(path).expanduser()
+    if (download_to is not None and not wanted.exists()
+            and wanted.resolve() == Path(download_to).expanduser().resolve()):
+        ensure_weights(wanted, progress=progress)
+    wanted = check_weights_path(wanted, named_by).resolve()
+    weights = load_weights(wanted, cache=cache, cache_dir=cache_dir)
+    return RunWeights(weights=weights, path=wanted, size=wanted.stat().st_size,
+                      md5=weights.source_md5 or file_md5(wanted))
