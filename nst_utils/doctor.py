@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .config import DEFAULTS
+from .settings import DEFAULTS
 from .weights import file_md5
 from .errors import WeightsError
 from .weights import (FETCH_COMMAND, WEIGHTS_SOURCES, conv_layer_checks, detect_format,

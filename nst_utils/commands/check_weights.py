@@ -17,10 +17,10 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..config import Config
+    from ..settings import Settings
     from ..doctor import diagnose, format_report
 
-    config = Config.from_env()
+    config = Settings.from_env()
     path = config.vgg_model if args.path is None else args.path
     report = diagnose(path, check_cache=config.weights_cache, cache_dir=config.weights_cache_dir)
     print(json.dumps(report.as_dict()) if args.json else format_report(report))

@@ -36,10 +36,11 @@ def add_arguments(parser):
 
 def destination(dest) -> Path:
     """The weights file's path from --dest: a folder gets the standard file name inside it."""
-    from ..config import WEIGHTS_FILENAME, Config
+    from ..config import WEIGHTS_FILENAME
+    from ..settings import Settings
 
     if dest is None:
-        return Config.from_env().vgg_model
+        return Settings.from_env().vgg_model
     dest = Path(dest).expanduser()
     if dest.suffix.lower() == ".mat" and not dest.is_dir():
         return dest
