@@ -33,3 +33,7 @@ class SessionError(NSTError):
 
 class NonFiniteCostError(NSTError):
     """The cost became NaN or infinite during optimisation; the last good image was kept."""
+
+
+class DiskFullError(NSTError):
+    """A file could not be written because its disk is full (or the user's quota is spent)."""

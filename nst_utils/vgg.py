@@ -17,13 +17,13 @@ import numpy as np
 import tensorflow as tf
 
 from .architecture import CONV_LAYERS
-from .config import CONFIG, DEFAULTS, Config, check_precision
+from .config import CONFIG
 from .errors import ConfigError
+from .settings import DEFAULTS, POOLINGS, PRECISIONS, Settings
 from .weights import VGGWeights, load_weights
 
 tf1 = tf.compat.v1
 
-POOLING = ("avg", "max")
 DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16}
 
 
@@ -45,6 +45,11 @@ def _pool(prev_layer, pooling, name):
     return op(prev_layer, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME", name=name)
 
 
+def _check_choice(name, value, known):
+    if value not in known:
+        raise ConfigError(f"{name} must be one of {', '.join(known)}, got {value!r}")
+
+
 def _warn_if_bfloat16_is_emulated():
     from .hardware import bfloat16_support
 
@@ -61,9 +66,8 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
     precision: 'float32' (the original) or 'bfloat16' convolutions; the input and every entry
     of the dict are float32 either way.
     """
-    check_precision(precision)
-    if pooling not in POOLING:
-        raise ConfigError(f"pooling must be one of {', '.join(POOLING)}, got {pooling!r}")
+    _check_choice("precision", precision, PRECISIONS)
+    _check_choice("pooling", pooling, POOLINGS)
     for name, value in (("image height", height), ("image width", width)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
@@ -89,7 +93,7 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
     return graph
 
 
-def load_vgg_model(path=None, config: Config | None = None, *, image_height=None,
+def load_vgg_model(path=None, config: Settings | None = None, *, image_height=None,
                    image_width=None, pooling: str = "avg", weights: VGGWeights | None = None,
                    precision: str | None = None) -> dict:
     """Read the weights file at `path` and build the model dict at the configured image size.
@@ -102,7 +106,8 @@ def load_vgg_model(path=None, config: Config | None = None, *, image_height=None
     if config is None:
         config = DEFAULTS.replace(vgg_model=CONFIG.VGG_MODEL, image_width=CONFIG.IMAGE_WIDTH,
                                   image_height=CONFIG.IMAGE_HEIGHT)
-    precision = check_precision(config.precision if precision is None else precision)
+    precision = config.precision if precision is None else precision
+    _check_choice("precision", precision, PRECISIONS)
     if weights is None:
         weights = load_weights(config.vgg_model if path is None else path,
                                cache=config.weights_cache, cache_dir=config.weights_cache_dir)

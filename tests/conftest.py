@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from nst_utils.config import DEFAULTS  # noqa: E402
+from nst_utils.settings import DEFAULTS  # noqa: E402
 from nst_utils.weights.synthetic import FORMATS, write_vgg19_mat  # noqa: E402
 
 tf.compat.v1.disable_eager_execution()

@@ -3,7 +3,7 @@
 import pytest
 
 from nst_utils import flops
-from nst_utils.config import DEFAULTS
+from nst_utils.settings import DEFAULTS
 from nst_utils.errors import ConfigError
 
 # (n_H, n_W) of each block at 400x300 and (C_in, C_out) of each conv, from the facts' section 2.

@@ -17,7 +17,8 @@ import pytest
 
 from nst_utils import colors
 from nst_utils.cli import main
-from nst_utils.config import DEFAULTS, PROJECT_ROOT
+from nst_utils.config import PROJECT_ROOT
+from nst_utils.settings import DEFAULTS
 from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 from nst_utils.weights import load_weights
 

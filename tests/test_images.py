@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from nst_utils import images
-from nst_utils.config import DEFAULTS, PROJECT_ROOT
+from nst_utils.config import PROJECT_ROOT
+from nst_utils.settings import DEFAULTS
 from nst_utils.errors import ImageError
 
 MEANS = np.array([123.68, 116.779, 103.939]).reshape(1, 1, 1, 3)

@@ -1,8 +1,8 @@
-"""Sessions with nst's thread settings, and the settings' validation in Config."""
+"""Sessions with nst's thread settings, and the settings' validation in Settings."""
 
 import pytest
 
-from nst_utils.config import DEFAULTS
+from nst_utils.settings import DEFAULTS
 from nst_utils.errors import ConfigError
 from nst_utils.session import make_session, session_config
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from nst_utils import hardware
 from nst_utils.architecture import LAYER_NAMES, MODEL_KEYS
-from nst_utils.config import DEFAULTS
+from nst_utils.settings import DEFAULTS
 from nst_utils.errors import ConfigError
 from nst_utils.vgg import build_vgg_graph, load_vgg_model
 from nst_utils.weights import load_weights

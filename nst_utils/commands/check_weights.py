@@ -17,11 +17,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..config import Config
+    from ..settings import Settings
     from ..weights.doctor import diagnose, format_report
     from ..weights.sources import WEIGHTS_ENV, is_default_path
 
-    config = Config.from_env()
+    config = Settings.from_env()
     if args.path is not None:
         path, named_by = args.path, "the command line"
     else:

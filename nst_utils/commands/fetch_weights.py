@@ -4,7 +4,8 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ..config import WEIGHTS_FILENAME, Config
+from ..config import WEIGHTS_FILENAME
+from ..settings import Settings
 from ..errors import WeightsError
 from ..options import non_negative_int_arg, positive_float_arg
 from ..weights.download import DEFAULT_RETRIES, DEFAULT_TIMEOUT, fetch_weights
@@ -46,7 +47,7 @@ def destination(dest) -> Path:
     there cannot start a 535 MB download to the wrong place.
     """
     if dest is None:
-        configured = Config.from_env().vgg_model
+        configured = Settings.from_env().vgg_model
         if not is_default_path(configured):
             raise WeightsError(f"{WEIGHTS_ENV} points at {configured}, but fetch-weights "
                                f"downloads only to the default path or to --dest: run "

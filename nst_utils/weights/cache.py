@@ -235,7 +235,7 @@ def store_cache(weights: VGGWeights, mat_path, stamp: dict, cache_dir=None):
         except OSError as exc:
             reasons.append(f"{location.parent}: {exc.strerror or exc}")
     log.warning("could not write a weights cache (%s); every load will read the whole .mat; "
-                "name a writable folder for it (cache_dir, Config.weights_cache_dir, or "
+                "name a writable folder for it (cache_dir, the weights_cache_dir setting, or "
                 "NST_WEIGHTS_CACHE_DIR for the commands and the notebook)", "; ".join(reasons))
     return None
 

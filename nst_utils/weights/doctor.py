@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..config import DEFAULTS
+from ..settings import DEFAULTS
 from ..errors import TruncatedWeightsError, WeightsError
 from .cache import cache_status
 from .mat import conv_layer_checks, detect_format, mean_pixel, read_mat
