@@ -5,10 +5,14 @@ TensorFlow's native libraries print lines when they load and when they first loo
 a cuInit error on machines without a GPU). Some come before TF_CPP_MIN_LOG_LEVEL is read, so
 the only way to keep them out is to hold file descriptor 2 while TensorFlow loads and finds its
 devices. Whatever else was written meanwhile is passed on to stderr, so no real error is lost.
+TensorFlow's deprecation notices about its own compat.v1 API (for instance on
+``tf.compat.v1.disable_v2_behavior()``, which the original's code needs) are dropped too: a
+reader of the notebook can do nothing about them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -32,15 +36,29 @@ def without_startup_noise(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not STARTUP_NOISE.search(line))
 
 
+class _NoDeprecationNotices(logging.Filter):
+    """Drops TensorFlow's "... is deprecated and will be removed" log records."""
+
+    def filter(self, record) -> bool:
+        return "is deprecated and will be removed" not in record.getMessage()
+
+
 def import_tensorflow():
     """The tensorflow module, imported (once per process) with its start-up lines kept back.
 
     Also lowers TensorFlow's native log level to warnings and errors unless
-    TF_CPP_MIN_LOG_LEVEL is already set.
+    TF_CPP_MIN_LOG_LEVEL is already set, and keeps its deprecation notices off its logger.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+    tensorflow = sys.modules.get("tensorflow") or _import_held()
+    logger = tensorflow.get_logger()
+    if not any(isinstance(f, _NoDeprecationNotices) for f in logger.filters):
+        logger.addFilter(_NoDeprecationNotices())
+    return tensorflow
+
+
+def _import_held():
+    """Import tensorflow and find its devices while file descriptor 2 is held."""
     try:
         stderr_fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
         saved = os.dup(stderr_fd)
