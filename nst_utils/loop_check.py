@@ -3,9 +3,9 @@
 `model_nn(sess, input_image, num_iterations)` reads the notebook's globals `model`,
 `train_step`, `J`, `J_content` and `J_style`, and saves under `CONFIG.OUTPUT_DIR`. The check
 lends it a tiny random-weight network with the original's costs and Adam at 2.0 (through those
-globals, restored afterwards, and a temporary output folder), runs it, runs `optimize` on the
-same graph and session from the same image, and compares the two bit for bit: the returned
-image, the files saved and the cost report.
+globals, restored afterwards, and a temporary output folder), runs `optimize` and then model_nn
+on that graph from the same image, each in a fresh session, and compares the two bit for bit:
+the returned image, the files saved and the cost report.
 """
 
 from __future__ import annotations
@@ -120,7 +120,10 @@ def check_model_nn(model_nn) -> str:
     notebook_config = model_nn.__globals__.get("CONFIG", CONFIG)
     configs = [CONFIG] + ([notebook_config] if notebook_config is not CONFIG
                           and hasattr(notebook_config, "OUTPUT_DIR") else [])
-    with sess, tempfile.TemporaryDirectory() as folder:
+    # model_nn gets a session of its own, so that nothing the reference run did (initialising
+    # the variables, for one) can hide a missing line.
+    own = tf1.Session(graph=graph)
+    with sess, own, tempfile.TemporaryDirectory() as folder:
         mine, reference = Path(folder) / "model_nn", Path(folder) / "optimize"
         mine.mkdir()
         lines = []
@@ -132,9 +135,9 @@ def check_model_nn(model_nn) -> str:
                                 report=lambda *values: lines.append(_report_line(*values)))
         printed = io.StringIO()
         try:
-            with graph.as_default(), sess.as_default(), _lent(model_nn.__globals__, names), \
+            with graph.as_default(), own.as_default(), _lent(model_nn.__globals__, names), \
                     _output_dir(configs, str(mine) + "/"), contextlib.redirect_stdout(printed):
-                returned = model_nn(sess, start.copy(), num_iterations=ITERATIONS)
+                returned = model_nn(own, start.copy(), num_iterations=ITERATIONS)
         except NotImplementedError:
             return ("model_nn: not implemented yet: write your code between ### START CODE HERE ### "
                     "and ### END CODE HERE ###")
