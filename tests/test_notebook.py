@@ -263,3 +263,12 @@ def test_figures_the_notebook_shows_exist():
     assert {"../images/seed_result_louvre_sandstone.png", "../images/diagram_content_cost.png",
             "../images/diagram_unrolling.png", "../images/diagram_gram.png"} <= set(paths)
     assert [p for p in paths if not (NOTEBOOK.parent / p).is_file()] == []
+
+
+@pytest.mark.parametrize("path", [NOTEBOOK, STUDENT], ids=["solved", "student"])
+def test_every_code_cell_is_valid_python(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            source = re.sub(r"^(\s*)%", r"\1# %", cell.source, flags=re.MULTILINE)
+            compile(source, f"{path.name}: {cell.source[:40]!r}", "exec")
