@@ -132,3 +132,20 @@ def test_star_import_gives_the_original_modules_names_and_no_solution():
     for name in ("compute_content_cost", "gram_matrix", "compute_layer_style_cost",
                  "compute_style_cost", "total_cost"):
         assert not hasattr(nst_utils, name), name
+
+
+def test_config_assignments_reach_the_model_and_the_saved_image(restore_config, vgg_mat, tmp_path):
+    import imageio.v3 as iio
+    import tensorflow as tf
+
+    from nst_utils.images import save_image
+    from nst_utils.vgg import load_vgg_model
+
+    CONFIG.VGG_MODEL, CONFIG.IMAGE_WIDTH, CONFIG.IMAGE_HEIGHT = str(vgg_mat), 32, 24
+    with tf.Graph().as_default():
+        model = load_vgg_model()  # the original's load_vgg_model(path) also reads only CONFIG's size
+        assert model["input"].get_shape().as_list() == [1, 24, 32, 3]
+        assert load_vgg_model(CONFIG.VGG_MODEL)["conv5_1"].get_shape().as_list() == [1, 2, 2, 512]
+    CONFIG.MEANS = np.array([10.0, 20.0, 30.0]).reshape((1, 1, 1, 3))
+    save_image(tmp_path / "x.png", np.ones((1, 2, 3, 3)))
+    np.testing.assert_array_equal(iio.imread(tmp_path / "x.png")[0, 0], [11, 21, 31])
