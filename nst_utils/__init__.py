@@ -1,36 +1,34 @@
 """nst_utils: the classic TF1 neural style transfer notebook (Gatys et al. 2015, VGG-19), on TF2.
 
-The notebook teaches; this package does the work: configuration, the VGG-19 loader, image
-helpers, the reference cost functions and the optimisation loop.
+``from nst_utils import *`` gives what the original helper module gave a notebook: `CONFIG`,
+`load_vgg_model`, `generate_noise_image`, `reshape_and_normalize_image` and `save_image`. The
+graded functions are the student's to write; the package's own reference costs live in
+`nst_utils.costs`, imported by name where the package needs them.
 """
 
-import os as _os
+from .quiet import import_tensorflow as _import_tensorflow
 
-# TensorFlow's C++ start-up chatter drowns the output people came for; callers may override.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before any module of the package imports TensorFlow: keep its start-up lines off the screen.
+_import_tensorflow()
 
-from .architecture import LAYER_NAMES, MODEL_KEYS  # noqa: E402
-from .config import CONFIG, PROJECT_ROOT, STYLE_LAYERS  # noqa: E402
-from .costs import (compute_content_cost, compute_layer_style_cost, compute_style_cost,  # noqa: E402
-                    gram_matrix, total_cost)
-from .errors import (ConfigError, ImageError, NonFiniteCostError, NSTError,  # noqa: E402
-                     SessionError, WeightsError)
-from .images import (generate_noise_image, load_image, read_image,  # noqa: E402
-                     reshape_and_normalize_image, save_image)
-from .reference import legacy_random_normal, reference_values  # noqa: E402
-from .settings import DEFAULTS, Settings  # noqa: E402
-from .settings import Settings as Config  # noqa: E402  (the notebook's name)
-from .training import assign_image, optimize, print_report  # noqa: E402
+from .config import CONFIG  # noqa: E402
+from .images import generate_noise_image, reshape_and_normalize_image, save_image  # noqa: E402
 from .vgg import load_vgg_model  # noqa: E402
-from .weights import load_weights  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CONFIG", "DEFAULTS", "Settings", "Config", "PROJECT_ROOT", "STYLE_LAYERS", "LAYER_NAMES", "MODEL_KEYS",
-    "compute_content_cost", "gram_matrix", "compute_layer_style_cost", "compute_style_cost",
-    "total_cost", "load_vgg_model", "load_weights", "load_image", "read_image",
-    "reshape_and_normalize_image", "generate_noise_image", "save_image", "legacy_random_normal",
-    "reference_values", "optimize", "assign_image", "print_report",
-    "NSTError", "ConfigError", "ImageError", "WeightsError", "SessionError", "NonFiniteCostError",
-]
+# The run defaults (nst_utils.settings) keep the original values; CONFIG then takes the NST_*
+# variables, once, as the original notebook's quick-preview knobs.
+from . import settings as _settings  # noqa: E402,F401
+from .config import apply_environment as _apply_environment  # noqa: E402
+from .errors import ConfigError as _ConfigError  # noqa: E402
+
+try:
+    _apply_environment(CONFIG)
+except _ConfigError as _error:  # the import goes on; say which value was ignored
+    import sys as _sys
+
+    print(f"nst_utils: {_error}; CONFIG keeps its original value", file=_sys.stderr)
+
+__all__ = ["CONFIG", "load_vgg_model", "generate_noise_image", "reshape_and_normalize_image",
+           "save_image"]

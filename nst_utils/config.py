@@ -5,6 +5,9 @@ values, and a notebook changes them by assignment (``CONFIG.IMAGE_WIDTH = 200``)
 that read them (`load_vgg_model`, `load_image`, `generate_noise_image`,
 `reshape_and_normalize_image`, `save_image`) read them when called, so an assignment takes
 effect on the next call. Its paths are absolute, so they hold wherever the notebook runs from.
+When the package is imported it takes the ``NST_*`` variables of `CONFIG_ENVIRONMENT`
+(`apply_environment`), so a notebook can be run at another size or on other files without
+editing a cell.
 
 A run's settings, with these values as defaults, are `nst_utils.settings.Settings`.
 """
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from .errors import ConfigError
 
 #: The repository root: relative default paths (weights, images, output) are resolved from here,
 #: so the package works whatever the current directory is (for instance inside notebooks/).
@@ -61,3 +66,39 @@ class CONFIG:
     STYLE_IMAGE = str(PROJECT_ROOT / "images" / "sandstone.jpg")
     CONTENT_IMAGE = str(PROJECT_ROOT / "images" / "louvre.jpg")
     OUTPUT_DIR = str(PROJECT_ROOT / "output") + os.sep
+
+
+#: Environment variables CONFIG reads once, at import: {variable: attribute}.
+CONFIG_ENVIRONMENT = {
+    "NST_WEIGHTS": "VGG_MODEL",
+    "NST_CONTENT_IMAGE": "CONTENT_IMAGE",
+    "NST_STYLE_IMAGE": "STYLE_IMAGE",
+    "NST_OUTPUT_DIR": "OUTPUT_DIR",
+    "NST_IMAGE_WIDTH": "IMAGE_WIDTH",
+    "NST_IMAGE_HEIGHT": "IMAGE_HEIGHT",
+}
+
+
+def apply_environment(config=CONFIG, environ: Mapping[str, str] | None = None) -> None:
+    """Assign `config` (CONFIG) the settings given by the CONFIG_ENVIRONMENT variables.
+
+    Paths become absolute (relative ones are taken from the current folder) and OUTPUT_DIR
+    ends with a separator. A size that is not a positive whole number is left as it was, and
+    a `ConfigError` naming it is raised once the other variables are applied.
+    """
+    environ = os.environ if environ is None else environ
+    bad = []
+    for var, attribute in CONFIG_ENVIRONMENT.items():
+        value = environ.get(var, "").strip()
+        if not value:
+            continue
+        if attribute in ("IMAGE_WIDTH", "IMAGE_HEIGHT"):
+            if value.isdigit() and int(value) > 0:
+                setattr(config, attribute, int(value))
+            else:
+                bad.append(f"{var} must be a positive whole number, got {environ[var]!r}")
+        else:
+            path = os.path.abspath(os.path.expanduser(value))
+            setattr(config, attribute, path + os.sep if attribute == "OUTPUT_DIR" else path)
+    if bad:
+        raise ConfigError("; ".join(bad))

@@ -46,7 +46,7 @@ def graded_class(class_folder, tmp_path_factory):
     return code, printed.getvalue(), out
 
 
-EXPECTED_POINTS = {"alice": 100, "bob": 0, "carol": 80, "dave": 0, "erin/submission": 80}
+EXPECTED_POINTS = {"alice": 100, "bob": 0, "carol": 75, "dave": 0, "erin/submission": 75}
 
 
 def test_table_has_one_row_per_student(graded_class):
@@ -54,11 +54,11 @@ def test_table_has_one_row_per_student(graded_class):
     assert code == 0
     rows = {line.split()[0]: line.split()[-1] for line in printed.splitlines()[1:6]}
     assert rows == {student: f"{points}/100" for student, points in EXPECTED_POINTS.items()}
-    assert printed.splitlines()[0].split() == ["student", "content", "gram", "layer_style", "style",
-                                               "total", "points"]
-    assert "carol: compute_layer_style_cost: FAIL 0/20 - reshaped straight to (n_C, n_H*n_W)" in printed
-    assert "erin/submission: total_cost: FAIL 0/20 - alpha and beta are swapped" in printed
-    assert "dave: compute_content_cost: FAIL 0/20 - could not read" in printed
+    assert printed.splitlines()[0].split() == ["student", "content", "gram", "layer_style", "total",
+                                               "points"]
+    assert "carol: compute_layer_style_cost: FAIL 0/25 - reshaped straight to (n_C, n_H*n_W)" in printed
+    assert "erin/submission: total_cost: FAIL 0/25 - alpha and beta are swapped" in printed
+    assert "dave: compute_content_cost: FAIL 0/25 - could not read" in printed
 
 
 def test_csv_and_json_reports(graded_class):
@@ -67,12 +67,12 @@ def test_csv_and_json_reports(graded_class):
         rows = list(csv.DictReader(handle))
     assert {r["student"]: int(r["points"]) for r in rows} == EXPECTED_POINTS
     carol = next(r for r in rows if r["student"] == "carol")
-    assert carol["layer_style_points"] == "0" and carol["gram_points"] == "20"
+    assert carol["layer_style_points"] == "0" and carol["gram_points"] == "25"
     assert "without the transpose" in carol["layer_style_feedback"]
     grades = json.loads((out / "grades.json").read_text())
     assert {g["student"]: g["points"] for g in grades} == EXPECTED_POINTS
     alice = next(g for g in grades if g["student"] == "alice")
-    assert all(f["passed"] and f["points"] == 20 for f in alice["functions"].values())
+    assert all(f["passed"] and f["points"] == 25 for f in alice["functions"].values())
     assert next(g for g in grades if g["student"] == "dave")["error"].startswith("could not read")
 
 

@@ -1,8 +1,10 @@
 """The solved notebook runs top to bottom on fixture weights and its functions match the package.
 
-The notebook is executed once (nbclient, the venv's python3 kernel) at 64x48 with 2 iterations,
-from notebooks/ as a student would run it, with a cell appended that compares the notebook's
-graded functions with nst_utils.costs on random inputs and prints the result as JSON.
+The notebook is executed once (nbclient, the venv's python3 kernel) at 64x48, from notebooks/ as
+a student would run it. The size, weights and output folder reach CONFIG through the NST_*
+variables; a cell inserted after model_nn's definition makes its run 2 iterations long, and a
+cell appended at the end compares the notebook's functions with nst_utils.costs on random
+inputs and prints the result as JSON.
 """
 
 import json
@@ -10,22 +12,31 @@ import os
 import re
 
 import imageio.v3 as iio
+import matplotlib
 import nbformat
 import numpy as np
 import pytest
 from nbclient import NotebookClient
 
 from nst_utils.config import PROJECT_ROOT
+from nst_utils.grading.student import STUDENT
+from nst_utils.quiet import STARTUP_NOISE
 
 from conftest import SMALL_HEIGHT, SMALL_WIDTH
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer.ipynb"
-GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost",
-          "compute_style_cost", "total_cost")
+GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
+#: The four lines the student writes in model_nn, as the original had them.
+MODEL_NN_LINES = ("sess.run(tf.global_variables_initializer())",
+                  "sess.run(model['input'].assign(input_image))",
+                  "sess.run(train_step)",
+                  "generated_image = sess.run(model['input'])")
+J_LINE = "J = total_cost(J_content, J_style, alpha=10, beta=40)"
 COMPARE_MARK = "NB_COMPARE "
 
 #: Appended to the notebook: the largest relative difference between each of the notebook's
-#: graded functions and the package's, over random inputs with unequal n_H, n_W, n_C.
+#: cost functions (the four graded ones and the given compute_style_cost) and the package's,
+#: over random inputs with unequal n_H, n_W, n_C.
 COMPARE_CELL = r'''
 import json as _json
 from nst_utils import costs as _ref
@@ -71,13 +82,15 @@ print("NB_COMPARE " + _json.dumps(_worst))
 
 @pytest.fixture(scope="session")
 def executed(vgg_mat, tmp_path_factory):
-    """(executed notebook, output folder): the notebook run once with a comparison cell appended."""
+    """(executed notebook, output folder): the notebook run once, as described above."""
     out = tmp_path_factory.mktemp("notebook-output")
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "def model_nn(" in c.source)
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell("model_nn.__defaults__ = (2,)"))
     nb.cells.append(nbformat.v4.new_code_cell(COMPARE_CELL))
-    env = dict(os.environ, NST_WEIGHTS=str(vgg_mat), NST_IMAGE_WIDTH=str(SMALL_WIDTH),
-               NST_IMAGE_HEIGHT=str(SMALL_HEIGHT), NST_ITERATIONS="2", NST_OUTPUT_DIR=str(out),
-               TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="agg")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NST_") and k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(NST_WEIGHTS=str(vgg_mat), NST_IMAGE_WIDTH=str(SMALL_WIDTH),
+               NST_IMAGE_HEIGHT=str(SMALL_HEIGHT), NST_OUTPUT_DIR=str(out), MPLBACKEND="agg")
     client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}})
     client.execute(env=env)
@@ -100,6 +113,12 @@ def _numbers(text: str) -> list:
     return [float(x) for x in re.findall(r"-?\d+\.\d*(?:[eE][-+]?\d+)?", text)]
 
 
+def _cell(nb, needle: str):
+    found = [c for c in nb.cells if c.cell_type == "code" and needle in c.source]
+    assert len(found) == 1, f"expected one cell with {needle!r}, found {len(found)}"
+    return found[0]
+
+
 def test_notebook_is_stored_without_outputs():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
@@ -107,14 +126,43 @@ def test_notebook_is_stored_without_outputs():
     assert all(not c.outputs and c.execution_count is None for c in code)
 
 
-def test_graded_cells_are_marked():
+def test_graded_cells_are_the_originals_four():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     heads = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "code" and c.source]
+    assert sorted(h for h in heads if h.startswith("# GRADED FUNCTION:")) == sorted(
+        f"# GRADED FUNCTION: {name}" for name in GRADED)
     for name in GRADED:
-        assert heads.count(f"# GRADED FUNCTION: {name}") == 1, name
         cell = next(c.source for c in nb.cells if c.source.startswith(f"# GRADED FUNCTION: {name}"))
         start, end = cell.index("### START CODE HERE ###"), cell.index("### END CODE HERE ###")
         assert f"def {name}(" in cell[:start] and start < end
+    # the content cost unrolls both activations, as the original's exercise asked
+    content = _cell(nb, "def compute_content_cost(").source
+    assert content.count("tf.reshape(") == 2
+    # compute_style_cost is given code to read: no marker, reads the session it is given or the default
+    style = _cell(nb, "def compute_style_cost(").source
+    assert "def compute_style_cost(model, STYLE_LAYERS, sess=None):" in style
+    assert "START CODE HERE" not in style and "tf.get_default_session()" in style
+
+
+def test_student_notebook_blanks_exactly_the_originals_exercises():
+    solved = nbformat.read(NOTEBOOK, as_version=4)
+    student = nbformat.read(STUDENT, as_version=4)
+    assert len(solved.cells) == len(student.cells)
+    changed = [(a.source, b.source) for a, b in zip(solved.cells, student.cells) if a.source != b.source]
+    # the four graded functions, the J line and model_nn: nothing else changes
+    assert len(changed) == 6
+    model_nn = _cell(student, "def model_nn(").source
+    assert model_nn.count("### START CODE HERE ###") == 4
+    assert model_nn.count("raise NotImplementedError(") == 4
+    assert not any(line in model_nn for line in MODEL_NN_LINES)
+    assert all(line in _cell(solved, "def model_nn(").source for line in MODEL_NN_LINES)
+    # the given rest of the loop stays
+    assert 'save_image(CONFIG.OUTPUT_DIR + str(i) + ".png", generated_image)' in model_nn
+    j_cell = next(b for a, b in changed if J_LINE in a)
+    assert J_LINE not in j_cell and "raise NotImplementedError(" in j_cell
+    # compute_style_cost and the optimizer stay given
+    assert _cell(student, "def compute_style_cost(").source == _cell(solved, "def compute_style_cost(").source
+    assert "optimizer.minimize(J)" in _cell(student, "optimizer.minimize(J)").source
 
 
 def test_notebook_runs_without_error(executed):
@@ -122,6 +170,15 @@ def test_notebook_runs_without_error(executed):
     errors = [(o.ename, o.evalue) for c in nb.cells if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
     assert errors == []
+
+
+def test_no_tensorflow_startup_lines_in_the_outputs(executed):
+    nb, _ = executed
+    streams = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+               if o.output_type == "stream"]
+    assert [o.text for o in streams if o.name == "stderr"] == []
+    text = "".join(o.text for o in streams)
+    assert not STARTUP_NOISE.search(text) and "is deprecated" not in text
 
 
 @pytest.mark.parametrize("prefix, expected, tol", [
@@ -142,26 +199,76 @@ def test_gram_cell_prints_published_matrix(executed):
     np.testing.assert_allclose(np.reshape(_numbers(text), (3, 3)), expected, atol=1e-5)
 
 
-def test_model_nn_ran_and_saved_the_image(executed):
+def test_model_nn_reports_and_saves_as_the_original(executed):
     nb, out = executed
     report = _cell_printing(nb, "Iteration 0 :")
-    assert all(np.isfinite(_numbers(report)))
-    image = iio.imread(out / "generated_image.jpg")
-    assert image.shape == (SMALL_HEIGHT, SMALL_WIDTH, 3)
-    assert (out / "0.png").is_file()
+    assert re.findall(r"^Iteration (\d+) :$", report, re.MULTILINE) == ["0"]
+    for label in ("total cost = ", "content cost = ", "style cost = "):
+        (value,) = re.findall(f"^{label}(.+)$", report, re.MULTILINE)
+        # str() of a numpy float32, as the original printed (not a Python float's 17 digits)
+        assert str(np.float32(value)) == value and np.isfinite(float(value))
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", "generated_image.jpg"]
+    assert iio.imread(out / "generated_image.jpg").shape == (SMALL_HEIGHT, SMALL_WIDTH, 3)
+
+
+def test_final_cell_shows_the_picture_this_run_wrote(executed):
+    nb, _ = executed
+    final = _cell(nb, "written_by_this_run")
+    assert [o.output_type for o in final.outputs] == ["display_data"]
+    assert "image/png" in final.outputs[0].data
+
+
+def test_final_cell_shows_no_stale_picture(tmp_path, capsys):
+    """A generated_image.jpg older than the run, or no run at all: no picture, one line instead."""
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    stale = tmp_path / "generated_image.jpg"
+    iio.imwrite(stale, np.zeros((4, 4, 3), np.uint8))
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    source = _cell(nbformat.read(NOTEBOOK, as_version=4), "written_by_this_run").source
+
+    class Config:
+        OUTPUT_DIR = str(tmp_path) + os.sep
+
+    for run in ({}, {"run_started": 2_000_000_000}):
+        shown = []
+        namespace = {"os": os, "plt": plt, "imshow": shown.append, "CONFIG": Config, **run}
+        exec(source, namespace)
+        assert shown == [] and "No picture yet" in capsys.readouterr().out
 
 
 def test_self_checks_pass(executed):
     nb, _ = executed
-    lines = [line for c in nb.cells if c.cell_type == "code" and c.source.lstrip().startswith("# Self-check")
+    lines = [line for c in nb.cells if c.cell_type == "code" and c.source.startswith("check(")
              for line in _stdout(c).splitlines()]
-    assert sorted(line.split(":")[0] for line in lines) == sorted(GRADED)
-    assert all(" PASS 20/20 - correct" in line for line in lines), lines
+    assert sorted(line.split(":")[0] for line in lines) == sorted(GRADED + ("model_nn",))
+    for line in lines:
+        expected = " PASS - " if line.startswith("model_nn:") else " - correct: "
+        assert expected in line, line
 
 
 def test_notebook_functions_agree_with_package(executed):
     text = _cell_printing(executed[0], COMPARE_MARK)
     worst = json.loads(text.split(COMPARE_MARK, 1)[1])
-    assert sorted(worst) == sorted(GRADED)
+    assert sorted(worst) == sorted(GRADED + ("compute_style_cost",))
     for name, rel in worst.items():
         assert rel < 1e-5, f"{name} differs from nst_utils.costs by {rel:.3g} (relative)"
+
+
+def test_figures_the_notebook_shows_exist():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    text = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    paths = re.findall(r'\]\((\.\./images/[^)]+)\)', text) + re.findall(r'src="(\.\./images/[^"]+)"', text)
+    assert {"../images/seed_result_louvre_sandstone.png", "../images/diagram_content_cost.png",
+            "../images/diagram_unrolling.png", "../images/diagram_gram.png"} <= set(paths)
+    assert [p for p in paths if not (NOTEBOOK.parent / p).is_file()] == []
+
+
+@pytest.mark.parametrize("path", [NOTEBOOK, STUDENT], ids=["solved", "student"])
+def test_every_code_cell_is_valid_python(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            source = re.sub(r"^(\s*)%", r"\1# %", cell.source, flags=re.MULTILINE)
+            compile(source, f"{path.name}: {cell.source[:40]!r}", "exec")

@@ -45,6 +45,6 @@ def test_weights_and_outputs_are_ignored_by_git_but_their_notes_are_not():
 
 def test_shipped_images_match_their_recorded_checksums():
     sources = (PROJECT_ROOT / "images" / "SOURCES.md").read_text()
-    for name in ("louvre.jpg", "sandstone.jpg"):
+    for name in ("louvre.jpg", "sandstone.jpg", "seed_result_louvre_sandstone.png"):
         digest = hashlib.sha256((PROJECT_ROOT / "images" / name).read_bytes()).hexdigest()
         assert re.search(rf"{re.escape(name)}\s+{digest}", sources), name

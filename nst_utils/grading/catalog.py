@@ -1,4 +1,4 @@
-"""What is graded: the five functions, their points, tolerances and the sandbox's default limits."""
+"""What is graded: the original's four functions, their points, tolerances and the sandbox's limits."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import dataclasses
 
 #: The graded functions in notebook order, with their points (100 in all).
 POINTS = {
-    "compute_content_cost": 20,
-    "gram_matrix": 20,
-    "compute_layer_style_cost": 20,
-    "compute_style_cost": 20,
-    "total_cost": 20,
+    "compute_content_cost": 25,
+    "gram_matrix": 25,
+    "compute_layer_style_cost": 25,
+    "total_cost": 25,
 }
 GRADED_FUNCTIONS = tuple(POINTS)
 

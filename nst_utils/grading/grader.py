@@ -156,6 +156,11 @@ def check(fn) -> None:
     Runs in the notebook's own process (no sandbox), on the grader's cases and checks.
     """
     name = getattr(fn, "__name__", None)
+    if name == "model_nn":  # the ungraded loop exercise: its own check against the reference loop
+        from ..loop_check import check_model_nn
+
+        print(check_model_nn(fn))
+        return
     if name not in catalog.POINTS:
         raise NSTError(f"check() takes one of the graded functions "
                        f"({', '.join(catalog.GRADED_FUNCTIONS)}), got {name!r}")

@@ -1,0 +1,130 @@
+"""The notebook's model_nn loop gives optimize's images bit for bit, and check(model_nn) says so.
+
+model_nn is taken from the solved notebook's cell and run in a namespace of its own, as the
+notebook's globals would hold it; the mistakes are that cell with one line changed.
+"""
+
+import numpy as np
+import nbformat
+import pytest
+import tensorflow as tf
+
+from nst_utils import costs
+from nst_utils.config import CONFIG, STYLE_LAYERS
+from nst_utils.grading import check
+from nst_utils.grading.student import SOLVED, STUDENT
+from nst_utils.images import save_image
+from nst_utils.loop_check import ITERATIONS, check_model_nn
+from nst_utils.training import Hooks, optimize
+from nst_utils.vgg import load_vgg_model
+
+tf1 = tf.compat.v1
+
+
+def _model_nn_source(path=SOLVED) -> str:
+    nb = nbformat.read(str(path), as_version=4)
+    (source,) = [c.source for c in nb.cells if c.cell_type == "code" and "def model_nn(" in c.source]
+    return source
+
+
+def _model_nn(source=None, namespace=None):
+    """The notebook's model_nn defined in `namespace` (a fresh one with the notebook's imports)."""
+    namespace = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image} if namespace is None else namespace
+    exec(source or _model_nn_source(), namespace)
+    return namespace["model_nn"]
+
+
+def _changed(old: str, new: str):
+    source = _model_nn_source()
+    assert source.count(old) == 1, old
+    return _model_nn(source.replace(old, new))
+
+
+def test_the_notebooks_loop_gives_optimizes_images_bit_for_bit(vgg_mat, tmp_path, monkeypatch):
+    width, height, iterations = 32, 24, 3
+    rng = np.random.default_rng(5)
+    content, style, start = (rng.normal(0, 50, (1, height, width, 3)).astype(np.float32)
+                             for _ in range(3))
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess, sess.as_default():
+        model = load_vgg_model(vgg_mat, image_height=height, image_width=width)
+        sess.run(model["input"].assign(content))
+        J_content = costs.compute_content_cost(sess.run(model["conv4_2"]), model["conv4_2"])
+        sess.run(model["input"].assign(style))
+        J_style = costs.compute_style_cost(model, STYLE_LAYERS, sess=sess)
+        J = costs.total_cost(J_content, J_style)
+        train_step = tf1.train.AdamOptimizer(2.0).minimize(J)
+        namespace = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image,
+                     "model": model, "train_step": train_step, "J": J, "J_content": J_content,
+                     "J_style": J_style}
+        model_nn = _model_nn(namespace=namespace)
+        monkeypatch.setattr(CONFIG, "OUTPUT_DIR", str(tmp_path / "notebook") + "/")
+        mine = model_nn(sess, start.copy(), num_iterations=iterations)
+        theirs = optimize(sess, model, train_step, (J, J_content, J_style), start.copy(),
+                          num_iterations=iterations, output_dir=tmp_path / "optimize", hooks=Hooks(report=None))
+    assert mine.dtype == theirs.image.dtype == np.float32
+    assert not np.array_equal(mine, start)
+    np.testing.assert_array_equal(mine, theirs.image)
+    for name in ("0.png", "generated_image.jpg"):
+        assert (tmp_path / "notebook" / name).read_bytes() == (tmp_path / "optimize" / name).read_bytes()
+
+
+def test_check_passes_the_solved_model_nn(capsys):
+    model_nn = _model_nn()
+    verdict = check_model_nn(model_nn)
+    assert verdict.startswith("model_nn: PASS") and f"after {ITERATIONS} iterations" in verdict
+    check(model_nn)  # the notebook's spelling
+    assert capsys.readouterr().out == verdict + "\n"
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("sess.run(tf.global_variables_initializer())", "pass",
+     "first run tf.global_variables_initializer()"),
+    ("sess.run(model['input'].assign(input_image))", "pass",
+     "the loop started from zeros, not from input_image"),
+    ("sess.run(train_step)", "pass", "the image never changed"),
+    ("generated_image = sess.run(model['input'])",
+     "generated_image = sess.run(model['input']) + 1e-3",
+     "the image differs from the reference loop's"),
+    ("    return generated_image", "    return None", "returns NoneType, not the generated image"),
+    ('print("total cost = " + str(Jt))', 'print("total cost = " + str(float(Jt)))',
+     "the cost report differs"),
+    ('save_image(CONFIG.OUTPUT_DIR + str(i) + ".png", generated_image)',
+     'save_image(CONFIG.OUTPUT_DIR + str(i + 1) + ".png", generated_image)',
+     "it saved ['1.png', '21.png', 'generated_image.jpg'] where"),
+])
+def test_check_names_the_mistake(old, new, expected):
+    verdict = check_model_nn(_changed(old, new))
+    assert verdict.startswith("model_nn: FAIL - ") and expected in verdict, verdict
+
+
+def test_a_step_before_reading_in_the_wrong_order_fails():
+    swapped = _model_nn_source().replace(
+        "        sess.run(train_step)\n", "        __STEP__\n").replace(
+        "        generated_image = sess.run(model['input'])\n",
+        "        generated_image = sess.run(model['input'])\n        sess.run(train_step)\n").replace(
+        "        __STEP__\n", "")
+    verdict = check_model_nn(_model_nn(swapped))
+    assert verdict.startswith("model_nn: FAIL - after 21 iterations the image differs"), verdict
+
+
+def test_the_student_blank_is_not_implemented_yet():
+    verdict = check_model_nn(_model_nn(_model_nn_source(STUDENT)))
+    assert verdict.startswith("model_nn: not implemented yet")
+
+
+def test_other_errors_are_reported_in_one_line():
+    verdict = check_model_nn(_changed("sess.run(train_step)", "sess.run(trian_step)"))
+    assert verdict == "model_nn: FAIL - raises NameError: name 'trian_step' is not defined"
+    assert check_model_nn(len).startswith("model_nn: FAIL - check() needs the function model_nn")
+
+
+def test_the_notebooks_globals_and_config_are_restored():
+    namespace = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image,
+                 "model": "the notebook's model", "J": 1.5}
+    model_nn = _model_nn(namespace=namespace)
+    before = CONFIG.OUTPUT_DIR
+    assert check_model_nn(model_nn).startswith("model_nn: PASS")
+    assert namespace["model"] == "the notebook's model" and namespace["J"] == 1.5
+    assert not {"train_step", "J_content", "J_style"} & set(namespace)
+    assert CONFIG.OUTPUT_DIR == before

@@ -1,0 +1,46 @@
+"""TensorFlow's start-up lines stay off the screen; everything else written meanwhile gets through."""
+
+import os
+import subprocess
+import sys
+
+from nst_utils.config import PROJECT_ROOT
+from nst_utils.quiet import STARTUP_NOISE, without_startup_noise
+
+#: What TensorFlow 2.21 printed on this CPU-only machine before nst_utils held it back.
+STARTUP = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1795613778.751899    8014 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results due to floating-point round-off errors from different computation orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.
+I0000 00:00:1795613778.752265    8014 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+E0000 00:00:1795613781.376593    8014 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+"""
+
+
+def _clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env.update(extra)
+    return env
+
+
+def test_the_filter_drops_the_startup_lines_and_keeps_the_rest():
+    other = "E0000 00:00:1.0 1 some_kernel.cc:1] a real error\nTraceback (most recent call last):\n"
+    assert without_startup_noise(STARTUP) == ""
+    assert without_startup_noise(STARTUP + other) == other
+    assert not STARTUP_NOISE.search(other)
+
+
+def test_importing_nst_utils_prints_nothing():
+    code = ("import nst_utils, tensorflow as tf\n"
+            "tf.compat.v1.disable_v2_behavior()\n"
+            "with tf.compat.v1.Session() as s: print(s.run(tf.constant(2) * 3))")
+    done = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("6\n", "")
+
+
+def test_the_command_lines_first_screen_is_clean():
+    done = subprocess.run([sys.executable, "-m", "nst_utils", "--help"], env=_clean_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "" and "generate" in done.stdout
