@@ -1,9 +1,7 @@
-"""The student notebook, generated from the solved one: graded bodies become blanks.
-
-Between `### START CODE HERE ###` and `### END CODE HERE ###` of each graded cell, the hint
-comments stay and the code is replaced by a `raise NotImplementedError(...)`; outputs go.
-One source: `python -m nst_utils make-student-notebook` regenerates it, and a test fails when
-the committed student notebook differs.
+"""The student notebook, generated from the solved one: the lines between the START CODE HERE
+and END CODE HERE markers of every cell become blanks as the original's (see blanks.py), and
+outputs go. One source: `python -m nst_utils make-student-notebook` regenerates
+it, and a test fails when the committed student notebook differs.
 """
 
 from __future__ import annotations
@@ -16,26 +14,11 @@ import nbformat
 from ..config import PROJECT_ROOT
 from ..errors import NSTError
 from ..files import write_text_atomically
-from .catalog import END_MARKER, GRADED_HEADER, START_MARKER
+from .blanks import blank_body, is_start
+from .catalog import GRADED_HEADER
 
 SOLVED = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer.ipynb"
 STUDENT = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer_student.ipynb"
-
-
-def blank_body(source: str, name: str) -> str:
-    """The cell's source with the code between the markers replaced by a not-implemented raise."""
-    lines = source.split("\n")
-    starts = [i for i, line in enumerate(lines) if line.strip() == START_MARKER]
-    ends = [i for i, line in enumerate(lines) if line.strip() == END_MARKER]
-    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise NSTError(f"the graded cell of {name} needs one {START_MARKER} line and one "
-                       f"{END_MARKER} line after it")
-    start, end = starts[0], ends[0]
-    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-    hints = [line for line in lines[start + 1:end] if line.strip().startswith("#")]
-    blank = (f'{indent}raise NotImplementedError("{name} is not implemented yet: replace this line '
-             f'with your code")')
-    return "\n".join(lines[: start + 1] + hints + [blank] + lines[end:])
 
 
 def make_student_notebook(solved):
@@ -50,6 +33,8 @@ def make_student_notebook(solved):
         if first.startswith(GRADED_HEADER):
             cell.source = blank_body(cell.source, first[len(GRADED_HEADER):].strip())
             blanked += 1
+        elif any(is_start(line) for line in cell.source.split("\n")):
+            cell.source = blank_body(cell.source, "this exercise")
     if not blanked:
         raise NSTError(f"no cell headed '{GRADED_HEADER} <name>' in the solved notebook")
     return notebook
@@ -67,4 +52,3 @@ def student_notebook_text(solved_path: Path = SOLVED) -> str:
 def write_student_notebook(solved_path: Path = SOLVED, student_path: Path = STUDENT) -> Path:
     """Write the generated student notebook beside its target, then rename it into place."""
     return write_text_atomically(student_path, student_notebook_text(solved_path))
-
