@@ -51,14 +51,15 @@ def _statements(lines: list):
 
 
 def _blank_statement(node, text: str) -> str:
-    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None:
-        target = text[: node.value.col_offset].rstrip()
-        if isinstance(node, ast.Assign):
-            target = target[:-1].rstrip() if target.endswith("=") else target
-            return f"{target} = None"
-        return f"{target} None"
+    """The blank of one statement; `text` is the block's (dedented) source the node was parsed from."""
+    segment = lambda part: ast.get_source_segment(text, part)  # noqa: E731
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        return f"{segment(node.targets[0])} = None"
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+        operator = "=" if isinstance(node, ast.AnnAssign) else ast.unparse(node).split(" ", 2)[1]
+        return f"{segment(node.target)} {operator} None"
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-        return f"{ast.get_source_segment(text, node.value.func)}(None)"
+        return f"{segment(node.value.func)}(None)"
     return "None"
 
 
@@ -68,7 +69,7 @@ def _blank_block(lines: list, name: str) -> list:
     if statements is None:
         return [l for l in lines if l.strip().startswith("#")] + [
             f'{indent}raise NotImplementedError("{name} is not implemented yet")']
-    dedented = textwrap.dedent("\n".join(lines)).split("\n")
+    dedented = textwrap.dedent("\n".join(lines))
     firsts = {first: (last, node) for first, last, node in statements}
     out, skip_to = [], -1
     for i, line in enumerate(lines):
@@ -76,7 +77,7 @@ def _blank_block(lines: list, name: str) -> list:
             continue
         if i in firsts:
             last, node = firsts[i]
-            out.append(indent + _blank_statement(node, "\n".join(dedented[i:last + 1])))
+            out.append(indent + _blank_statement(node, dedented))
             skip_to = last
         else:
             out.append(line)

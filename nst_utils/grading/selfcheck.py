@@ -75,6 +75,9 @@ def check_line(fn) -> str:
         raise NSTError(f"check() takes one of the graded functions ({', '.join(keys)}) or "
                        f"model_nn, got {name!r}")
     key = keys[name]
+    if isinstance(fn, types.FunctionType):  # a dependency not defined yet: the reference, if any
+        missing = {dep: _reference(dep) for dep in key["spec"].dependencies if dep not in fn.__globals__}
+        fn = runner.with_globals(fn, {dep: ref for dep, ref in missing.items() if ref is not None})
     grade = _grade(fn, key)
     if grade.passed or grade.diagnosis == "not_implemented":
         return grade.line()

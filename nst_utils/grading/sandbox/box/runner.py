@@ -87,8 +87,20 @@ def run_case(fn, case) -> dict:
             return {"error": dict(error_info(exc), stage="evaluate")}
 
 
+#: Errors after which the remaining cases are not tried (they would fail alike, slowly).
+_FINAL = ("MemoryError", "ResourceExhaustedError", "SystemExit", "KeyboardInterrupt")
+
+
 def run_cases(fn, cases) -> list:
-    return [run_case(fn, case) for case in cases]
+    outputs = []
+    for case in cases:
+        out = run_case(fn, case) if not outputs or not _final(outputs[-1]) else outputs[-1]
+        outputs.append(out)
+    return outputs
+
+
+def _final(output) -> bool:
+    return isinstance(output.get("error"), dict) and output["error"].get("type") in _FINAL
 
 
 def oracle_function(name: str, ask):
