@@ -129,8 +129,8 @@ def _total(x, swap=False, fixed=False, power=1.0):
     return alpha * x["J_content"] ** power + beta * x["J_style"] ** power
 
 
-SQRT = ("a square root where a square belongs: the cost sums the squared differences, "
-        "tf.reduce_sum(tf.square(...)), with no tf.sqrt")
+SQRT = ("a square root where a square belongs: the cost sums the squared differences, with "
+        "no square root")
 NO_TRANSPOSE = ("reshaped straight to (n_C, n_H*n_W) without the transpose: the shapes fit but "
                 "each row mixes channels; reshape to (n_H*n_W, n_C), then tf.transpose")
 
@@ -154,8 +154,8 @@ RECORDS = (
             Mistake("squared", "squared where it should not be: the sum of squared differences "
                     "is squared again; square the differences, sum, then divide",
                     lambda x: _content(x, outer=np.square)),
-            Mistake("not_squared", "the differences are not squared: use "
-                    "tf.reduce_sum(tf.square(tf.subtract(a_C, a_G)))",
+            Mistake("not_squared", "the differences are not squared: square each difference "
+                    "before summing",
                     lambda x: _content(x, reduce=np.sum)),
             Mistake("square_root", SQRT, lambda x: _content(x, outer=np.sqrt)),
             Mistake("square_root", SQRT, lambda x: _content(x, reduce=lambda d: np.sum(np.abs(d)))),
@@ -167,12 +167,12 @@ RECORDS = (
         random_cases=_gram_cases,
         mistakes=(
             Mistake("transposed", "computes A^T A, of shape (n_H*n_W, n_H*n_W); the Gram matrix is "
-                    "A A^T, of shape (n_C, n_C): tf.matmul(A, tf.transpose(A))",
+                    "A A^T, of shape (n_C, n_C): the transpose goes on the right",
                     lambda x: x["A"].T @ x["A"]),
             Mistake("squared", "squared where it should not be: the Gram matrix is A A^T, with no "
                     "square", lambda x: (x["A"] @ x["A"].T) ** 2),
             Mistake("elementwise", "multiplies element by element; the Gram matrix is the matrix "
-                    "product tf.matmul(A, tf.transpose(A))",
+                    "product A A^T (tf.matmul)",
                     lambda x: x["A"] * x["A"] if x["A"].shape[0] != x["A"].shape[1] else None),
         ),
         oracle=_gram_oracle,

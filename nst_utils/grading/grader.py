@@ -115,7 +115,10 @@ def _note_dependencies(grades: dict) -> None:
         for dep in BY_NAME[name].spec.dependencies:
             own = grades.get(dep)
             if own is not None and not own.passed and grade.passed:
-                grade.feedback = (f"passes with the reference {dep}; your {dep} fails: {own.feedback}")
+                grade.feedback = f"passes with the reference {dep}; your {dep} fails: {own.feedback}"
+                if grade.public_feedback is not None:
+                    grade.public_feedback = (f"passes with the reference {dep}; your {dep} fails: "
+                                             f"{own.public_feedback or own.feedback}")
 
 
 def grade_result(name: str, result, limits, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED) -> FunctionGrade:
