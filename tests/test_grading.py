@@ -359,3 +359,47 @@ def test_mistake_values_are_independent_numpy_computations():
         assert np.isclose(want["value"], np.sum((a_C - a_G) ** 2) / (4 * n_H * n_W * n_C), rtol=1e-5)
     hidden = [c for c in key["cases"] if c.get("hidden")]
     assert hidden and key["public"] == len(key["cases"]) - len(hidden)
+
+
+def test_self_check_of_model_nn_is_the_loops_own(monkeypatch):
+    import sys
+    import types
+
+    from nst_utils.errors import NSTError
+
+    def model_nn(sess, input_image, num_iterations=160):
+        return input_image
+
+    monkeypatch.setitem(sys.modules, "nst_utils.loop_check", None)  # not in this build
+    with pytest.raises(NSTError, match="no self-check for model_nn"):
+        check_line(model_nn)
+    seen = []
+    fake = types.ModuleType("nst_utils.loop_check")
+    fake.check_model_nn = lambda fn: seen.append(fn) or "model_nn: PASS - the loop's verdict"
+    monkeypatch.setitem(sys.modules, "nst_utils.loop_check", fake)
+    assert check_line(model_nn) == "model_nn: PASS - the loop's verdict" and seen == [model_nn]
+
+
+def test_a_dead_sandbox_is_replaced_and_the_class_goes_on(tmp_path, monkeypatch):
+    from nst_utils.grading.extract import read_submission
+    from nst_utils.grading.grader import grade_submissions
+    from nst_utils.grading.sandbox import host
+
+    path = write(solved_notebook(), tmp_path / "solved.ipynb")
+    submissions = [read_submission(path, "first"), read_submission(path, "second")]
+    original, killed = host._Box.read, []
+
+    def read_then_kill(self, deadline):  # the box dies while running the first function
+        message = original(self, deadline)
+        if isinstance(message, dict) and "started" in message and not killed:
+            killed.append(message["started"])
+            self.proc.kill()
+        return message
+
+    monkeypatch.setattr(host._Box, "read", read_then_kill)
+    first, second = grade_submissions(submissions, LIMITS, ["gram_matrix", "total_cost"])
+    assert killed == ["0:gram_matrix"]
+    assert (first.grades["gram_matrix"].points, first.grades["gram_matrix"].diagnosis) == (0, "crashed")
+    assert "the sandbox stopped while running it" in first.grades["gram_matrix"].feedback
+    assert first.grades["total_cost"].passed  # graded in a fresh sandbox
+    assert second.points == 50 and all(g.passed for g in second.grades.values())

@@ -15,11 +15,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..reference import PUBLISHED, PUBLISHED_TOLERANCE
 from .catalog import FunctionSpec
+from .diagnose import PUBLISHED_LABEL
 
 ACTIVATION_SHAPES = ((1, 3, 5, 2), (1, 4, 2, 7), (1, 6, 3, 4), (1, 2, 2, 5), (1, 5, 2, 3))
 GRAM_SHAPES = ((4, 6), (2, 9), (5, 3), (3, 7))
-PUBLISHED_LABEL = "the test cell's inputs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +61,9 @@ def inputs(a_case: dict) -> dict:
 
 
 def _reference_inputs(kind):
-    from .. import reference
+    from ..reference import reference_inputs
 
-    return reference.reference_inputs(kind)
+    return reference_inputs(kind)
 
 
 def _activation_cases(first: str):
@@ -145,8 +146,10 @@ def _gram_oracle(value):
 
 RECORDS = (
     GradedFunction(
-        FunctionSpec("compute_content_cost", 25, ("a_C", "a_G"), published_text="6.76559",
-                     published_tolerance=1e-5, normalisation="1/(4 n_H n_W n_C)",
+        FunctionSpec("compute_content_cost", 25, ("a_C", "a_G"),
+                     published_text=str(PUBLISHED["compute_content_cost"]),
+                     published_tolerance=PUBLISHED_TOLERANCE["compute_content_cost"],
+                     normalisation="1/(4 n_H n_W n_C)",
                      first_input="a_C", column="content"),
         published=lambda: _reference_inputs("content"),
         random_cases=_activation_cases("a_C"),
@@ -178,8 +181,10 @@ RECORDS = (
         oracle=_gram_oracle,
     ),
     GradedFunction(
-        FunctionSpec("compute_layer_style_cost", 25, ("a_S", "a_G"), published_text="9.19028",
-                     published_tolerance=1e-5, normalisation="1/(4 n_C^2 (n_H n_W)^2)",
+        FunctionSpec("compute_layer_style_cost", 25, ("a_S", "a_G"),
+                     published_text=str(PUBLISHED["compute_layer_style_cost"]),
+                     published_tolerance=PUBLISHED_TOLERANCE["compute_layer_style_cost"],
+                     normalisation="1/(4 n_C^2 (n_H n_W)^2)",
                      first_input="a_S", dependencies=("gram_matrix",), column="layer_style"),
         published=lambda: _reference_inputs("layer_style"),
         random_cases=_activation_cases("a_S"),
@@ -200,7 +205,8 @@ RECORDS = (
     ),
     GradedFunction(
         FunctionSpec("total_cost", 25, ("J_content", "J_style"),
-                     published_text="35.34667875478276", published_tolerance=1e-12,
+                     published_text=str(PUBLISHED["total_cost"]),
+                     published_tolerance=PUBLISHED_TOLERANCE["total_cost"],
                      returns_tensor=False, defaults="alpha=10, beta=40", column="total"),
         published=lambda: dict(zip(("J_content", "J_style"), _total_inputs())),
         random_cases=_total_cases,
@@ -217,9 +223,9 @@ RECORDS = (
 
 
 def _total_inputs():
-    from .. import reference
+    from ..reference import total_cost_inputs
 
-    return reference.total_cost_inputs()
+    return total_cost_inputs()
 
 
 BY_NAME = {record.name: record for record in RECORDS}

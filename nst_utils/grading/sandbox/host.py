@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ...errors import NSTError
 from .box import protocol
+from .box.worker import MAX_ORACLE_CALLS
 
 BOX_DIR = Path(__file__).resolve().parent / "box"
 ISOLATE = Path(__file__).resolve().parent / "isolate.py"
@@ -218,7 +219,7 @@ def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
                     results[task.id] = {"id": task.id, "status": "crashed",
                                         "detail": "the sandbox stopped while running it"}
                     return results
-                if "oracle" in message and calls < 64:
+                if "oracle" in message and calls < MAX_ORACLE_CALLS:
                     calls += 1
                     box.send(_answer(task, message["oracle"]))
                 elif isinstance(message.get("result"), dict) and message["result"].get("id") == task.id:
@@ -230,10 +231,16 @@ def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
 
 
 def run_submission(tasks: list, isolated: bool = True, slot: int = 0) -> dict:
-    """{task id: result} for every task of one submission, whatever the tasks do."""
+    """{task id: result} for every task of one submission, whatever the tasks do; a sandbox
+    that cannot start gives each task the status 'sandbox' (not the submission's fault)."""
     results, pending = {}, list(tasks)
     while pending:
-        done = _run_one_box(pending, isolated, slot)
+        try:
+            done = _run_one_box(pending, isolated, slot)
+        except SandboxError as exc:
+            detail = {"type": "SandboxError", "message": str(exc)}
+            results.update({t.id: {"id": t.id, "status": "sandbox", "detail": detail} for t in pending})
+            return results
         results.update(done)
         if pending[0].id not in done:  # the box died at once: do not retry it forever
             results[pending[0].id] = {"id": pending[0].id, "status": "crashed",
@@ -253,7 +260,7 @@ def run_submissions(groups: list, jobs: int = 1, isolated: bool = True) -> dict:
         return results
     import queue
 
-    todo, results, lock, failures = queue.Queue(), {}, threading.Lock(), []
+    todo, results, lock = queue.Queue(), {}, threading.Lock()
     for group in groups:
         todo.put(group)
 
@@ -263,11 +270,7 @@ def run_submissions(groups: list, jobs: int = 1, isolated: bool = True) -> dict:
                 group = todo.get_nowait()
             except queue.Empty:
                 return
-            try:
-                done = run_submission(group, isolated, slot)
-            except SandboxError as exc:
-                failures.append(exc)
-                return
+            done = run_submission(group, isolated, slot)
             with lock:
                 results.update(done)
 
@@ -276,6 +279,4 @@ def run_submissions(groups: list, jobs: int = 1, isolated: bool = True) -> dict:
         thread.start()
     for thread in threads:
         thread.join()
-    if failures:
-        raise failures[0]
     return results

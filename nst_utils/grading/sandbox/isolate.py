@@ -144,10 +144,12 @@ def _set_limits(rlimits):
         resource.setrlimit(limit, (int(value), int(value)))
 
 
-def _inside(spec, privileged, root):
+def _inside(spec, privileged, root, built_fd):
     """In the namespace's init: build the root, become unprivileged, exec the program."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _build_root(root, spec)
+    os.write(built_fd, b"1")  # the mount point outside is no longer needed: it may go
+    os.close(built_fd)
     if privileged:
         uid = int(spec["uid"])
         os.setgroups([])
@@ -163,6 +165,13 @@ def _inside(spec, privileged, root):
     os.execve(spec["argv"][0], spec["argv"], spec.get("env", {}))
 
 
+def _remove(folder, parent_fd):
+    try:
+        os.rmdir(os.path.basename(folder), dir_fd=parent_fd)
+    except OSError:
+        pass
+
+
 def run(spec) -> int:
     """Enter the namespaces, run spec's program inside, return its exit status (128+signal)."""
     import tempfile
@@ -170,6 +179,9 @@ def run(spec) -> int:
     privileged = os.geteuid() == 0
     outer_uid, outer_gid = os.geteuid(), os.getegid()
     root = tempfile.mkdtemp(prefix="nst-box-")
+    # This process shares the new mount namespace, whose root the box replaces: keep a handle
+    # on the real folder holding the mount point, to remove it from there.
+    parent = os.open(os.path.dirname(root), os.O_RDONLY | os.O_DIRECTORY)
     try:
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
         if not privileged:
@@ -178,19 +190,23 @@ def run(spec) -> int:
         else:
             _unshare(flags)
         sys.stdout.flush()
+        built_read, built_write = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(built_read)
             try:
-                _inside(spec, privileged, root)
+                _inside(spec, privileged, root, built_write)
             except BaseException as exc:  # noqa: BLE001 - report, never run the program unconfined
                 os.write(2, f"isolation failed: {exc}\n".encode())
             os._exit(125)
+        os.close(built_write)
+        os.read(built_read, 1)  # the box has its own root (or failed): the mount point may go
+        os.close(built_read)
+        _remove(root, parent)
         _, status = os.waitpid(pid, 0)
     finally:
-        try:
-            os.rmdir(root)
-        except OSError:
-            pass
+        _remove(root, parent)
+        os.close(parent)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
