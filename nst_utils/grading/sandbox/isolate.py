@@ -166,6 +166,9 @@ def _inside(spec, privileged, root, built_fd):
 
 
 def _remove(folder, parent_fd):
+    """Remove the mount point `folder` through the real parent folder's descriptor (after a
+    failed setup, first lift the tmpfs left on it in this namespace)."""
+    _libc.umount2(folder.encode(), ctypes.c_int(MNT_DETACH))
     try:
         os.rmdir(os.path.basename(folder), dir_fd=parent_fd)
     except OSError:
