@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import zipfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from nst_utils.cli import main
 from nst_utils.grading.functions import RECORDS
 
-from grading_helpers import solved_notebook, with_body, write
+from grading_helpers import solved_notebook, with_body
 
 GRADED = {record.name for record in RECORDS}
 COSTS = Path(__file__).resolve().parents[1] / "nst_utils" / "costs.py"

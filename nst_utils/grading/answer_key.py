@@ -11,7 +11,6 @@ import functools
 
 import numpy as np
 
-from .catalog import FunctionSpec
 from .functions import BY_NAME, hidden_cases, inputs, public_cases
 from .sandbox.box import protocol, runner
 
@@ -72,9 +71,3 @@ def dumps(keys: dict) -> str:
     return protocol.dumps({name: dict(key, spec=dataclasses.asdict(key["spec"]))
                            for name, key in keys.items()})
 
-
-def loads(text: str) -> dict:
-    keys = protocol.loads(text)
-    for key in keys.values():
-        key["spec"] = FunctionSpec.from_dict(key["spec"])
-    return keys
