@@ -20,7 +20,7 @@ def add_arguments(parser):
     parser.add_argument("--feedback", type=Path, metavar="FOLDER",
                         help="also write one Markdown feedback file per student into FOLDER")
     parser.add_argument("--function", action="append", choices=names, dest="functions",
-                        help=f"grade only this function (repeatable; default: all {len(names)})")
+                        help=f"grade only this function (repeatable; all {len(names)} if not given)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="sandboxes side by side (each holds TensorFlow, about 650 MB)")
     parser.add_argument("--time-limit", type=float, default=defaults.time,

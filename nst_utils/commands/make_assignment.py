@@ -10,7 +10,7 @@ def add_arguments(parser):
                         help="a new or empty folder: OUT/student/ and OUT/autograder.zip go there")
     parser.add_argument("--solved", type=Path, default=SOLVED, help="the solved notebook (the source)")
     parser.add_argument("--hidden-seed", type=int, default=None,
-                        help="seed of the random cases students do not see (default: drawn afresh)")
+                        help="seed of the random cases students do not see; drawn afresh if not given")
 
 
 def run(args):
