@@ -25,6 +25,8 @@ COMMANDS = {
                               "regenerate the student notebook from the solved one"),
     "grade": ("nst_utils.commands.grade",
               "grade submitted notebooks: a table (and CSV/JSON) with points and feedback"),
+    "make-assignment": ("nst_utils.commands.make_assignment",
+                        "write the students' download (no solutions) and a Gradescope autograder"),
 }
 
 

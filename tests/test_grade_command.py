@@ -42,7 +42,8 @@ def graded_class(class_folder, tmp_path_factory):
     printed = io.StringIO()
     with redirect_stdout(printed):
         code = main(["grade", str(class_folder), "--json", str(out / "grades.json"),
-                     "--csv", str(out / "grades.csv"), "--time-limit", "10", "--jobs", "2"])
+                     "--csv", str(out / "grades.csv"), "--gradebook", str(out / "gradebook.csv"),
+                     "--feedback", str(out / "feedback"), "--time-limit", "10", "--jobs", "2"])
     return code, printed.getvalue(), out
 
 
@@ -59,6 +60,7 @@ def test_table_has_one_row_per_student(graded_class):
     assert "carol: compute_layer_style_cost: FAIL 0/25 - reshaped straight to (n_C, n_H*n_W)" in printed
     assert "erin/submission: total_cost: FAIL 0/25 - alpha and beta are swapped" in printed
     assert "dave: compute_content_cost: FAIL 0/25 - could not read" in printed
+    assert "without isolation" not in printed
 
 
 def test_csv_and_json_reports(graded_class):
@@ -74,6 +76,44 @@ def test_csv_and_json_reports(graded_class):
     alice = next(g for g in grades if g["student"] == "alice")
     assert all(f["passed"] and f["points"] == 25 for f in alice["functions"].values())
     assert next(g for g in grades if g["student"] == "dave")["error"].startswith("could not read")
+
+
+def test_gradebook_csv_has_one_row_per_student_with_totals(graded_class):
+    _, _, out = graded_class
+    with open(out / "gradebook.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["Student", "Total [100]", "compute_content_cost [25]", "gram_matrix [25]",
+                       "compute_layer_style_cost [25]", "total_cost [25]"]
+    assert {r[0]: int(r[1]) for r in rows[1:]} == EXPECTED_POINTS
+    carol = next(r for r in rows if r[0] == "carol")
+    assert carol[2:] == ["25", "25", "0", "25"] and sum(map(int, carol[2:])) == int(carol[1])
+
+
+def test_one_feedback_file_per_student(graded_class):
+    _, _, out = graded_class
+    files = sorted(p.name for p in (out / "feedback").iterdir())
+    assert files == ["alice.md", "bob.md", "carol.md", "dave.md", "erin_submission.md"]
+    carol = (out / "feedback" / "carol.md").read_text()
+    assert "**Total: 75/100**" in carol
+    assert "| `compute_layer_style_cost` | 0/25 | reshaped straight to (n_C, n_H*n_W)" in carol
+    assert "| `gram_matrix` | 25/25 | correct" in carol
+
+
+def test_grading_refuses_without_isolation_unless_asked(class_folder, tmp_path, capsys, monkeypatch):
+    from nst_utils.grading.sandbox import host
+
+    monkeypatch.setattr(host, "isolation_problem", lambda: "user namespaces are disabled")
+    assert main(["grade", str(class_folder / "alice.ipynb")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot isolate submissions on this machine (user namespaces "
+                          "are disabled)") and "--no-isolation" in err and "\n" not in err
+    assert main(["grade", str(class_folder / "alice.ipynb"), "--no-isolation",
+                 "--json", str(tmp_path / "grades.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "graded without isolation" in printed
+    (row,) = json.loads((tmp_path / "grades.json").read_text())
+    assert row["points"] == 100 and row["isolated"] is False
+    assert all("graded without isolation" in f["feedback"] for f in row["functions"].values())
 
 
 @pytest.mark.parametrize("args, message", [

@@ -2,10 +2,19 @@
 
 `check(fn)` prints, inside a notebook, the feedback the grader would give for one function;
 `grade_paths(paths)` grades notebooks or folders of them (see `python -m nst_utils grade`).
+The process layer of the sandbox lives in `sandbox/`; what is graded, one record per function,
+in `functions.py`.
 """
 
-from .catalog import GRADED_FUNCTIONS, POINTS, Limits
-from .grader import SubmissionGrade, check, grade_paths, grade_submissions
+from .catalog import Limits
+from .selfcheck import check
 
-__all__ = ["GRADED_FUNCTIONS", "POINTS", "Limits", "SubmissionGrade", "check", "grade_paths",
-           "grade_submissions"]
+__all__ = ["Limits", "check", "grade_paths", "grade_submissions", "GRADED_FUNCTIONS", "POINTS"]
+
+
+def __getattr__(name):
+    if name in ("grade_paths", "grade_submissions", "SubmissionGrade", "GRADED_FUNCTIONS", "POINTS"):
+        from . import grader
+
+        return getattr(grader, name)
+    raise AttributeError(name)

@@ -1,17 +1,10 @@
-"""What is graded: the original's four functions, their points, tolerances and the sandbox's limits."""
+"""Plain facts the grader and the self-check share: cell markers, tolerances, limits, and the
+description of a graded function that travels as data (to students' self-checks included)."""
 
 from __future__ import annotations
 
 import dataclasses
-
-#: The graded functions in notebook order, with their points (100 in all).
-POINTS = {
-    "compute_content_cost": 25,
-    "gram_matrix": 25,
-    "compute_layer_style_cost": 25,
-    "total_cost": 25,
-}
-GRADED_FUNCTIONS = tuple(POINTS)
+from typing import Optional
 
 #: Random cases must match the reference implementation to within this (numpy.allclose).
 RTOL, ATOL = 1e-4, 1e-6
@@ -23,12 +16,39 @@ END_MARKER = "### END CODE HERE ###"
 
 
 @dataclasses.dataclass(frozen=True)
+class FunctionSpec:
+    """What the feedback needs to know of a graded function; no code, so it can be shipped."""
+
+    name: str
+    points: int
+    params: tuple
+    published_text: Optional[str] = None  # the value the notebook's test cell prints
+    published_tolerance: float = 1e-5
+    normalisation: Optional[str] = None  # the factor, for 'missing or wrong normalisation'
+    first_input: Optional[str] = None  # the input that is a numpy array in the real run
+    dependencies: tuple = ()  # graded functions it calls, replaced by the grader's own
+    returns_tensor: bool = True
+    defaults: Optional[str] = None  # its keyword defaults, for 'wrong default values'
+    column: Optional[str] = None  # short name for table and CSV columns
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FunctionSpec":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        for key in ("params", "dependencies"):
+            values[key] = tuple(values.get(key, ()))
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
 class Limits:
-    """Per-function limits of the sandbox: wall time (s), extra memory (MB), printed output (bytes)."""
+    """Per-function limits of the sandbox: wall time (s), extra memory (MB), printed output
+    (bytes); `audit_hook` False leaves the kernel's isolation alone (to test it)."""
 
     time: float = 20.0
     memory_mb: int = 1024
     output_bytes: int = 1_000_000
+    audit_hook: bool = True
 
     def __post_init__(self):
         from ..errors import ConfigError

@@ -23,9 +23,16 @@ class Submission:
     error: str | None = None
 
 
+#: Larger files are reported, not read: a notebook of this exercise is far smaller.
+MAX_NOTEBOOK_BYTES = 50_000_000
+
+
 def _source(cell) -> str:
+    """The cell's source as text, whatever the JSON holds (a string, a list of pieces, numbers)."""
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    if isinstance(source, list):
+        return "".join(piece if isinstance(piece, str) else str(piece) for piece in source)
+    return source if isinstance(source, str) else str(source)
 
 
 def _without_magics(source: str) -> str:
@@ -36,7 +43,11 @@ def _without_magics(source: str) -> str:
 def graded_sources(notebook: dict) -> dict:
     """{function name: its cell's source} for each graded cell; a later cell replaces an earlier one."""
     sources = {}
-    for cell in notebook.get("cells", []):
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        raise ValueError(f"its 'cells' is {type(cells).__name__ if cells is not None else 'missing'}, "
+                         f"not a list of cells")
+    for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _source(cell)
@@ -48,14 +59,24 @@ def graded_sources(notebook: dict) -> dict:
 
 
 def read_submission(path: Path, student: str) -> Submission:
+    """The submission at `path`; whatever the file holds, a Submission (with `error` if unusable)."""
+    def unreadable(reason):
+        return Submission(student, Path(path), {}, f"could not read {path}: {reason}; "
+                                                   f"submit the notebook as saved by Jupyter")
     try:
-        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(notebook, dict):
-            raise ValueError("not a notebook")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a notebook (.ipynb JSON)"
-        return Submission(student, Path(path), {}, f"could not read {path}: {reason}")
-    return Submission(student, Path(path), graded_sources(notebook))
+        if Path(path).stat().st_size > MAX_NOTEBOOK_BYTES:
+            return unreadable(f"larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
+        notebook = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        return unreadable(exc.strerror or "the file cannot be opened")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return unreadable("not a notebook (.ipynb JSON)")
+    if not isinstance(notebook, dict):
+        return unreadable("not a notebook (its JSON is not an object)")
+    try:
+        return Submission(student, Path(path), graded_sources(notebook))
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        return unreadable(f"not a notebook ({exc})")
 
 
 def find_submissions(paths) -> list:
@@ -67,7 +88,8 @@ def find_submissions(paths) -> list:
     for given in paths:
         given = Path(given).expanduser()
         if given.is_dir():
-            notebooks = sorted(p for p in given.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            notebooks = sorted(p for p in given.rglob("*.ipynb")
+                               if ".ipynb_checkpoints" not in p.parts and not p.is_dir())
             if not notebooks:
                 raise NSTError(f"no .ipynb notebooks in folder {given}; give notebooks or folders "
                                f"that hold them")

@@ -1,25 +1,26 @@
-"""Grade submissions (each function in the sandbox) and self-check a function in a notebook.
+"""Grade a class: each submission's functions in its own sandbox, the outputs judged here.
 
-Expected outputs and the extra numbers the diagnoses need are computed here, in the grader's
-process, with the reference implementation (nst_utils.costs); graded code never sees them.
+The answer keys (reference outputs and the mistakes' values) are computed in this process and
+never sent anywhere; a sandbox receives a cell's source and its cases' inputs, and sends back
+plain data. A function that calls another graded one (compute_layer_style_cost calls
+gram_matrix) gets a stand-in whose values this process computes, so one mistake costs once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Iterable, Optional
 
-import numpy as np
-import tensorflow as tf
-
-from .. import costs
 from ..errors import NSTError
-from . import cases as cases_module
-from . import catalog, dispatch, extract, fake_model, runner
-from .diagnose import FunctionGrade, assess, failed, sandbox_failure
+from . import answer_key, catalog, extract
+from .diagnose import FunctionGrade, assess, failed, sandbox_failure, NOT_IMPLEMENTED
+from .functions import BY_NAME, RECORDS
+from .sandbox import host
+from .blanks import is_untouched_blank
 
-tf1 = tf.compat.v1
+GRADED_FUNCTIONS = tuple(record.name for record in RECORDS)
+POINTS = {record.name: record.spec.points for record in RECORDS}
+UNISOLATED = "graded without isolation"
 
 
 @dataclasses.dataclass
@@ -30,6 +31,7 @@ class SubmissionGrade:
     path: str
     grades: dict  # function name -> FunctionGrade
     error: Optional[str] = None
+    isolated: bool = True
 
     @property
     def points(self) -> int:
@@ -40,130 +42,128 @@ class SubmissionGrade:
         return sum(g.max_points for g in self.grades.values())
 
 
-def _style_extras(cases) -> list:
-    """Per style case: the reference cost of each style layer, and the layers' weights."""
-    extras = []
-    for case in cases:
-        graph = tf.Graph()
-        with graph.as_default(), tf1.Session(graph=graph) as sess:
-            model = fake_model.build_model(case["model_seed"])
-            sess.run(tf1.global_variables_initializer())
-            names = [layer for layer, _ in case["style_layers"]]
-            sess.run(model["input"].assign(case["style_image"]))
-            style = sess.run([model[n] for n in names])
-            sess.run(model["input"].assign(case["generated_image"]))
-            layer_costs = sess.run([costs.compute_layer_style_cost(a_S, model[n])
-                                    for a_S, n in zip(style, names)])
-        extras.append({"layer_costs": np.asarray(layer_costs, np.float64),
-                       "weights": np.asarray([w for _, w in case["style_layers"]], np.float64)})
-    return extras
-
-
-@functools.lru_cache(maxsize=None)
-def reference(name: str) -> tuple:
-    """(cases, expected outputs, extras) for `name`, computed once, in this process."""
-    if name not in catalog.POINTS:
-        raise NSTError(f"{name!r} is not a graded function; graded: {', '.join(catalog.GRADED_FUNCTIONS)}")
-    cases = cases_module.build_cases(name)
-    expected = runner.run_cases(name, getattr(costs, name), cases)
-    bad = [out for out in expected if "error" in out]
-    if bad:
-        raise RuntimeError(f"the reference {name} failed on its own cases: {bad[0]['error']}")
-    extras = _style_extras(cases) if name == "compute_style_cost" else None
-    return cases, expected, extras
-
-
 def _selected(functions) -> tuple:
-    functions = tuple(functions or catalog.GRADED_FUNCTIONS)
-    unknown = [f for f in functions if f not in catalog.POINTS]
+    functions = tuple(functions or GRADED_FUNCTIONS)
+    unknown = [f for f in functions if f not in POINTS]
     if unknown:
         raise NSTError(f"unknown graded function(s) {', '.join(unknown)}; choose from "
-                       f"{', '.join(catalog.GRADED_FUNCTIONS)}")
+                       f"{', '.join(GRADED_FUNCTIONS)}")
     return functions
 
 
-def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
-                      functions: Iterable[str] | None = None, jobs: int = 1) -> list:
-    """A SubmissionGrade per submission; every function runs in its own sandboxed process.
+def check_isolation(isolation: bool) -> None:
+    """Refuse in one line when kernel isolation is wanted but this machine cannot give it."""
+    if isolation:
+        problem = host.isolation_problem()
+        if problem:
+            raise host.IsolationUnavailable(
+                f"cannot isolate submissions on this machine ({problem}); grade on Linux with "
+                f"user namespaces, or pass --no-isolation to grade without it (only for trusted work)")
 
-    jobs: how many sandbox workers run side by side (each holds TensorFlow, about 650 MB).
+
+def _task(number, name, source, limits, hidden_seed) -> host.Task:
+    key = answer_key.grading_key(name, hidden_seed)
+    oracle = {dep: BY_NAME[dep].oracle for dep in key["spec"].dependencies}
+    limits_data = dataclasses.asdict(limits)
+    return host.Task(f"{number}:{name}", name, source, key["cases"], limits_data, oracle)
+
+
+def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
+                      functions: Iterable[str] | None = None, jobs: int = 1,
+                      isolation: bool = True, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED) -> list:
+    """A SubmissionGrade per submission; each submission runs in its own sandbox.
+
+    jobs: how many sandboxes run side by side (each holds TensorFlow, about 650 MB).
     """
     _check_jobs(jobs)
+    check_isolation(isolation)
     limits = limits or catalog.Limits()
     functions = _selected(functions)
-    tasks = []
+    groups = []
     for number, submission in enumerate(submissions):
-        for name in functions:
-            if submission.error is None and name in submission.sources:
-                tasks.append(dispatch.Task(f"{number}:{name}", name, submission.sources[name],
-                                           reference(name)[0], limits))
-    results = dispatch.run_tasks(tasks, jobs) if tasks else {}
+        groups.append([_task(number, name, submission.sources[name], limits, hidden_seed)
+                       for name in functions
+                       if submission.error is None and name in submission.sources
+                       and not is_untouched_blank(submission.sources[name])])
+    results = host.run_submissions(groups, jobs, isolation)
     graded = []
     for number, submission in enumerate(submissions):
         grades = {}
         for name in functions:
+            spec = BY_NAME[name].spec
             if submission.error is not None:
-                grades[name] = failed(name, "unreadable", submission.error)
+                grades[name] = failed(spec, "unreadable", submission.error)
             elif name not in submission.sources:
-                grades[name] = failed(name, "missing", f"no cell headed "
+                grades[name] = failed(spec, "missing", f"no cell headed "
                                                        f"'{catalog.GRADED_HEADER} {name}' in the notebook")
+            elif is_untouched_blank(submission.sources[name]):
+                grades[name] = failed(spec, "not_implemented", NOT_IMPLEMENTED)
             else:
-                grades[name] = grade_result(name, results[f"{number}:{name}"], limits)
+                grades[name] = grade_result(name, results.get(f"{number}:{name}"), limits, hidden_seed)
+        _note_dependencies(grades)
+        if not isolation:
+            for grade in grades.values():
+                grade.feedback = f"{grade.feedback} ({UNISOLATED})"
         graded.append(SubmissionGrade(submission.student, str(submission.path), grades,
-                                      submission.error))
+                                      submission.error, isolation))
     return graded
 
 
-def grade_result(name: str, result: dict, limits) -> FunctionGrade:
+def _note_dependencies(grades: dict) -> None:
+    """Say when a function was graded with the grader's copy of another that the student got wrong."""
+    for name, grade in grades.items():
+        for dep in BY_NAME[name].spec.dependencies:
+            own = grades.get(dep)
+            if own is not None and not own.passed and grade.passed:
+                grade.feedback = f"passes with the reference {dep}; your {dep} fails: {own.feedback}"
+                if grade.public_feedback is not None:
+                    grade.public_feedback = (f"passes with the reference {dep}; your {dep} fails: "
+                                             f"{own.public_feedback or own.feedback}")
+
+
+def grade_result(name: str, result, limits, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED) -> FunctionGrade:
     """The grade of one sandbox result (untrusted data: anything malformed fails)."""
+    spec = BY_NAME[name].spec
     try:
-        return _grade_result(name, result, limits)
+        return _grade_result(name, result, limits, hidden_seed)
     except (TypeError, ValueError, KeyError, AttributeError, IndexError):
-        return failed(name, "crashed", "returned no usable result (malformed output)")
+        return failed(spec, "crashed", "returned no usable result (malformed output)")
 
 
-def _grade_result(name: str, result: dict, limits) -> FunctionGrade:
+def _grade_result(name, result, limits, hidden_seed) -> FunctionGrade:
+    spec = BY_NAME[name].spec
     if not isinstance(result, dict):
-        return failed(name, "crashed", "returned no usable result")
-    verdict = sandbox_failure(name, result, limits)
+        return failed(spec, "crashed", "returned no usable result")
+    verdict = sandbox_failure(spec, result, limits)
     if verdict is not None:
         return verdict
-    cases, expected, extras = reference(name)
+    key = answer_key.grading_key(name, hidden_seed)
     error = result.get("definition_error")
     if isinstance(error, dict):
-        grade = assess(name, cases, expected, [{"error": error}] * len(cases), limits, extras)
+        grade = assess(key, [{"error": error}] * len(key["cases"]), limits)
         if grade.diagnosis == "raises":
-            grade.feedback = (f"the cell does not run: {error.get('type')}: {error.get('message')}")
+            grade.feedback = f"the cell does not run: {error.get('type')}: {error.get('message')}"
             grade.diagnosis = "cell_error"
         return grade
-    return assess(name, cases, expected, result.get("outputs"), limits, extras)
+    outputs = result.get("outputs")
+    grade = assess(key, outputs, limits)
+    if key["public"] < len(key["cases"]) and isinstance(outputs, list):
+        public = assess(answer_key.public_part(key), outputs[: key["public"]], limits)
+        grade.public_feedback = public.feedback
+        if public.passed and not grade.passed:
+            grade.public_feedback = (f"passes the public cases but fails hidden ones (shown when "
+                                     f"the grades are published)")
+    return grade
 
 
-def grade_paths(paths, limits: catalog.Limits | None = None, functions=None, jobs: int = 1) -> list:
+def grade_paths(paths, limits: catalog.Limits | None = None, functions=None, jobs: int = 1,
+                isolation: bool = True, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED) -> list:
     """Grade every notebook given, or found in the folders given."""
     _check_jobs(jobs)
-    return grade_submissions(extract.find_submissions(paths), limits, functions, jobs)
+    return grade_submissions(extract.find_submissions(paths), limits, functions, jobs, isolation,
+                             hidden_seed)
 
 
 def _check_jobs(jobs) -> None:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise NSTError(f"jobs must be a positive whole number, got {jobs!r}")
-
-
-def check(fn) -> None:
-    """Self-check one graded function in a notebook: prints the grader's feedback for it.
-
-    Runs in the notebook's own process (no sandbox), on the grader's cases and checks.
-    """
-    name = getattr(fn, "__name__", None)
-    if name == "model_nn":  # the ungraded loop exercise: its own check against the reference loop
-        from ..loop_check import check_model_nn
-
-        print(check_model_nn(fn))
-        return
-    if name not in catalog.POINTS:
-        raise NSTError(f"check() takes one of the graded functions "
-                       f"({', '.join(catalog.GRADED_FUNCTIONS)}), got {name!r}")
-    cases, expected, extras = reference(name)
-    outputs = runner.run_cases(name, runner.with_dependencies(fn, name), cases)
-    print(assess(name, cases, expected, outputs, None, extras).line())

@@ -1,4 +1,5 @@
-"""The class's grades as a table (terminal), CSV (one row per student) and JSON."""
+"""The class's grades: a table (terminal), CSV, JSON, an LMS gradebook CSV and one feedback file
+per student (Markdown)."""
 
 from __future__ import annotations
 
@@ -6,48 +7,52 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from pathlib import Path
 
 from ..files import write_text_atomically
-from .catalog import GRADED_FUNCTIONS
-
-SHORT = {"compute_content_cost": "content", "gram_matrix": "gram",
-         "compute_layer_style_cost": "layer_style", "compute_style_cost": "style",
-         "total_cost": "total"}
+from .functions import BY_NAME, RECORDS
 
 
 def _functions(rows) -> list:
     names = {name for row in rows for name in row.grades}
-    return [name for name in GRADED_FUNCTIONS if name in names]
+    return [record.name for record in RECORDS if record.name in names]
+
+
+def _column(name: str) -> str:
+    return BY_NAME[name].spec.column or name
 
 
 def table(rows) -> str:
     """One line per student with points per function and in all, then the failures' feedback."""
     functions = _functions(rows)
-    header = ["student"] + [SHORT[f] for f in functions] + ["points"]
+    header = ["student"] + [_column(f) for f in functions] + ["points"]
     body = [[row.student] + [str(row.grades[f].points) for f in functions]
             + [f"{row.points}/{row.max_points}"] for row in rows]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header] + body]
     notes = [f"{row.student}: {grade.line()}" for row in rows for grade in row.grades.values()
              if not grade.passed]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    unisolated = [] if all(row.isolated for row in rows) else [
+        "", "WARNING: graded without isolation (--no-isolation): submissions ran as plain processes"]
+    return "\n".join(lines + ([""] + notes if notes else []) + unisolated)
 
 
 def to_json(rows) -> str:
     return json.dumps([{"student": r.student, "path": r.path, "points": r.points,
-                        "max_points": r.max_points, "error": r.error,
+                        "max_points": r.max_points, "error": r.error, "isolated": r.isolated,
                         "functions": {n: dataclasses.asdict(g) for n, g in r.grades.items()}}
                        for r in rows], indent=2)
 
 
 def to_csv(rows) -> str:
+    """Everything per student: points and feedback per function."""
     functions = _functions(rows)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["student", "path", "points", "max_points"]
-                    + [f"{SHORT[f]}_points" for f in functions]
-                    + [f"{SHORT[f]}_feedback" for f in functions])
+                    + [f"{_column(f)}_points" for f in functions]
+                    + [f"{_column(f)}_feedback" for f in functions])
     for r in rows:
         writer.writerow([r.student, r.path, r.points, r.max_points]
                         + [r.grades[f].points for f in functions]
@@ -55,7 +60,54 @@ def to_csv(rows) -> str:
     return out.getvalue()
 
 
+def to_gradebook_csv(rows) -> str:
+    """What an LMS gradebook imports: one row per student, the total and each function's points,
+    with the maximum in each column's header."""
+    functions = _functions(rows)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    total = max((r.max_points for r in rows), default=0)
+    writer.writerow(["Student", f"Total [{total}]"]
+                    + [f"{f} [{BY_NAME[f].spec.points}]" for f in functions])
+    for r in rows:
+        writer.writerow([r.student, r.points] + [r.grades[f].points for f in functions])
+    return out.getvalue()
+
+
+def feedback_markdown(row) -> str:
+    """One student's feedback: each function's points and the grader's words."""
+    lines = [f"# Feedback for {row.student}", "", f"**Total: {row.points}/{row.max_points}**", ""]
+    if row.error:
+        lines += [f"Your notebook could not be graded: {row.error}", ""]
+    lines += ["| function | points | feedback |", "|---|---|---|"]
+    for name, grade in row.grades.items():
+        feedback = grade.feedback.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | {grade.points}/{grade.max_points} | {feedback} |")
+    if not row.isolated:
+        lines += ["", "_Graded without isolation._"]
+    return "\n".join(lines) + "\n"
+
+
+def feedback_filename(student: str) -> str:
+    """A safe file name for a student's feedback (their path inside the class folder, flattened)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+
+
+def write_feedback(rows, folder) -> list:
+    """Write `<student>.md` for every row into `folder`; the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written, used = [], set()
+    for row in rows:
+        stem = base = feedback_filename(row.student)
+        number = 2
+        while stem in used:
+            stem, number = f"{base}-{number}", number + 1
+        used.add(stem)
+        written.append(write_text_atomically(folder / f"{stem}.md", feedback_markdown(row)))
+    return written
+
+
 def write_text(path, text: str) -> Path:
     """Write a report file beside its target, then rename it into place."""
     return write_text_atomically(path, text)
-

@@ -1,0 +1,109 @@
+"""Blanking a graded cell as the original notebook did, and telling an untouched blank.
+
+Between each `### START CODE HERE ###` line (it may go on, e.g. "(1 line)") and the next
+`### END CODE HERE ###`, hint comments stay and each statement is blanked: an assignment keeps
+its target (`J_content = None`), a call keeps its function (`sess.run(None)`), anything else
+becomes `None`. Standard library only: the students' self-check uses it too.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+from ..errors import NSTError
+from .catalog import END_MARKER, START_MARKER
+
+
+def is_start(line: str) -> bool:
+    return line.strip().startswith(START_MARKER)
+
+
+def _is_end(line: str) -> bool:
+    return line.strip().startswith(END_MARKER)
+
+
+def code_blocks(source: str, name: str = "the cell") -> list:
+    """[(first, last)] line indexes (exclusive of the markers) of each START..END pair."""
+    lines, blocks, start = source.split("\n"), [], None
+    for i, line in enumerate(lines):
+        if is_start(line):
+            if start is not None:
+                raise NSTError(f"{name}: a {START_MARKER} line before the previous one's {END_MARKER}")
+            start = i + 1
+        elif _is_end(line):
+            if start is None:
+                raise NSTError(f"{name}: an {END_MARKER} line with no {START_MARKER} line before it")
+            blocks.append((start, i))
+            start = None
+    if start is not None or not blocks:
+        raise NSTError(f"{name} needs {START_MARKER} and {END_MARKER} lines around its code")
+    return blocks
+
+
+def _statements(lines: list):
+    """The block's statements as (first line, last line, ast node), or None if it does not parse."""
+    try:
+        tree = ast.parse(textwrap.dedent("\n".join(lines)))
+    except SyntaxError:
+        return None
+    return [(node.lineno - 1, node.end_lineno - 1, node) for node in tree.body]
+
+
+def _blank_statement(node, text: str) -> str:
+    """The blank of one statement; `text` is the block's (dedented) source the node was parsed from."""
+    segment = lambda part: ast.get_source_segment(text, part)  # noqa: E731
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        return f"{segment(node.targets[0])} = None"
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+        operator = "=" if isinstance(node, ast.AnnAssign) else ast.unparse(node).split(" ", 2)[1]
+        return f"{segment(node.target)} {operator} None"
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        return f"{segment(node.value.func)}(None)"
+    return "None"
+
+
+def _blank_block(lines: list, name: str) -> list:
+    statements = _statements(lines)
+    indent = next((l[: len(l) - len(l.lstrip())] for l in lines if l.strip()), "    ")
+    if statements is None:
+        return [l for l in lines if l.strip().startswith("#")] + [
+            f'{indent}raise NotImplementedError("{name} is not implemented yet")']
+    dedented = textwrap.dedent("\n".join(lines))
+    firsts = {first: (last, node) for first, last, node in statements}
+    out, skip_to = [], -1
+    for i, line in enumerate(lines):
+        if i <= skip_to:
+            continue
+        if i in firsts:
+            last, node = firsts[i]
+            out.append(indent + _blank_statement(node, dedented))
+            skip_to = last
+        else:
+            out.append(line)
+    return out
+
+
+def blank_body(source: str, name: str) -> str:
+    """The cell's source with every statement between the markers blanked."""
+    lines = source.split("\n")
+    for first, last in reversed(code_blocks(source, f"the graded cell of {name}")):
+        lines[first:last] = _blank_block(lines[first:last], name)
+    return "\n".join(lines)
+
+
+def is_untouched_blank(source: str) -> bool:
+    """True when the code between the markers is still the blank the student was given."""
+    try:
+        blocks = code_blocks(source)
+    except NSTError:
+        return False
+    return source.split("\n") == blank_body(source, "x").split("\n") and any(
+        any(line.strip() and not line.strip().startswith("#") for line in source.split("\n")[a:b])
+        for a, b in blocks) or _legacy_blank(source, blocks)
+
+
+def _legacy_blank(source: str, blocks) -> bool:
+    lines = source.split("\n")
+    code = [l.strip() for a, b in blocks for l in lines[a:b] if l.strip() and not l.strip().startswith("#")]
+    return bool(code) and all(c.startswith("raise NotImplementedError(") for c in code)

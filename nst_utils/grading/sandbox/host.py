@@ -1,0 +1,282 @@
+"""The grader's side of the sandbox: one box per submission, its tasks, its questions, its clock.
+
+Each submission's functions run in one box (box/worker.py): isolated by the kernel through
+isolate.py (new PID, mount, network, IPC and user namespaces, a private read-only root that
+holds only Python, its libraries and the box's own code, a private /tmp, no capabilities, its
+own user id when the grader runs as root), or, only when asked, as a plain child process. The
+wall clock is enforced from here: past it, the box's launcher is killed, and the kernel kills
+the box's init and every process it started. A box that dies takes only its own submission's
+remaining functions with it, which a fresh box then grades.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ...errors import NSTError
+from .box import protocol
+from .box.worker import MAX_ORACLE_CALLS
+
+BOX_DIR = Path(__file__).resolve().parent / "box"
+ISOLATE = Path(__file__).resolve().parent / "isolate.py"
+#: Seconds allowed for a box to start (it imports TensorFlow) on a busy machine.
+STARTUP_SECONDS = 180
+#: Seconds a box gets beyond a task's own time limit to report it.
+MARGIN_SECONDS = 20
+MAX_LINE_BYTES = 16_000_000
+#: Outer user ids of the boxes when the grader runs as root: one per worker slot.
+ROOT_UID_BASE = 300_000
+INSIDE_BOX = "/nstbox"
+_BOOT = ("import sys; sys.path.insert(0, {path!r}); from box.worker import main; "
+         "sys.exit(main())")
+
+
+class SandboxError(NSTError):
+    """The grading sandbox could not run at all."""
+
+
+class IsolationUnavailable(SandboxError):
+    """This machine cannot isolate submissions with kernel namespaces."""
+
+
+@dataclasses.dataclass
+class Task:
+    """One graded function of one submission; `oracle` answers its calls to the functions it
+    depends on ({name: fn(array) -> array}), in the grader's process."""
+
+    id: str
+    name: str
+    source: str
+    cases: list
+    limits: dict
+    oracle: dict = dataclasses.field(default_factory=dict)
+
+    def message(self) -> str:
+        return json.dumps({"task": {"id": self.id, "name": self.name, "source": self.source,
+                                    "cases": protocol.dumps(self.cases), "limits": self.limits,
+                                    "oracles": sorted(self.oracle)}}) + "\n"
+
+
+def _under(path: str, folders) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def _binds() -> list:
+    """[source, target, kind]: what the box sees, all read-only; then masks over solutions."""
+    import numpy
+    import tensorflow
+
+    dirs = []
+    for folder in ("/usr", "/lib", "/lib64", "/lib32", "/bin", sys.base_prefix, sys.prefix,
+                   str(Path(numpy.__file__).resolve().parents[1]),
+                   str(Path(tensorflow.__file__).resolve().parents[1])):
+        if os.path.isdir(folder) and not _under(folder, dirs):
+            dirs.append(folder)
+    binds = [[d, d, "dir"] for d in dirs]
+    binds += [[f, f, "file"] for f in ("/etc/ld.so.cache",) if os.path.isfile(f)]
+    binds += [[d, d, "dev"] for d in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")]
+    binds.append([str(BOX_DIR), f"{INSIDE_BOX}/box", "dir"])
+    package = str(Path(__file__).resolve().parents[2])  # nst_utils, with the reference in it
+    for hidden in (package, str(Path(package).parent / "notebooks")):
+        if _under(hidden, dirs):
+            binds.append([hidden, hidden, "mask"])
+    return binds
+
+
+def _box_env() -> dict:
+    return {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1",
+            "MALLOC_ARENA_MAX": "2", "HOME": "/tmp", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+
+
+def _isolated_command(slot: int, cpu_seconds: int) -> list:
+    spec = {"binds": _binds(), "tmp_mb": 64, "uid": ROOT_UID_BASE + slot,
+            "rlimits": {"nproc": 512, "nofile": 256, "core": 0, "fsize": 64 << 20,
+                        "cpu": cpu_seconds},
+            "argv": [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)],
+            "env": _box_env(), "cwd": "/tmp"}
+    return [sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)]
+
+
+def _plain_command() -> list:
+    return [sys.executable, "-I", "-B", "-c", _BOOT.format(path=str(BOX_DIR.parent))]
+
+
+@functools.lru_cache(maxsize=None)
+def isolation_problem() -> str | None:
+    """Why kernel isolation cannot work here (one line), or None when it does."""
+    if not sys.platform.startswith("linux"):
+        return f"kernel namespaces are Linux only (this is {sys.platform})"
+    spec = {"binds": _binds(), "tmp_mb": 1, "uid": ROOT_UID_BASE, "rlimits": {},
+            "argv": [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
+            "env": {}, "cwd": "/"}
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the namespace launcher did not run ({exc})"
+    if done.returncode != 0 or done.stdout.strip() != "1":
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return lines[-1] if lines else f"the namespace launcher failed (status {done.returncode})"
+    return None
+
+
+class _Box:
+    """One running box and the line protocol with it."""
+
+    def __init__(self, isolated: bool, slot: int, cpu_seconds: int):
+        command = _isolated_command(slot, cpu_seconds) if isolated else _plain_command()
+        env = None if isolated else dict(_box_env(), PATH=os.environ.get("PATH", "/usr/bin:/bin"))
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, start_new_session=True)
+        self.buffer, self.stderr_tail = b"", b""
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    def _drain_stderr(self):
+        for chunk in iter(lambda: self.proc.stderr.read(4096), b""):
+            self.stderr_tail = (self.stderr_tail + chunk)[-2000:]
+
+    def send(self, text: str) -> bool:
+        try:
+            self.proc.stdin.write(text.encode())
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def read(self, deadline):
+        """The next JSON message, or None if the box ended, misbehaved or passed the deadline."""
+        import select
+
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk or len(self.buffer) > MAX_LINE_BYTES:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            return protocol.loads(line.decode())
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def stop(self):
+        """Kill the launcher (the kernel then ends the whole box) or the plain box's group."""
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def _answer(task: Task, request) -> str:
+    """The reply to a box's call to a function the task may use, computed here, or a refusal."""
+    name = request.get("name") if isinstance(request, dict) else None
+    if name not in task.oracle:
+        return json.dumps({"error": f"{name!r} is not provided to {task.name}"}) + "\n"
+    try:
+        value = task.oracle[name](request.get("value"))
+    except (TypeError, ValueError) as exc:
+        return json.dumps({"error": str(exc)[:200]}) + "\n"
+    return protocol.dumps({"value": value}) + "\n"
+
+
+def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
+    """Run `tasks` (one submission's) in one box; {task id: result} for those it finished."""
+    results = {}
+    cpu = int(sum(t.limits["time"] for t in tasks) * 2 + STARTUP_SECONDS)
+    box = _Box(isolated, slot, cpu)
+    try:
+        ready = box.read(time.monotonic() + STARTUP_SECONDS)
+        if not (isinstance(ready, dict) and ready.get("ready")):
+            detail = box.stderr_tail.decode(errors="replace").strip().splitlines()
+            raise SandboxError("the grading sandbox did not start"
+                               + (f": {detail[-1]}" if detail else "")
+                               + "; check that TensorFlow imports in this environment")
+        for task in tasks:
+            deadline = time.monotonic() + task.limits["time"] + MARGIN_SECONDS
+            if not box.send(task.message()):
+                break
+            calls = 0
+            while True:
+                message = box.read(deadline)
+                if not isinstance(message, dict):
+                    results[task.id] = {"id": task.id, "status": "crashed",
+                                        "detail": "the sandbox stopped while running it"}
+                    return results
+                if "oracle" in message and calls < MAX_ORACLE_CALLS:
+                    calls += 1
+                    box.send(_answer(task, message["oracle"]))
+                elif isinstance(message.get("result"), dict) and message["result"].get("id") == task.id:
+                    results[task.id] = message["result"]
+                    break
+    finally:
+        box.stop()
+    return results
+
+
+def run_submission(tasks: list, isolated: bool = True, slot: int = 0) -> dict:
+    """{task id: result} for every task of one submission, whatever the tasks do; a sandbox
+    that cannot start gives each task the status 'sandbox' (not the submission's fault)."""
+    results, pending = {}, list(tasks)
+    while pending:
+        try:
+            done = _run_one_box(pending, isolated, slot)
+        except SandboxError as exc:
+            detail = {"type": "SandboxError", "message": str(exc)}
+            results.update({t.id: {"id": t.id, "status": "sandbox", "detail": detail} for t in pending})
+            return results
+        results.update(done)
+        if pending[0].id not in done:  # the box died at once: do not retry it forever
+            results[pending[0].id] = {"id": pending[0].id, "status": "crashed",
+                                      "detail": "the sandbox stopped while running it"}
+        pending = [t for t in pending if t.id not in results]
+    return results
+
+
+def run_submissions(groups: list, jobs: int = 1, isolated: bool = True) -> dict:
+    """{task id: result} for every task; each group (one submission's tasks) in its own box,
+    `jobs` boxes side by side."""
+    groups = [g for g in groups if g]
+    if jobs <= 1 or len(groups) <= 1:
+        results = {}
+        for group in groups:
+            results.update(run_submission(group, isolated, 0))
+        return results
+    import queue
+
+    todo, results, lock = queue.Queue(), {}, threading.Lock()
+    for group in groups:
+        todo.put(group)
+
+    def work(slot):
+        while True:
+            try:
+                group = todo.get_nowait()
+            except queue.Empty:
+                return
+            done = run_submission(group, isolated, slot)
+            with lock:
+                results.update(done)
+
+    threads = [threading.Thread(target=work, args=(slot,)) for slot in range(min(jobs, len(groups)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
