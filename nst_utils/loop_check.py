@@ -33,6 +33,8 @@ INPUT_SHAPE = (1, 6, 8, 3)
 LAYERS = (("conv1_1", 4), ("conv2_1", 5))
 GLOBALS = ("model", "train_step", "J", "J_content", "J_style")
 _MISSING = object()
+NOT_IMPLEMENTED = ("model_nn: not implemented yet: write your code between ### START CODE HERE ### "
+                   "and ### END CODE HERE ###")
 
 
 def tiny_model(seed: int = 0) -> dict:
@@ -139,16 +141,29 @@ def check_model_nn(model_nn) -> str:
                     _output_dir(configs, str(mine) + "/"), contextlib.redirect_stdout(printed):
                 returned = model_nn(own, start.copy(), num_iterations=ITERATIONS)
         except NotImplementedError:
-            return ("model_nn: not implemented yet: write your code between ### START CODE HERE ### "
-                    "and ### END CODE HERE ###")
+            return NOT_IMPLEMENTED
         except tf.errors.FailedPreconditionError:
             return ("model_nn: FAIL - a variable was read before it was initialised: first run "
                     "tf.global_variables_initializer() in the session")
         except Exception as exc:  # the student's code: any error becomes the verdict
+            if _untouched(model_nn):
+                return NOT_IMPLEMENTED
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return f"model_nn: FAIL - raises {type(exc).__name__}: {message[:200]}"
         return _verdict(returned, expected.image, start, printed.getvalue(), "".join(lines),
                         _files(mine), _files(reference), sess, names)
+
+
+def _untouched(model_nn) -> bool:
+    """True when model_nn's source is still the blank the student notebook gives."""
+    import inspect
+
+    from .grading.blanks import is_untouched_blank
+
+    try:
+        return is_untouched_blank(inspect.getsource(model_nn))
+    except (OSError, TypeError):
+        return False
 
 
 def _verdict(returned, expected, start, printed, report, files, expected_files, sess, names) -> str:

@@ -4,7 +4,10 @@ model_nn is taken from the solved notebook's cell and run in a namespace of its 
 notebook's globals would hold it; the mistakes are that cell with one line changed.
 """
 
+import linecache
+
 import numpy as np
+
 import nbformat
 import pytest
 import tensorflow as tf
@@ -30,7 +33,11 @@ def _model_nn_source(path=SOLVED) -> str:
 def _model_nn(source=None, namespace=None):
     """The notebook's model_nn defined in `namespace` (a fresh one with the notebook's imports)."""
     namespace = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image} if namespace is None else namespace
-    exec(source or _model_nn_source(), namespace)
+    source = source or _model_nn_source()
+    # As IPython does for a cell, so that inspect.getsource finds the function's text.
+    filename = f"<cell-{abs(hash(source))}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
     return namespace["model_nn"]
 
 
