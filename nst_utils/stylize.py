@@ -27,6 +27,8 @@ from .settings import INITS, Settings
 from .training import Hooks, RunResult
 
 STATE_FILE = "state.npz"
+#: Build the network's weights as variables rather than constants: see vgg.build_vgg_graph.
+WEIGHTS_AS_VARIABLES = True
 
 
 @dataclasses.dataclass
@@ -118,7 +120,7 @@ class Painter:
         from .lbfgs import LBFGS
         from .session import make_session
         from .transfer import build_transfer_costs
-        from .vgg import build_vgg_graph
+        from .vgg import build_vgg_graph, load_weight_variables
 
         tf1 = tf.compat.v1
         self.settings = settings
@@ -129,7 +131,9 @@ class Painter:
             self.sess = make_session(self.graph, settings)
             try:
                 self.model = build_vgg_graph(weights, settings.image_height, settings.image_width,
-                                             settings.pooling, settings.precision)
+                                             settings.pooling, settings.precision,
+                                             weights_as_variables=WEIGHTS_AS_VARIABLES)
+                load_weight_variables(self.sess)
                 self.costs = build_transfer_costs(self.sess, self.model, content_image,
                                                   style_images, settings)
                 self.reported = self.costs.reported()
