@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also print the time of every op type in the traced step")
     parser.add_argument("--child-first-iteration", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache", choices=("off", "on"), default="off", help=argparse.SUPPRESS)
-    parser.add_argument("--weights-as-constants", action="store_true",
-                        help="build the network's weights as graph constants, as nst did before "
-                             "it made them variables (to measure the difference)")
+    parser.add_argument("--weights-as-variables", action="store_true",
+                        help="build the network's weights as variables instead of constants "
+                             "(to measure the start-up and memory it saves)")
     return parser
 
 
@@ -291,8 +291,8 @@ def first_iteration(args, weights_path, cache: bool) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child-first-iteration",
                "--weights", str(weights_path), "--size", f"{width}x{height}",
                "--cache", "on" if cache else "off"]
-    if args.weights_as_constants:
-        command.append("--weights-as-constants")
+    if args.weights_as_variables:
+        command.append("--weights-as-variables")
     if args.inter_op_threads is not None:
         command += ["--inter-op-threads", str(args.inter_op_threads)]
     if args.intra_op_threads is not None:
@@ -313,7 +313,7 @@ def child_first_iteration(args) -> int:
 
     from nst_utils import stylize
 
-    stylize.WEIGHTS_AS_VARIABLES = not args.weights_as_constants
+    stylize.WEIGHTS_AS_VARIABLES = args.weights_as_variables
 
     from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 
@@ -414,10 +414,10 @@ def main(argv=None) -> int:
 
     figures["help_seconds"] = help_seconds()
     print(f"python -m nst_utils generate --help: {figures['help_seconds']:.2f} s", flush=True)
-    if args.weights_as_constants:
+    if args.weights_as_variables:
         from nst_utils import stylize
 
-        stylize.WEIGHTS_AS_VARIABLES = False
+        stylize.WEIGHTS_AS_VARIABLES = True
     # Time to the first iteration, each in a fresh process.
     if not args.skip_first_iteration:
         cold = first_iteration(args, weights_path, cache=False)

@@ -245,7 +245,8 @@ def test_a_non_finite_cost_stops_with_a_message_and_keeps_the_last_good_image(pa
     assert rec["final_costs"]["content"] == 0.0  # the kept image is the start: the content
     kept = iio.imread(out / "generated_image.jpg").astype(float)
     assert np.abs(kept - load_image(LOUVRE, (64, 48))).mean() < 5.0  # as JPEG keeps it
-    assert sorted(p.name for p in out.iterdir()) == sorted(["generated_image.jpg", *RECORD])
+    # No optimiser state: a run gone non-finite has nothing sound to resume from.
+    assert sorted(p.name for p in out.iterdir()) == sorted(["generated_image.jpg", *RECORD[:3]])
 
 
 @pytest.mark.parametrize("options, says", [
