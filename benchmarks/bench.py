@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also print the time of every op type in the traced step")
     parser.add_argument("--child-first-iteration", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache", choices=("off", "on"), default="off", help=argparse.SUPPRESS)
+    parser.add_argument("--weights-as-variables", action="store_true",
+                        help="build the network's weights as variables instead of constants "
+                             "(to measure the start-up and memory it saves)")
     return parser
 
 
@@ -271,12 +274,25 @@ def psnr(image_a, image_b, means) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
 
 
+def help_seconds(repeats: int = 3) -> float:
+    """Median wall time of `python -m nst_utils generate --help` in a fresh process."""
+    times = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nst_utils", "generate", "--help"], cwd=ROOT,
+                       capture_output=True, check=True)
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
 def first_iteration(args, weights_path, cache: bool) -> dict:
     """Run this script in a fresh process to time one start-up to the first iteration."""
     width, height = settings(args)["size"]
     command = [sys.executable, str(Path(__file__).resolve()), "--child-first-iteration",
                "--weights", str(weights_path), "--size", f"{width}x{height}",
                "--cache", "on" if cache else "off"]
+    if args.weights_as_variables:
+        command.append("--weights-as-variables")
     if args.inter_op_threads is not None:
         command += ["--inter-op-threads", str(args.inter_op_threads)]
     if args.intra_op_threads is not None:
@@ -295,6 +311,10 @@ def child_first_iteration(args) -> int:
     import numpy as np
     import tensorflow as tf
 
+    from nst_utils import stylize
+
+    stylize.WEIGHTS_AS_VARIABLES = args.weights_as_variables
+
     from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 
     tf.compat.v1.disable_eager_execution()
@@ -302,15 +322,18 @@ def child_first_iteration(args) -> int:
     width, height = args.size
     config = config_for(args, width, height, args.weights)
     weights, load_seconds = load_weights_timed(args.weights, cache=args.cache == "on")
+    loaded = time.perf_counter()
     content = reshape_and_normalize_image(load_image(config.content_image, (width, height)))
     style = reshape_and_normalize_image(load_image(config.style_image, (width, height)))
     start = generate_noise_image(content, seed=0)
     problem = Problem(weights, config, "float32", content, style, start)
     ready = time.perf_counter()
     problem.step()
+    problem.painter.current_costs()  # the loop's report and snapshot at iteration 0
     end = time.perf_counter()
     print(json.dumps({"import_seconds": imported - begin, "load_seconds": load_seconds,
                       "ready_seconds": ready - imported, "first_iteration_seconds": end - imported,
+                      "after_load_seconds": end - loaded,
                       "peak_rss_mb": peak_rss_mb(), "cache": args.cache == "on",
                       "finite": bool(np.isfinite(problem.image()).all())}))
     return 0
@@ -389,6 +412,12 @@ def main(argv=None) -> int:
     weights_path = weights_file(args, s["full_size"])
     rates = [matmul_rate(s["matmul_size"])]
 
+    figures["help_seconds"] = help_seconds()
+    print(f"python -m nst_utils generate --help: {figures['help_seconds']:.2f} s", flush=True)
+    if args.weights_as_variables:
+        from nst_utils import stylize
+
+        stylize.WEIGHTS_AS_VARIABLES = True
     # Time to the first iteration, each in a fresh process.
     if not args.skip_first_iteration:
         cold = first_iteration(args, weights_path, cache=False)
@@ -406,8 +435,10 @@ def main(argv=None) -> int:
             figures["first_iteration_from_cache_seconds"] = warm["first_iteration_seconds"]
             figures["first_iteration_from_cache_load_seconds"] = warm["load_seconds"]
             figures["first_iteration_from_cache_peak_rss_mb"] = warm["peak_rss_mb"]
+            figures["first_iteration_after_cache_load_seconds"] = warm["after_load_seconds"]
             print(f"time to first iteration from the cache: {warm['first_iteration_seconds']:.2f}"
-                  f" s (weights {warm['load_seconds']:.2f} s), peak resident memory "
+                  f" s (weights {warm['load_seconds']:.2f} s, then "
+                  f"{warm['after_load_seconds']:.2f} s to the first iteration), peak resident memory "
                   f"{warm['peak_rss_mb']:.0f} MB", flush=True)
         else:
             figures["first_iteration_from_cache_seconds"] = None

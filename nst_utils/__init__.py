@@ -4,25 +4,21 @@
 `load_vgg_model`, `generate_noise_image`, `reshape_and_normalize_image` and `save_image`. The
 graded functions are the student's to write; the package's own reference costs live in
 `nst_utils.costs`, imported by name where the package needs them.
+
+The helpers that need TensorFlow are imported on first use, through `nst_utils.quiet` (so its
+start-up lines stay off the screen), and `python -m nst_utils ... --help` does not wait for it.
 """
 
-from .quiet import import_tensorflow as _import_tensorflow
+import importlib as _importlib
 
-# Before any module of the package imports TensorFlow: keep its start-up lines off the screen.
-_import_tensorflow()
-
-from .config import CONFIG  # noqa: E402
-from .images import generate_noise_image, reshape_and_normalize_image, save_image  # noqa: E402
-from .vgg import load_vgg_model  # noqa: E402
+from . import settings as _settings  # noqa: F401  (the run defaults keep the original values)
+from .config import CONFIG
+from .config import apply_environment as _apply_environment
+from .errors import ConfigError as _ConfigError
 
 __version__ = "0.1.0"
 
-# The run defaults (nst_utils.settings) keep the original values; CONFIG then takes the NST_*
-# variables, once, as the original notebook's quick-preview knobs.
-from . import settings as _settings  # noqa: E402,F401
-from .config import apply_environment as _apply_environment  # noqa: E402
-from .errors import ConfigError as _ConfigError  # noqa: E402
-
+# CONFIG takes the NST_* variables once, as the notebook's quick-preview knobs.
 try:
     _apply_environment(CONFIG)
 except _ConfigError as _error:  # the import goes on; say which value was ignored
@@ -30,5 +26,29 @@ except _ConfigError as _error:  # the import goes on; say which value was ignore
 
     print(f"nst_utils: {_error}; CONFIG keeps its original value", file=_sys.stderr)
 
+#: exported helper -> the module that defines it (imported on first use)
+_EXPORTS = {
+    "load_vgg_model": "vgg",
+    "generate_noise_image": "images",
+    "reshape_and_normalize_image": "images",
+    "save_image": "images",
+}
+
 __all__ = ["CONFIG", "load_vgg_model", "generate_noise_image", "reshape_and_normalize_image",
            "save_image"]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .quiet import import_tensorflow
+
+    import_tensorflow()
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -37,7 +37,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The parser; only the sub-command named in argv (all of them without argv) has its module
+    imported, so `--help` and the other commands' start-up stay quick."""
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     parser = OneLineErrorParser(
         prog="python -m nst_utils",
         description="Neural style transfer (Gatys et al. 2015) on VGG-19, the classic TF1 "
@@ -45,18 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     sub.required = True
     for name, (module_name, help_line) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_line, description=help_line,
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        module.add_arguments(command)
-        command.set_defaults(run=module.run)
+        if chosen is None or chosen == name:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command)
+            command.set_defaults(run=module.run)
     return parser
 
 
 def main(argv=None) -> int:
     from .errors import NSTError
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except NSTError as exc:

@@ -7,11 +7,15 @@ beside the target, then renamed over it, and the temporary file never outlives a
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Callable
 
-from .errors import NSTError
+from .errors import DiskFullError, NSTError
+
+#: The errors of a full disk and of a spent disk quota.
+DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def replace_atomically(path, write: Callable[[Path], object], error=NSTError) -> Path:
@@ -27,6 +31,9 @@ def replace_atomically(path, write: Callable[[Path], object], error=NSTError) ->
         write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise DiskFullError(f"cannot write {path}: the disk is full ({exc.strerror}); free "
+                                f"some space or choose a folder on another disk") from None
         raise error(f"cannot write {path} ({exc.strerror or exc}); choose a folder you can "
                     f"write to") from None
     finally:

@@ -121,8 +121,8 @@ class Settings:
                              action="store_true")
     output_dir: Path = _field(Path(CONFIG.OUTPUT_DIR), env="NST_OUTPUT_DIR", env_parse=_env_path)
     vgg_model: Path = _field(
-        Path(CONFIG.VGG_MODEL), "--weights", "VGG-19 weights file (.mat), downloaded there when "
-        "it is the default and missing", "weights", "NST_WEIGHTS", _env_path, type=Path)
+        Path(CONFIG.VGG_MODEL), "--weights", "VGG-19 weights file (.mat); the configured file is "
+        "downloaded when missing, a path given here is not", "weights", "NST_WEIGHTS", _env_path, type=Path)
     weights_cache: bool = _field(True, env="NST_WEIGHTS_CACHE", env_parse=_env_flag)
     weights_cache_dir: Path | None = _field(None, "--weights-cache-dir", "folder of the weights' "
                                             "cache (default: beside the .mat if writable, else "
@@ -291,8 +291,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             continue
         options = dict(field.metadata["argparse"])
         help_text = field.metadata["help"]
-        if "(default" not in help_text and options.get("action") not in ("store_true", "store_false"):
+        switch = options.get("action") in ("store_true", "store_false")
+        if not switch and "choices" not in options:
+            options.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
+        if "(default" not in help_text and not switch:
             help_text += f" (default: {_flag_default(field)})"
+        if field.metadata.get("env"):
+            help_text += f"; environment variable {field.metadata['env']}"
         parser.add_argument(flag, dest=field.name, default=argparse.SUPPRESS, help=help_text,
                             **options)
 

@@ -27,6 +27,9 @@ from .settings import INITS, Settings
 from .training import Hooks, RunResult
 
 STATE_FILE = "state.npz"
+#: Build the network's weights as variables rather than constants (see vgg.build_vgg_graph):
+#: a faster start and less memory, but iterations measured up to 10% slower, so off.
+WEIGHTS_AS_VARIABLES = False
 
 
 @dataclasses.dataclass
@@ -118,7 +121,7 @@ class Painter:
         from .lbfgs import LBFGS
         from .session import make_session
         from .transfer import build_transfer_costs
-        from .vgg import build_vgg_graph
+        from .vgg import build_vgg_graph, load_weight_variables
 
         tf1 = tf.compat.v1
         self.settings = settings
@@ -129,7 +132,9 @@ class Painter:
             self.sess = make_session(self.graph, settings)
             try:
                 self.model = build_vgg_graph(weights, settings.image_height, settings.image_width,
-                                             settings.pooling, settings.precision)
+                                             settings.pooling, settings.precision,
+                                             weights_as_variables=WEIGHTS_AS_VARIABLES)
+                load_weight_variables(self.sess)
                 self.costs = build_transfer_costs(self.sess, self.model, content_image,
                                                   style_images, settings)
                 self.reported = self.costs.reported()
@@ -187,7 +192,7 @@ class Painter:
         with self.graph.as_default():
             return optimize(self.sess, self.model, self.train_step, self.reported, start_image,
                             iterations or settings.num_iterations, settings.save_every, output_dir,
-                            settings.means, hooks, initialize=state is None, previous=previous)
+                            settings.means, hooks, previous)
 
     def variable_values(self) -> dict:
         """{variable name: value} of every variable: the image and the optimiser's state."""

@@ -42,11 +42,19 @@ class RunResult:
 
 
 def print_report(i, total, content, style):
-    """The original notebook's printout of the three costs at iteration i."""
+    """The original notebook's printout of the three costs at iteration i.
+
+    The costs print as the original's numpy printed the float32 values its session returned,
+    with six significant digits (``5.05035e+09``, ``7877.67``), whatever type they come as.
+    """
     print("Iteration " + str(i) + " :")
-    print("total cost = " + str(total))
-    print("content cost = " + str(content))
-    print("style cost = " + str(style))
+    print("total cost = " + _as_printed(total))
+    print("content cost = " + _as_printed(content))
+    print("style cost = " + _as_printed(style))
+
+
+def _as_printed(value) -> str:
+    return format(float(np.float32(value)), ".6g")
 
 
 #: graph -> {variable name: (placeholder, assign op)}, so repeated assignments add no graph nodes.
@@ -188,8 +196,8 @@ def image_after(train_step, variable):
 
 
 def optimize(sess, model, train_step, costs: Sequence, input_image, num_iterations=None,
-             save_every=None, output_dir=None, means=None, hooks: Optional[Hooks] = None, *,
-             initialize=True, previous: Optional[RunResult] = None) -> RunResult:
+             save_every=None, output_dir=None, means=None, hooks: Optional[Hooks] = None,
+             previous: Optional[RunResult] = None) -> RunResult:
     """Run `train_step` num_iterations times on model['input'], starting from input_image.
 
     costs: the (J, J_content, J_style) tensors. Every `save_every` iterations (after the step,
@@ -197,8 +205,9 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
     the final image goes to `<output_dir>/generated_image.jpg`. output_dir=False saves nothing.
     means: the mean pixel the default writer adds back. train_step is a TF op run once per
     iteration, or an object with a `drive(tracker, num_iterations)` method that runs its own loop
-    (nst_utils.lbfgs.LBFGS). initialize=False keeps the variables' values: with `previous`, the
-    result so far of a stopped run, the run resumes at iteration previous.iterations.
+    (nst_utils.lbfgs.LBFGS). previous: the result so far of a stopped run whose variables (the
+    image, the optimiser's state) the session already holds; the run resumes at iteration
+    previous.iterations instead of initialising them.
     """
     num_iterations = DEFAULTS.num_iterations if num_iterations is None else num_iterations
     save_every = DEFAULTS.save_every if save_every is None else save_every
@@ -207,7 +216,7 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
     if hooks.save is None:
         hooks = dataclasses.replace(hooks, save=lambda path, image: save_image(path, image, means))
     variable = model["input"]
-    if initialize:  # each variable's own initializer: no grouping op that would alter the graph
+    if previous is None:  # each variable's own initializer: no grouping op altering the graph
         sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
     assign_image(sess, variable, input_image)
     tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir, hooks, previous)

@@ -23,7 +23,7 @@ EXPECTED_NUMBERS = (
     "bfloat16_large_seconds_per_iteration", "bfloat16_large_to_base_ratio",
     "first_iteration_from_mat_seconds", "first_iteration_from_mat_peak_rss_mb",
     "loop_seconds_per_iteration", "image_fetch_seconds", "pixel_ratio",
-    "peak_rss_mb", "benchmark_seconds",
+    "peak_rss_mb", "benchmark_seconds", "help_seconds", "first_iteration_after_cache_load_seconds",
 )
 
 

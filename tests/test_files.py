@@ -2,7 +2,7 @@
 
 import pytest
 
-from nst_utils.errors import ImageError, NSTError
+from nst_utils.errors import DiskFullError, ImageError, NSTError
 from nst_utils.files import check_writable, replace_atomically, write_text_atomically
 
 
@@ -20,7 +20,7 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
         tmp.write_text("half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(ImageError, match=r"cannot write .*grades.csv \(No space left on device\)"):
+    with pytest.raises(DiskFullError, match=r"cannot write .*grades.csv: the disk is full"):
         replace_atomically(target, broken, ImageError)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]

@@ -30,8 +30,8 @@ def test_the_filter_drops_the_startup_lines_and_keeps_the_rest():
     assert not STARTUP_NOISE.search(other)
 
 
-def test_importing_nst_utils_prints_nothing():
-    code = ("import nst_utils, tensorflow as tf\n"
+def test_the_notebooks_imports_print_nothing():
+    code = ("from nst_utils import *\nimport tensorflow as tf\n"
             "tf.compat.v1.disable_v2_behavior()\n"
             "with tf.compat.v1.Session() as s: print(s.run(tf.constant(2) * 3))")
     done = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
@@ -44,3 +44,10 @@ def test_the_command_lines_first_screen_is_clean():
     done = subprocess.run([sys.executable, "-m", "nst_utils", "--help"], env=_clean_env(),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stderr == "" and "generate" in done.stdout
+
+
+def test_a_command_that_runs_tensorflow_prints_no_startup_lines():
+    done = subprocess.run([sys.executable, "-m", "nst_utils", "reference"], env=_clean_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert '"compute_content_cost": 6.7655' in done.stdout

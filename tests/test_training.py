@@ -82,3 +82,11 @@ def test_should_stop_ends_the_run_early_with_the_current_image(sess, tmp_path):
     np.testing.assert_allclose(result.image, current)  # the latest image, after two steps
     assert np.abs(current - start).max() > 1.0
     assert not result.saved
+
+
+def test_the_report_prints_costs_as_the_original_did(capsys):
+    from nst_utils.training import print_report
+
+    print_report(0, 5050350000.0, 7877.67041015625, np.float64(126257000.0))
+    assert capsys.readouterr().out == ("Iteration 0 :\ntotal cost = 5.05035e+09\n"
+                                       "content cost = 7877.67\nstyle cost = 1.26257e+08\n")

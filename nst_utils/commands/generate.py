@@ -35,6 +35,9 @@ def add_arguments(parser):
 
 def run(args):
     from .. import run_record
+    from ..quiet import import_tensorflow
+
+    import_tensorflow()  # first, so that its start-up lines stay off the screen
     from ..errors import DiskFullError, NonFiniteCostError
     from ..settings import Settings, from_args
     from ..stop_signals import StopSignals
@@ -207,8 +210,7 @@ def _paint(settings, weights, inputs, run_dir, stop, state):
     with ProgressBar(settings.num_iterations, settings.progress, initial=done) as bar:
         hooks = Hooks(report=bar.report, log_every=settings.log_every, on_step=bar.on_step,
                       should_stop=stop.requested)
-        return stylize(settings, weights.weights, inputs, run_dir, hooks, state=state,
-                       keep_state=False)
+        return stylize(settings, weights.weights, inputs, run_dir, hooks, state=state)
 
 
 def _quit_now(run_dir, stop):

@@ -9,6 +9,9 @@ def add_arguments(parser):
 
 
 def run(args):
+    from ..quiet import import_tensorflow
+
+    import_tensorflow()  # first, so that its start-up lines stay off the screen
     from ..reference import reference_values
 
     print(json.dumps(reference_values(), indent=args.indent))

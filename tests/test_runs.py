@@ -1,0 +1,151 @@
+"""Readers' runs: a folder per run, resuming a stopped run, and messages that name the real cause.
+
+Runs go through nst_utils.cli.main in-process on the fixture weights at 64x48.
+"""
+
+import errno
+import json
+import os
+
+import imageio.v3 as iio
+import pytest
+
+from nst_utils import run_record
+from nst_utils.cli import main
+
+SIZE = ("--width", "64", "--height", "48")
+
+
+def generate(vgg_mat, *options):
+    try:
+        return main(["generate", "--weights", str(vgg_mat), *SIZE, "--no-progress", *options])
+    except SystemExit as exit_info:  # argparse's own errors exit through SystemExit
+        return exit_info.code
+
+
+def record(folder):
+    return json.loads((folder / "run.json").read_text())
+
+
+def one_error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def test_each_run_gets_its_own_folder_and_latest_points_to_the_newest(vgg_mat, tmp_path,
+                                                                      monkeypatch, capsys):
+    root = tmp_path / "runs"
+    monkeypatch.setenv("NST_OUTPUT_DIR", str(root))
+    for seed in ("1", "2"):
+        assert generate(vgg_mat, "--iterations", "1", "--save-every", "1", "--seed", seed) == 0
+    folders = sorted(p for p in root.iterdir() if not p.is_symlink())
+    assert len(folders) == 2
+    assert [record(f)["seed"] for f in folders] == [1, 2]
+    assert (root / "latest").is_symlink() and (root / "latest").resolve() == folders[1].resolve()
+    for folder in folders:  # each holds its own run's files, nothing of the other's
+        assert {"0.png", "generated_image.jpg", "run.json"} <= {p.name for p in folder.iterdir()}
+        assert record(folder)["settings"]["output"] == str(folder.resolve())
+    printed = capsys.readouterr().out
+    assert f"run folder {folders[0]}" in printed and f"run folder {folders[1]}" in printed
+
+
+def test_a_non_empty_output_is_refused_unless_overwrite(vgg_mat, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "3", "--save-every", "1",
+                    "--seed", "1") == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1") == 2
+    line = one_error_line(capsys)
+    assert "is not empty" in line and "--overwrite" in line
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # --overwrite: the earlier run's snapshots 1.png and 2.png do not linger beside the new run.
+    (out / "notes.txt").write_text("mine")
+    assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1",
+                    "--save-every", "1", "--seed", "2") == 0
+    names = {p.name for p in out.iterdir()}
+    assert "1.png" not in names and "2.png" not in names and "0.png" in names
+    assert (out / "notes.txt").read_text() == "mine" and record(out)["seed"] == 2
+
+
+def test_resume_continues_to_the_same_result_bit_for_bit(vgg_mat, tmp_path, capsys):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    common = ("--seed", "7", "--save-every", "2", "--log-every", "0")
+    assert generate(vgg_mat, "--output", str(whole), "--iterations", "5", *common) == 0
+    assert generate(vgg_mat, "--output", str(part), "--iterations", "2", *common) == 0
+    assert record(part)["iterations_completed"] == 2
+    assert main(["generate", "--resume", str(part), "--iterations", "5", "--no-progress"]) == 0
+    assert "resuming after iteration 2" in capsys.readouterr().out
+    done, reference = record(part), record(whole)
+    assert done["iterations_completed"] == 5 and done["stopped"] is None
+    assert done["costs"] == reference["costs"] and done["final_costs"] == reference["final_costs"]
+    assert done["snapshots"] == reference["snapshots"] == ["0.png", "2.png", "4.png"]
+    assert done["settings"] == reference["settings"] | {"output": str(part.resolve())}
+    for name in ("4.png", "generated_image.jpg"):
+        assert (part / name).read_bytes() == (whole / name).read_bytes()
+    assert len(done["resumed"]) == 1
+
+
+def test_resume_refuses_changed_settings_and_a_finished_run(vgg_mat, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(out), "--alpha", "5"]) == 2
+    line = one_error_line(capsys)
+    assert "drop --alpha" in line and "--iterations" in line
+    assert main(["generate", "--resume", str(out), "--iterations", "1"]) == 2
+    assert "give a larger --iterations" in one_error_line(capsys)
+    assert main(["generate", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "holds no readable run.json" in one_error_line(capsys)
+
+
+def test_a_full_disk_says_so_and_how_much_the_run_needs(vgg_mat, tmp_path, monkeypatch, capsys):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(iio, "imwrite", full)
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "2", "--save-every", "1") == 2
+    line = one_error_line(capsys)
+    assert "the disk is full" in line and "this run needs about" in line and "MB" in line
+    assert "choose a folder you can write to" not in line
+    assert not [p for p in out.iterdir() if "partial" in p.name]
+
+
+def test_too_little_free_space_is_refused_before_the_run(vgg_mat, tmp_path, monkeypatch, capsys):
+    usage = run_record.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(run_record.shutil, "disk_usage",
+                        lambda path: usage._replace(free=1000))
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "2") == 2
+    line = one_error_line(capsys)
+    assert "has 0.0 MB free and this run needs about" in line
+    assert not (out / "generated_image.jpg").exists()
+
+
+def test_the_bytes_a_run_needs_grow_with_its_size_and_snapshots():
+    from nst_utils.settings import DEFAULTS
+
+    small = run_record.bytes_needed(DEFAULTS.replace(image_width=64, image_height=48))
+    big = run_record.bytes_needed(DEFAULTS.replace(image_width=640, image_height=480))
+    fewer = run_record.bytes_needed(DEFAULTS.replace(image_width=640, image_height=480,
+                                                     save_every=0))
+    # The state (image and Adam's two slots, float32) twice over, at least.
+    assert big - small >= 2 * 3 * (640 * 480 - 64 * 48) * 3 * 4
+    assert fewer < big
+
+
+@pytest.mark.parametrize("options, says", [
+    (("--alpha", "1e38", "--beta", "1e38"), "lower --alpha, --beta"),
+    (("--style-layers", "conv1_1:1e38"), "the cost overflowed float32"),
+])
+def test_a_cost_overflowing_float32_names_the_weights_not_the_learning_rate(options, says, vgg_mat,
+                                                                            tmp_path, capsys):
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "3", "--seed", "1",
+                    *options) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: the cost became NaN or infinite after 0 iteration")
+    assert says in line and "learning-rate" not in line
+    assert record(out)["stopped"] == "non-finite" and record(out)["iterations_completed"] == 0

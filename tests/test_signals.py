@@ -1,0 +1,99 @@
+"""Ctrl-C and SIGTERM sent to a real `python -m nst_utils generate` process: no traceback at any
+moment, a second press quits at once even inside a long iteration, and a stopped run resumes to
+the same result as one that was never stopped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import imageio.v3 as iio
+import pytest
+
+from nst_utils.cli import main
+from nst_utils.stylize import read_state
+
+
+def start(vgg_mat, out, *options):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "nst_utils", "generate", "--weights", str(vgg_mat),
+         "--log-every", "0", "--output", str(out), *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(out.parent))
+
+
+def wait_for(path, proc, seconds=180):
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{path.name} never appeared: {proc.communicate()}")
+        time.sleep(0.05)
+
+
+def finish(proc, seconds=120):
+    try:
+        return proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.8, 1.6])
+def test_ctrl_c_during_start_up_is_one_line_without_a_traceback(delay, vgg_mat, tmp_path):
+    out = tmp_path / "out"
+    proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "100000")
+    time.sleep(delay)  # inside Python's start-up, TensorFlow's import or the weights' load
+    proc.send_signal(signal.SIGINT)
+    _, stderr = finish(proc)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    if (out / "run.json").exists():
+        json.loads((out / "run.json").read_text())  # never half-written
+
+
+def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path):
+    # 400x300 on the fixture's full-size convolutions: seconds per iteration on 2 cores.
+    out = tmp_path / "out"
+    proc = start(vgg_mat, out, "--width", "400", "--height", "300", "--iterations", "1000",
+                 "--save-every", "1", "--seed", "3")
+    wait_for(out / "state.npz", proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    second = time.monotonic()
+    _, stderr = finish(proc)
+    quit_after = time.monotonic() - second
+    assert proc.returncode == 130, stderr
+    assert "quitting at once" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr, stderr
+    # What was saved stays whole: the first snapshot and the optimiser's state.
+    assert iio.imread(out / "0.png").shape == (300, 400, 3)
+    assert read_state(out / "state.npz")["iterations"] >= 1
+    assert not [p.name for p in out.iterdir() if "partial" in p.name]
+    assert quit_after < 1.0, (quit_after, stderr)
+
+
+def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, tmp_path):
+    out, whole = tmp_path / "out", tmp_path / "whole"
+    proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "100000",
+                 "--save-every", "1", "--seed", "5", "--no-progress")
+    wait_for(out / "1.png", proc)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = finish(proc)
+    assert proc.returncode == 143, stderr
+    assert f"--resume {out}" in stdout
+    done = json.loads((out / "run.json").read_text())["iterations_completed"]
+    assert done >= 2 and read_state(out / "state.npz")["iterations"] == done
+    target = str(done + 2)
+    assert main(["generate", "--resume", str(out), "--iterations", target, "--no-progress"]) == 0
+    assert main(["generate", "--weights", str(vgg_mat), "--width", "64", "--height", "48",
+                 "--iterations", target, "--save-every", "1", "--log-every", "0", "--seed", "5",
+                 "--no-progress", "--output", str(whole)]) == 0
+    resumed, reference = (json.loads((d / "run.json").read_text()) for d in (out, whole))
+    assert resumed["costs"] == reference["costs"]
+    assert resumed["final_costs"] == reference["final_costs"]
+    assert resumed["snapshots"] == reference["snapshots"]
+    assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()
