@@ -29,3 +29,7 @@ class SessionError(NSTError):
 
 class NonFiniteCostError(NSTError):
     """The cost became NaN or infinite during optimisation; the last good image was kept."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image with more pixels than nst decodes at once, or than memory holds."""
