@@ -33,3 +33,7 @@ class NonFiniteCostError(NSTError):
 
 class ImageTooLargeError(ImageError):
     """An image with more pixels than nst decodes at once, or than memory holds."""
+
+
+class NotEnoughMemoryError(NSTError):
+    """A run whose estimated peak memory exceeds the memory available; nothing was built."""

@@ -1,6 +1,9 @@
 """VGG-19 as a dict of TensorFlow graph nodes, built from MatConvNet's weights file.
 
-The network's weights become constants; only the input image, a `tf.Variable`, is trained.
+The network's weights become non-trainable variables that a Python function fills when they are
+initialised, so the graph itself holds no copy of the 80 MB of weights (TensorFlow copied
+constants into every serialised graph, session and optimised graph, about 1 GB in all). Only
+the input image, a `tf.Variable`, is trained.
 Each `convX_Y` entry is a ReLU output; VGG's max pools are replaced by average pools.
 
 precision='bfloat16' (opt-in) runs the convolutions, bias adds, ReLUs and pools in bfloat16,
@@ -24,19 +27,42 @@ from .weights import VGGWeights, load_weights
 tf1 = tf.compat.v1
 
 POOLING = ("avg", "max")
+#: The graph collection that holds the network's weight variables (see `initialize_weights`).
+WEIGHTS_COLLECTION = "nst_vgg_weights"
 DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16}
+
+
+def _weight(value: np.ndarray, dtype, name):
+    """A non-trainable variable of `dtype` holding `value`, filled by its initializer.
+
+    The initial value comes from a Python function that returns the numpy array, not from a
+    constant: the graph stays small however large the weights.
+    """
+    value = np.asarray(value, dtype=np.float32)
+    fill = tf.numpy_function(lambda: value, [], tf.float32, stateful=True, name=f"{name}_value")
+    fill.set_shape(value.shape)
+    if dtype != tf.float32:
+        fill = tf.cast(fill, dtype)
+    variable = tf1.Variable(fill, trainable=False, name=name, dtype=dtype)
+    tf1.add_to_collection(WEIGHTS_COLLECTION, variable)
+    return variable
+
+
+def initialize_weights(sess) -> None:
+    """Fill the weight variables of every network in `sess`'s graph (global_variables_initializer
+    does it too, with the input image)."""
+    sess.run([v.initializer for v in sess.graph.get_collection(WEIGHTS_COLLECTION)])
 
 
 def _conv2d_relu(prev_layer, kernel, bias, name, dtype=tf.float32):
     """ReLU(conv2d(prev_layer, kernel) + bias): 3x3, stride 1, SAME padding; keeps n_H, n_W.
 
-    kernel and bias become constants of `dtype`, the dtype of prev_layer.
+    kernel and bias become non-trainable variables of `dtype`, the dtype of prev_layer.
     """
     with tf.name_scope(name):
-        conv = tf.nn.conv2d(prev_layer, tf.constant(kernel, dtype=dtype, name="weights"),
+        conv = tf.nn.conv2d(prev_layer, _weight(kernel, dtype, "weights"),
                             strides=[1, 1, 1, 1], padding="SAME")
-        return tf.nn.relu(tf.nn.bias_add(conv, tf.constant(bias, dtype=dtype, name="bias")),
-                          name="relu")
+        return tf.nn.relu(tf.nn.bias_add(conv, _weight(bias, dtype, "bias")), name="relu")
 
 
 def _pool(prev_layer, pooling, name):
