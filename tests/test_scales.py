@@ -1,0 +1,96 @@
+"""Coarse-to-fine painting: the scales, the style's size, tiling chosen by memory, and a run."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_utils import memory, scales, tiles
+from nst_utils.errors import ConfigError, NotEnoughMemoryError
+from nst_utils.images import generate_noise_image
+from nst_utils.training import assign_image
+from nst_utils.transfer import build_transfer_costs
+from nst_utils.vgg import build_vgg_graph
+from nst_utils.weights import load_weights
+
+tf1 = tf.compat.v1
+LAYERS = [("conv1_1", 0.5), ("conv2_1", 0.5)]
+
+
+def test_scales_halve_the_size_down_to_a_smallest_side():
+    assert scales.scale_sizes(3000, 2250, 3) == [(750, 563), (1500, 1125), (3000, 2250)]
+    assert scales.scale_sizes(400, 300, 1) == [(400, 300)]
+    assert scales.scale_sizes(200, 150, 5) == [(100, 75), (200, 150)]   # 75 // 2 < 64
+    with pytest.raises(ConfigError, match="positive whole number"):
+        scales.scale_sizes(400, 300, 0)
+
+
+def test_the_style_scale_sizes_the_style_against_the_painting():
+    assert scales.style_size(400, 300, 1.0) == (400, 300)
+    assert scales.style_size(3000, 2000, 0.25) == (750, 500)
+    for bad in (0, -1, float("nan"), "big", 100):
+        with pytest.raises(ConfigError, match="style scale"):
+            scales.style_size(400, 300, bad)
+
+
+def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
+    whole = memory.estimate_peak(3000, 2250).total_mb
+    assert scales.pick_cell(3000, 2250, whole + 1, 96) is None
+    room = whole / 3
+    cell = scales.pick_cell(3000, 2250, room, 96)
+    assert cell % 16 == 0 and cell > 0
+    assert memory.estimate_peak(3000, 2250, tile=(cell + 192,) * 2).total_mb <= room
+    bigger = cell + 16
+    assert memory.estimate_peak(3000, 2250, tile=(bigger + 192,) * 2).total_mb > room
+    with pytest.raises(NotEnoughMemoryError, match="does not fit"):
+        scales.pick_cell(3000, 2250, memory.BASE_MB / 2, 96)
+
+
+def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng):
+    weights = load_weights(vgg_mat)
+    content = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    style = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    plan = scales.BigPrint(56, 40, iterations=[3], content_layer="conv2_2", style_layers=LAYERS,
+                           seed=4, cell=16)
+    seen = []
+    painted = scales.paint(weights, plan, content, [style], room_mb=1e9,
+                           on_step=lambda *a: seen.append(a))
+    assert [(s[0], s[1], s[2]) for s in seen] == [(0, (56, 40), i) for i in range(3)]
+    means = np.reshape(plan.means, (1, 1, 1, 3)).astype(np.float32)
+    net_content = content[None].astype(np.float32) - means
+    net_style = style[None].astype(np.float32) - means
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        model = build_vgg_graph(weights, 40, 56)
+        costs = build_transfer_costs(sess, model, net_content, [net_style], (1.0,), "conv2_2", LAYERS)
+        step = tf1.train.AdamOptimizer(2.0).minimize(costs.total)
+        sess.run(tf1.global_variables_initializer())
+        assign_image(sess, model["input"], generate_noise_image(net_content, 0.6, seed=4))
+        expected_costs = []
+        for _ in range(3):
+            expected_costs.append(sess.run(costs.reported()))
+            sess.run(step)
+        expected = sess.run(model["input"])
+    np.testing.assert_allclose([s[3] for s in seen], expected_costs, rtol=1e-4)
+    np.testing.assert_allclose(painted, expected, atol=1e-2)
+
+
+def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_mat, rng):
+    weights = load_weights(vgg_mat)
+    y, x = np.mgrid[0:128, 0:160]
+    content = np.stack([x, y * 2, (x + y) // 2], axis=-1).astype(np.uint8)
+    style = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
+    plan = scales.BigPrint(160, 128, iterations=[6, 3], style_scale=0.5, content_layer="conv2_2",
+                           style_layers=LAYERS, cell=32, learning_rate=4.0)
+    seen = []
+    painted = scales.paint(weights, plan, content, [style], room_mb=1e9,
+                           on_step=lambda *a: seen.append(a))
+    assert painted.shape == (1, 128, 160, 3) and np.isfinite(painted).all()
+    assert [s[1] for s in seen] == [(80, 64)] * 6 + [(160, 128)] * 3
+    coarse, fine = [s[3][0] for s in seen[:6]], [s[3][0] for s in seen[6:]]
+    assert coarse[-1] < coarse[0] and fine[-1] < fine[0]
+    # The fine scale starts from the coarse result, not from noise: far below a fresh start.
+    fresh = scales.BigPrint(160, 128, iterations=[1], style_scale=0.5, content_layer="conv2_2",
+                            style_layers=LAYERS, cell=32)
+    start = []
+    scales.paint(weights, fresh, content, [style], room_mb=1e9, on_step=lambda *a: start.append(a))
+    assert fine[0] < 0.8 * start[0][3][0]
