@@ -27,17 +27,21 @@ ACTIVATION_FLOATS_PER_PIXEL = (2 * 64 + 64 / 4 + 2 * 128 / 4 + 128 / 16 + 4 * 25
 #: (conv1_1 64, conv2_1 128/4, conv3_1 256/16, conv4_1 512/64, conv5_1 512/256).
 STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 
-# Calibrated on this project's 2-core machine (TensorFlow 2.21, oneDNN), see benchmarks/memory.py:
-#: The process before painting: Python, TensorFlow, the weights cache and the graph's constants.
-BASE_MB = 1200.0
-#: Peak bytes per input pixel per activation float, forward and backward together, float32.
-STEP_BYTES_PER_FLOAT = 4 * 3.0
+# Calibrated on this project's 2-core machine (TensorFlow 2.21, oneDNN, full-size VGG-19), from
+# peaks measured by benchmarks/memory.py at 200x150 to 1200x900:
+#: The process before painting: Python, TensorFlow (about 590 MB), the weights and the graph.
+BASE_MB = 800.0
+#: Peak bytes per input pixel per activation float (forward and backward together), float32.
+STEP_BYTES_PER_FLOAT = 9.3
 #: bfloat16 keeps the activations in half the bytes, plus the float32 copies of the entries read.
 BFLOAT16_FACTOR = 0.75
-#: Bytes per input pixel per style-activation float, kept as graph constants while building.
-STYLE_BYTES_PER_FLOAT = 4 * 2.0
-#: L-BFGS keeps its history of image-sized vectors (float64) beside the graph.
+#: Bytes per input pixel per style-activation float for each style image after the first.
+STYLE_BYTES_PER_FLOAT = 1.4
+#: L-BFGS keeps its history of image-sized float64 vectors beside the graph.
 LBFGS_IMAGE_COPIES = 25
+#: A tiled run keeps whole-image arrays besides one tile's activations: the image, its gradient,
+#: Adam's two moments and their temporaries (float32, 3 channels), and the content target.
+TILED_BYTES_PER_PIXEL = 160.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,15 +75,19 @@ def estimate_peak(width: int, height: int, *, styles: int = 1, optimizer: str = 
     halos), or None for the whole image.
     """
     _check_size(width, height)
+    if optimizer not in ("adam", "lbfgs"):
+        raise ConfigError(f"the optimizer must be adam or lbfgs, got {optimizer!r}")
+    if precision not in ("float32", "bfloat16"):
+        raise ConfigError(f"the precision must be float32 or bfloat16, got {precision!r}")
     pixels = width * height
     step_pixels = pixels if tile is None else min(pixels, tile[0] * tile[1])
     step = STEP_BYTES_PER_FLOAT * ACTIVATION_FLOATS_PER_PIXEL * step_pixels / MB
     if precision == "bfloat16":
         step *= BFLOAT16_FACTOR
-    parts = {"base": BASE_MB, "step": step,
-             "styles": STYLE_BYTES_PER_FLOAT * STYLE_FLOATS_PER_PIXEL * step_pixels * styles / MB}
-    if tile is not None:   # the whole image, its gradient and Adam's two moments stay whole
-        parts["image"] = 4 * 3 * 6 * pixels / MB
+    parts = {"base": BASE_MB, "step": step, "styles": STYLE_BYTES_PER_FLOAT
+             * STYLE_FLOATS_PER_PIXEL * step_pixels * (max(1, styles) - 1) / MB}
+    if tile is not None:
+        parts["image"] = TILED_BYTES_PER_PIXEL * pixels / MB
     if optimizer == "lbfgs":
         parts["lbfgs"] = LBFGS_IMAGE_COPIES * 8 * 3 * pixels / MB
     return Estimate(width, height, parts)
@@ -90,26 +98,36 @@ def _read_int(path: Path) -> int | None:
         text = path.read_text().strip()
     except OSError:
         return None
-    return None if not text or text == "max" else int(text)
-
-
-def cgroup_room_mb() -> float | None:
-    """MB this process's cgroup may still use (its limit less its usage), or None if unlimited."""
-    v2 = Path("/sys/fs/cgroup")
     try:
-        relative = next(line.split(":", 2)[2] for line in
-                        Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
-    except (OSError, StopIteration):
-        relative = "/"
-    for folder in (v2 / relative.lstrip("/"), v2):
-        limit = _read_int(folder / "memory.max")
-        if limit is not None:
-            usage = _read_int(folder / "memory.current") or 0
+        return None if not text or text == "max" else int(text)
+    except ValueError:
+        return None
+
+
+def cgroup_room_mb(root=Path("/sys/fs/cgroup"), membership=Path("/proc/self/cgroup")) -> float | None:
+    """MB this process's cgroup may still use (its limit less its usage), or None if unlimited.
+
+    cgroup v2: memory.max and memory.current in the process's own group (then the root's);
+    cgroup v1: memory.limit_in_bytes and memory.usage_in_bytes of the memory controller's group.
+    """
+    groups = {}
+    try:
+        for line in membership.read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            groups[controllers] = path.lstrip("/")
+    except (OSError, ValueError):
+        pass
+    candidates = [(root / groups.get("", ""), "memory.max", "memory.current"),
+                  (root, "memory.max", "memory.current")]
+    v1 = next((path for names, path in groups.items() if "memory" in names.split(",")), None)
+    if v1 is not None:
+        candidates += [(root / "memory" / v1, "memory.limit_in_bytes", "memory.usage_in_bytes")]
+    candidates += [(root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes")]
+    for folder, limit_file, usage_file in candidates:
+        limit = _read_int(folder / limit_file)
+        if limit is not None and limit < (1 << 60):
+            usage = _read_int(folder / usage_file) or 0
             return max(0.0, (limit - usage) / MB)
-    limit = _read_int(v2 / "memory" / "memory.limit_in_bytes")      # cgroup v1
-    if limit is not None and limit < (1 << 60):
-        usage = _read_int(v2 / "memory" / "memory.usage_in_bytes") or 0
-        return max(0.0, (limit - usage) / MB)
     return None
 
 
