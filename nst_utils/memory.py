@@ -30,9 +30,9 @@ STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 # Calibrated on this project's 2-core machine (TensorFlow 2.21, oneDNN, full-size VGG-19), from
 # peaks measured by benchmarks/memory.py at 200x150 to 1200x900:
 #: The process before painting: Python, TensorFlow (about 590 MB), the weights and the graph.
-BASE_MB = 800.0
+BASE_MB = 780.0
 #: Peak bytes per input pixel per activation float (forward and backward together), float32.
-STEP_BYTES_PER_FLOAT = 9.3
+STEP_BYTES_PER_FLOAT = 9.6
 #: bfloat16 keeps the activations in half the bytes, plus the float32 copies of the entries read.
 BFLOAT16_FACTOR = 0.75
 #: Bytes per input pixel per style-activation float for each style image after the first.
