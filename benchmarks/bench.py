@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings(args) -> dict:
-    """The run's sizes and counts: --quick's small defaults, else the issue's."""
+    """The run's sizes and counts: --quick's small defaults, else the full ones."""
     quick = args.quick
     pick = (lambda value, full, small: value if value is not None else (small if quick else full))
     return {
@@ -127,14 +127,14 @@ def weights_file(args, full_size: bool) -> Path:
 
 
 def config_for(args, width, height, weights_path):
-    from nst_utils.config import CONFIG
+    from nst_utils.settings import DEFAULTS
 
     changes = {"image_width": width, "image_height": height, "vgg_model": weights_path}
     if args.inter_op_threads is not None:
         changes["inter_op_threads"] = args.inter_op_threads
     if args.intra_op_threads is not None:
         changes["intra_op_threads"] = args.intra_op_threads
-    return CONFIG.replace(**changes)
+    return DEFAULTS.replace(**changes)
 
 
 def load_weights_timed(path, cache: bool):
@@ -150,60 +150,37 @@ def load_weights_timed(path, cache: bool):
 
 
 def has_weights_cache() -> bool:
-    """Whether `load_weights` can keep a cache (a `cache` argument), added by another issue."""
+    """Whether `load_weights` can keep a cache (a `cache` argument)."""
     from nst_utils.weights import load_weights
 
     return "cache" in inspect.signature(load_weights).parameters
 
 
 class Problem:
-    """The original style-transfer problem at one size and precision, in its own graph and
-    session: model, content and style costs, Adam, and the noisy start image."""
+    """The original style-transfer problem at one size and precision: nst's painting core
+    (`nst_utils.stylize.Painter`, the graph, costs and Adam that `generate` runs) and the noisy
+    start image."""
 
     def __init__(self, weights, config, precision, content, style, start):
-        import tensorflow as tf
+        from nst_utils.stylize import Painter
 
-        from nst_utils.costs import compute_content_cost, compute_style_cost, total_cost
-        from nst_utils.session import make_session
-        from nst_utils.training import assign_image
-        from nst_utils.vgg import build_vgg_graph
-
-        tf1 = tf.compat.v1
         self.config, self.precision, self.start = config, precision, start
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            self.sess = make_session(self.graph, config)
-            self.model = build_vgg_graph(weights, config.image_height, config.image_width,
-                                         precision=precision)
-            self.sess.run(tf1.global_variables_initializer())
-            assign_image(self.sess, self.model["input"], content)
-            a_C = self.sess.run(self.model[config.content_layer])
-            J_content = compute_content_cost(a_C, self.model[config.content_layer])
-            assign_image(self.sess, self.model["input"], style)
-            J_style = compute_style_cost(self.model, config.style_layers, sess=self.sess)
-            J = total_cost(J_content, J_style, config.alpha, config.beta)
-            self.costs = (J, J_content, J_style)
-            self.train_step = tf1.train.AdamOptimizer(config.learning_rate).minimize(J)
-            self.fetches = [self.train_step, *self.costs]
-            self.init = tf1.global_variables_initializer()
-            self.restart()
+        self.painter = Painter(config.replace(precision=precision), weights, content, [style])
+        self.sess, self.graph = self.painter.sess, self.painter.graph
+        self.restart()
 
     def restart(self):
         """Adam's state and the image back to the start."""
-        from nst_utils.training import assign_image
-
-        with self.graph.as_default():
-            self.sess.run(self.init)
-            assign_image(self.sess, self.model["input"], self.start)
+        self.painter.start(self.start)
 
     def step(self) -> float:
         """One Adam iteration with its three costs fetched, as the loop runs it: seconds."""
         begin = time.perf_counter()
-        self.sess.run(self.fetches)
+        self.painter.step()
         return time.perf_counter() - begin
 
     def image(self):
-        return self.sess.run(self.model["input"])
+        return self.painter.image()
 
     def fetch_image_seconds(self, repeats=5) -> float:
         """Median time to fetch the image, which the training loop does every iteration."""
@@ -218,13 +195,11 @@ class Problem:
         """(median seconds per iteration inside `training.optimize`, median bare step) measured
         back to back: the loop's time is between consecutive on_step calls, so its one-time
         set-up (initialising, assigning the image) is not charged to the iterations."""
-        from nst_utils.training import optimize
+        from nst_utils.training import Hooks
 
         stamps = []
-        with self.graph.as_default():
-            optimize(self.sess, self.model, self.train_step, self.costs, self.start,
-                     num_iterations=iterations + 1, output_dir=False, report=None,
-                     on_step=lambda *_: stamps.append(time.perf_counter()))
+        self.painter.run(self.start, False, Hooks(report=None, on_step=lambda *_: stamps.append(
+            time.perf_counter())), iterations=iterations + 1)
         loop = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
         bare = statistics.median(self.step() for _ in range(iterations))
         return loop, bare
@@ -238,7 +213,11 @@ class Problem:
         tf1 = tf.compat.v1
         options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
         metadata = tf1.RunMetadata()
-        self.sess.run(self.fetches, options=options, run_metadata=metadata)
+        from nst_utils.training import image_after
+
+        with self.graph.as_default():
+            after = image_after(self.painter.train_step, self.painter.model["input"])
+        self.sess.run([after, *self.painter.reported], options=options, run_metadata=metadata)
         seconds, counts = collections.Counter(), collections.Counter()
         for device in metadata.step_stats.dev_stats:
             for node in device.node_stats:
@@ -249,7 +228,7 @@ class Problem:
         return [(kind, round(s, 4), counts[kind]) for kind, s in seconds.most_common(top)]
 
     def close(self):
-        self.sess.close()
+        self.painter.close()
 
 
 def matmul_rate(n: int, dtype_name: str = "float32", repeats: int = 3) -> float:

@@ -1,19 +1,21 @@
-"""The one home of nst's settings: the original notebook's CONFIG, overridable by callers.
+"""The original notebook's CONFIG, and the facts of the original that the package shares.
 
-`CONFIG` holds the original values. Callers change a setting without editing the package:
-``CONFIG.replace(image_width=200, image_height=150)`` returns a new, validated `Config`, and
-``Config.from_env()`` reads the ``NST_*`` environment variables (used by the notebook, so tests
-and quick previews can run it with other weights, sizes and iteration counts).
+`CONFIG` is the original helper module's class: its upper-case attributes are the original
+values, and a notebook changes them by assignment (``CONFIG.IMAGE_WIDTH = 200``); the helpers
+that read them (`load_vgg_model`, `load_image`, `generate_noise_image`,
+`reshape_and_normalize_image`, `save_image`) read them when called, so an assignment takes
+effect on the next call. Its paths are absolute, so they hold wherever the notebook runs from.
+
+A run's settings, with these values as defaults, are `nst_utils.settings.Settings`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Mapping
 
-from .errors import ConfigError
+import numpy as np
 
 #: The repository root: relative default paths (weights, images, output) are resolved from here,
 #: so the package works whatever the current directory is (for instance inside notebooks/).
@@ -32,9 +34,6 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base).expanduser() / "nst"
 
 
-#: Numeric precisions of the network: float32 (the original) or bfloat16 convolutions (opt-in).
-PRECISIONS = ("float32", "bfloat16")
-
 #: The five style layers of the original, each weighted 0.2.
 STYLE_LAYERS = (
     ("conv1_1", 0.2),
@@ -45,156 +44,20 @@ STYLE_LAYERS = (
 )
 
 
-def check_precision(precision) -> str:
-    """`precision` if it names a known precision; a one-line `ConfigError` if not."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return precision
+class CONFIG:
+    """The original notebook's settings, assignable as in the original (``CONFIG.IMAGE_WIDTH = 200``).
 
+    MEANS is the mean pixel shaped (1, 1, 1, 3); VGG_MODEL, STYLE_IMAGE, CONTENT_IMAGE and
+    OUTPUT_DIR are absolute paths (OUTPUT_DIR ends with a separator, so
+    ``CONFIG.OUTPUT_DIR + "0.png"`` names a file inside the output folder).
+    """
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Settings of one run; the defaults are the original notebook's CONFIG."""
-
-    image_width: int = 400
-    image_height: int = 300
-    color_channels: int = 3
-    noise_ratio: float = 0.6
-    means: tuple = (123.68, 116.779, 103.939)
-    vgg_model: Path = PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME
-    output_dir: Path = PROJECT_ROOT / "output"
-    content_image: Path = PROJECT_ROOT / "images" / "louvre.jpg"
-    style_image: Path = PROJECT_ROOT / "images" / "sandstone.jpg"
-    content_layer: str = "conv4_2"
-    style_layers: tuple = STYLE_LAYERS
-    alpha: float = 10.0
-    beta: float = 40.0
-    learning_rate: float = 2.0
-    num_iterations: int = 160
-    save_every: int = 20
-    #: Keep a compact cache of the 16 conv layers so later loads skip the 535 MB .mat.
-    weights_cache: bool = True
-    #: Where that cache goes; None: beside the .mat if that folder is writable, else
-    #: `user_cache_dir()`.
-    weights_cache_dir: Path | None = None
-    #: Convolutions in float32 (the original) or bfloat16; the image and costs stay float32.
-    precision: str = "float32"
-    #: Threads TensorFlow uses inside one op (0: one per core) and ops run at once (1: one after
-    #: another, each with every core; more oversubscribes a small CPU). See nst_utils.session.
-    intra_op_threads: int = 0
-    inter_op_threads: int = 1
-
-    def __post_init__(self):
-        for name in ("vgg_model", "output_dir", "content_image", "style_image"):
-            value = getattr(self, name)
-            if not isinstance(value, Path):
-                object.__setattr__(self, name, Path(value))
-        if self.weights_cache_dir is not None and not isinstance(self.weights_cache_dir, Path):
-            object.__setattr__(self, "weights_cache_dir", Path(self.weights_cache_dir))
-        if not isinstance(self.weights_cache, bool):
-            raise ConfigError(f"weights_cache must be True or False, got {self.weights_cache!r}")
-        for name in ("image_width", "image_height", "num_iterations", "save_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
-        for name in ("intra_op_threads", "inter_op_threads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name} must be a whole number >= 0 (0: let TensorFlow "
-                                  f"choose), got {value!r}")
-        check_precision(self.precision)
-        if self.color_channels != 3:
-            raise ConfigError("color_channels must be 3: VGG-19 takes RGB images")
-        if not 0.0 <= self.noise_ratio <= 1.0:
-            raise ConfigError(f"noise_ratio must lie in [0, 1], got {self.noise_ratio!r}")
-        if len(self.means) != 3:
-            raise ConfigError(f"means must hold three numbers (R, G, B), got {self.means!r}")
-        object.__setattr__(self, "means", tuple(float(m) for m in self.means))
-        object.__setattr__(self, "style_layers", tuple((str(n), float(w)) for n, w in self.style_layers))
-
-    # Upper-case aliases, so code written against the original CONFIG keeps reading naturally.
-    @property
-    def IMAGE_WIDTH(self) -> int:
-        return self.image_width
-
-    @property
-    def IMAGE_HEIGHT(self) -> int:
-        return self.image_height
-
-    @property
-    def COLOR_CHANNELS(self) -> int:
-        return self.color_channels
-
-    @property
-    def NOISE_RATIO(self) -> float:
-        return self.noise_ratio
-
-    @property
-    def MEANS(self):
-        """The mean pixel shaped (1, 1, 1, 3), as the original stored it."""
-        import numpy as np
-
-        return np.array(self.means, dtype=np.float64).reshape((1, 1, 1, 3))
-
-    @property
-    def VGG_MODEL(self) -> str:
-        return str(self.vgg_model)
-
-    @property
-    def OUTPUT_DIR(self) -> str:
-        return str(self.output_dir)
-
-    def replace(self, **changes) -> "Config":
-        """A copy with some settings changed, validated like the original."""
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: "
-                              + ", ".join(f.name for f in dataclasses.fields(self)))
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, base: "Config | None" = None) -> "Config":
-        """Settings from ``NST_*`` environment variables on top of `base` (the defaults).
-
-        NST_WEIGHTS, NST_OUTPUT_DIR, NST_CONTENT_IMAGE, NST_STYLE_IMAGE (paths), NST_IMAGE_WIDTH,
-        NST_IMAGE_HEIGHT, NST_ITERATIONS, NST_SAVE_EVERY (whole numbers), NST_WEIGHTS_CACHE_DIR
-        (the weights cache's folder) and NST_WEIGHTS_CACHE (0 or 1: turn that cache off or on).
-        """
-        environ = os.environ if environ is None else environ
-        base = base or cls()
-        changes = {}
-        for var, field in _PATH_VARS.items():
-            if environ.get(var):
-                changes[field] = Path(environ[var]).expanduser()
-        for var, field in _INT_VARS.items():
-            if environ.get(var):
-                try:
-                    changes[field] = int(environ[var])
-                except ValueError:
-                    raise ConfigError(f"{var} must be a whole number, got {environ[var]!r}") from None
-        if environ.get("NST_WEIGHTS_CACHE"):
-            flag = environ["NST_WEIGHTS_CACHE"].strip().lower()
-            if flag not in _FLAGS:
-                raise ConfigError(f"NST_WEIGHTS_CACHE must be 0 or 1, got {environ['NST_WEIGHTS_CACHE']!r}")
-            changes["weights_cache"] = _FLAGS[flag]
-        return base.replace(**changes)
-
-
-_PATH_VARS = {
-    "NST_WEIGHTS": "vgg_model",
-    "NST_OUTPUT_DIR": "output_dir",
-    "NST_CONTENT_IMAGE": "content_image",
-    "NST_STYLE_IMAGE": "style_image",
-    "NST_WEIGHTS_CACHE_DIR": "weights_cache_dir",
-}
-_FLAGS = {"0": False, "false": False, "no": False, "off": False,
-          "1": True, "true": True, "yes": True, "on": True}
-_INT_VARS = {
-    "NST_IMAGE_WIDTH": "image_width",
-    "NST_IMAGE_HEIGHT": "image_height",
-    "NST_ITERATIONS": "num_iterations",
-    "NST_SAVE_EVERY": "save_every",
-}
-
-#: The original notebook's settings.
-CONFIG = Config()
+    IMAGE_WIDTH = 400
+    IMAGE_HEIGHT = 300
+    COLOR_CHANNELS = 3
+    NOISE_RATIO = 0.6
+    MEANS = np.array([123.68, 116.779, 103.939]).reshape((1, 1, 1, 3))
+    VGG_MODEL = str(PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME)
+    STYLE_IMAGE = str(PROJECT_ROOT / "images" / "sandstone.jpg")
+    CONTENT_IMAGE = str(PROJECT_ROOT / "images" / "louvre.jpg")
+    OUTPUT_DIR = str(PROJECT_ROOT / "output") + os.sep

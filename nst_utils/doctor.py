@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .config import CONFIG
+from .settings import DEFAULTS
 from .weights import file_md5
 from .errors import WeightsError
 from .weights import (FETCH_COMMAND, WEIGHTS_SOURCES, conv_layer_checks, detect_format,
                       mean_pixel, missing_weights_message, read_mat)
 
-#: How far the file's mean pixel may stray from CONFIG.means before the doctor mentions it.
+#: How far the file's mean pixel may stray from the mean pixel nst subtracts before the doctor mentions it.
 MEAN_TOLERANCE = 0.01
 
 
@@ -73,11 +73,11 @@ def published_format(md5: str | None) -> str | None:
 
 
 def diagnose(path=None, *, check_cache: bool = True, cache_dir=None) -> WeightsReport:
-    """Examine the weights file at `path` (default CONFIG.vgg_model) without raising for bad files.
+    """Examine the weights file at `path` (default: the project's weights file) without raising for bad files.
 
     cache_dir: where its weights cache is looked for (None: the default places).
     """
-    path = Path(CONFIG.vgg_model if path is None else path).expanduser()
+    path = Path(DEFAULTS.vgg_model if path is None else path).expanduser()
     report = WeightsReport(path)
     if not path.exists():
         report.problems.append(missing_weights_message(path))
@@ -127,10 +127,10 @@ def _note_size(report: WeightsReport) -> None:
 
 def _note_mean(report: WeightsReport) -> None:
     if report.mean_pixel is None:
-        report.notes.append("the file records no mean pixel; nst subtracts CONFIG.means "
-                            f"{CONFIG.means} anyway")
-    elif any(abs(a - b) > MEAN_TOLERANCE for a, b in zip(report.mean_pixel, CONFIG.means)):
-        report.notes.append(f"the file's mean pixel differs from CONFIG.means {CONFIG.means}, "
+        report.notes.append("the file records no mean pixel; nst subtracts the mean pixel "
+                            f"{DEFAULTS.means} anyway")
+    elif any(abs(a - b) > MEAN_TOLERANCE for a, b in zip(report.mean_pixel, DEFAULTS.means)):
+        report.notes.append(f"the file's mean pixel differs from the mean pixel nst subtracts, {DEFAULTS.means}, "
                             "which nst subtracts; this may not be the ImageNet VGG-19")
 
 

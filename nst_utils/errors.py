@@ -31,6 +31,10 @@ class NonFiniteCostError(NSTError):
     """The cost became NaN or infinite during optimisation; the last good image was kept."""
 
 
+class DiskFullError(NSTError):
+    """A file could not be written because its disk is full (or the user's quota is spent)."""
+
+
 class ImageTooLargeError(ImageError):
     """An image with more pixels than nst decodes at once, or than memory holds."""
 

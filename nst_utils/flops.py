@@ -5,7 +5,7 @@ operations (one multiply and one add per weight per output pixel). One Adam step
 network forward up to the deepest layer the costs use, then back to the image: the gradient
 with respect to each conv's input costs as much as the conv itself (the weights are constants,
 so no weight gradients). Pools, ReLUs, bias adds, Gram matrices and Adam are left out: at
-400x300 they add under 10% to the count. This is the spec's "about 173 GFLOP" (174.2 exactly).
+400x300 they add under 10% to the count. That is 174.2 GFLOP per Adam step at 400x300.
 """
 
 from __future__ import annotations

@@ -289,12 +289,17 @@ def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def load_image(path, size=None, config=None) -> np.ndarray:
-    """The image at `path` as (H, W, 3) uint8 RGB at `size` (width, height), default the model's.
+    """The image at `path` as (H, W, 3) uint8 RGB at `size` (width, height).
 
+    The size defaults to `config`'s, or without one to CONFIG.IMAGE_WIDTH x CONFIG.IMAGE_HEIGHT.
     A large JPEG is decoded at reduced scale first (see `read_image`).
     """
-    config = config or CONFIG
-    width, height = size if size is not None else (config.image_width, config.image_height)
+    if size is not None:
+        width, height = size
+    elif config is not None:
+        width, height = config.image_width, config.image_height
+    else:
+        width, height = CONFIG.IMAGE_WIDTH, CONFIG.IMAGE_HEIGHT
     width, height = int(width), int(height)
     image = _decode(Path(path).expanduser(), at_least=(width, height))
     if image.size != (width, height):
@@ -315,7 +320,7 @@ def generate_noise_image(content_image, noise_ratio=None, seed=None):
     seed: None draws from numpy's global state as the original did; an int or a
     `numpy.random.Generator` makes the draw repeatable.
     """
-    noise_ratio = CONFIG.noise_ratio if noise_ratio is None else noise_ratio
+    noise_ratio = CONFIG.NOISE_RATIO if noise_ratio is None else noise_ratio
     shape = np.shape(content_image)
     if len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
         raise ImageError(f"content_image must have shape (1, H, W, 3), got {shape}")

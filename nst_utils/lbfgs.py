@@ -51,9 +51,10 @@ class LBFGS:
         from scipy.optimize import minimize
 
         start_image = self.sess.run(self.variable)
-        if num_iterations <= 0 or tracker.stop_requested():
+        first = tracker.result.iterations  # above 0 in a resumed run
+        if num_iterations <= first or tracker.stop_requested():
             return
-        state = {"i": 0, "image": start_image, "values": None}
+        state = {"i": first, "image": start_image, "values": None}
 
         def fun(x):
             values, gradient = self._evaluate(x)
@@ -73,11 +74,11 @@ class LBFGS:
 
         state["values"] = self._values_at(start_image)
         if not np.isfinite(state["values"]).all():
-            tracker.completed(0, start_image, state["values"])  # records the non-finite stop
+            tracker.completed(first, start_image, state["values"])  # records the non-finite stop
             return
         minimize(fun, start_image.astype(np.float64).reshape(-1), jac=True, method="L-BFGS-B",
                  callback=callback,
-                 options={"maxiter": num_iterations, "maxcor": self.memory, "ftol": 0.0,
-                          "gtol": 0.0, "maxfun": 20 * num_iterations + 20})
+                 options={"maxiter": num_iterations - first, "maxcor": self.memory, "ftol": 0.0,
+                          "gtol": 0.0, "maxfun": 20 * (num_iterations - first) + 20})
         # SciPy may end on a point it evaluated last (a failed line search); keep the accepted one.
         assign_image(self.sess, self.variable, state["image"])

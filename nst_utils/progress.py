@@ -12,13 +12,14 @@ from .training import print_report
 
 
 class ProgressBar:
-    """tqdm bar over num_iterations; on_step and report plug into training.optimize."""
+    """tqdm bar over num_iterations (from `initial` when a run resumes); on_step and report
+    plug into training.Hooks."""
 
-    def __init__(self, num_iterations: int, enabled: bool = True, stream=None):
+    def __init__(self, num_iterations: int, enabled: bool = True, stream=None, initial: int = 0):
         from tqdm import tqdm
 
         self.bar = tqdm(total=num_iterations, disable=not enabled, file=stream or sys.stderr,
-                        unit="it", dynamic_ncols=True, leave=True)
+                        unit="it", dynamic_ncols=True, leave=True, initial=initial)
 
     def on_step(self, i, total, content, style):
         self.bar.set_postfix_str(f"total {total:.4g}  content {content:.4g}  style {style:.4g}",

@@ -7,19 +7,109 @@ written beside its target under a temporary name, then renamed, so none is ever 
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import os
 import platform
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DiskFullError
 from .files import replace_atomically, write_text_atomically
 
 RUN_JSON, COSTS_PNG, PROGRESS_PNG = "run.json", "costs.png", "progress.png"
 VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tqdm")
+
+
+#: Files a generate run writes in its folder (besides its numbered snapshots <i>.png).
+RUN_FILES = ("generated_image.jpg", RUN_JSON, COSTS_PNG, PROGRESS_PNG, "state.npz")
+LATEST = "latest"
+
+
+def _is_run_file(path: Path) -> bool:
+    return path.name in RUN_FILES or (path.suffix == ".png" and path.stem.isdigit())
+
+
+def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
+    """The folder of a new run, created and proven writable.
+
+    run_dir given: that folder, which must be new or empty unless `overwrite` (then the files an
+    earlier run wrote there are removed first). run_dir None: a new folder named after the
+    current time under output_dir, which `output_dir/latest` then points to.
+    """
+    if run_dir is not None:
+        path = prepare_output_dir(run_dir)
+        entries = [p for p in path.iterdir() if not p.name.startswith(".nst-write-check-")]
+        if entries and not overwrite:
+            raise ConfigError(f"the output folder {path} is not empty (an earlier run?); choose "
+                              f"a new --output, or add --overwrite to replace that run's files")
+        for entry in entries:
+            if entry.is_file() and _is_run_file(entry):
+                entry.unlink()
+        return path
+    root = prepare_output_dir(output_dir)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = root / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot create a run folder in {root} ({exc.strerror or exc}); "
+                              f"choose another with --output") from None
+    else:
+        raise ConfigError(f"cannot find a free run folder name in {root}; choose one with --output")
+    link_latest(root, path)
+    return path
+
+
+def link_latest(root: Path, path: Path) -> None:
+    """Point root/latest at the run folder `path` (replaced atomically; skipped where the file
+    system has no symbolic links)."""
+    link = root / LATEST
+    tmp = root / f".{LATEST}.{os.getpid()}"
+    try:
+        if link.exists() and not link.is_symlink():
+            return  # a folder or file of the user's named 'latest': leave it alone
+        tmp.unlink(missing_ok=True)
+        os.symlink(path.name, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def bytes_needed(settings) -> int:
+    """A generous estimate of the bytes a run writes: snapshots, the final image, the saved
+    optimiser state (image and Adam's two slots as float32) and the record."""
+    pixels = (settings.image_width or 400) * (settings.image_height or 300)
+    snapshots = settings.num_iterations // settings.save_every + 1 if settings.save_every else 0
+    state = 3 * pixels * 3 * 4
+    return (snapshots + 1) * pixels * 3 + 2 * state + 1_500_000
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def check_free_space(path, needed: int) -> None:
+    """A DiskFullError when the disk holding `path` has less than `needed` bytes free."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return
+    if free < needed:
+        raise DiskFullError(f"the disk holding {path} has {_megabytes(free)} free and this run "
+                            f"needs about {_megabytes(needed)}; free some space or choose "
+                            f"another --output")
 
 
 def prepare_output_dir(path) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .config import Config
+from .settings import Settings
 from .weights import VGGWeights, check_weights_path, file_md5, load_weights
 
 
@@ -30,14 +30,14 @@ class RunWeights:
         return {"path": str(self.path), "bytes": self.size, "md5": self.md5, "format": self.format}
 
 
-def load_run_weights(path, fetch_missing: bool = False, config: Config | None = None) -> RunWeights:
+def load_run_weights(path, fetch_missing: bool = False, config: Settings | None = None) -> RunWeights:
     """Read and check the weights file at `path` and compute its MD5: a WeightsError if unusable.
 
     fetch_missing: download the published file to `path` first when nothing is there. The
-    weights cache follows `config` (default: Config.from_env(), so NST_WEIGHTS_CACHE and
+    weights cache follows `config` (default: Settings.from_env(), so NST_WEIGHTS_CACHE and
     NST_WEIGHTS_CACHE_DIR apply to the commands as to the notebook).
     """
-    config = config or Config.from_env()
+    config = config or Settings.from_env()
     if fetch_missing and not Path(path).expanduser().exists():
         from .download import ensure_weights
 

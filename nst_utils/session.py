@@ -12,25 +12,25 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .config import CONFIG, Config
+from .settings import DEFAULTS, Settings
 
 tf1 = tf.compat.v1
 
 
-def session_config(config: Config | None = None) -> "tf1.ConfigProto":
+def session_config(config: Settings | None = None) -> "tf1.ConfigProto":
     """The `ConfigProto` for `config`'s thread settings (0 lets TensorFlow choose)."""
-    config = config or CONFIG
+    config = config or DEFAULTS
     return tf1.ConfigProto(intra_op_parallelism_threads=config.intra_op_threads,
                            inter_op_parallelism_threads=config.inter_op_threads,
                            allow_soft_placement=True)
 
 
-def make_session(graph=None, config: Config | None = None) -> "tf1.Session":
+def make_session(graph=None, config: Settings | None = None) -> "tf1.Session":
     """A `tf.compat.v1.Session` on `graph` (default: the current default graph) with nst's
     thread settings. Use it as the original used `tf.InteractiveSession()`/`tf.Session()`."""
     return tf1.Session(graph=graph, config=session_config(config))
 
 
-def make_interactive_session(config: Config | None = None) -> "tf1.InteractiveSession":
+def make_interactive_session(config: Settings | None = None) -> "tf1.InteractiveSession":
     """An `InteractiveSession` (it installs itself as the default session), with nst's threads."""
     return tf1.InteractiveSession(config=session_config(config))

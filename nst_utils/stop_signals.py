@@ -1,13 +1,21 @@
 """Ctrl-C (SIGINT) and SIGTERM as a polite request to stop: the run ends after the current
-iteration and still writes its image and record. A second signal stops at once."""
+iteration and still writes its image and record. A second signal stops at once.
+
+Python runs signal handlers in the main thread, between bytecodes, so a long TensorFlow call
+there would hold them back until the iteration ends: `StopSignals.run` runs the work in a
+worker thread and keeps the main thread waiting in short, interruptible steps.
+"""
 
 from __future__ import annotations
 
 import signal
 import sys
 import threading
+from typing import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: How long the main thread sleeps at a time while the worker runs.
+WAIT_SECONDS = 0.1
 
 
 class StopSignals:
@@ -35,6 +43,29 @@ class StopSignals:
         name = signal.Signals(number).name
         print(f"\n{name} received: stopping after this iteration and saving the image and "
               f"record (send it again to quit at once)", file=self.stream or sys.stderr, flush=True)
+
+    def run(self, work: Callable[[], object]):
+        """work() in a worker thread; its result, or its exception re-raised here.
+
+        A second signal raises KeyboardInterrupt here within a fraction of a second, while the
+        worker may still be inside a long iteration (it is a daemon thread: it does not hold
+        the process open).
+        """
+        outcome = {}
+
+        def target():
+            try:
+                outcome["value"] = work()
+            except BaseException as exc:  # handed to the main thread below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=target, name="nst-run", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(WAIT_SECONDS)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

@@ -120,7 +120,9 @@ class TiledCosts:
         deepest = max(layers, key=lambda name: [c.name for c in CONV_LAYERS].index(name))
         self.graph = tf.Graph()
         with self.graph.as_default():
-            dtype = vgg.DTYPES[vgg.check_precision(precision)]
+            if precision not in vgg.DTYPES:
+                raise ConfigError(f"precision must be one of {', '.join(vgg.DTYPES)}, got {precision!r}")
+            dtype = vgg.DTYPES[precision]
             self.image = tf1.placeholder(tf.float32, (1, None, None, 3), name="tile")
             self.box = tf1.placeholder(tf.int32, (4,), name="interior")
             net = {}

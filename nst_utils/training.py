@@ -18,8 +18,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from .config import CONFIG
 from .images import save_image
+from .settings import DEFAULTS
 
 tf1 = tf.compat.v1
 
@@ -73,8 +73,23 @@ def _finite(values) -> bool:
     return all(math.isfinite(float(v)) for v in values)
 
 
-def _save_network_image(means):
-    return lambda path, image: save_image(path, image, means)
+@dataclasses.dataclass
+class Hooks:
+    """How a run talks to its caller; every hook is optional.
+
+    report(i, total, content, style): the original's printout, every `log_every` iterations
+    (None: every save_every). on_step(i, total, content, style): the costs of every iteration's
+    starting image. should_stop(): asked before each iteration. save(path, image): writes a
+    (1, H, W, 3) network image (default: save_image with the run's means). checkpoint(result):
+    called after each snapshot and once at the end, to keep the optimiser's state.
+    """
+
+    report: Optional[Callable] = print_report
+    log_every: Optional[int] = None
+    on_step: Optional[Callable] = None
+    should_stop: Optional[Callable[[], bool]] = None
+    save: Optional[Callable] = None
+    checkpoint: Optional[Callable] = None
 
 
 class RunTracker:
@@ -83,27 +98,40 @@ class RunTracker:
     An optimiser calls `stop_requested()` before each iteration, `completed(i, start_image,
     values)` after iteration i (with the image it started from and that image's costs, and the
     session's variable already holding the new image), and `finish()` once at the end.
-    `save(path, image)` writes a (1, H, W, 3) network image; output_dir=False saves nothing.
+    output_dir=False saves nothing. `previous`: the result so far of a run being resumed (its
+    iterations, history and snapshots carry on).
     """
 
     def __init__(self, sess, variable, costs: Sequence, input_image, save_every, output_dir,
-                 save: Callable, report=None, log_every=None, on_step=None, should_stop=None):
+                 hooks: Hooks, previous: Optional[RunResult] = None):
         self.sess, self.variable, self.costs = sess, variable, list(costs)
-        self.save_every, self.output_dir, self.save = save_every, output_dir, save
-        self.report, self.on_step, self.should_stop = report, on_step, should_stop
-        self.log_every = save_every if log_every is None else log_every
+        self.save_every, self.output_dir, self.hooks = save_every, output_dir, hooks
+        self.log_every = save_every if hooks.log_every is None else hooks.log_every
         self.good_image = np.asarray(input_image, dtype=np.float32)
         self.result = RunResult(image=self.good_image, iterations=0, history=[])
+        if previous is not None:
+            self.result.iterations = previous.iterations
+            self.result.history, self.result.saved = list(previous.history), list(previous.saved)
+        self._cost_values = None
 
     def stop_requested(self) -> bool:
         """True (and the run marked interrupted) if the caller's should_stop() says so."""
-        if self.should_stop is not None and self.should_stop():
+        if self.hooks.should_stop is not None and self.hooks.should_stop():
             self.result.stopped = "interrupted"
             return True
         return False
 
-    def completed(self, i, start_image, values) -> bool:
-        """Record iteration i; False (run marked non-finite) if its starting point was not finite."""
+    def current_costs(self) -> list:
+        """The costs of the image the variable holds now (one compiled fetch, made once)."""
+        if self._cost_values is None:
+            self._cost_values = self.sess.make_callable(self.costs)
+        return [float(v) for v in self._cost_values()]
+
+    def completed(self, i, start_image, values, new_image=None) -> bool:
+        """Record iteration i; False (run marked non-finite) if its starting point was not finite.
+
+        new_image: the image after the step, when the optimiser has it already.
+        """
         values = [float(v) for v in values]
         if not (_finite(values) and np.isfinite(start_image).all()):
             self.result.stopped = "non-finite"
@@ -111,18 +139,24 @@ class RunTracker:
         self.good_image = np.asarray(start_image, dtype=np.float32)
         self.result.history.append(tuple(values))
         self.result.iterations = i + 1
-        if self.on_step is not None:
-            self.on_step(i, *values)
+        hooks = self.hooks
+        if hooks.on_step is not None:
+            hooks.on_step(i, *values)
         save_now = bool(self.save_every) and i % self.save_every == 0
-        log_now = self.report is not None and bool(self.log_every) and i % self.log_every == 0
+        log_now = hooks.report is not None and bool(self.log_every) and i % self.log_every == 0
         if save_now or log_now:
-            generated_image = self.sess.run(self.variable)
-            snapshot = [float(v) for v in self.sess.run(self.costs)]
+            generated_image = self.sess.run(self.variable) if new_image is None else new_image
+            snapshot = self.current_costs()
             if log_now:
-                self.report(i, *snapshot)
+                hooks.report(i, *snapshot)
             if save_now and self.output_dir is not False and _finite(snapshot):
                 self.result.saved.append(self.save(Path(self.output_dir) / f"{i}.png", generated_image))
+                if hooks.checkpoint is not None and np.isfinite(generated_image).all():
+                    hooks.checkpoint(self.result)
         return True
+
+    def save(self, path, image):
+        return self.hooks.save(path, image)
 
     def finish(self) -> RunResult:
         """Settle on the final image (the last good one if the latest is not finite) and save it."""
@@ -135,44 +169,60 @@ class RunTracker:
         self.result.image = self.good_image
         if self.output_dir is not False:
             self.result.saved.append(self.save(Path(self.output_dir) / FINAL_IMAGE, self.good_image))
+        if self.hooks.checkpoint is not None and self.result.stopped != "non-finite":
+            self.hooks.checkpoint(self.result)
         return self.result
 
 
+#: graph -> {train op name: tensor of the image after that op}, made once per graph and op.
+_AFTER_STEP = weakref.WeakKeyDictionary()
+
+
+def image_after(train_step, variable):
+    """A tensor holding the variable's value once `train_step` has run (same session call)."""
+    made = _AFTER_STEP.setdefault(variable.graph, {})
+    if train_step.name not in made:
+        with variable.graph.as_default(), tf.control_dependencies([train_step]):
+            made[train_step.name] = tf.identity(variable.read_value(), name="image_after_step")
+    return made[train_step.name]
+
+
 def optimize(sess, model, train_step, costs: Sequence, input_image, num_iterations=None,
-             save_every=None, output_dir=None, means=None, initialize=True,
-             report: Optional[Callable] = print_report, on_step: Optional[Callable] = None,
-             should_stop: Optional[Callable[[], bool]] = None, log_every=None,
-             save: Optional[Callable] = None) -> RunResult:
+             save_every=None, output_dir=None, means=None, hooks: Optional[Hooks] = None, *,
+             initialize=True, previous: Optional[RunResult] = None) -> RunResult:
     """Run `train_step` num_iterations times on model['input'], starting from input_image.
 
     costs: the (J, J_content, J_style) tensors. Every `save_every` iterations (after the step,
-    as the original did) `<output_dir>/<i>.png` is saved, and every `log_every` iterations
-    (default: save_every) `report(i, total, content, style)` is called; the final image goes to
-    `<output_dir>/generated_image.jpg`. output_dir=False saves nothing. on_step(i, total,
-    content, style) sees the costs of every iteration's starting image; should_stop() is asked
-    before each iteration. save(path, image) replaces the default writer (save_image with
-    `means`). train_step is a TF op run once per iteration, or an object with a
-    `drive(tracker, num_iterations)` method that runs its own loop (nst_utils.lbfgs.LBFGS).
+    as the original did) `<output_dir>/<i>.png` is saved and hooks.report is called (see Hooks);
+    the final image goes to `<output_dir>/generated_image.jpg`. output_dir=False saves nothing.
+    means: the mean pixel the default writer adds back. train_step is a TF op run once per
+    iteration, or an object with a `drive(tracker, num_iterations)` method that runs its own loop
+    (nst_utils.lbfgs.LBFGS). initialize=False keeps the variables' values: with `previous`, the
+    result so far of a stopped run, the run resumes at iteration previous.iterations.
     """
-    num_iterations = CONFIG.num_iterations if num_iterations is None else num_iterations
-    save_every = CONFIG.save_every if save_every is None else save_every
-    output_dir = CONFIG.output_dir if output_dir is None else output_dir
+    num_iterations = DEFAULTS.num_iterations if num_iterations is None else num_iterations
+    save_every = DEFAULTS.save_every if save_every is None else save_every
+    output_dir = DEFAULTS.output_dir if output_dir is None else output_dir
+    hooks = Hooks() if hooks is None else hooks
+    if hooks.save is None:
+        hooks = dataclasses.replace(hooks, save=lambda path, image: save_image(path, image, means))
     variable = model["input"]
     if initialize:  # each variable's own initializer: no grouping op that would alter the graph
         sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
     assign_image(sess, variable, input_image)
-    tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir,
-                         save or _save_network_image(means), report=report, log_every=log_every,
-                         on_step=on_step, should_stop=should_stop)
+    tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir, hooks, previous)
     if hasattr(train_step, "drive"):
         train_step.drive(tracker, num_iterations)
         return tracker.finish()
-    fetches = [train_step] + list(costs)
-    for i in range(num_iterations):
+    # One fixed set of fetches, compiled once: the step, the image after it and the costs of
+    # the image before it.
+    step = sess.make_callable([image_after(train_step, variable)] + list(costs))
+    start_image = np.asarray(input_image, dtype=np.float32)
+    for i in range(tracker.result.iterations, num_iterations):
         if tracker.stop_requested():
             break
-        start_image = sess.run(variable)
-        values = sess.run(fetches)[1:]
-        if not tracker.completed(i, start_image, values):
+        new_image, *values = step()
+        if not tracker.completed(i, start_image, values, new_image):
             break
+        start_image = new_image
     return tracker.finish()

@@ -12,6 +12,8 @@ import dataclasses
 import tensorflow as tf
 
 from . import costs
+from .options import blend_weights
+from .settings import DEFAULTS, Settings
 from .training import assign_image
 from .vgg import initialize_weights
 
@@ -67,29 +69,33 @@ def style_cost_from_grams(model, grams, style_grams_values, style_layers):
     return J_style
 
 
-def build_transfer_costs(sess, model, content_image, style_images, blend_weights=(1.0,),
-                         content_layer="conv4_2", style_layers=costs.STYLE_LAYERS, alpha=10.0,
-                         beta=40.0, tv_weight=0.0) -> TransferCosts:
+def build_transfer_costs(sess, model, content_image, style_images,
+                         settings: Settings = DEFAULTS) -> TransferCosts:
     """J = alpha J_content + beta sum_s(w_s J_style(s)) + tv_weight J_tv, on model['input'].
+
+    The layers, alpha, beta, tv_weight and the blend weights w_s (one per style image, scaled
+    to sum to 1) are `settings`'.
 
     The content and each style image are assigned to model['input'] in turn to read a_C and
     each style's Gram matrices, as the original notebook read a_C and a_S; the variable is left
     holding the last style image, so assign the starting image before optimising.
     """
-    variable = model["input"]
+    variable, content_layer = model["input"], settings.content_layer
     initialize_weights(sess)
     assign_image(sess, variable, content_image)
     a_C = sess.run(model[content_layer])
     J_content = costs.compute_content_cost(a_C, model[content_layer])
-    grams = style_grams(model, style_layers)
+    grams = style_grams(model, settings.style_layers)
     J_style = 0
-    for style_image, weight in zip(style_images, blend_weights):
+    for style_image, weight in zip(style_images,
+                                   blend_weights(style_images, settings.style_blend_weights)):
         assign_image(sess, variable, style_image)
         if weight:
-            J_style += weight * style_cost_from_grams(model, grams, sess.run(grams), style_layers)
+            J_style += weight * style_cost_from_grams(model, grams, sess.run(grams),
+                                                      settings.style_layers)
     J_style = tf.convert_to_tensor(J_style, dtype=tf.float32)
     J_tv = total_variation_cost(variable)
-    J = costs.total_cost(J_content, J_style, alpha=alpha, beta=beta)
-    if tv_weight:
-        J = J + tv_weight * J_tv
+    J = costs.total_cost(J_content, J_style, alpha=settings.alpha, beta=settings.beta)
+    if settings.tv_weight:
+        J = J + settings.tv_weight * J_tv
     return TransferCosts(total=J, content=J_content, style=J_style, tv=J_tv)

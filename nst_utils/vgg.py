@@ -20,13 +20,13 @@ import numpy as np
 import tensorflow as tf
 
 from .architecture import CONV_LAYERS
-from .config import CONFIG, Config, check_precision
+from .config import CONFIG
 from .errors import ConfigError
+from .settings import DEFAULTS, POOLINGS, PRECISIONS, Settings
 from .weights import VGGWeights, load_weights
 
 tf1 = tf.compat.v1
 
-POOLING = ("avg", "max")
 #: The graph collection that holds the network's weight variables (see `initialize_weights`).
 WEIGHTS_COLLECTION = "nst_vgg_weights"
 DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16}
@@ -71,6 +71,11 @@ def _pool(prev_layer, pooling, name):
     return op(prev_layer, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME", name=name)
 
 
+def _check_choice(name, value, known):
+    if value not in known:
+        raise ConfigError(f"{name} must be one of {', '.join(known)}, got {value!r}")
+
+
 def _warn_if_bfloat16_is_emulated():
     from .hardware import bfloat16_support
 
@@ -87,9 +92,8 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
     precision: 'float32' (the original) or 'bfloat16' convolutions; the input and every entry
     of the dict are float32 either way.
     """
-    check_precision(precision)
-    if pooling not in POOLING:
-        raise ConfigError(f"pooling must be one of {', '.join(POOLING)}, got {pooling!r}")
+    _check_choice("precision", precision, PRECISIONS)
+    _check_choice("pooling", pooling, POOLINGS)
     for name, value in (("image height", height), ("image width", width)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
@@ -115,17 +119,21 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
     return graph
 
 
-def load_vgg_model(path=None, config: Config | None = None, *, image_height=None,
+def load_vgg_model(path=None, config: Settings | None = None, *, image_height=None,
                    image_width=None, pooling: str = "avg", weights: VGGWeights | None = None,
                    precision: str | None = None) -> dict:
     """Read the weights file at `path` and build the model dict at the configured image size.
 
-    `path` defaults to `config.vgg_model`; the size to `config`'s, unless image_height or
-    image_width is given. Pass `weights` (from `load_weights`) to build without reading a file.
-    precision ('float32' or 'bfloat16') defaults to `config.precision` (float32).
+    Without `config`, the path and size are the original CONFIG's as they are when called
+    (CONFIG.VGG_MODEL, CONFIG.IMAGE_HEIGHT x CONFIG.IMAGE_WIDTH); with one, `config`'s.
+    image_height and image_width override either. Pass `weights` (from `load_weights`) to build
+    without reading a file. precision ('float32' or 'bfloat16') defaults to `config.precision`.
     """
-    config = config or CONFIG
-    precision = check_precision(config.precision if precision is None else precision)
+    if config is None:
+        config = DEFAULTS.replace(vgg_model=CONFIG.VGG_MODEL, image_width=CONFIG.IMAGE_WIDTH,
+                                  image_height=CONFIG.IMAGE_HEIGHT)
+    precision = config.precision if precision is None else precision
+    _check_choice("precision", precision, PRECISIONS)
     if weights is None:
         weights = load_weights(config.vgg_model if path is None else path,
                                cache=config.weights_cache, cache_dir=config.weights_cache_dir)

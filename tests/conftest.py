@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from nst_utils.config import CONFIG  # noqa: E402
+from nst_utils.settings import DEFAULTS  # noqa: E402
 from nst_utils.synthetic_weights import FORMATS, write_vgg19_mat  # noqa: E402
 
 tf.compat.v1.disable_eager_execution()
@@ -47,7 +47,7 @@ def vgg_mat(vgg_mat_files):
 @pytest.fixture
 def small_config(vgg_mat, tmp_path):
     """CONFIG at 64x48 on the fixture weights, writing into a temporary output folder."""
-    return CONFIG.replace(image_width=SMALL_WIDTH, image_height=SMALL_HEIGHT,
+    return DEFAULTS.replace(image_width=SMALL_WIDTH, image_height=SMALL_HEIGHT,
                           vgg_model=vgg_mat, output_dir=tmp_path / "output")
 
 

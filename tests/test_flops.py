@@ -3,7 +3,7 @@
 import pytest
 
 from nst_utils import flops
-from nst_utils.config import CONFIG
+from nst_utils.settings import DEFAULTS
 from nst_utils.errors import ConfigError
 
 # (n_H, n_W) of each block at 400x300 and (C_in, C_out) of each conv, from the facts' section 2.
@@ -35,7 +35,7 @@ def test_an_adam_step_at_400x300_is_the_facts_173_gflop():
 
 
 def test_the_deepest_layer_of_the_original_costs_is_conv5_1():
-    names = [CONFIG.content_layer, *(name for name, _ in CONFIG.style_layers)]
+    names = [DEFAULTS.content_layer, *(name for name, _ in DEFAULTS.style_layers)]
     assert flops.deepest_layer(names) == "conv5_1"
     assert flops.deepest_layer(["conv4_2", "avgpool3"]) == "conv4_2"
     assert flops.forward_flops(300, 400, "avgpool4") == flops.forward_flops(300, 400, "conv4_4")

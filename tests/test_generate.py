@@ -17,7 +17,8 @@ import pytest
 
 from nst_utils import colors
 from nst_utils.cli import main
-from nst_utils.config import CONFIG, PROJECT_ROOT
+from nst_utils.config import PROJECT_ROOT
+from nst_utils.settings import DEFAULTS
 from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 from nst_utils.weights import load_weights
 
@@ -73,9 +74,9 @@ def test_defaults_write_the_expected_files_and_record(paint, vgg_mat, capsys):
         assert iio.imread(out / name).shape == (48, 64, 3)
     rec = record(out)
     s = rec["settings"]
-    assert (s["content"], s["style"]) == (str(CONFIG.content_image), [str(CONFIG.style_image)])
+    assert (s["content"], s["style"]) == (str(DEFAULTS.content_image), [str(DEFAULTS.style_image)])
     assert (s["alpha"], s["beta"], s["learning_rate"], s["noise_ratio"]) == (10.0, 40.0, 2.0, 0.6)
-    assert s["content_layer"] == "conv4_2" and s["style_layers"] == [list(x) for x in CONFIG.style_layers]
+    assert s["content_layer"] == "conv4_2" and s["style_layers"] == [list(x) for x in DEFAULTS.style_layers]
     assert (s["optimizer"], s["pooling"], s["tv_weight"], s["init"]) == ("adam", "avg", 0.0, "noise")
     assert (s["width"], s["height"], s["iterations"]) == (64, 48, 5)
     assert rec["seed"] == 21 and rec["seed_given"] and rec["stopped"] is None

@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from nst_utils import images
-from nst_utils.config import CONFIG, PROJECT_ROOT
+from nst_utils.config import PROJECT_ROOT
 from nst_utils.errors import ImageError, ImageTooLargeError
+from nst_utils.settings import DEFAULTS
 
 MEANS = np.array([123.68, 116.779, 103.939]).reshape(1, 1, 1, 3)
 
@@ -84,7 +85,7 @@ def test_noise_image_blends_uniform_noise_with_the_content(rng):
 def test_unseeded_noise_draws_from_numpys_global_state_as_the_original():
     content = np.zeros((1, 3, 4, 3))
     np.random.seed(11)
-    expected = np.random.uniform(-20, 20, (1, 3, 4, 3)).astype("float32") * CONFIG.noise_ratio
+    expected = np.random.uniform(-20, 20, (1, 3, 4, 3)).astype("float32") * DEFAULTS.noise_ratio
     np.random.seed(11)
     np.testing.assert_allclose(images.generate_noise_image(content), expected)
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 from nst_utils import memory, scales, tiles
 from nst_utils.errors import ConfigError, NotEnoughMemoryError
 from nst_utils.images import generate_noise_image
+from nst_utils.settings import DEFAULTS
 from nst_utils.training import assign_image
 from nst_utils.transfer import build_transfer_costs
 from nst_utils.vgg import build_vgg_graph
@@ -61,7 +62,8 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     graph = tf.Graph()
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         model = build_vgg_graph(weights, 40, 56)
-        costs = build_transfer_costs(sess, model, net_content, [net_style], (1.0,), "conv2_2", LAYERS)
+        settings = DEFAULTS.replace(content_layer="conv2_2", style_layers=tuple(LAYERS))
+        costs = build_transfer_costs(sess, model, net_content, [net_style], settings)
         step = tf1.train.AdamOptimizer(2.0).minimize(costs.total)
         sess.run(tf1.global_variables_initializer())
         assign_image(sess, model["input"], generate_noise_image(net_content, 0.6, seed=4))

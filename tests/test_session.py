@@ -1,17 +1,17 @@
-"""Sessions with nst's thread settings, and the settings' validation in Config."""
+"""Sessions with nst's thread settings, and the settings' validation in Settings."""
 
 import pytest
 
-from nst_utils.config import CONFIG
+from nst_utils.settings import DEFAULTS
 from nst_utils.errors import ConfigError
 from nst_utils.session import make_session, session_config
 
 
 def test_session_config_carries_the_thread_settings():
-    proto = session_config(CONFIG.replace(intra_op_threads=2, inter_op_threads=1))
+    proto = session_config(DEFAULTS.replace(intra_op_threads=2, inter_op_threads=1))
     assert proto.intra_op_parallelism_threads == 2
     assert proto.inter_op_parallelism_threads == 1
-    assert session_config().inter_op_parallelism_threads == CONFIG.inter_op_threads == 1
+    assert session_config().inter_op_parallelism_threads == DEFAULTS.inter_op_threads == 1
 
 
 def test_make_session_runs_on_the_given_graph():
@@ -29,4 +29,4 @@ def test_make_session_runs_on_the_given_graph():
                                          ("inter_op_threads", True)])
 def test_bad_thread_settings_are_refused(name, value):
     with pytest.raises(ConfigError, match=f"{name} must be a whole number >= 0"):
-        CONFIG.replace(**{name: value})
+        DEFAULTS.replace(**{name: value})

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from nst_utils import tiles
 from nst_utils.errors import ConfigError
+from nst_utils.settings import DEFAULTS
 from nst_utils.training import assign_image
 from nst_utils.transfer import build_transfer_costs
 from nst_utils.vgg import build_vgg_graph
@@ -32,8 +33,9 @@ def whole_image_reference(weights, content, styles, blend, image, content_layer,
     graph = tf.Graph()
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         model = build_vgg_graph(weights, height, width)
-        costs = build_transfer_costs(sess, model, content, styles, blend, content_layer,
-                                     style_layers, alpha, beta)
+        settings = DEFAULTS.replace(content_layer=content_layer, style_layers=tuple(style_layers),
+                                    style_blend_weights=tuple(blend), alpha=alpha, beta=beta)
+        costs = build_transfer_costs(sess, model, content, styles, settings)
         gradient = tf.gradients(costs.total, model["input"])[0]
         assign_image(sess, model["input"], image)
         values = sess.run([costs.total, costs.content, costs.style, gradient])

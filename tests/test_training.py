@@ -8,7 +8,7 @@ import tensorflow as tf
 from nst_utils import costs
 from nst_utils.config import STYLE_LAYERS
 from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
-from nst_utils.training import FINAL_IMAGE, optimize
+from nst_utils.training import FINAL_IMAGE, Hooks, optimize
 from nst_utils.vgg import load_vgg_model
 
 tf1 = tf.compat.v1
@@ -61,7 +61,7 @@ def test_a_non_finite_cost_stops_and_keeps_the_last_good_image(sess, tmp_path):
     # sqrt of x: Adam's first step of about -2 takes x from 1 to -1, where the cost is NaN.
     model, step, cost_tensors, start = toy_problem(1.0, lambda x: tf.reduce_sum(tf.sqrt(x)))
     result = optimize(sess, model, step, cost_tensors, start, num_iterations=5, save_every=0,
-                      output_dir=tmp_path, report=None)
+                      output_dir=tmp_path, hooks=Hooks(report=None))
     assert result.stopped == "non-finite" and result.iterations == 1
     np.testing.assert_allclose(result.image, start)
     np.testing.assert_allclose(sess.run(model["input"]), start)  # restored in the session too
@@ -72,8 +72,9 @@ def test_should_stop_ends_the_run_early_with_the_current_image(sess, tmp_path):
     model, step, cost_tensors, start = toy_problem(3.0, lambda x: tf.reduce_sum(tf.square(x)))
     calls = []
     result = optimize(sess, model, step, cost_tensors, start, num_iterations=50, save_every=0,
-                      output_dir=False, report=None, should_stop=lambda: len(calls) >= 2,
-                      on_step=lambda i, *c: calls.append((i, c)))
+                      output_dir=False,
+                      hooks=Hooks(report=None, should_stop=lambda: len(calls) >= 2,
+                                  on_step=lambda i, *c: calls.append((i, c))))
     assert result.stopped == "interrupted" and result.iterations == 2
     assert [i for i, _ in calls] == [0, 1]
     assert calls[0][1][0] == pytest.approx(12 * 9.0)  # cost of the start image, 12 pixels of 3

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from nst_utils.config import PROJECT_ROOT
 from nst_utils.images import load_image, reshape_and_normalize_image
+from nst_utils.settings import DEFAULTS
 from nst_utils.training import assign_image
 from nst_utils.transfer import build_transfer_costs, total_variation_cost
 from nst_utils.vgg import load_vgg_model
@@ -36,7 +37,9 @@ def test_blended_styles_are_the_weighted_sum_and_tv_enters_the_total(sess, small
     style_b = rng.uniform(-100, 100, content.shape)
 
     def costs_at(image, styles, blend, **kw):
-        c = build_transfer_costs(sess, model, content, styles, blend, "conv4_2", LAYERS, **kw)
+        settings = DEFAULTS.replace(style_blend_weights=blend, content_layer="conv4_2",
+                                    style_layers=LAYERS, **kw)
+        c = build_transfer_costs(sess, model, content, styles, settings)
         assign_image(sess, model["input"], image)
         return sess.run([c.total, c.content, c.style, c.tv])
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from nst_utils import hardware
 from nst_utils.architecture import LAYER_NAMES, MODEL_KEYS
-from nst_utils.config import CONFIG
+from nst_utils.settings import DEFAULTS
 from nst_utils.errors import ConfigError
 from nst_utils.vgg import build_vgg_graph, load_vgg_model
 from nst_utils.weights import load_weights
@@ -106,7 +106,7 @@ def test_unknown_precision_is_refused_before_any_file_is_read(sess, fixture_weig
     with pytest.raises(ConfigError, match="precision must be one of"):
         load_vgg_model(tmp_path / "missing.mat", precision="float16")
     with pytest.raises(ConfigError, match="precision must be one of"):
-        CONFIG.replace(precision="half")
+        DEFAULTS.replace(precision="half")
 
 
 def test_precision_defaults_to_the_configuration(sess, small_config):

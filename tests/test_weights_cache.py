@@ -9,7 +9,8 @@ import pytest
 
 from nst_utils import weights, weights_cache
 from nst_utils.architecture import CONV_LAYERS
-from nst_utils.config import Config, user_cache_dir
+from nst_utils.config import user_cache_dir
+from nst_utils.settings import Settings
 from nst_utils.synthetic_weights import write_vgg19_mat
 
 
@@ -222,9 +223,9 @@ def test_cache_status_lines(mat_copy):
 def test_user_cache_dir_and_config_settings(tmp_path):
     assert user_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "nst"
     assert user_cache_dir({}).parts[-2:] == (".cache", "nst")
-    config = Config.from_env({"NST_WEIGHTS_CACHE_DIR": str(tmp_path), "NST_WEIGHTS_CACHE": "0"})
+    config = Settings.from_env({"NST_WEIGHTS_CACHE_DIR": str(tmp_path), "NST_WEIGHTS_CACHE": "0"})
     assert config.weights_cache_dir == tmp_path and config.weights_cache is False
-    assert Config().weights_cache is True and Config().weights_cache_dir is None
+    assert Settings().weights_cache is True and Settings().weights_cache_dir is None
 
 
 def test_load_vgg_model_uses_the_configured_cache_folder(sess, small_config, tmp_path, monkeypatch):

@@ -11,16 +11,16 @@ EXIT_UNUSABLE = 1
 def add_arguments(parser):
     parser.formatter_class = argparse.HelpFormatter  # the default path is stated in the help
     parser.add_argument("path", nargs="?", type=Path, default=None,
-                        help="the weights file to examine (default: CONFIG.vgg_model, or "
+                        help="the weights file to examine (default: the project's weights file, or "
                              "NST_WEIGHTS when set)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
 def run(args):
-    from ..config import Config
+    from ..settings import Settings
     from ..doctor import diagnose, format_report
 
-    config = Config.from_env()
+    config = Settings.from_env()
     path = config.vgg_model if args.path is None else args.path
     report = diagnose(path, check_cache=config.weights_cache, cache_dir=config.weights_cache_dir)
     print(json.dumps(report.as_dict()) if args.json else format_report(report))

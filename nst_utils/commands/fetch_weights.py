@@ -14,7 +14,7 @@ def add_arguments(parser):
     parser.formatter_class = argparse.HelpFormatter
     parser.add_argument("--dest", type=Path, default=None,
                         help="folder to save imagenet-vgg-verydeep-19.mat in (or a path ending "
-                             "in .mat); default: where CONFIG.vgg_model (or NST_WEIGHTS) points")
+                             "in .mat); default: where the project's weights file (or NST_WEIGHTS) points")
     parser.add_argument("--format", choices=tuple(WEIGHTS_SOURCES), default="new",
                         help="which published file: new (beta23+, 535 MB; the default) or old (beta16)")
     parser.add_argument("--url", default=None,
@@ -36,10 +36,11 @@ def add_arguments(parser):
 
 def destination(dest) -> Path:
     """The weights file's path from --dest: a folder gets the standard file name inside it."""
-    from ..config import WEIGHTS_FILENAME, Config
+    from ..config import WEIGHTS_FILENAME
+    from ..settings import Settings
 
     if dest is None:
-        return Config.from_env().vgg_model
+        return Settings.from_env().vgg_model
     dest = Path(dest).expanduser()
     if dest.suffix.lower() == ".mat" and not dest.is_dir():
         return dest

@@ -1,0 +1,279 @@
+"""The painting core: settings, weights and hooks in, a painted image out.
+
+`prepare` reads the images a run's settings name and settles what the settings leave open
+(the model size from the content's aspect, the blend weights, the seed); `Painter` builds the
+graph (VGG-19, the costs of nst_utils.transfer, Adam or L-BFGS) in its own session and runs
+the loop of nst_utils.training; `stylize` does both for one run. Nothing here reads the
+command line or the environment: `commands/generate.py` maps those onto a `Settings`, and
+`benchmarks/bench.py` times this same `Painter`.
+
+The optimiser's state (the image, Adam's slots and step count, the cost history) can be saved
+after each snapshot and at the end (`save_state`), and a run continues from it bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import secrets
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import ConfigError, NSTError
+from .files import replace_atomically
+from .settings import INITS, Settings
+from .training import Hooks, RunResult
+
+STATE_FILE = "state.npz"
+
+
+@dataclasses.dataclass
+class Inputs:
+    """The run's images as (H, W, 3) uint8 at the model size; init is None unless a file."""
+
+    content: np.ndarray
+    styles: list
+    init: Optional[np.ndarray] = None
+
+
+@dataclasses.dataclass
+class Painting:
+    """What `stylize` returns: the loop's result and the final (total, content, style) costs."""
+
+    result: RunResult
+    final_costs: tuple
+
+
+def prepare(settings: Settings) -> tuple:
+    """(settings with size, blend weights and seed settled, Inputs): reads and checks every image.
+
+    The size follows the content's aspect where a side is None (both None: 400x300); a seed of
+    None is drawn at random.
+    """
+    from . import images, options
+
+    blend = options.blend_weights(settings.style_images, settings.style_blend_weights)
+    content_raw = images.read_image(settings.content_image)
+    width, height = options.model_size(content_raw.shape, settings.image_width,
+                                       settings.image_height, default=(400, 300))
+    init = None
+    if settings.init not in INITS:
+        init = images.load_image(settings.init, (width, height))
+    inputs = Inputs(content=images.resize_image(content_raw, width, height),
+                    styles=[images.load_image(path, (width, height))
+                            for path in settings.style_images],
+                    init=init)
+    seed = settings.seed if settings.seed is not None else secrets.randbelow(2 ** 31)
+    return settings.replace(image_width=width, image_height=height, style_blend_weights=blend,
+                            seed=seed), inputs
+
+
+def network_inputs(settings: Settings, inputs: Inputs) -> tuple:
+    """(content, styles, start) as network images (1, H, W, 3); luminance with preserve_colors."""
+    from . import colors, images
+
+    content, styles, init = inputs.content, inputs.styles, inputs.init
+    if settings.preserve_colors:
+        styles = [colors.luminance_image(p, match=content) for p in styles]
+        init = None if init is None else colors.luminance_image(init)
+        content = colors.luminance_image(content)
+
+    def normalize(pixels):
+        return images.reshape_and_normalize_image(pixels, settings.means)
+
+    content_image = normalize(content)
+    if settings.init == "noise":
+        start_image = images.generate_noise_image(content_image, settings.noise_ratio,
+                                                  seed=settings.seed)
+    else:
+        start_image = content_image if init is None else normalize(init)
+    return content_image, [normalize(p) for p in styles], start_image
+
+
+def saver(settings: Settings, inputs: Inputs):
+    """save(path, image) for the loop: plain, or with the content's colours put back."""
+    from . import colors, images
+
+    if not settings.preserve_colors:
+        return lambda path, image: images.save_image(path, image, settings.means)
+
+    def save(path, image):
+        pixels = image[0] + settings.means_array[0]
+        return images.write_image(path, colors.recombine(pixels, inputs.content))
+    return save
+
+
+class Painter:
+    """One run's graph and session: the model at the settings' size, its costs and optimiser.
+
+    content_image and style_images are network images (1, H, W, 3). Close it when done (or use
+    it as a context manager).
+    """
+
+    def __init__(self, settings: Settings, weights, content_image, style_images):
+        import tensorflow as tf
+
+        from .lbfgs import LBFGS
+        from .session import make_session
+        from .transfer import build_transfer_costs
+        from .vgg import WEIGHTS_COLLECTION, build_vgg_graph
+
+        tf1 = tf.compat.v1
+        self.settings = settings
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            if settings.seed is not None:
+                tf1.set_random_seed(settings.seed)
+            self.sess = make_session(self.graph, settings)
+            try:
+                self.model = build_vgg_graph(weights, settings.image_height, settings.image_width,
+                                             settings.pooling, settings.precision)
+                self.costs = build_transfer_costs(self.sess, self.model, content_image,
+                                                  style_images, settings)
+                self.reported = self.costs.reported()
+                if settings.optimizer == "adam":
+                    self.train_step = tf1.train.AdamOptimizer(
+                        settings.learning_rate).minimize(self.costs.total)
+                else:
+                    self.train_step = LBFGS(self.sess, self.model["input"], self.reported)
+                # The image and the optimiser's state; the network's weights never change.
+                weights_variables = set(self.graph.get_collection(WEIGHTS_COLLECTION))
+                self.variables = [v for v in self.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+                                  if v not in weights_variables]
+            except BaseException:
+                self.sess.close()
+                raise
+        self._step = None
+
+    def start(self, image) -> None:
+        """Every variable to its initial value and `image` into the input (Adam from scratch)."""
+        from .training import assign_image
+
+        self.sess.run([v.initializer for v in self.variables])
+        assign_image(self.sess, self.model["input"], image)
+
+    def step(self) -> list:
+        """One Adam iteration as the loop runs it: [image after the step, J, J_content, J_style]."""
+        from .training import image_after
+
+        if self._step is None:
+            with self.graph.as_default():
+                after = image_after(self.train_step, self.model["input"])
+            self._step = self.sess.make_callable([after, *self.reported])
+        return self._step()
+
+    def image(self) -> np.ndarray:
+        return self.sess.run(self.model["input"])
+
+    def current_costs(self) -> tuple:
+        """(J, J_content, J_style) of the image the input holds."""
+        return tuple(float(v) for v in self.sess.run(self.reported))
+
+    def run(self, start_image, output_dir, hooks: Hooks, state: Optional[dict] = None,
+            iterations: Optional[int] = None) -> RunResult:
+        """The optimisation loop (nst_utils.training.optimize) from start_image, or from `state`
+        (see `read_state`) when resuming, up to `iterations` (default: the settings');
+        output_dir=False saves nothing."""
+        from .training import optimize
+
+        settings = self.settings
+        previous = None
+        if state is not None:
+            self.start(state["image"])
+            self.restore(state)
+            start_image = state["image"]
+            previous = RunResult(image=start_image, iterations=int(state["iterations"]),
+                                 history=[tuple(row) for row in state["history"]],
+                                 saved=[Path(output_dir) / name for name in state["snapshots"]])
+        with self.graph.as_default():
+            return optimize(self.sess, self.model, self.train_step, self.reported, start_image,
+                            iterations or settings.num_iterations, settings.save_every, output_dir,
+                            settings.means, hooks, initialize=state is None, previous=previous)
+
+    def variable_values(self) -> dict:
+        """{variable name: value} of every variable: the image and the optimiser's state."""
+        return dict(zip((v.name for v in self.variables), self.sess.run(self.variables)))
+
+    def restore(self, state: dict) -> None:
+        """Load the variables a state holds (Adam's slots and step count, the image)."""
+        saved = state["variables"]
+        missing = [v.name for v in self.variables if v.name not in saved]
+        if missing and self.settings.optimizer == "adam":
+            raise ConfigError(f"the saved state has no value for {', '.join(missing)}; it was "
+                              f"not written by this kind of run")
+        for variable in self.variables:
+            if variable.name in saved:
+                variable.load(saved[variable.name], self.sess)
+
+    def close(self):
+        self.sess.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def save_state(path, painter: Painter, result: RunResult, output_dir) -> Path:
+    """Write the optimiser's state after `result.iterations` iterations to `path`, atomically."""
+    arrays = {f"var:{name}": value for name, value in painter.variable_values().items()}
+    history = np.asarray(result.history, dtype=np.float64).reshape(-1, 3)
+    snapshots = [str(Path(p).relative_to(output_dir)) for p in result.saved
+                 if Path(p).is_relative_to(output_dir) and Path(p).stem.isdigit()]
+    buffer = io.BytesIO()
+    np.savez(buffer, iterations=np.int64(result.iterations), history=history,
+             snapshots=np.asarray(snapshots, dtype=str), **arrays)
+    data = buffer.getvalue()
+    return replace_atomically(path, lambda tmp: tmp.write_bytes(data))
+
+
+def read_state(path) -> dict:
+    """The state `save_state` wrote: iterations, history, snapshots, variables and image."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            variables = {k[4:]: data[k] for k in data.files if k.startswith("var:")}
+            state = {"iterations": int(data["iterations"]), "history": data["history"].tolist(),
+                     "snapshots": [str(s) for s in data["snapshots"]], "variables": variables}
+    except (OSError, ValueError, KeyError) as exc:
+        raise NSTError(f"cannot read the saved state {path} ({exc}); the run cannot be resumed "
+                       f"from it") from None
+    state["image"] = state["variables"].get("input:0")
+    if state["image"] is None:
+        raise NSTError(f"the saved state {path} holds no image; the run cannot be resumed from it")
+    return state
+
+
+def stylize(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Optional[Hooks] = None,
+            state: Optional[dict] = None, keep_state: bool = True) -> Painting:
+    """Paint one run (settings from `prepare`) with loaded VGG weights; save into output_dir.
+
+    hooks.save defaults to `saver(settings, inputs)`; with keep_state, the optimiser's state
+    goes to <output_dir>/state.npz after each snapshot and at the end, and `state` (from
+    `read_state`) resumes a run.
+    """
+    import tensorflow as tf
+
+    hooks = Hooks() if hooks is None else hooks
+    if hooks.save is None:
+        hooks = dataclasses.replace(hooks, save=saver(settings, inputs))
+    content_image, style_images, start_image = network_inputs(settings, inputs)
+    try:
+        with Painter(settings, weights, content_image, style_images) as painter:
+            if keep_state and output_dir is not False:
+                state_path = Path(output_dir) / STATE_FILE
+                previous = hooks.checkpoint
+
+                def checkpoint(result):
+                    save_state(state_path, painter, result, output_dir)
+                    if previous is not None:
+                        previous(result)
+                hooks = dataclasses.replace(hooks, checkpoint=checkpoint)
+            result = painter.run(start_image, output_dir, hooks, state)
+            return Painting(result=result, final_costs=painter.current_costs())
+    except (MemoryError, tf.errors.ResourceExhaustedError):
+        raise NSTError(f"not enough memory for a {settings.image_width}x{settings.image_height} "
+                       f"model; try a smaller --width or --height") from None
