@@ -95,15 +95,40 @@ class BigPrint:
     noise_ratio: float = 0.6
     seed: int = 0
     cell: Optional[int] = None           # None: chosen from the memory available
+    pooling: str = "avg"
+    precision: str = "float32"
     means: Sequence[float] = (123.68, 116.779, 103.939)
 
 
-def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndarray],
-          on_step: Optional[Callable] = None, room_mb: float | None = None) -> np.ndarray:
-    """Paint `plan` coarse to fine; the final network image (1, height, width, 3).
+def split_iterations(total: int, scales: int) -> list:
+    """`total` iterations over `scales` scales, coarse to fine, each scale half the last's
+    (160 over 3: [93, 45, 22]): a finer scale costs 4x per iteration and needs fewer."""
+    shares = [2 ** (scales - 1 - k) for k in range(scales)]
+    counts = [max(1, total * share // sum(shares)) for share in shares]
+    counts[0] += max(0, total - sum(counts))
+    return counts
 
-    content, styles: (H, W, 3) uint8 pixels of any size (resized at each scale).
-    on_step(scale index, (width, height), iteration, (J, J_content, J_style)) sees every step.
+
+@dataclasses.dataclass
+class BigPrintResult:
+    """The final network image (the last finite one), the iterations run and why it stopped
+    (None: all ran, 'interrupted', or 'non-finite')."""
+
+    image: np.ndarray
+    iterations: int
+    stopped: Optional[str] = None
+
+
+def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndarray],
+          on_step: Optional[Callable] = None, room_mb: float | None = None,
+          should_stop: Optional[Callable[[], bool]] = None,
+          start: Optional[np.ndarray] = None) -> BigPrintResult:
+    """Paint `plan` coarse to fine.
+
+    content, styles, start: (H, W, 3) uint8 pixels of any size (resized at each scale); start
+    (default: noise blended with the content) begins the coarsest scale.
+    on_step(scale index, (width, height), iteration, (J, J_content, J_style), image) sees every
+    step's starting image and its costs; should_stop() is asked before each step.
     """
     from .images import generate_noise_image, resize_image
 
@@ -111,12 +136,13 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
     sizes = scale_sizes(plan.width, plan.height, len(plan.iterations))
     iterations = list(plan.iterations)[-len(sizes):]
     room = memory.available_mb()[0] if room_mb is None else room_mb
-    costs = tiles.TiledCosts(weights, plan.content_layer, plan.style_layers, plan.alpha, plan.beta)
-    image = None
+    costs = tiles.TiledCosts(weights, plan.content_layer, plan.style_layers, plan.alpha, plan.beta,
+                             plan.pooling, plan.precision)
+    image, done, stopped = None, 0, None
     try:
         for index, ((width, height), count) in enumerate(zip(sizes, iterations)):
             costs.cell = plan.cell if plan.cell is not None else pick_cell(
-                width, height, room, costs.halo, styles=len(styles))
+                width, height, room, costs.halo, styles=len(styles), precision=plan.precision)
             network = lambda pixels: pixels[None].astype(np.float32) - means
             content_k = network(resize_image(content, width, height))
             a_C = costs.content_target(content_k)
@@ -128,17 +154,32 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
                 grams = {k: v * np.float32(_positions(k, height, width) / _positions(k, sh, sw))
                          for k, v in grams.items()}
                 targets.append((weight, grams))
-            if image is None:
-                image = generate_noise_image(content_k, plan.noise_ratio, seed=plan.seed)
-            else:
+            if image is not None:
                 image = _resize_network(image, width, height)
+            elif start is not None:
+                image = network(resize_image(start, width, height))
+            else:
+                image = generate_noise_image(content_k, plan.noise_ratio, seed=plan.seed)
             adam = tiles.Adam(plan.learning_rate)
             for i in range(count):
+                if should_stop is not None and should_stop():
+                    stopped = "interrupted"
+                    break
                 values, gradient = costs.costs_and_gradient(image, a_C, targets)
+                if not (np.isfinite(values).all() and np.isfinite(gradient).all()):
+                    stopped = "non-finite"
+                    break
                 if on_step is not None:
-                    on_step(index, (width, height), i, values)
-                image = adam.step(image, gradient)
+                    on_step(index, (width, height), i, values, image)
+                stepped = adam.step(image, gradient)
+                done += 1
+                if not np.isfinite(stepped).all():   # keep the last finite image
+                    stopped = "non-finite"
+                    break
+                image = stepped
             del a_C, targets
+            if stopped:
+                break
     finally:
         costs.close()
-    return image
+    return BigPrintResult(image=image, iterations=done, stopped=stopped)

@@ -260,6 +260,10 @@ class Adam:
             self.m = np.zeros_like(gradient, dtype=np.float32)
             self.v = np.zeros_like(gradient, dtype=np.float32)
         self.t += 1
+        with np.errstate(over="ignore", invalid="ignore"):   # the caller checks for non-finite
+            return self._update(image, gradient)
+
+    def _update(self, image, gradient):
         lr = self.learning_rate * math.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
         self.m *= self.beta1
         self.m += (1 - self.beta1) * gradient

@@ -17,6 +17,28 @@ tf1 = tf.compat.v1
 LAYERS = [("conv1_1", 0.5), ("conv2_1", 0.5)]
 
 
+def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
+    assert scales.split_iterations(160, 3) == [93, 45, 22]
+    assert scales.split_iterations(160, 1) == [160]
+    assert scales.split_iterations(2, 3) == [1, 1, 1]
+    assert sum(scales.split_iterations(100, 4)) == 100
+
+
+def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
+    weights = load_weights(vgg_mat)
+    content = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    plan = scales.BigPrint(32, 32, iterations=[5], content_layer="conv1_2",
+                           style_layers=[("conv1_1", 1.0)])
+    asked = []
+    result = scales.paint(weights, plan, content, [content], room_mb=1e9,
+                          should_stop=lambda: asked.append(1) or len(asked) > 2)
+    assert (result.iterations, result.stopped) == (2, "interrupted")
+    wild = scales.BigPrint(32, 32, iterations=[5], content_layer="conv1_2",
+                           style_layers=[("conv1_1", 1.0)], learning_rate=1e38, alpha=1e30)
+    result = scales.paint(weights, wild, content, [content], room_mb=1e9)
+    assert result.stopped == "non-finite" and np.isfinite(result.image).all()
+
+
 def test_scales_halve_the_size_down_to_a_smallest_side():
     assert scales.scale_sizes(3000, 2250, 3) == [(750, 563), (1500, 1125), (3000, 2250)]
     assert scales.scale_sizes(400, 300, 1) == [(400, 300)]
@@ -53,8 +75,10 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     plan = scales.BigPrint(56, 40, iterations=[3], content_layer="conv2_2", style_layers=LAYERS,
                            seed=4, cell=16)
     seen = []
-    painted = scales.paint(weights, plan, content, [style], room_mb=1e9,
-                           on_step=lambda *a: seen.append(a))
+    result = scales.paint(weights, plan, content, [style], room_mb=1e9,
+                          on_step=lambda *a: seen.append(a))
+    painted = result.image
+    assert (result.iterations, result.stopped) == (3, None)
     assert [(s[0], s[1], s[2]) for s in seen] == [(0, (56, 40), i) for i in range(3)]
     means = np.reshape(plan.means, (1, 1, 1, 3)).astype(np.float32)
     net_content = content[None].astype(np.float32) - means
@@ -85,7 +109,7 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
                            style_layers=LAYERS, cell=32, learning_rate=4.0)
     seen = []
     painted = scales.paint(weights, plan, content, [style], room_mb=1e9,
-                           on_step=lambda *a: seen.append(a))
+                           on_step=lambda *a: seen.append(a)).image
     assert painted.shape == (1, 128, 160, 3) and np.isfinite(painted).all()
     assert [s[1] for s in seen] == [(80, 64)] * 6 + [(160, 128)] * 3
     coarse, fine = [s[3][0] for s in seen[:6]], [s[3][0] for s in seen[6:]]
