@@ -63,7 +63,7 @@ def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> 
     return low * tiles.GRID
 
 
-def _resize_network(image: np.ndarray, width: int, height: int) -> np.ndarray:
+def resize_network(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """A (1, h, w, 3) float network image resized to (1, height, width, 3), channel by channel."""
     from PIL import Image
 
@@ -134,7 +134,9 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
 
     means = np.reshape(np.asarray(plan.means, dtype=np.float32), (1, 1, 1, 3))
     sizes = scale_sizes(plan.width, plan.height, len(plan.iterations))
-    iterations = list(plan.iterations)[-len(sizes):]
+    iterations = list(plan.iterations)
+    dropped = len(iterations) - len(sizes)          # scales too small to paint: their
+    iterations = [sum(iterations[:dropped + 1])] + iterations[dropped + 1:]   # steps go first
     room = memory.available_mb()[0] if room_mb is None else room_mb
     costs = tiles.TiledCosts(weights, plan.content_layer, plan.style_layers, plan.alpha, plan.beta,
                              plan.pooling, plan.precision)
@@ -155,7 +157,7 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
                          for k, v in grams.items()}
                 targets.append((weight, grams))
             if image is not None:
-                image = _resize_network(image, width, height)
+                image = resize_network(image, width, height)
             elif start is not None:
                 image = network(resize_image(start, width, height))
             else:

@@ -120,3 +120,56 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
     start = []
     scales.paint(weights, fresh, content, [style], room_mb=1e9, on_step=lambda *a: start.append(a))
     assert fine[0] < 0.8 * start[0][3][0]
+
+
+def _generate(vgg_mat, out, *options):
+    from nst_utils.cli import main
+
+    return main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
+                 "--seed", "2", *options])
+
+
+def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, capsys):
+    import json
+
+    import imageio.v3 as iio
+
+    out = tmp_path / "big"
+    code = _generate(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
+                     "--style-scale", "0.5", "--iterations", "6", "--save-every", "2")
+    assert code == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["scales"] == 2 and run["settings"]["style_scale"] == 0.5
+    assert run["iterations_completed"] == 6 == len(run["costs"]) and run["stopped"] is None
+    assert iio.imread(out / "generated_image.jpg").shape == (128, 160, 3)
+    for name in ("0.png", "2.png", "4.png"):          # snapshots at the painting's size
+        assert iio.imread(out / name).shape == (128, 160, 3)
+    fine = [row["total"] for row in run["costs"][4:]]  # the fine scale's 2 of the 6 (4, 2)
+    assert fine[-1] < fine[0]
+
+
+@pytest.mark.parametrize("options, says", [
+    (("--scales", "2", "--optimizer", "lbfgs"), "--optimizer lbfgs cannot be used in a coarse-to-fine"),
+    (("--style-scale", "0.5", "--tv-weight", "1"), "--tv-weight cannot be used"),
+    (("--style-scale", "0"), "--style-scale"),
+    (("--scales", "0"), "--scales"),
+])
+def test_big_print_options_that_cannot_work_get_one_line(vgg_mat, tmp_path, capsys, options, says):
+    try:
+        code = _generate(vgg_mat, tmp_path / "x", "--width", "64", "--iterations", "1", *options)
+    except SystemExit as exit:           # argparse refuses a malformed value itself
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert says in err[-1] and len([line for line in err if line.startswith("error")]) <= 1
+
+
+def test_a_run_that_cannot_fit_is_refused_before_painting(vgg_mat, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "600")          # less than TensorFlow itself takes
+    code = _generate(vgg_mat, tmp_path / "lbfgs", "--width", "64", "--optimizer", "lbfgs")
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs about" in err[0] and "0.6 GB is available (NST_MEMORY_LIMIT_MB)" in err[0]
+    code = _generate(vgg_mat, tmp_path / "adam", "--width", "64")
+    assert code == 2
+    assert "does not fit in 0.6 GB even in the smallest tiles" in capsys.readouterr().err
