@@ -65,52 +65,51 @@ def random_weights() -> Path:
     return path
 
 
-def tf_child(weights_path, width, height, styles, optimizer, precision, iterations,
-             tiles=None) -> dict:
-    """In this (fresh) process: one run as `generate` builds it; figures as a dict."""
+def _network_images(width, height, styles=1):
+    from nst_utils.config import PROJECT_ROOT
+    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
+
+    content = reshape_and_normalize_image(load_image(PROJECT_ROOT / "images" / "louvre.jpg",
+                                                     (width, height)))
+    style = reshape_and_normalize_image(load_image(PROJECT_ROOT / "images" / "sandstone.jpg",
+                                                   (width, height)))
+    return content, [style] * styles, generate_noise_image(content, seed=0)
+
+
+def _settings(width, height, styles=1, optimizer="adam", precision="float32"):
+    from nst_utils.settings import DEFAULTS
+
+    return DEFAULTS.replace(image_width=width, image_height=height, optimizer=optimizer,
+                            precision=precision, style_images=DEFAULTS.style_images * styles,
+                            style_blend_weights=(1.0 / styles,) * styles, seed=0, save_every=0)
+
+
+def tf_child(weights_path, width, height, styles, optimizer, precision, iterations) -> dict:
+    """In this (fresh) process: one run through nst's painting core (`stylize.Painter`, what
+    `generate` runs), with the estimate made before anything is built; figures as a dict."""
     stages = {"start": rss_mb()}
-    import numpy as np
     import tensorflow as tf
 
     from nst_utils import memory
-    from nst_utils.config import CONFIG
-    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
-    from nst_utils.session import make_session
-    from nst_utils.training import optimize
-    from nst_utils.transfer import build_transfer_costs
-    from nst_utils.vgg import build_vgg_graph
+    from nst_utils.stylize import Painter
+    from nst_utils.training import Hooks
     from nst_utils.weights import load_weights
 
-    tf1 = tf.compat.v1
-    tf1.disable_eager_execution()
+    tf.compat.v1.disable_eager_execution()
     estimate = memory.estimate_peak(width, height, styles=styles, optimizer=optimizer,
                                     precision=precision)
     stages["imported"] = rss_mb()
     weights = load_weights(weights_path)
     stages["weights"] = rss_mb()
-    content = reshape_and_normalize_image(load_image(CONFIG.content_image, (width, height)))
-    style = reshape_and_normalize_image(load_image(CONFIG.style_image, (width, height)))
-    start = generate_noise_image(content, seed=0)
-    graph = tf.Graph()
-    times = []
-    with graph.as_default(), make_session(graph) as sess:
-        model = build_vgg_graph(weights, height, width, precision=precision)
-        stages["graph"] = rss_mb()
-        costs = build_transfer_costs(sess, model, content, [style] * styles, [1.0 / styles] * styles)
-        stages["costs"] = rss_mb()
-        reported = costs.reported()
-        if optimizer == "adam":
-            step = tf1.train.AdamOptimizer(2.0).minimize(costs.total)
-        else:
-            from nst_utils.lbfgs import LBFGS
-
-            step = LBFGS(sess, model["input"], reported)
-        stamps = []
-        optimize(sess, model, step, reported, start, num_iterations=iterations,
-                 output_dir=False, report=None, on_step=lambda *_: stamps.append(time.perf_counter()))
-        times = [b - a for a, b in zip(stamps, stamps[1:])]
+    content, style_images, start = _network_images(width, height, styles)
+    stamps = []
+    settings = _settings(width, height, styles, optimizer, precision)
+    with Painter(settings, weights, content, style_images) as painter:
+        stages["built"] = rss_mb()
+        painter.run(start, False, Hooks(report=None, on_step=lambda *_: stamps.append(time.perf_counter())),
+                    iterations=iterations)
         stages["ran"] = rss_mb()
-        start_costs = None
+    times = [b - a for a, b in zip(stamps, stamps[1:])]
     return {"engine": "tensorflow", "size": f"{width}x{height}", "styles": styles,
             "optimizer": optimizer, "precision": precision, "iterations": iterations,
             "peak_rss_mb": round(peak_rss_mb(), 1), "estimate_mb": round(estimate.total_mb, 1),
@@ -122,25 +121,14 @@ def start_costs_tf(weights_path, width, height) -> tuple:
     """nst's (J, J_content, J_style) of the benchmark's start image, to check the PyTorch loop."""
     import tensorflow as tf
 
-    from nst_utils.config import CONFIG
-    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
-    from nst_utils.session import make_session
-    from nst_utils.training import assign_image
-    from nst_utils.transfer import build_transfer_costs
-    from nst_utils.vgg import build_vgg_graph
+    from nst_utils.stylize import Painter
     from nst_utils.weights import load_weights
 
     tf.compat.v1.disable_eager_execution()
-    weights = load_weights(weights_path)
-    content = reshape_and_normalize_image(load_image(CONFIG.content_image, (width, height)))
-    style = reshape_and_normalize_image(load_image(CONFIG.style_image, (width, height)))
-    start = generate_noise_image(content, seed=0)
-    graph = tf.Graph()
-    with graph.as_default(), make_session(graph) as sess:
-        model = build_vgg_graph(weights, height, width)
-        costs = build_transfer_costs(sess, model, content, [style])
-        assign_image(sess, model["input"], start)
-        return tuple(float(v) for v in sess.run(costs.reported()))
+    content, styles, start = _network_images(width, height)
+    with Painter(_settings(width, height), load_weights(weights_path), content, styles) as painter:
+        painter.start(start)
+        return painter.current_costs()
 
 
 def in_child(call: str) -> dict:
