@@ -55,8 +55,9 @@ def prepare(settings: Settings) -> tuple:
     from . import images, options
 
     blend = options.blend_weights(settings.style_images, settings.style_blend_weights)
-    content_raw = images.read_image(settings.content_image)
-    width, height = options.model_size(content_raw.shape, settings.image_width,
+    # The content's size from its header: a large photo is then decoded at a reduced scale.
+    content_width, content_height = images.image_size(settings.content_image)
+    width, height = options.model_size((content_height, content_width), settings.image_width,
                                        settings.image_height, default=(400, 300))
     init = None
     if settings.init not in INITS:
@@ -64,7 +65,7 @@ def prepare(settings: Settings) -> tuple:
     from .scales import style_size
 
     style_wh = style_size(width, height, settings.style_scale)
-    inputs = Inputs(content=images.resize_image(content_raw, width, height),
+    inputs = Inputs(content=images.load_image(settings.content_image, (width, height)),
                     styles=[images.load_image(path, style_wh) for path in settings.style_images],
                     init=init)
     seed = settings.seed if settings.seed is not None else secrets.randbelow(2 ** 31)
