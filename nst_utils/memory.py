@@ -10,7 +10,6 @@ with the estimate, what is available and the largest size that would fit.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -177,7 +176,3 @@ def check_fits(width: int, height: int, **options) -> Estimate:
     raise NotEnoughMemoryError(
         f"a {width}x{height} run needs about {estimate} of memory but {room / 1024:.1f} GB is "
         f"available ({source}); {advice}")
-
-
-def gigabytes(mb: float) -> str:
-    return f"{mb / 1024:.1f} GB" if math.isfinite(mb) else "unlimited"

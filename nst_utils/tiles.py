@@ -159,8 +159,6 @@ class TiledCosts:
 
     def _interior(self, activation, stride):
         """The cell's positions of a (1, h, w, C) activation (its box scaled by `stride`)."""
-        import tensorflow as tf
-
         top, left = self.box[0] // stride, self.box[1] // stride
         bottom, right = (self.box[2] + stride - 1) // stride, (self.box[3] + stride - 1) // stride
         return activation[:, top:bottom, left:right, :]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_utils import memory, scales, tiles
+from nst_utils import memory, scales
 from nst_utils.errors import ConfigError, NotEnoughMemoryError
 from nst_utils.images import generate_noise_image
 from nst_utils.settings import DEFAULTS
