@@ -50,7 +50,8 @@ def _weight(value: np.ndarray, dtype, name):
 
 def initialize_weights(sess) -> None:
     """Fill the weight variables of every network in `sess`'s graph (global_variables_initializer
-    does it too, with the input image)."""
+    does it too, with the input image). build_vgg_graph does it itself inside a default session;
+    nst_utils.transfer.build_transfer_costs does it for the session it is given."""
     sess.run([v.initializer for v in sess.graph.get_collection(WEIGHTS_COLLECTION)])
 
 
@@ -116,6 +117,11 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
         prev = _conv2d_relu(prev, kernel, bias, layer.name, dtype)
         graph[layer.name] = as_float32(prev, layer.name)
     graph["avgpool5"] = as_float32(_pool(prev, pooling, "avgpool5"), "avgpool5")
+    # The original ran the model (a_C, a_S) before any initializer: with a session on this graph
+    # already open (the notebook's InteractiveSession), the weights are filled now.
+    sess = tf1.get_default_session()
+    if sess is not None and sess.graph is tf1.get_default_graph():
+        initialize_weights(sess)
     return graph
 
 
