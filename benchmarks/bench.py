@@ -82,11 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the time-to-first-iteration processes")
     parser.add_argument("--profile", action="store_true",
                         help="also print the time of every op type in the traced step")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="skip the peak memory of nst's loop against the PyTorch loop")
+    parser.add_argument("--big-print", type=parse_size, default=None, metavar="WxH",
+                        help="also paint this big print coarse to fine (3 scales, 2 iterations "
+                             "each) and report its peak memory and seconds per iteration "
+                             "(3000x2250 takes about half an hour on 2 cores)")
     parser.add_argument("--child-first-iteration", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache", choices=("off", "on"), default="off", help=argparse.SUPPRESS)
-    parser.add_argument("--weights-as-variables", action="store_true",
-                        help="build the network's weights as variables instead of constants "
-                             "(to measure the start-up and memory it saves)")
     return parser
 
 
@@ -291,8 +294,6 @@ def first_iteration(args, weights_path, cache: bool) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child-first-iteration",
                "--weights", str(weights_path), "--size", f"{width}x{height}",
                "--cache", "on" if cache else "off"]
-    if args.weights_as_variables:
-        command.append("--weights-as-variables")
     if args.inter_op_threads is not None:
         command += ["--inter-op-threads", str(args.inter_op_threads)]
     if args.intra_op_threads is not None:
@@ -310,10 +311,6 @@ def child_first_iteration(args) -> int:
     begin = time.perf_counter()
     import numpy as np
     import tensorflow as tf
-
-    from nst_utils import stylize
-
-    stylize.WEIGHTS_AS_VARIABLES = args.weights_as_variables
 
     from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 
@@ -369,6 +366,56 @@ def time_size(args, weights, weights_path, width, height, precisions, iterations
     return times, images, problems, config
 
 
+def torch_comparison(weights_path, width, height, iterations) -> dict:
+    """Peak memory and seconds per iteration of nst's loop and of the same loop in PyTorch
+    (benchmarks/torch_loop.py), each in a fresh process at width x height; skipped, with a
+    line saying so, without PyTorch."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import memory
+    from torch_loop import torch_missing
+
+    tf_run = memory.in_child(f"m.tf_child({str(weights_path)!r}, {width}, {height}, 1, 'adam', "
+                             f"'float32', {iterations})")
+    figures = {"loop_peak_rss_mb": tf_run.get("peak_rss_mb"),
+               "loop_estimate_mb": tf_run.get("estimate_mb")}
+    print(f"nst's loop at {width}x{height}: peak {tf_run.get('peak_rss_mb')} MB (estimated "
+          f"{tf_run.get('estimate_mb')} MB before building)", flush=True)
+    missing = torch_missing()
+    if missing:
+        print(missing, flush=True)
+        figures["torch"] = None
+        return figures
+    npz = Path(tempfile.gettempdir()) / "nst-bench" / f"torch-inputs-{width}x{height}.npz"
+    memory.in_child(f"__import__('torch_loop').prepare({str(weights_path)!r}, {width}, {height}, "
+                    f"{str(npz)!r}) and {{}}")
+    torch = memory.in_child(f"__import__('torch_loop').run_prepared({str(npz)!r}, {iterations})")
+    figures["loop_start_costs"] = memory.in_child(
+        f"m.start_costs_tf({str(weights_path)!r}, {width}, {height})")
+    figures.update({"torch_peak_rss_mb": torch.get("peak_rss_mb"),
+                    "torch_seconds_per_iteration": torch.get("seconds_per_iteration"),
+                    "torch_start_costs": torch.get("start_costs"),
+                    "loop_seconds_per_iteration_same_run": tf_run.get("seconds_per_iteration")})
+    print(f"PyTorch loop at {width}x{height}: peak {torch.get('peak_rss_mb')} MB, "
+          f"{torch.get('seconds_per_iteration')} s per iteration (nst's: "
+          f"{tf_run.get('seconds_per_iteration')} s)", flush=True)
+    return figures
+
+
+def big_print(size) -> dict:
+    """benchmarks/big_print.py at `size` in a fresh process: its JSON figures."""
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "big_print.py"),
+                           "--size", f"{size[0]}x{size[1]}", "--iterations", "2", "2", "2"],
+                          capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or ["(no output)"])[-1]}
+    figures = json.loads(lines[-1])
+    print(f"big print {figures['size']}: peak {figures['peak_rss_mb']:.0f} MB; per scale "
+          + ", ".join(f"{x['size']} {x['seconds_per_iteration']} s/it" for x in figures["scales"]),
+          flush=True)
+    return figures
+
+
 def describe_machine() -> dict:
     import tensorflow as tf
 
@@ -414,10 +461,6 @@ def main(argv=None) -> int:
 
     figures["help_seconds"] = help_seconds()
     print(f"python -m nst_utils generate --help: {figures['help_seconds']:.2f} s", flush=True)
-    if args.weights_as_variables:
-        from nst_utils import stylize
-
-        stylize.WEIGHTS_AS_VARIABLES = True
     # Time to the first iteration, each in a fresh process.
     if not args.skip_first_iteration:
         cold = first_iteration(args, weights_path, cache=False)
@@ -532,6 +575,10 @@ def main(argv=None) -> int:
         print(f"{p}: {median:.3f} s per iteration at {large_w}x{large_h} (median of "
               f"{len(large_times[p])}), {growth:.2f}x the {width}x{height} time for "
               f"{pixels:.2f}x the pixels")
+    if not args.no_torch:
+        figures.update(torch_comparison(weights_path, width, height, s["iterations"] // 2 + 2))
+    if args.big_print is not None:
+        figures["big_print"] = big_print(args.big_print)
     figures["peak_rss_mb"] = peak_rss_mb()
     figures["benchmark_seconds"] = time.perf_counter() - run_begin
     print(f"peak resident memory of this process: {figures['peak_rss_mb']:.0f} MB; "

@@ -37,3 +37,11 @@ class NonFiniteCostError(NSTError):
 
 class DiskFullError(NSTError):
     """A file could not be written because its disk is full (or the user's quota is spent)."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image with more pixels than nst decodes at once, or than memory holds."""
+
+
+class NotEnoughMemoryError(NSTError):
+    """A run whose estimated peak memory exceeds the memory available; nothing was built."""

@@ -1,42 +1,264 @@
-"""Reading, normalising, initialising and saving images, with imageio (the original used
-SciPy's imread/imsave, which SciPy has removed).
+"""Reading, normalising, initialising and saving images, with Pillow and imageio (the original
+used SciPy's imread/imsave, which SciPy has removed).
 
-Images on disk are (H, W, 3) uint8 RGB; the network sees (1, H, W, 3) float32 with the VGG
-mean pixel subtracted.
+Images on disk are (H, W, 3) uint8 RGB, in any mode Pillow reads (CMYK, palette, grey, 16-bit,
+float, with or without alpha), turned upright by their EXIF orientation; the network sees
+(1, H, W, 3) float32 with the VGG mean pixel subtracted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
 from .config import CONFIG
-from .errors import ImageError
+from .errors import ImageError, ImageTooLargeError
 from .files import replace_atomically
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
+# Formats people have that Pillow cannot decode, by the bytes they start with (offset, bytes).
+_UNSUPPORTED_SIGNATURES = [
+    ("HEIC/HEIF (an iPhone photo)", 4, (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypheim")),
+    ("AVIF", 4, (b"ftypavif", b"ftypavis")),
+    ("PDF", 0, (b"%PDF",)),
+    ("SVG", 0, (b"<svg", b"<?xml")),
+    ("camera RAW (CR2)", 8, (b"CR\x02",)),
+]
+_OPEN_LOCK = threading.Lock()
+_LANCZOS = 1  # PIL.Image.Resampling.LANCZOS, without importing Pillow at import time
+
+
+def max_decode_pixels() -> int | None:
+    """The most pixels nst decodes from one file: Pillow's decompression-bomb error threshold."""
+    from PIL import Image
+
+    return None if Image.MAX_IMAGE_PIXELS is None else 2 * int(Image.MAX_IMAGE_PIXELS)
+
+
+@contextlib.contextmanager
+def _own_bomb_check():
+    """Let Pillow open any size quietly: nst checks the pixels it will decode itself."""
+    from PIL import Image
+
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _sniff_unsupported(path: Path) -> str | None:
+    """The name of a known image format Pillow cannot read that the file starts with, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    for name, offset, signatures in _UNSUPPORTED_SIGNATURES:
+        if any(head[offset:offset + len(sig)] == sig for sig in signatures):
+            return name
+    return None
+
+
+def _looks_truncated(path: Path) -> bool:
+    """True when a JPEG lacks its end marker or a PNG its IEND chunk: the file was cut short."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(max(0, os.path.getsize(path) - 16))
+            tail = f.read()
+    except OSError:
+        return False
+    if head.startswith(b"\xff\xd8"):
+        return b"\xff\xd9" not in tail
+    if head.startswith(b"\x89PNG"):
+        return b"IEND" not in tail
+    return False
+
+
+def _undecodable(path: Path, kind: str | None, exc: Exception) -> ImageError:
+    """The error for a file Pillow recognised but could not decode: truncated, or else damaged."""
+    if _looks_truncated(path):
+        return ImageError(f"{path} is truncated: the file ends before its last pixels; download "
+                          f"or export it again")
+    return ImageError(f"{path} is a damaged {kind or 'image'} file ({exc}); download or export it "
+                      f"again, or save it anew as PNG or JPEG")
+
+
+def _open(path: Path):
+    """The file at `path` opened lazily by Pillow (header only), or an ImageError naming why not."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise ImageError(f"image {path} does not exist; give the path of a PNG or JPEG file")
+    if path.is_dir():
+        raise ImageError(f"image {path} is a folder, not an image file; give the path of a PNG "
+                         f"or JPEG file")
+    if not path.is_file():
+        raise ImageError(f"image {path} is not a regular file; give the path of a PNG or JPEG file")
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path} could not be read as an image: the file is empty (0 bytes); "
+                             f"give a PNG or JPEG file")
+        with _own_bomb_check():
+            return Image.open(path)
+    except PermissionError:
+        raise ImageError(f"{path} cannot be read: permission denied; make it readable "
+                         f"(chmod u+r) or copy it somewhere you can read") from None
+    except UnidentifiedImageError:
+        kind = _sniff_unsupported(path)
+        if kind is not None:
+            raise ImageError(f"{path} is a {kind} file, which nst cannot read; convert it to "
+                             f"PNG or JPEG") from None
+        raise ImageError(f"{path} could not be read as an image: its contents are in no image "
+                         f"format Pillow knows; give a PNG or JPEG file") from None
+    except OSError as exc:
+        if exc.errno is not None:   # the file system's refusal, not the content's
+            raise ImageError(f"{path} cannot be read ({exc.strerror or exc}); give a readable "
+                             f"PNG or JPEG file") from None
+        raise _undecodable(path, None, exc) from None
+    except (ValueError, SyntaxError, EOFError) as exc:
+        raise _undecodable(path, None, exc) from None
+
+
+_SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
+
+
+def _orientation(im) -> int:
+    try:
+        value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # a damaged EXIF block: show the pixels as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def image_size(path) -> tuple[int, int]:
+    """(width, height) of the image at `path` as shown (EXIF orientation applied), from its header."""
+    path = Path(path).expanduser()
+    with _open(path) as im:
+        width, height = im.size
+        return (height, width) if _orientation(im) in _SWAPS_SIDES else (width, height)
+
+
+def read_image(path, at_least=None) -> np.ndarray:
+    """The image file at `path` as (H, W, 3) uint8 RGB, upright; the first frame of an animation.
+
+    at_least: (width, height) the caller will resize to; a large JPEG is then decoded at a reduced
+    scale (1/2 to 1/8) still at least that size, so its full size never sits in memory.
+    """
+    return np.asarray(_decode(Path(path).expanduser(), at_least))
+
+
+def _decode(path: Path, at_least=None):
+    """The file at `path` as an upright Pillow RGB image (see `read_image`)."""
+    with _open(path) as im:
+        kind = im.format
+        orientation = _orientation(im)
+        if at_least is not None and kind == "JPEG":
+            want = (int(at_least[0]), int(at_least[1]))
+            if orientation in _SWAPS_SIDES:
+                want = want[::-1]
+            im.draft(None, want)
+        width, height = im.size
+        limit = max_decode_pixels()
+        if limit is not None and width * height > limit:
+            raise ImageTooLargeError(
+                f"{path} is {width}x{height}, {width * height / 1e6:.0f} million pixels, more than "
+                f"the {limit / 1e6:.0f} million nst decodes at once; reduce the photo (for "
+                f"example to {_fitting_width(width, height, limit)} pixels wide) and try again")
+        if width == 0 or height == 0:
+            raise ImageError(f"{path} holds no pixels; give a PNG or JPEG file")
+        try:
+            with _own_bomb_check():
+                im.load()
+            rgb = _pil_to_rgb(im)
+        except ImageError:
+            raise
+        except MemoryError:
+            raise ImageTooLargeError(
+                f"not enough memory to decode {path} ({width}x{height}); reduce the photo (for "
+                f"example to {min(width, 4000)} pixels wide) and try again") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise _undecodable(path, kind, exc) from None
+    return _upright(rgb, orientation)
+
+
+def _fitting_width(width: int, height: int, limit: int) -> int:
+    return max(1, int((limit * width / height) ** 0.5) // 100 * 100)
+
+
+def _upright(im, orientation: int):
+    """A Pillow image's stored pixels turned as EXIF `orientation` (1-8) says they are shown."""
+    from PIL import Image
+
+    op = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+          4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+          6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_90}.get(orientation)
+    return im if op is None else im.transpose(op)
+
+
+def pil_to_rgb_uint8(im) -> np.ndarray:
+    """A loaded Pillow image of any mode as (H, W, 3) uint8 RGB.
+
+    8-bit modes are converted by Pillow (CMYK, YCbCr, LAB, HSV, palette, 1-bit); transparency
+    (alpha, a palette's transparent index) is composited over white; 16-bit, 32-bit and float
+    modes go through `to_rgb_uint8`.
+    """
+    return np.asarray(_pil_to_rgb(im))
+
+
+def _pil_to_rgb(im):
+    """`pil_to_rgb_uint8` as a Pillow RGB image (no copy into numpy for 8-bit modes)."""
+    from PIL import Image
+
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode.startswith("I") or mode.startswith("F"):
+        return Image.fromarray(to_rgb_uint8(np.asarray(im)))
+    if mode == "La":
+        im, mode = im.convert("LA"), "LA"
+    if mode in ("RGBA", "LA", "PA", "RGBa") or (mode in ("P", "L", "RGB") and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    try:
+        return im.convert("RGB")
+    except (ValueError, OSError):
+        raise ImageError(f"images in Pillow's {mode} colour mode cannot be converted to RGB; "
+                         f"save it as an RGB PNG or JPEG") from None
+
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Any decoded image (grey, grey+alpha, RGB, RGBA; 8/16-bit, float, bool) as (H, W, 3) uint8.
+    """Any decoded array (grey, grey+alpha, RGB, RGBA; 8/16/32-bit, float, bool) as (H, W, 3) uint8.
 
     Transparent pixels are composited over white; 16-bit values are scaled down to 8 bits.
     """
     image = np.asarray(image)
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
-    if image.dtype == np.uint16:
-        values = image.astype(np.float64) / 257.0
+    if image.dtype == np.uint8:
+        values = image
+    elif image.dtype == np.uint16 or image.dtype == np.dtype(">u2"):
+        values = image.astype(np.float32) / np.float32(257.0)
     elif np.issubdtype(image.dtype, np.floating):
-        values = image.astype(np.float64)
+        values = image.astype(np.float32)
         if values.size and np.nanmax(values) <= 1.0:
-            values = values * 255.0
+            values = values * np.float32(255.0)
     elif np.issubdtype(image.dtype, np.integer):
-        values = image.astype(np.float64)
+        values = image.astype(np.float32)
         if image.dtype.itemsize > 1 and values.size and values.max() > 255:
-            values = values * (255.0 / values.max())
+            values = values * np.float32(255.0 / values.max())
     else:
         raise ImageError(f"unsupported pixel type {image.dtype}")
     if values.ndim == 2:
@@ -44,42 +266,33 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     if values.ndim != 3 or values.shape[2] not in (1, 2, 3, 4):
         raise ImageError(f"unsupported image shape {image.shape}: expected (H, W) or (H, W, 1-4)")
     if values.shape[2] in (2, 4):  # an alpha channel: composite over white
-        alpha = values[:, :, -1:] / 255.0
-        values = values[:, :, :-1] * alpha + 255.0 * (1.0 - alpha)
+        alpha = values[:, :, -1:].astype(np.float32) / np.float32(255.0)
+        values = values[:, :, :-1] * alpha + np.float32(255.0) * (1 - alpha)
     if values.shape[2] == 1:
         values = np.repeat(values, 3, axis=2)
+    if values.dtype == np.uint8:
+        return values
     return np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8)
 
 
-def read_image(path) -> np.ndarray:
-    """The image file at `path` as (H, W, 3) uint8 RGB; the first frame of an animation."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        what = "is a folder, not an image file" if path.is_dir() else "does not exist"
-        raise ImageError(f"image {path} {what}; give the path of a PNG or JPEG file")
-    try:
-        image = iio.imread(path, index=0, plugin="pillow")
-    except Exception as exc:
-        raise ImageError(f"{path} could not be read as an image ({type(exc).__name__}); "
-                         f"give a PNG or JPEG file") from None
-    if image.ndim < 2 or 0 in image.shape[:2]:
-        raise ImageError(f"{path} holds no pixels; give a PNG or JPEG file")
-    return to_rgb_uint8(image)
-
-
 def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(H, W, 3) uint8 resized to (height, width, 3) with a Lanczos filter (as is, if it fits)."""
+    """(H, W, 3) uint8 resized to (height, width, 3) with a Lanczos filter (as is, if it fits).
+
+    A large reduction first averages whole blocks of pixels (Pillow's reducing_gap), which
+    costs less time and memory and looks the same.
+    """
     from PIL import Image
 
     if image.shape[:2] == (height, width):
         return image
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
+    return np.asarray(Image.fromarray(image).resize((width, height), _LANCZOS, reducing_gap=3.0))
 
 
 def load_image(path, size=None, config=None) -> np.ndarray:
     """The image at `path` as (H, W, 3) uint8 RGB at `size` (width, height).
 
     The size defaults to `config`'s, or without one to CONFIG.IMAGE_WIDTH x CONFIG.IMAGE_HEIGHT.
+    A large JPEG is decoded at reduced scale first (see `read_image`).
     """
     if size is not None:
         width, height = size
@@ -87,7 +300,11 @@ def load_image(path, size=None, config=None) -> np.ndarray:
         width, height = config.image_width, config.image_height
     else:
         width, height = CONFIG.IMAGE_WIDTH, CONFIG.IMAGE_HEIGHT
-    return resize_image(read_image(path), int(width), int(height))
+    width, height = int(width), int(height)
+    image = _decode(Path(path).expanduser(), at_least=(width, height))
+    if image.size != (width, height):
+        image = image.resize((width, height), _LANCZOS, reducing_gap=3.0)
+    return np.asarray(image)
 
 
 def reshape_and_normalize_image(image, means=None):

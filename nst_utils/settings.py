@@ -141,6 +141,13 @@ class Settings:
     precision: str = _field("float32", "--precision", "convolutions in float32 (the original) "
                             "or bfloat16 (about 3x faster on CPUs with native bfloat16; the image "
                             "and costs stay float32)", "precision", choices=PRECISIONS)
+    scales: int = _field(1, "--scales", "paint coarse to fine in this many scales, each twice the "
+                         "size of the last and from its result, the iterations halving from "
+                         "scale to scale (1: the original, one scale); for big prints",
+                         "scales", type=positive_int_arg)
+    style_scale: float = _field(1.0, "--style-scale", "size of the style images against the "
+                                "painting's (1: the painting's size, the original)",
+                                "style_scale", type=positive_float_arg)
     #: Threads TensorFlow uses inside one op (0: one per core) and ops run at once (1: one after
     #: another, each with every core). See nst_utils.session.
     intra_op_threads: int = _field(0, "--intra-op-threads", "threads inside one op (0: one per "
@@ -165,7 +172,7 @@ class Settings:
         for name in ("weights_cache", "preserve_colors", "overwrite", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        for name in ("image_width", "image_height", "num_iterations"):
+        for name in ("image_width", "image_height", "num_iterations", "scales"):
             value = getattr(self, name)
             if value is None and name != "num_iterations":
                 continue
@@ -187,6 +194,8 @@ class Settings:
                                   f"{getattr(self, name)!r}")
         if self.color_channels != 3:
             raise ConfigError("color_channels must be 3: VGG-19 takes RGB images")
+        if not (isinstance(self.style_scale, (int, float)) and 0 < self.style_scale <= 16):
+            raise ConfigError(f"style_scale must lie in (0, 16], got {self.style_scale!r}")
         if not 0.0 <= self.noise_ratio <= 1.0:
             raise ConfigError(f"noise_ratio must lie in [0, 1], got {self.noise_ratio!r}")
         if len(self.means) != 3:

@@ -21,15 +21,12 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import ConfigError, NSTError
+from .errors import ConfigError, NotEnoughMemoryError, NSTError
 from .files import replace_atomically
 from .settings import INITS, Settings
 from .training import Hooks, RunResult
 
 STATE_FILE = "state.npz"
-#: Build the network's weights as variables rather than constants (see vgg.build_vgg_graph):
-#: a faster start and less memory, but iterations measured up to 10% slower, so off.
-WEIGHTS_AS_VARIABLES = False
 
 
 @dataclasses.dataclass
@@ -58,15 +55,18 @@ def prepare(settings: Settings) -> tuple:
     from . import images, options
 
     blend = options.blend_weights(settings.style_images, settings.style_blend_weights)
-    content_raw = images.read_image(settings.content_image)
-    width, height = options.model_size(content_raw.shape, settings.image_width,
+    # The content's size from its header: a large photo is then decoded at a reduced scale.
+    content_width, content_height = images.image_size(settings.content_image)
+    width, height = options.model_size((content_height, content_width), settings.image_width,
                                        settings.image_height, default=(400, 300))
     init = None
     if settings.init not in INITS:
         init = images.load_image(settings.init, (width, height))
-    inputs = Inputs(content=images.resize_image(content_raw, width, height),
-                    styles=[images.load_image(path, (width, height))
-                            for path in settings.style_images],
+    from .scales import style_size
+
+    style_wh = style_size(width, height, settings.style_scale)
+    inputs = Inputs(content=images.load_image(settings.content_image, (width, height)),
+                    styles=[images.load_image(path, style_wh) for path in settings.style_images],
                     init=init)
     seed = settings.seed if settings.seed is not None else secrets.randbelow(2 ** 31)
     return settings.replace(image_width=width, image_height=height, style_blend_weights=blend,
@@ -121,7 +121,7 @@ class Painter:
         from .lbfgs import LBFGS
         from .session import make_session
         from .transfer import build_transfer_costs
-        from .vgg import build_vgg_graph, load_weight_variables
+        from .vgg import WEIGHTS_COLLECTION, build_vgg_graph
 
         tf1 = tf.compat.v1
         self.settings = settings
@@ -132,9 +132,7 @@ class Painter:
             self.sess = make_session(self.graph, settings)
             try:
                 self.model = build_vgg_graph(weights, settings.image_height, settings.image_width,
-                                             settings.pooling, settings.precision,
-                                             weights_as_variables=WEIGHTS_AS_VARIABLES)
-                load_weight_variables(self.sess)
+                                             settings.pooling, settings.precision)
                 self.costs = build_transfer_costs(self.sess, self.model, content_image,
                                                   style_images, settings)
                 self.reported = self.costs.reported()
@@ -143,7 +141,10 @@ class Painter:
                         settings.learning_rate).minimize(self.costs.total)
                 else:
                     self.train_step = LBFGS(self.sess, self.model["input"], self.reported)
-                self.variables = self.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+                # The image and the optimiser's state; the network's weights never change.
+                weights_variables = set(self.graph.get_collection(WEIGHTS_COLLECTION))
+                self.variables = [v for v in self.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+                                  if v not in weights_variables]
             except BaseException:
                 self.sess.close()
                 raise
@@ -249,6 +250,79 @@ def read_state(path) -> dict:
     return state
 
 
+def paints_big(settings: Settings) -> bool:
+    """True when a run paints coarse to fine with nst_utils.scales: several scales, a style
+    scale, or an Adam run whose whole image would not fit in the memory available."""
+    from . import memory
+
+    if settings.scales > 1 or settings.style_scale != 1.0:
+        return True
+    try:
+        memory.check_fits(settings.image_width, settings.image_height,
+                          styles=len(settings.style_images), optimizer=settings.optimizer,
+                          precision=settings.precision)
+    except NotEnoughMemoryError:
+        if settings.optimizer != "adam":
+            raise
+        return True
+    return False
+
+
+def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Hooks,
+              state: Optional[dict] = None) -> Painting:
+    """A coarse-to-fine run (nst_utils.scales), tiled where needed, reported through the same
+    hooks as `Painter.run`; snapshots are saved at the size of their scale."""
+    from . import colors, scales
+    from .training import FINAL_IMAGE
+
+    unsupported = [what for what, used in (
+        ("--optimizer lbfgs", settings.optimizer != "adam"), ("--tv-weight", settings.tv_weight),
+        ("--resume", state is not None)) if used]
+    if unsupported:
+        raise ConfigError(f"{', '.join(unsupported)} cannot be used in a coarse-to-fine or "
+                          f"tiled painting (--scales, --style-scale, or a size that does not "
+                          f"fit in memory whole); leave it out, or paint a smaller size")
+    content, styles, start = inputs.content, inputs.styles, inputs.init
+    if settings.preserve_colors:
+        def pixels(image):
+            return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+        styles = [pixels(colors.luminance_image(p, match=content)) for p in styles]
+        start = None if start is None else pixels(colors.luminance_image(start))
+        content = pixels(colors.luminance_image(content))
+    plan = scales.BigPrint(
+        settings.image_width, settings.image_height,
+        iterations=scales.split_iterations(settings.num_iterations, settings.scales),
+        style_scale=settings.style_scale, blend=settings.style_blend_weights or (1.0,) * len(styles),
+        content_layer=settings.content_layer, style_layers=settings.style_layers,
+        alpha=settings.alpha, beta=settings.beta, learning_rate=settings.learning_rate,
+        noise_ratio=0.0 if settings.init == "content" else settings.noise_ratio,
+        seed=settings.seed, pooling=settings.pooling, precision=settings.precision,
+        means=settings.means)
+    history, saved = [], []
+    log_every = settings.save_every if hooks.log_every is None else hooks.log_every
+
+    def on_step(index, size, i, values, image):
+        n = len(history)
+        history.append(tuple(float(v) for v in values))
+        if hooks.on_step is not None:
+            hooks.on_step(n, *history[-1])
+        if hooks.report is not None and log_every and n % log_every == 0:
+            hooks.report(n, *history[-1])
+        if output_dir is not False and settings.save_every and n % settings.save_every == 0:
+            if size != (plan.width, plan.height):   # snapshots at the painting's size
+                image = scales.resize_network(image, plan.width, plan.height)
+            saved.append(hooks.save(Path(output_dir) / f"{n}.png", image))
+
+    done = scales.paint(weights, plan, content, styles, on_step=on_step,
+                        should_stop=hooks.should_stop, start=start)
+    if output_dir is not False:
+        saved.append(hooks.save(Path(output_dir) / FINAL_IMAGE, done.image))
+    result = RunResult(image=done.image, iterations=done.iterations, history=history,
+                       stopped=done.stopped, saved=saved)
+    final = history[-1] if history else (float("nan"),) * 3
+    return Painting(result=result, final_costs=final)
+
+
 def stylize(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Optional[Hooks] = None,
             state: Optional[dict] = None, keep_state: bool = True) -> Painting:
     """Paint one run (settings from `prepare`) with loaded VGG weights; save into output_dir.
@@ -262,6 +336,8 @@ def stylize(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Opti
     hooks = Hooks() if hooks is None else hooks
     if hooks.save is None:
         hooks = dataclasses.replace(hooks, save=saver(settings, inputs))
+    if paints_big(settings):
+        return paint_big(settings, weights, inputs, output_dir, hooks, state)
     content_image, style_images, start_image = network_inputs(settings, inputs)
     try:
         with Painter(settings, weights, content_image, style_images) as painter:

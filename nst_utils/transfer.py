@@ -15,6 +15,7 @@ from . import costs
 from .options import blend_weights
 from .settings import DEFAULTS, Settings
 from .training import assign_image
+from .vgg import initialize_weights
 
 
 @dataclasses.dataclass
@@ -41,6 +42,33 @@ def total_variation_cost(image):
     return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))
 
 
+def style_grams(model, style_layers) -> dict:
+    """{layer: G (n_C, n_C)}: the Gram matrix of model[layer], unrolled as compute_layer_style_cost
+    unrolls it; run with a style image assigned it gives that image's G_S."""
+    grams = {}
+    for layer_name, _ in style_layers:
+        _, n_H, n_W, n_C = model[layer_name].get_shape().as_list()
+        unrolled = tf.transpose(tf.reshape(model[layer_name], [n_H * n_W, n_C]))
+        grams[layer_name] = costs.gram_matrix(unrolled)
+    return grams
+
+
+def style_cost_from_grams(model, grams, style_grams_values, style_layers):
+    """compute_style_cost's J_style, given the style image's Gram matrices (numpy, {layer: G_S}).
+
+    The same sum of lambda_l sum((G_S - G_G)^2) / (4 n_C^2 (n_H n_W)^2), holding each G_S
+    (n_C x n_C) in the graph instead of the style image's activations (n_H n_W n_C floats per
+    layer, which TensorFlow copied several times).
+    """
+    J_style = 0
+    for layer_name, coeff in style_layers:
+        _, n_H, n_W, n_C = model[layer_name].get_shape().as_list()
+        GS = tf.constant(style_grams_values[layer_name], dtype=tf.float32)
+        J_layer = tf.reduce_sum(tf.square(tf.subtract(GS, grams[layer_name])))
+        J_style += coeff * J_layer / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+    return J_style
+
+
 def build_transfer_costs(sess, model, content_image, style_images,
                          settings: Settings = DEFAULTS) -> TransferCosts:
     """J = alpha J_content + beta sum_s(w_s J_style(s)) + tv_weight J_tv, on model['input'].
@@ -48,20 +76,23 @@ def build_transfer_costs(sess, model, content_image, style_images,
     The layers, alpha, beta, tv_weight and the blend weights w_s (one per style image, scaled
     to sum to 1) are `settings`'.
 
-    The content and each style image are assigned to model['input'] in turn to read their
-    activations (a_C, a_S), as the original notebook did; the variable is left holding the last
-    style image, so assign the starting image before optimising.
+    The content and each style image are assigned to model['input'] in turn to read a_C and
+    each style's Gram matrices, as the original notebook read a_C and a_S; the variable is left
+    holding the last style image, so assign the starting image before optimising.
     """
     variable, content_layer = model["input"], settings.content_layer
+    initialize_weights(sess)
     assign_image(sess, variable, content_image)
     a_C = sess.run(model[content_layer])
     J_content = costs.compute_content_cost(a_C, model[content_layer])
+    grams = style_grams(model, settings.style_layers)
     J_style = 0
     for style_image, weight in zip(style_images,
                                    blend_weights(style_images, settings.style_blend_weights)):
         assign_image(sess, variable, style_image)
         if weight:
-            J_style += weight * costs.compute_style_cost(model, settings.style_layers, sess=sess)
+            J_style += weight * style_cost_from_grams(model, grams, sess.run(grams),
+                                                      settings.style_layers)
     J_style = tf.convert_to_tensor(J_style, dtype=tf.float32)
     J_tv = total_variation_cost(variable)
     J = costs.total_cost(J_content, J_style, alpha=settings.alpha, beta=settings.beta)

@@ -1,6 +1,9 @@
 """VGG-19 as a dict of TensorFlow graph nodes, built from MatConvNet's weights file.
 
-The network's weights become constants; only the input image, a `tf.Variable`, is trained.
+The network's weights become non-trainable variables that a Python function fills when they are
+initialised, so the graph itself holds no copy of the 80 MB of weights (TensorFlow copied
+constants into every serialised graph, session and optimised graph, about 1 GB in all). Only
+the input image, a `tf.Variable`, is trained.
 Each `convX_Y` entry is a ReLU output; VGG's max pools are replaced by average pools.
 
 precision='bfloat16' (opt-in) runs the convolutions, bias adds, ReLUs and pools in bfloat16,
@@ -12,7 +15,6 @@ are computed in float32 as before.
 from __future__ import annotations
 
 import warnings
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -25,41 +27,43 @@ from .weights import VGGWeights, load_weights
 
 tf1 = tf.compat.v1
 
+#: The graph collection that holds the network's weight variables (see `initialize_weights`).
+WEIGHTS_COLLECTION = "nst_vgg_weights"
 DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16}
 
 
-#: graph -> [(variable, value)] of the weights built as variables, for load_weight_variables.
-_WEIGHT_VALUES = weakref.WeakKeyDictionary()
+def _weight(value: np.ndarray, dtype, name):
+    """A non-trainable variable of `dtype` holding `value`, filled by its initializer.
 
-
-def _parameter(value, dtype, name, as_variable):
-    """A constant holding `value`, or an uninitialised non-trainable variable to be loaded with
-    it by `load_weight_variables` (which keeps 80 MB of constants out of the graph)."""
-    if not as_variable:
-        return tf.constant(value, dtype=dtype, name=name)
-    variable = tf1.Variable(tf.zeros(value.shape, dtype), trainable=False, collections=[],
-                            name=name)
-    _WEIGHT_VALUES.setdefault(variable.graph, []).append((variable, value))
+    The initial value comes from a Python function that returns the numpy array, not from a
+    constant: the graph stays small however large the weights.
+    """
+    value = np.asarray(value, dtype=np.float32)
+    fill = tf.numpy_function(lambda: value, [], tf.float32, stateful=True, name=f"{name}_value")
+    fill.set_shape(value.shape)
+    if dtype != tf.float32:
+        fill = tf.cast(fill, dtype)
+    variable = tf1.Variable(fill, trainable=False, name=name, dtype=dtype)
+    tf1.add_to_collection(WEIGHTS_COLLECTION, variable)
     return variable
 
 
-def load_weight_variables(sess) -> None:
-    """Load the weights that `build_vgg_graph(..., weights_as_variables=True)` made variables."""
-    for variable, value in _WEIGHT_VALUES.get(sess.graph, []):
-        dtype = variable.dtype.base_dtype.as_numpy_dtype
-        variable.load(np.asarray(value).astype(dtype, copy=False), sess)
+def initialize_weights(sess) -> None:
+    """Fill the weight variables of every network in `sess`'s graph (global_variables_initializer
+    does it too, with the input image). build_vgg_graph does it itself inside a default session;
+    nst_utils.transfer.build_transfer_costs does it for the session it is given."""
+    sess.run([v.initializer for v in sess.graph.get_collection(WEIGHTS_COLLECTION)])
 
 
-def _conv2d_relu(prev_layer, kernel, bias, name, dtype=tf.float32, as_variables=False):
+def _conv2d_relu(prev_layer, kernel, bias, name, dtype=tf.float32):
     """ReLU(conv2d(prev_layer, kernel) + bias): 3x3, stride 1, SAME padding; keeps n_H, n_W.
 
-    kernel and bias become constants (or variables) of `dtype`, the dtype of prev_layer.
+    kernel and bias become non-trainable variables of `dtype`, the dtype of prev_layer.
     """
     with tf.name_scope(name):
-        conv = tf.nn.conv2d(prev_layer, _parameter(kernel, dtype, "weights", as_variables),
+        conv = tf.nn.conv2d(prev_layer, _weight(kernel, dtype, "weights"),
                             strides=[1, 1, 1, 1], padding="SAME")
-        return tf.nn.relu(tf.nn.bias_add(conv, _parameter(bias, dtype, "bias", as_variables)),
-                          name="relu")
+        return tf.nn.relu(tf.nn.bias_add(conv, _weight(bias, dtype, "bias")), name="relu")
 
 
 def _pool(prev_layer, pooling, name):
@@ -83,13 +87,11 @@ def _warn_if_bfloat16_is_emulated():
 
 
 def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str = "avg",
-                    precision: str = "float32", weights_as_variables: bool = False) -> dict:
+                    precision: str = "float32") -> dict:
     """The model dict, in the current default graph, for an input of shape (1, height, width, 3).
 
     precision: 'float32' (the original) or 'bfloat16' convolutions; the input and every entry
-    of the dict are float32 either way. weights_as_variables: the weights become variables
-    outside every collection, loaded by `load_weight_variables(sess)`, so TensorFlow optimises
-    a small graph for each new set of fetches (a faster start) instead of one holding 80 MB.
+    of the dict are float32 either way.
     """
     _check_choice("precision", precision, PRECISIONS)
     _check_choice("pooling", pooling, POOLINGS)
@@ -112,9 +114,14 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
             prev = _pool(prev, pooling, pool_name)
             graph[pool_name] = as_float32(prev, pool_name)
         kernel, bias = weights.conv[layer.name]
-        prev = _conv2d_relu(prev, kernel, bias, layer.name, dtype, weights_as_variables)
+        prev = _conv2d_relu(prev, kernel, bias, layer.name, dtype)
         graph[layer.name] = as_float32(prev, layer.name)
     graph["avgpool5"] = as_float32(_pool(prev, pooling, "avgpool5"), "avgpool5")
+    # The original ran the model (a_C, a_S) before any initializer: with a session on this graph
+    # already open (the notebook's InteractiveSession), the weights are filled now.
+    sess = tf1.get_default_session()
+    if sess is not None and sess.graph is tf1.get_default_graph():
+        initialize_weights(sess)
     return graph
 
 

@@ -24,6 +24,7 @@ EXPECTED_NUMBERS = (
     "first_iteration_from_mat_seconds", "first_iteration_from_mat_peak_rss_mb",
     "loop_seconds_per_iteration", "image_fetch_seconds", "pixel_ratio",
     "peak_rss_mb", "benchmark_seconds", "help_seconds", "first_iteration_after_cache_load_seconds",
+    "loop_peak_rss_mb", "loop_estimate_mb",
 )
 
 
@@ -48,6 +49,12 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
     psnr = figures["bfloat16_psnr_db_after_3"]
     assert 20 < psnr <= math.inf  # bfloat16 drifts from float32, but not into another image
     assert "s per iteration at 32x24" in done.stdout and "the floor" in done.stdout
+    # The PyTorch loop runs beside nst's when PyTorch is installed, else a line says it is not.
+    if "PyTorch is not installed" in done.stdout:
+        assert figures["torch"] is None
+    else:
+        assert figures["torch_peak_rss_mb"] > 0 and "PyTorch loop at 32x24: peak" in done.stdout
+        assert figures["torch_start_costs"] == pytest.approx(figures["loop_start_costs"], rel=1e-4)
 
 
 def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):

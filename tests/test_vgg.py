@@ -89,26 +89,3 @@ def test_max_pooling_is_available(sess, fixture_weights):
 def test_bad_model_settings_are_refused(sess, fixture_weights, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         load_vgg_model(weights=fixture_weights, **kwargs)
-
-
-def test_weights_as_variables_give_the_same_network_with_a_small_graph(fixture_weights, rng):
-    from nst_utils.vgg import load_weight_variables
-
-    image = rng.uniform(-100, 100, (1, 10, 14, 3)).astype(np.float32)
-    outputs, sizes = {}, {}
-    for as_variables in (False, True):
-        graph = tf.Graph()
-        with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
-            model = build_vgg_graph(fixture_weights, 10, 14, weights_as_variables=as_variables)
-            session.run(model["input"].initializer)
-            if as_variables:
-                load_weight_variables(session)
-                # Outside every collection: initialising the globals does not wipe them.
-                assert len(tf.compat.v1.global_variables()) == 1
-                session.run(tf.compat.v1.global_variables_initializer())
-            session.run(model["input"].assign(image))
-            outputs[as_variables] = session.run(model["conv5_1"])
-            sizes[as_variables] = graph.as_graph_def().ByteSize()
-    np.testing.assert_array_equal(outputs[True], outputs[False])
-    weight_bytes = sum(k.nbytes + b.nbytes for k, b in fixture_weights.conv.values())
-    assert sizes[False] > weight_bytes > 100 * sizes[True]

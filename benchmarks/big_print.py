@@ -1,0 +1,84 @@
+"""A big print's peak memory and seconds per iteration at each scale.
+
+    python benchmarks/big_print.py                              # 3000x2250, 3 scales, 8 GB budget
+    python benchmarks/big_print.py --size 1600x1200 --iterations 3 2 1 --budget-gb 4
+
+Paints the Louvre in the style of sandstone coarse to fine (nst_utils.scales) with a full-size
+random-weight VGG-19 (written once under the system's temporary folder; the arithmetic is the
+real one), letting `nst_utils.memory` pick the tiles for the given memory budget. Prints, per
+scale, the size, the tile cell (none: whole), the seconds per iteration (median), and at the end
+the process's peak resident memory against the estimate, as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for folder in (ROOT, HERE):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="3000x2250")
+    parser.add_argument("--iterations", nargs="+", type=int, default=[3, 2, 2],
+                        help="iterations per scale, coarse to fine (their count is the scales')")
+    parser.add_argument("--budget-gb", type=float, default=7.5)
+    parser.add_argument("--style-scale", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    import numpy as np
+    import tensorflow as tf
+
+    from memory import peak_rss_mb, random_weights
+    from nst_utils import memory, scales
+    from nst_utils.config import PROJECT_ROOT
+    from nst_utils.images import read_image
+    from nst_utils.weights import load_weights
+
+    tf.compat.v1.disable_eager_execution()
+    weights = load_weights(random_weights())
+    content = read_image(PROJECT_ROOT / "images" / "louvre.jpg")
+    style = read_image(PROJECT_ROOT / "images" / "sandstone.jpg")
+    plan = scales.BigPrint(width, height, iterations=args.iterations, style_scale=args.style_scale)
+    room = min(args.budget_gb * 1024, memory.available_mb()[0])
+    stamps = {}
+
+    def on_step(index, size, i, values):
+        stamps.setdefault((index, size), []).append(time.perf_counter())
+        print(f"scale {index} {size[0]}x{size[1]} iteration {i}: J = {values[0]:.4g}", flush=True)
+
+    begin = time.perf_counter()
+    image = scales.paint(weights, plan, content, [style], on_step=on_step, room_mb=room)
+    total = time.perf_counter() - begin
+    figures = {"size": args.size, "iterations": args.iterations, "budget_mb": round(room),
+               "wall_seconds": round(total, 1), "scales": []}
+    sizes = list(stamps)
+    for n, (index, size) in enumerate(sizes):
+        times = stamps[(index, size)]
+        end = stamps[sizes[n + 1]][0] if n + 1 < len(sizes) else begin + total
+        steps = [b - a for a, b in zip(times, times[1:] + [end])]
+        cell = scales.pick_cell(*size, room, 96)
+        estimate = memory.estimate_peak(*size, tile=None if cell is None else (cell + 192,) * 2)
+        figures["scales"].append({"size": f"{size[0]}x{size[1]}", "cell": cell,
+                                  "seconds_per_iteration": round(statistics.median(steps), 2),
+                                  "estimate_mb": round(estimate.total_mb)})
+    figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    figures["finite"] = bool(np.isfinite(image).all())
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The same style-transfer loop in PyTorch, to compare nst's memory and speed against.
+
+    python benchmarks/torch_loop.py --weights VGG.mat --size 400x300 --iterations 10
+
+VGG-19 to conv5_1 with average pools, the content cost at conv4_2, the style cost at conv1_1,
+conv2_1, conv3_1, conv4_1 and conv5_1 (0.2 each), J = 10 J_content + 40 J_style, Adam at 2.0
+on the image, from the same noisy start, with the same weights read by nst's loader. PyTorch is
+not one of nst's requirements: without it this script prints a line saying so and exits 0
+(`pip install torch` to run it).
+
+Prints one JSON line: peak resident memory, seconds per iteration (median), and the three
+costs of the start image, which must match nst's own for the comparison to mean anything.
+
+`prepare` writes the weights and the three network images to one `.npz`, so that `run_prepared`
+measures PyTorch in a process that never imports TensorFlow (nst's loader does, as part of
+the nst_utils package); `run` reads the weights and images with nst_utils itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+STYLE_LAYERS = (("conv1_1", 0.2), ("conv2_1", 0.2), ("conv3_1", 0.2), ("conv4_1", 0.2),
+                ("conv5_1", 0.2))
+CONTENT_LAYER = "conv4_2"
+#: VGG-19's conv layers up to conv5_1, in order.
+LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
+          "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1")
+
+
+def torch_missing() -> str | None:
+    """None when PyTorch imports, else the line to print instead of the comparison."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "PyTorch is not installed: skipping the PyTorch comparison (pip install torch)"
+    return None
+
+
+class TorchVGG:
+    """VGG-19's conv layers up to conv5_1 as PyTorch tensors, from nst's `VGGWeights`.
+
+    Kernels go from MatConvNet's (3, 3, in, out) to PyTorch's (out, in, 3, 3); images are
+    (1, 3, H, W). Pools are 2x2 averages of stride 2 that, like TensorFlow's SAME pools, average
+    only the pixels inside the image at an odd edge.
+    """
+
+    def __init__(self, weights):
+        import numpy as np
+        import torch
+
+        self.layers = []
+        for name in LAYERS:
+            kernel, bias = weights.conv[name]
+            k = torch.from_numpy(np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)),
+                                                      dtype=np.float32))
+            self.layers.append((name, k, torch.from_numpy(np.array(bias, np.float32).reshape(-1))))
+
+    def __call__(self, image) -> dict:
+        """{layer name: ReLU output (1, C, h, w)} for every conv layer up to conv5_1."""
+        import torch.nn.functional as F
+
+        out, x = {}, image
+        for name, kernel, bias in self.layers:
+            if name.endswith("_1") and name != "conv1_1":
+                x = F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
+            x = F.relu(F.conv2d(x, kernel, bias, padding=1))
+            out[name] = x
+        return out
+
+
+def gram(a):
+    """(1, C, h, w) -> (C, C): A A^T with A the (C, h*w) unrolled activations."""
+    flat = a.reshape(a.shape[1], -1)
+    return flat @ flat.T
+
+
+class TorchLoop:
+    """Costs and Adam of the original problem on one content and one style image (numpy
+    network images (1, H, W, 3), mean pixel subtracted)."""
+
+    def __init__(self, weights, content, style, start, learning_rate=2.0, alpha=10.0, beta=40.0):
+        import torch
+
+        self.torch = torch
+        self.net = TorchVGG(weights)
+        self.alpha, self.beta = alpha, beta
+        to_nchw = lambda a: torch.from_numpy(a.astype("float32").transpose(0, 3, 1, 2).copy())
+        with torch.no_grad():
+            self.a_C = self.net(to_nchw(content))[CONTENT_LAYER]
+            style_out = self.net(to_nchw(style))
+            self.grams = {name: gram(style_out[name]) for name, _ in STYLE_LAYERS}
+            self.sizes = {name: style_out[name].shape for name, _ in STYLE_LAYERS}
+            del style_out
+        self.image = to_nchw(start).requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.image], lr=learning_rate)
+
+    def costs(self, out):
+        """(J, J_content, J_style) as tensors, the formulas of nst_utils.costs."""
+        a_G = out[CONTENT_LAYER]
+        _, n_C, n_H, n_W = a_G.shape
+        J_content = ((self.a_C - a_G) ** 2).sum() / (4 * n_H * n_W * n_C)
+        J_style = 0
+        for name, coeff in STYLE_LAYERS:
+            _, n_C, n_H, n_W = out[name].shape
+            diff = self.grams[name] - gram(out[name])
+            J_style = J_style + coeff * (diff ** 2).sum() / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+        return self.alpha * J_content + self.beta * J_style, J_content, J_style
+
+    def start_costs(self) -> tuple:
+        with self.torch.no_grad():
+            return tuple(float(v) for v in self.costs(self.net(self.image)))
+
+    def step(self) -> float:
+        """One Adam iteration with the three costs read out, as nst's loop does: seconds."""
+        begin = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        J, J_content, J_style = self.costs(self.net(self.image))
+        J.backward()
+        self.optimizer.step()
+        float(J), float(J_content), float(J_style)
+        return time.perf_counter() - begin
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def _inputs(weights_path, width: int, height: int):
+    """(weights, content, style, start) as nst's benchmark makes them (seed 0 noise)."""
+    from nst_utils.config import PROJECT_ROOT
+    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
+    from nst_utils.weights import load_weights
+
+    weights = load_weights(weights_path)
+    content = reshape_and_normalize_image(
+        load_image(PROJECT_ROOT / "images" / "louvre.jpg", (width, height)))
+    style = reshape_and_normalize_image(
+        load_image(PROJECT_ROOT / "images" / "sandstone.jpg", (width, height)))
+    return weights, content, style, generate_noise_image(content, seed=0)
+
+
+def prepare(weights_path, width: int, height: int, npz_path) -> str:
+    """Write the inputs of `run` to `npz_path` for `run_prepared`; returns the path."""
+    weights, content, style, start = _inputs(weights_path, width, height)
+    arrays = {"content": content, "style": style, "start": start}
+    for name, (kernel, bias) in weights.conv.items():
+        arrays[f"{name}.kernel"], arrays[f"{name}.bias"] = kernel, bias
+    import numpy as np
+
+    np.savez(npz_path, **arrays)
+    return str(npz_path)
+
+
+def run_prepared(npz_path, iterations: int, threads: int | None = None) -> dict:
+    """`run` on inputs written by `prepare`, without importing TensorFlow or nst_utils."""
+    import types
+
+    import numpy as np
+
+    with np.load(npz_path) as data:
+        arrays = {k: data[k] for k in data.files}
+    conv = {k[:-7]: (arrays[k], arrays[k[:-7] + ".bias"]) for k in arrays if k.endswith(".kernel")}
+    weights = types.SimpleNamespace(conv=conv)
+    figures = _run(weights, arrays["content"], arrays["style"], arrays["start"], iterations, threads)
+    figures["imports_tensorflow"] = "tensorflow" in sys.modules
+    return figures
+
+
+def run(weights_path, width: int, height: int, iterations: int, threads: int | None = None) -> dict:
+    """Load, build and run `iterations` steps at width x height; the figures as a dict."""
+    weights, content, style, start = _inputs(weights_path, width, height)
+    return _run(weights, content, style, start, iterations, threads)
+
+
+def _run(weights, content, style, start, iterations, threads):
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    _, height, width, _ = content.shape
+    loop = TorchLoop(weights, content, style, start)
+    start_costs = loop.start_costs()
+    times = [loop.step() for _ in range(iterations)]
+    return {"torch_version": torch.__version__, "size": f"{width}x{height}",
+            "iterations": iterations, "start_costs": start_costs,
+            "seconds_per_iteration": statistics.median(times[2:] or times),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", required=True, type=Path)
+    parser.add_argument("--size", default="400x300")
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    missing = torch_missing()
+    if missing:
+        print(missing)
+        print(json.dumps({"skipped": missing}))
+        return 0
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    print(json.dumps(run(args.weights, width, height, args.iterations, args.threads)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Big prints: coarse-to-fine painting, tiled where the whole image does not fit in memory.
+
+A large painting starts small: the first scale paints a reduced size from noise, each later
+scale starts from the last one's result upsampled, and only the last paints at the full size,
+where few iterations are needed. Every scale is evaluated by `nst_utils.tiles` (one tile when
+the whole image fits, more when `nst_utils.memory` says it does not). `style_scale` sets the
+style images' size relative to the painting (1.0, the original: the painting's size), so the
+brush strokes keep their size in pixels or grow with the print.
+
+Images in: (H, W, 3) uint8 pixels; out: the network image (1, H, W, 3) float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import memory, tiles
+from .errors import ConfigError, NotEnoughMemoryError
+
+
+def scale_sizes(width: int, height: int, scales: int, smallest: int = 64) -> list:
+    """[(width, height), ...] from coarse to fine: the full size halved (scales - 1) times,
+    never below `smallest` pixels on the shorter side (fewer scales then)."""
+    if isinstance(scales, bool) or not isinstance(scales, int) or scales < 1:
+        raise ConfigError(f"the number of scales must be a positive whole number, got {scales!r}")
+    sizes = [(width, height)]
+    for _ in range(scales - 1):
+        w, h = sizes[0]
+        if min(w, h) // 2 < smallest:
+            break
+        sizes.insert(0, ((w + 1) // 2, (h + 1) // 2))
+    return sizes
+
+
+def style_size(width: int, height: int, style_scale: float) -> tuple:
+    """The size a style image is resized to for a width x height painting."""
+    if not (isinstance(style_scale, (int, float)) and 0 < style_scale <= 16):
+        raise ConfigError(f"the style scale must be a number above 0 and at most 16, got {style_scale!r}")
+    return max(16, round(width * style_scale)), max(16, round(height * style_scale))
+
+
+def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> int | None:
+    """None when the whole width x height image fits in room_mb, else the largest tile cell
+    (a multiple of 16 pixels) whose estimate fits; NotEnoughMemoryError if none does."""
+    if memory.estimate_peak(width, height, **options).total_mb <= room_mb:
+        return None
+
+    def fits(cells: int) -> bool:
+        side = cells * tiles.GRID + 2 * halo
+        return memory.estimate_peak(width, height, tile=(side, side), **options).total_mb <= room_mb
+
+    if not fits(1):
+        raise NotEnoughMemoryError(
+            f"a {width}x{height} painting does not fit in {room_mb / 1024:.1f} GB even in the "
+            f"smallest tiles; paint a smaller size")
+    low, high = 1, -(-max(width, height) // tiles.GRID)   # fits(low); bisect up to high
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low * tiles.GRID
+
+
+def resize_network(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A (1, h, w, 3) float network image resized to (1, height, width, 3), channel by channel."""
+    from PIL import Image
+
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[0, :, :, c], np.float32),
+                                           mode=None).resize((width, height), Image.BICUBIC))
+                for c in range(3)]
+    return np.stack(channels, axis=-1)[None].astype(np.float32)
+
+
+def _positions(layer: str, height: int, width: int) -> int:
+    n_H, n_W = tiles.layer_size(layer, height, width)
+    return n_H * n_W
+
+
+@dataclasses.dataclass
+class BigPrint:
+    """What a coarse-to-fine run paints and how (the original's costs and Adam)."""
+
+    width: int
+    height: int
+    iterations: Sequence[int]            # per scale, coarse to fine
+    style_scale: float = 1.0
+    blend: Sequence[float] = (1.0,)
+    content_layer: str = "conv4_2"
+    style_layers: Optional[Sequence] = None
+    alpha: float = 10.0
+    beta: float = 40.0
+    learning_rate: float = 2.0
+    noise_ratio: float = 0.6
+    seed: int = 0
+    cell: Optional[int] = None           # None: chosen from the memory available
+    pooling: str = "avg"
+    precision: str = "float32"
+    means: Sequence[float] = (123.68, 116.779, 103.939)
+
+
+def split_iterations(total: int, scales: int) -> list:
+    """`total` iterations over `scales` scales, coarse to fine, each scale half the last's
+    (160 over 3: [93, 45, 22]): a finer scale costs 4x per iteration and needs fewer."""
+    shares = [2 ** (scales - 1 - k) for k in range(scales)]
+    counts = [max(1, total * share // sum(shares)) for share in shares]
+    counts[0] += max(0, total - sum(counts))
+    return counts
+
+
+@dataclasses.dataclass
+class BigPrintResult:
+    """The final network image (the last finite one), the iterations run and why it stopped
+    (None: all ran, 'interrupted', or 'non-finite')."""
+
+    image: np.ndarray
+    iterations: int
+    stopped: Optional[str] = None
+
+
+def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndarray],
+          on_step: Optional[Callable] = None, room_mb: float | None = None,
+          should_stop: Optional[Callable[[], bool]] = None,
+          start: Optional[np.ndarray] = None) -> BigPrintResult:
+    """Paint `plan` coarse to fine.
+
+    content, styles, start: (H, W, 3) uint8 pixels of any size (resized at each scale); start
+    (default: noise blended with the content) begins the coarsest scale.
+    on_step(scale index, (width, height), iteration, (J, J_content, J_style), image) sees every
+    step's starting image and its costs; should_stop() is asked before each step.
+    """
+    from .images import generate_noise_image, resize_image
+
+    means = np.reshape(np.asarray(plan.means, dtype=np.float32), (1, 1, 1, 3))
+    sizes = scale_sizes(plan.width, plan.height, len(plan.iterations))
+    iterations = list(plan.iterations)
+    dropped = len(iterations) - len(sizes)          # scales too small to paint: their
+    iterations = [sum(iterations[:dropped + 1])] + iterations[dropped + 1:]   # steps go first
+    room = memory.available_mb()[0] if room_mb is None else room_mb
+    costs = tiles.TiledCosts(weights, plan.content_layer, plan.style_layers, plan.alpha, plan.beta,
+                             plan.pooling, plan.precision)
+    image, done, stopped = None, 0, None
+    try:
+        for index, ((width, height), count) in enumerate(zip(sizes, iterations)):
+            costs.cell = plan.cell if plan.cell is not None else pick_cell(
+                width, height, room, costs.halo, styles=len(styles), precision=plan.precision)
+            network = lambda pixels: pixels[None].astype(np.float32) - means
+            content_k = network(resize_image(content, width, height))
+            a_C = costs.content_target(content_k)
+            targets = []
+            for style, weight in zip(styles, plan.blend):
+                sw, sh = style_size(width, height, plan.style_scale)
+                grams = costs.style_grams(network(resize_image(style, sw, sh)))
+                # A Gram matrix sums over positions: scale it to the painting's count of them.
+                grams = {k: v * np.float32(_positions(k, height, width) / _positions(k, sh, sw))
+                         for k, v in grams.items()}
+                targets.append((weight, grams))
+            if image is not None:
+                image = resize_network(image, width, height)
+            elif start is not None:
+                image = network(resize_image(start, width, height))
+            else:
+                image = generate_noise_image(content_k, plan.noise_ratio, seed=plan.seed)
+            adam = tiles.Adam(plan.learning_rate)
+            for i in range(count):
+                if should_stop is not None and should_stop():
+                    stopped = "interrupted"
+                    break
+                values, gradient = costs.costs_and_gradient(image, a_C, targets)
+                if not (np.isfinite(values).all() and np.isfinite(gradient).all()):
+                    stopped = "non-finite"
+                    break
+                if on_step is not None:
+                    on_step(index, (width, height), i, values, image)
+                stepped = adam.step(image, gradient)
+                done += 1
+                if not np.isfinite(stepped).all():   # keep the last finite image
+                    stopped = "non-finite"
+                    break
+                image = stepped
+            del a_C, targets
+            if stopped:
+                break
+    finally:
+        costs.close()
+    return BigPrintResult(image=image, iterations=done, stopped=stopped)

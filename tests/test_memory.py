@@ -1,0 +1,88 @@
+"""Memory estimates before anything is built, the memory available, and the one-line refusal."""
+
+import numpy as np
+import pytest
+
+from nst_utils import memory
+from nst_utils.architecture import CONV_LAYERS, activation_shape
+from nst_utils.errors import ConfigError, NotEnoughMemoryError
+
+
+def test_the_activation_counts_are_vgg19s_to_conv5_1():
+    # Every conv output and pool up to conv5_1, counted from the layer shapes at 32x48.
+    names = [c.name for c in CONV_LAYERS][:13] + ["avgpool1", "avgpool2", "avgpool3", "avgpool4"]
+    floats = sum(np.prod(activation_shape(n, 32, 48)) for n in names)
+    assert memory.ACTIVATION_FLOATS_PER_PIXEL == pytest.approx(floats / (32 * 48))
+    style = sum(np.prod(activation_shape(n, 32, 48)) for n in
+                ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))
+    assert memory.STYLE_FLOATS_PER_PIXEL == pytest.approx(style / (32 * 48))
+
+
+def test_the_estimate_grows_with_size_styles_and_lbfgs_and_shrinks_with_tiles():
+    base = memory.estimate_peak(400, 300)
+    assert memory.estimate_peak(800, 600).parts["step"] == pytest.approx(4 * base.parts["step"])
+    assert memory.estimate_peak(400, 300, styles=3).total_mb > base.total_mb
+    assert memory.estimate_peak(400, 300, optimizer="lbfgs").total_mb > base.total_mb
+    assert memory.estimate_peak(400, 300, precision="bfloat16").total_mb < base.total_mb
+    big = memory.estimate_peak(3000, 2250)
+    tiled = memory.estimate_peak(3000, 2250, tile=(1024, 1024))
+    assert tiled.total_mb < big.total_mb / 2 and "image" in tiled.parts
+    assert str(base).endswith(" GB")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ConfigError, match="positive whole number"):
+            memory.estimate_peak(bad, 300)
+    with pytest.raises(ConfigError, match="optimizer"):
+        memory.estimate_peak(400, 300, optimizer="sgd")
+
+
+def _cgroup(tmp_path, membership, files):
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cgroup").write_text(membership)
+    for name, text in files.items():
+        path = tmp_path / "sys" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path / "sys", tmp_path / "proc" / "cgroup"
+
+
+@pytest.mark.parametrize("membership, files, room", [
+    ("0::/job\n", {"job/memory.max": str(4 << 30), "job/memory.current": str(1 << 30)}, 3072.0),
+    ("0::/job\n", {"job/memory.max": "max", "job/memory.current": "5"}, None),
+    ("4:memory:/box\n0::/\n", {"memory/box/memory.limit_in_bytes": str(2 << 30),
+                               "memory/box/memory.usage_in_bytes": str(512 << 20)}, 1536.0),
+    ("4:memory:/box\n", {"memory/box/memory.limit_in_bytes": str(1 << 62)}, None),
+    ("garbage", {}, None),
+])
+def test_the_cgroup_limit_is_read_in_v1_and_v2(tmp_path, membership, files, room):
+    root, proc = _cgroup(tmp_path, membership, files)
+    assert memory.cgroup_room_mb(root, proc) == room
+
+
+def test_available_memory_is_the_smallest_limit(monkeypatch):
+    monkeypatch.setattr(memory, "cgroup_room_mb", lambda: 3000.0)
+    monkeypatch.delenv("NST_MEMORY_LIMIT_MB", raising=False)
+    room, source = memory.available_mb()
+    assert room <= 3000.0 and source in ("the cgroup's limit", "MemAvailable")
+    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "1500")
+    assert memory.available_mb() == (1500.0, "NST_MEMORY_LIMIT_MB")
+    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "lots")
+    with pytest.raises(ConfigError, match="NST_MEMORY_LIMIT_MB must be a number"):
+        memory.available_mb()
+
+
+def test_a_run_that_does_not_fit_is_refused_with_what_would(monkeypatch):
+    monkeypatch.setattr(memory, "available_mb", lambda: (4096.0, "MemAvailable"))
+    assert memory.check_fits(400, 300).total_mb <= 4096.0
+    with pytest.raises(NotEnoughMemoryError) as err:
+        memory.check_fits(3000, 2000)
+    message = str(err.value)
+    assert "\n" not in message
+    estimate = memory.estimate_peak(3000, 2000)
+    assert f"a 3000x2000 run needs about {estimate.total_mb / 1024:.1f} GB" in message
+    assert "but 4.0 GB is available (MemAvailable)" in message
+    w, h = (int(v) for v in message.split("about ")[-1].split(" ")[0].split("x"))
+    assert abs(w / h - 1.5) < 0.01
+    assert memory.estimate_peak(w, h).total_mb <= 4096.0 < memory.estimate_peak(w + 8, h + 6).total_mb
+    monkeypatch.setattr(memory, "available_mb", lambda: (100.0, "the cgroup's limit"))
+    with pytest.raises(NotEnoughMemoryError, match="close other programs"):
+        memory.check_fits(400, 300)

@@ -1,0 +1,175 @@
+"""Coarse-to-fine painting: the scales, the style's size, tiling chosen by memory, and a run."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_utils import memory, scales
+from nst_utils.errors import ConfigError, NotEnoughMemoryError
+from nst_utils.images import generate_noise_image
+from nst_utils.settings import DEFAULTS
+from nst_utils.training import assign_image
+from nst_utils.transfer import build_transfer_costs
+from nst_utils.vgg import build_vgg_graph
+from nst_utils.weights import load_weights
+
+tf1 = tf.compat.v1
+LAYERS = [("conv1_1", 0.5), ("conv2_1", 0.5)]
+
+
+def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
+    assert scales.split_iterations(160, 3) == [93, 45, 22]
+    assert scales.split_iterations(160, 1) == [160]
+    assert scales.split_iterations(2, 3) == [1, 1, 1]
+    assert sum(scales.split_iterations(100, 4)) == 100
+
+
+def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
+    weights = load_weights(vgg_mat)
+    content = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    plan = scales.BigPrint(32, 32, iterations=[5], content_layer="conv1_2",
+                           style_layers=[("conv1_1", 1.0)])
+    asked = []
+    result = scales.paint(weights, plan, content, [content], room_mb=1e9,
+                          should_stop=lambda: asked.append(1) or len(asked) > 2)
+    assert (result.iterations, result.stopped) == (2, "interrupted")
+    wild = scales.BigPrint(32, 32, iterations=[5], content_layer="conv1_2",
+                           style_layers=[("conv1_1", 1.0)], learning_rate=1e38, alpha=1e30)
+    result = scales.paint(weights, wild, content, [content], room_mb=1e9)
+    assert result.stopped == "non-finite" and np.isfinite(result.image).all()
+
+
+def test_scales_halve_the_size_down_to_a_smallest_side():
+    assert scales.scale_sizes(3000, 2250, 3) == [(750, 563), (1500, 1125), (3000, 2250)]
+    assert scales.scale_sizes(400, 300, 1) == [(400, 300)]
+    assert scales.scale_sizes(200, 150, 5) == [(100, 75), (200, 150)]   # 75 // 2 < 64
+    with pytest.raises(ConfigError, match="positive whole number"):
+        scales.scale_sizes(400, 300, 0)
+
+
+def test_the_style_scale_sizes_the_style_against_the_painting():
+    assert scales.style_size(400, 300, 1.0) == (400, 300)
+    assert scales.style_size(3000, 2000, 0.25) == (750, 500)
+    for bad in (0, -1, float("nan"), "big", 100):
+        with pytest.raises(ConfigError, match="style scale"):
+            scales.style_size(400, 300, bad)
+
+
+def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
+    whole = memory.estimate_peak(3000, 2250).total_mb
+    assert scales.pick_cell(3000, 2250, whole + 1, 96) is None
+    room = whole / 3
+    cell = scales.pick_cell(3000, 2250, room, 96)
+    assert cell % 16 == 0 and cell > 0
+    assert memory.estimate_peak(3000, 2250, tile=(cell + 192,) * 2).total_mb <= room
+    bigger = cell + 16
+    assert memory.estimate_peak(3000, 2250, tile=(bigger + 192,) * 2).total_mb > room
+    with pytest.raises(NotEnoughMemoryError, match="does not fit"):
+        scales.pick_cell(3000, 2250, memory.BASE_MB / 2, 96)
+
+
+def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng):
+    weights = load_weights(vgg_mat)
+    content = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    style = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    plan = scales.BigPrint(56, 40, iterations=[3], content_layer="conv2_2", style_layers=LAYERS,
+                           seed=4, cell=16)
+    seen = []
+    result = scales.paint(weights, plan, content, [style], room_mb=1e9,
+                          on_step=lambda *a: seen.append(a))
+    painted = result.image
+    assert (result.iterations, result.stopped) == (3, None)
+    assert [(s[0], s[1], s[2]) for s in seen] == [(0, (56, 40), i) for i in range(3)]
+    means = np.reshape(plan.means, (1, 1, 1, 3)).astype(np.float32)
+    net_content = content[None].astype(np.float32) - means
+    net_style = style[None].astype(np.float32) - means
+    graph = tf.Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        model = build_vgg_graph(weights, 40, 56)
+        settings = DEFAULTS.replace(content_layer="conv2_2", style_layers=tuple(LAYERS))
+        costs = build_transfer_costs(sess, model, net_content, [net_style], settings)
+        step = tf1.train.AdamOptimizer(2.0).minimize(costs.total)
+        sess.run(tf1.global_variables_initializer())
+        assign_image(sess, model["input"], generate_noise_image(net_content, 0.6, seed=4))
+        expected_costs = []
+        for _ in range(3):
+            expected_costs.append(sess.run(costs.reported()))
+            sess.run(step)
+        expected = sess.run(model["input"])
+    np.testing.assert_allclose([s[3] for s in seen], expected_costs, rtol=1e-4)
+    np.testing.assert_allclose(painted, expected, atol=1e-2)
+
+
+def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_mat, rng):
+    weights = load_weights(vgg_mat)
+    y, x = np.mgrid[0:128, 0:160]
+    content = np.stack([x, y * 2, (x + y) // 2], axis=-1).astype(np.uint8)
+    style = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
+    plan = scales.BigPrint(160, 128, iterations=[6, 3], style_scale=0.5, content_layer="conv2_2",
+                           style_layers=LAYERS, cell=32, learning_rate=4.0)
+    seen = []
+    painted = scales.paint(weights, plan, content, [style], room_mb=1e9,
+                           on_step=lambda *a: seen.append(a)).image
+    assert painted.shape == (1, 128, 160, 3) and np.isfinite(painted).all()
+    assert [s[1] for s in seen] == [(80, 64)] * 6 + [(160, 128)] * 3
+    coarse, fine = [s[3][0] for s in seen[:6]], [s[3][0] for s in seen[6:]]
+    assert coarse[-1] < coarse[0] and fine[-1] < fine[0]
+    # The fine scale starts from the coarse result, not from noise: far below a fresh start.
+    fresh = scales.BigPrint(160, 128, iterations=[1], style_scale=0.5, content_layer="conv2_2",
+                            style_layers=LAYERS, cell=32)
+    start = []
+    scales.paint(weights, fresh, content, [style], room_mb=1e9, on_step=lambda *a: start.append(a))
+    assert fine[0] < 0.8 * start[0][3][0]
+
+
+def _generate(vgg_mat, out, *options):
+    from nst_utils.cli import main
+
+    return main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
+                 "--seed", "2", *options])
+
+
+def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, capsys):
+    import json
+
+    import imageio.v3 as iio
+
+    out = tmp_path / "big"
+    code = _generate(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
+                     "--style-scale", "0.5", "--iterations", "6", "--save-every", "2")
+    assert code == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["scales"] == 2 and run["settings"]["style_scale"] == 0.5
+    assert run["iterations_completed"] == 6 == len(run["costs"]) and run["stopped"] is None
+    assert iio.imread(out / "generated_image.jpg").shape == (128, 160, 3)
+    for name in ("0.png", "2.png", "4.png"):          # snapshots at the painting's size
+        assert iio.imread(out / name).shape == (128, 160, 3)
+    fine = [row["total"] for row in run["costs"][4:]]  # the fine scale's 2 of the 6 (4, 2)
+    assert fine[-1] < fine[0]
+
+
+@pytest.mark.parametrize("options, says", [
+    (("--scales", "2", "--optimizer", "lbfgs"), "--optimizer lbfgs cannot be used in a coarse-to-fine"),
+    (("--style-scale", "0.5", "--tv-weight", "1"), "--tv-weight cannot be used"),
+    (("--style-scale", "0"), "--style-scale"),
+    (("--scales", "0"), "--scales"),
+])
+def test_big_print_options_that_cannot_work_get_one_line(vgg_mat, tmp_path, capsys, options, says):
+    try:
+        code = _generate(vgg_mat, tmp_path / "x", "--width", "64", "--iterations", "1", *options)
+    except SystemExit as exit:           # argparse refuses a malformed value itself
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert says in err[-1] and len([line for line in err if line.startswith("error")]) <= 1
+
+
+def test_a_run_that_cannot_fit_is_refused_before_painting(vgg_mat, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "600")          # less than TensorFlow itself takes
+    code = _generate(vgg_mat, tmp_path / "lbfgs", "--width", "64", "--optimizer", "lbfgs")
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs about" in err[0] and "0.6 GB is available (NST_MEMORY_LIMIT_MB)" in err[0]
+    code = _generate(vgg_mat, tmp_path / "adam", "--width", "64")
+    assert code == 2
+    assert "does not fit in 0.6 GB even in the smallest tiles" in capsys.readouterr().err
