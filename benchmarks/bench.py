@@ -120,16 +120,9 @@ def weights_file(args, full_size: bool) -> Path:
         from nst_utils.weights.sources import check_weights_path
 
         return check_weights_path(args.weights)
-    from nst_utils.weights.synthetic import write_vgg19_mat
+    from nst_utils.weights.synthetic import benchmark_weights
 
-    folder = Path(tempfile.gettempdir()) / "nst-bench"
-    path = folder / f"vgg19-random-{'full' if full_size else 'small'}-new.mat"
-    if not path.exists():
-        print(f"writing {path} (random weights, once) ...", flush=True)
-        partial = folder / f".{path.name}.{os.getpid()}.partial"
-        write_vgg19_mat(partial, "new", seed=0, full_size=full_size)
-        partial.replace(path)
-    return path
+    return benchmark_weights(full_size)
 
 
 def config_for(args, width, height, weights_path):

@@ -51,18 +51,10 @@ def rss_mb() -> float:
 
 
 def random_weights() -> Path:
-    """The full-size random-weight VGG-19 `.mat`, written once (shared with bench.py)."""
-    from nst_utils.synthetic_weights import write_vgg19_mat
+    """The full-size random-weights file the benchmarks share."""
+    from nst_utils.weights.synthetic import benchmark_weights
 
-    folder = Path(tempfile.gettempdir()) / "nst-bench"
-    folder.mkdir(exist_ok=True)
-    path = folder / "vgg19-random-full-new.mat"
-    if not path.exists():
-        print(f"writing {path} (random weights, once) ...", flush=True)
-        partial = folder / f".{path.name}.{os.getpid()}.partial"
-        write_vgg19_mat(partial, "new", seed=0, full_size=True)
-        partial.replace(path)
-    return path
+    return benchmark_weights(full_size=True)
 
 
 def _network_images(width, height, styles=1):

@@ -156,3 +156,16 @@ def refused_url():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/imagenet-vgg-verydeep-19.mat"
+
+
+@pytest.fixture
+def published_is_local(monkeypatch, file_server, vgg_mat_bytes):
+    """Make the 'published' new-format file the fixture served on 127.0.0.1."""
+    import hashlib
+
+    from nst_utils.weights import sources
+
+    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {
+        "url": file_server.url, "md5": hashlib.md5(vgg_mat_bytes).hexdigest(),
+        "size": len(vgg_mat_bytes)})
+    return file_server

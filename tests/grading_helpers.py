@@ -53,3 +53,16 @@ def cell_source(notebook, name: str) -> str:
 
 def as_json(notebook) -> dict:
     return json.loads(nbformat.writes(notebook))
+
+
+def packed(functions: dict) -> list:
+    """Keys ({key: the function it is about}) packed into as few notebooks as can hold them, at
+    most one per function in each: [{function: key}]."""
+    notebooks = []
+    for key, name in functions.items():
+        home = next((n for n in notebooks if name not in n), None)
+        if home is None:
+            home = {}
+            notebooks.append(home)
+        home[name] = key
+    return notebooks

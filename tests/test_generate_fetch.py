@@ -1,7 +1,6 @@
 """The main job fetches the project's default weights when they are missing, and only those:
 never a path from NST_WEIGHTS or --weights."""
 
-import hashlib
 
 import pytest
 
@@ -10,15 +9,6 @@ from nst_utils.cli import main
 
 SMALL_RUN = ["generate", "--iterations", "1", "--width", "32", "--height", "24", "--seed", "1",
              "--no-progress", "--log-every", "0"]
-
-
-@pytest.fixture
-def published_is_local(monkeypatch, file_server, vgg_mat_bytes):
-    """Make the 'published' new-format file the fixture served on 127.0.0.1."""
-    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {
-        "url": file_server.url, "md5": hashlib.md5(vgg_mat_bytes).hexdigest(),
-        "size": len(vgg_mat_bytes)})
-    return file_server
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from nst_utils.grading.selfcheck import check_line
 from nst_utils.grading.student import STUDENT
 from nst_utils.reference import PUBLISHED
 
-from grading_helpers import cell_source, solved_notebook, with_bodies, with_body, write
+from grading_helpers import cell_source, packed, solved_notebook, with_bodies, with_body, write
 
 LIMITS = Limits(time=8.0, memory_mb=600, output_bytes=100_000)
 SHAPE = "m, n_H, n_W, n_C = a_G.get_shape().as_list()"
@@ -150,18 +150,6 @@ def _malformed(folder):
     (folder / "odd_source_numbers.ipynb").write_text(json.dumps(numbers))
 
 
-def packed(entries: dict) -> list:
-    """The entries ({key: (function, body, diagnosis)}) packed into as few notebooks as can
-    hold them, at most one per function in each: [{function: key}]."""
-    notebooks = []
-    for key, (name, _, _) in entries.items():
-        home = next((n for n in notebooks if name not in n), None)
-        if home is None:
-            home = {}
-            notebooks.append(home)
-        home[name] = key
-    return notebooks
-
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -174,7 +162,7 @@ def graded(tmp_path_factory):
         write(with_bodies(solved, bodies), folder / f"{key}.ipynb")
     entries = {**MISTAKES, **MISBEHAVING}
     packs = {}
-    for i, pack in enumerate(packed(entries)):
+    for i, pack in enumerate(packed({k: v[0] for k, v in entries.items()})):
         write(with_bodies(solved, {name: entries[key][1] for name, key in pack.items()}),
               folder / f"pack{i}.ipynb")
         packs.update({key: f"pack{i}" for key in pack.values()})

@@ -17,7 +17,7 @@ from nst_utils.grading import Limits
 from nst_utils.grading.grader import grade_paths
 from nst_utils.grading.sandbox import host
 
-from grading_helpers import solved_notebook, with_bodies, write
+from grading_helpers import packed, solved_notebook, with_bodies, write
 
 LIMITS = Limits(time=8.0, memory_mb=600, output_bytes=100_000, audit_hook=False)
 GIVE_UP = "raise RuntimeError('the attack found nothing')"
@@ -168,14 +168,7 @@ ESCAPES = ("nst-escape-spawn", "nst-escape-fifo", "nst-escape-tf", "nst-escape-f
 
 
 def _packs():
-    packs = []
-    for key, (name, _) in ATTACKS.items():
-        home = next((p for p in packs if name not in p), None)
-        if home is None:
-            home = {}
-            packs.append(home)
-        home[name] = key
-    return packs
+    return packed({key: name for key, (name, _) in ATTACKS.items()})
 
 
 def _box_processes() -> list:

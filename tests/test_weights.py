@@ -200,14 +200,6 @@ def test_a_missing_file_named_by_nst_weights_says_to_unset_it(default_path, tmp_
     assert "unset" not in sources.missing_weights_message(path, named_by="--weights")
 
 
-@pytest.fixture
-def published_is_local(monkeypatch, file_server, vgg_mat_bytes):
-    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {
-        "url": file_server.url, "md5": hashlib.md5(vgg_mat_bytes).hexdigest(),
-        "size": len(vgg_mat_bytes)})
-    return file_server
-
-
 def test_load_for_run_downloads_only_to_the_path_it_may(published_is_local, vgg_mat_bytes,
                                                         tmp_path):
     allowed = tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat"

@@ -123,3 +123,23 @@ def write_vgg19_mat(path, fmt: str = "new", seed: int = 0, full_size: bool = Fal
     scipy.io.savemat(str(path), vgg19_mat_dict(fmt, seed, full_size), format="5",
                      do_compression=False, oned_as="row")
     return path
+
+
+def benchmark_weights(full_size: bool = True) -> Path:
+    """A random-weights new-format file kept under the temporary folder for the benchmarks.
+
+    Written once (through a partial file renamed when complete, so an interrupted write is
+    never taken for a file) and reused by later runs; full_size=True is VGG-19's real size.
+    """
+    import os
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "nst-bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"vgg19-random-{'full' if full_size else 'small'}-new.mat"
+    if not path.exists():
+        print(f"writing {path} (random weights, once) ...", flush=True)
+        partial = folder / f".{path.name}.{os.getpid()}.partial"
+        write_vgg19_mat(partial, "new", seed=0, full_size=full_size)
+        partial.replace(path)
+    return path
