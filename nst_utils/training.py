@@ -44,8 +44,9 @@ class RunResult:
 def print_report(i, total, content, style):
     """The original notebook's printout of the three costs at iteration i.
 
-    The costs print as the original's numpy printed the float32 values its session returned,
-    with six significant digits (``5.05035e+09``, ``7877.67``), whatever type they come as.
+    The costs print as str() of numpy float32 values did under the original's numpy (numpy's
+    own 1.13 emulation: ``5.05035e+09``, ``7877.67``), whatever type they come as; the
+    notebook sets the same print option for its own report.
     """
     print("Iteration " + str(i) + " :")
     print("total cost = " + _as_printed(total))
@@ -54,7 +55,8 @@ def print_report(i, total, content, style):
 
 
 def _as_printed(value) -> str:
-    return format(float(np.float32(value)), ".6g")
+    with np.printoptions(legacy="1.13"):
+        return str(np.float32(value))
 
 
 #: graph -> {variable name: (placeholder, assign op)}, so repeated assignments add no graph nodes.
