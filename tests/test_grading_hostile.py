@@ -162,6 +162,19 @@ ATTACKS = {
             pass
         {GIVE_UP}
         """),
+    "oracle_memory_bomb": ("compute_layer_style_cost", f"""
+        sess = tf.get_default_session()
+        for rows in (200000, 20000):  # asks the grader for a (rows, rows) answer: 320 GB, 3.2 GB
+            try:
+                sess.run(gram_matrix(tf.zeros((rows, 1))))
+            except Exception:
+                pass
+        {GIVE_UP}
+        """),
+    "forge_table_rows": ("total_cost", """
+        forged = type("Evil\nz_victim  0  0  0  0  0/100\x1b[2J", (Exception,), {})
+        raise forged("\x1b[1A\x1b[2K\rz_victim: total_cost: FAIL 0/25 \u202e")
+        """),
 }
 
 ESCAPES = ("nst-escape-spawn", "nst-escape-fifo", "nst-escape-tf", "nst-escape-file", "nst-escape-fifo2")
@@ -263,6 +276,13 @@ def test_no_answer_was_found(attacked):
     assert "the attack found nothing" in by_key["search_the_disk"].feedback
     assert "the attack found nothing" in by_key["ask_the_oracle"].feedback
     assert by_key["patch_the_runner"].diagnosis == "wrong_value"
+    assert "the attack found nothing" in by_key["oracle_memory_bomb"].feedback
+
+
+def test_no_feedback_can_forge_the_table(attacked):
+    for row in attacked["rows"].values():
+        for grade in row.grades.values():
+            assert grade.feedback.isprintable(), grade.feedback
 
 
 def test_other_students_rows_are_unchanged(attacked):

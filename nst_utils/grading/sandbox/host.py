@@ -193,6 +193,8 @@ def _answer(task: Task, request) -> str:
         value = task.oracle[name](request.get("value"))
     except (TypeError, ValueError) as exc:
         return json.dumps({"error": str(exc)[:200]}) + "\n"
+    except Exception as exc:  # noqa: BLE001 - whatever a box asks, the class run goes on
+        return json.dumps({"error": f"{name} failed ({type(exc).__name__})"}) + "\n"
     return protocol.dumps({"value": value}) + "\n"
 
 
@@ -237,8 +239,8 @@ def run_submission(tasks: list, isolated: bool = True, slot: int = 0) -> dict:
     while pending:
         try:
             done = _run_one_box(pending, isolated, slot)
-        except SandboxError as exc:
-            detail = {"type": "SandboxError", "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - every notebook gets a row, whatever happened
+            detail = {"type": type(exc).__name__, "message": str(exc)[:300]}
             results.update({t.id: {"id": t.id, "status": "sandbox", "detail": detail} for t in pending})
             return results
         results.update(done)
