@@ -163,12 +163,10 @@ ATTACKS = {
         {GIVE_UP}
         """),
     "oracle_memory_bomb": ("compute_layer_style_cost", f"""
-        sess = tf.get_default_session()
-        for rows in (200000, 20000):  # asks the grader for a (rows, rows) answer: 320 GB, 3.2 GB
-            try:
-                sess.run(gram_matrix(tf.zeros((rows, 1))))
-            except Exception:
-                pass
+        try:  # a (2000, 1) question asks for a (2000, 2000) answer; (200000, 1) for 320 GB
+            tf.get_default_session().run(gram_matrix(tf.zeros((2000, 1))))
+        except Exception:
+            pass
         {GIVE_UP}
         """),
     "forge_table_rows": ("total_cost", """

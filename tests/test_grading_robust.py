@@ -48,6 +48,9 @@ def test_an_oracle_that_fails_in_any_way_gets_an_error_reply():
                      {"gram_matrix": exhausted})
     reply = json.loads(host._answer(task, {"name": "gram_matrix", "value": [[1.0]]}))
     assert "error" in reply and "value" not in reply
+    task.oracle = {"gram_matrix": BY_NAME["gram_matrix"].oracle}  # the grader's own stand-in
+    reply = json.loads(host._answer(task, {"name": "gram_matrix", "value": np.zeros((200_000, 1))}))
+    assert "error" in reply and "value" not in reply  # A A^T would need 320 GB
     reply = json.loads(host._answer(task, {"name": "compute_content_cost", "value": 1}))
     assert "not provided" in reply["error"]
 
