@@ -8,6 +8,8 @@ graded after the attackers) and with --jobs 2 (victims graded beside them).
 
 import os
 import socket
+import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -301,3 +303,54 @@ def test_nothing_outside_the_sandboxes_was_touched(attacked):
 
 def test_nothing_is_left_running(attacked):
     assert attacked["left_running"] == []
+
+
+def _processes_of(uid: int) -> list:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if pid.isdigit() and any(line.split()[1:2] == [str(uid)] for line in status.splitlines()
+                                 if line.startswith("Uid:")):
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a grader run by root changes the box's user")
+def test_without_isolation_root_runs_no_submission_as_root(tmp_path):
+    if not host._runs_as(host.ROOT_UID_BASE):
+        pytest.skip(f"an ordinary user cannot run {sys.executable} here (it is in a private folder)")
+    """Where the kernel offers no namespaces (a Gradescope container), a box run by root takes an
+    id of its own: the grader's private files stay unreadable, and whatever it leaves running
+    (in a session of its own) is killed with it."""
+    private = tmp_path / "autograder"
+    private.mkdir(mode=0o700)
+    secret = private / "hidden_seed.txt"
+    secret.write_text("1234")
+    bodies = {"compute_content_cost": f"""
+        try:
+            stolen = open("{secret}").read()
+        except OSError:
+            raise RuntimeError("the attack found nothing")
+        raise RuntimeError("stole " + stolen)
+        """, "gram_matrix": f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(120)
+            os._exit(0)
+        time.sleep(0.3)
+        {GIVE_UP}
+        """}
+    write(with_bodies(solved_notebook(), bodies), tmp_path / "plain.ipynb")
+    limits = Limits(time=8.0, memory_mb=600, output_bytes=100_000, audit_hook=False)
+    (row,) = grade_paths([tmp_path / "plain.ipynb"], limits, ["compute_content_cost", "gram_matrix"],
+                         isolation=False)
+    content, gram = row.grades["compute_content_cost"], row.grades["gram_matrix"]
+    assert "the attack found nothing" in content.feedback and content.points == 0, content.line()
+    assert gram.points == 0
+    assert _processes_of(host.ROOT_UID_BASE) == []
+    assert not [p for p in Path(tempfile.gettempdir()).glob("nst-box-code-*")]
