@@ -171,6 +171,16 @@ ATTACKS = {
             pass
         {GIVE_UP}
         """),
+    "blame_the_sandbox": ("compute_content_cost", f"""
+        import os, json
+        lie = json.dumps({{"sandbox_error": {{"type": "OSError", "message": "not my fault"}}}})
+        for fd in range(3, 64):
+            try:
+                os.write(fd, (lie + "\\n").encode())
+            except OSError:
+                pass
+        {GIVE_UP}
+        """),
     "forge_table_rows": ("total_cost", """
         forged = type("Evil\nz_victim  0  0  0  0  0/100\x1b[2J", (Exception,), {})
         raise forged("\x1b[1A\x1b[2K\rz_victim: total_cost: FAIL 0/25 \u202e")

@@ -99,3 +99,14 @@ def test_text_a_submission_controls_cannot_forge_the_class_table():
     assert len(table.splitlines()) == 4  # header, one row, a blank, one note
     assert all(line.isprintable() for line in table.splitlines())
     assert "\n" not in report.feedback_markdown(row).split("\n")[0]
+
+
+def test_a_file_name_that_is_not_utf8_still_gets_a_row_in_every_report(tmp_path):
+    from nst_utils.grading.grader import grade_paths
+
+    (tmp_path / os.fsdecode(b"caf\xe9 \xff.ipynb")).write_bytes(b"\x00 not json")
+    (row,) = grade_paths([tmp_path], isolation=False)
+    assert row.points == 0 and "could not read" in row.error
+    for text in (row.student, row.path, report.to_csv([row]), report.to_gradebook_csv([row]),
+                 report.to_json([row]), report.table([row]), report.feedback_markdown([row][0])):
+        text.encode("utf-8")  # no surrogate left to fail the write

@@ -73,7 +73,7 @@ def _read_regular_file(path: Path):
 def read_submission(path: Path, student: str) -> Submission:
     """The submission at `path`; whatever the file holds, a Submission (with `error` if unusable)."""
     def unreadable(reason):
-        return Submission(student, Path(path), {}, f"could not read {path}: {reason}; "
+        return Submission(student, Path(path), {}, f"could not read {printable(path)}: {reason}; "
                                                    f"submit the notebook as saved by Jupyter")
     try:
         data = _read_regular_file(Path(path))
@@ -92,6 +92,12 @@ def read_submission(path: Path, student: str) -> Submission:
         return Submission(student, Path(path), graded_sources(notebook))
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         return unreadable(f"not a notebook ({exc})")
+
+
+def printable(path) -> str:
+    """`path` as text that can be written anywhere: a file name that is not valid UTF-8 (its
+    bytes kept as surrogates by Python) would make writing the CSV fail after grading."""
+    return os.fsencode(str(path)).decode("utf-8", "replace")
 
 
 def find_submissions(paths) -> list:
@@ -115,4 +121,4 @@ def find_submissions(paths) -> list:
             found.append((given, given.stem))
         else:
             raise NSTError(f"no such notebook or folder: {given}")
-    return [read_submission(path, student) for path, student in found]
+    return [read_submission(path, printable(student)) for path, student in found]

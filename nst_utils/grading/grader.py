@@ -104,7 +104,7 @@ def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
         if not isolation:
             for grade in grades.values():
                 grade.feedback = f"{grade.feedback} ({UNISOLATED})"
-        graded.append(SubmissionGrade(submission.student, str(submission.path), grades,
+        graded.append(SubmissionGrade(submission.student, extract.printable(submission.path), grades,
                                       submission.error, isolation))
     return graded
 
