@@ -3,6 +3,7 @@ files a class folder may hold, text a submission controls. No sandbox is started
 
 import json
 import os
+import tempfile
 import threading
 
 import numpy as np
@@ -110,3 +111,13 @@ def test_a_file_name_that_is_not_utf8_still_gets_a_row_in_every_report(tmp_path)
     for text in (row.student, row.path, report.to_csv([row]), report.to_gradebook_csv([row]),
                  report.to_json([row]), report.table([row]), report.feedback_markdown([row][0])):
         text.encode("utf-8")  # no surrogate left to fail the write
+
+
+def test_a_box_that_cannot_start_leaves_no_copy_of_its_code(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(host, "_runs_as", lambda uid: False)
+    monkeypatch.setattr(host.sys, "executable", str(tmp_path / "no-such-python"))
+    tasks = [host.Task("0:total_cost", "total_cost", "", [], {"time": 1})]
+    results = host.run_submission(tasks, isolated=False)
+    assert results["0:total_cost"]["status"] == "sandbox"
+    assert list(tmp_path.iterdir()) == []

@@ -187,11 +187,21 @@ class _Box:
             if os.geteuid() == 0 and _runs_as(ROOT_UID_BASE + slot):  # not as root: an id of its own
                 self.uid = ROOT_UID_BASE + slot
                 identity = {"user": self.uid, "group": self.uid, "extra_groups": []}
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, start_new_session=True,
-                                     **identity)
+        try:
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=env, start_new_session=True,
+                                         **identity)
+        except OSError as exc:
+            self._remove_code()
+            raise SandboxError(f"the grading sandbox did not start ({exc})") from None
         self.buffer, self.stderr_tail = b"", b""
         threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    def _remove_code(self):
+        if self.code is not None:
+            import shutil
+
+            shutil.rmtree(self.code, ignore_errors=True)
 
     def _drain_stderr(self):
         for chunk in iter(lambda: self.proc.stderr.read(4096), b""):
@@ -234,10 +244,7 @@ class _Box:
         if self.uid is not None:
             _end_user(self.uid)
         self.proc.wait()
-        if self.code is not None:
-            import shutil
-
-            shutil.rmtree(self.code, ignore_errors=True)
+        self._remove_code()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
