@@ -8,7 +8,10 @@ graded after the attackers) and with --jobs 2 (victims graded beside them).
 
 import os
 import socket
+import sys
+import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -162,6 +165,27 @@ ATTACKS = {
             pass
         {GIVE_UP}
         """),
+    "oracle_memory_bomb": ("compute_layer_style_cost", f"""
+        try:  # a (2000, 1) question asks for a (2000, 2000) answer; (200000, 1) for 320 GB
+            tf.get_default_session().run(gram_matrix(tf.zeros((2000, 1))))
+        except Exception:
+            pass
+        {GIVE_UP}
+        """),
+    "blame_the_sandbox": ("compute_content_cost", f"""
+        import os, json
+        lie = json.dumps({{"sandbox_error": {{"type": "OSError", "message": "not my fault"}}}})
+        for fd in range(3, 64):
+            try:
+                os.write(fd, (lie + "\\n").encode())
+            except OSError:
+                pass
+        {GIVE_UP}
+        """),
+    "forge_table_rows": ("total_cost", """
+        forged = type("Evil\nz_victim  0  0  0  0  0/100\x1b[2J", (Exception,), {})
+        raise forged("\x1b[1A\x1b[2K\rz_victim: total_cost: FAIL 0/25 \u202e")
+        """),
 }
 
 ESCAPES = ("nst-escape-spawn", "nst-escape-fifo", "nst-escape-tf", "nst-escape-file", "nst-escape-fifo2")
@@ -171,16 +195,34 @@ def _packs():
     return packed({key: name for key, (name, _) in ATTACKS.items()})
 
 
-def _box_processes() -> list:
-    """Processes on this machine still running a sandbox's code."""
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            if pid.isdigit() and b"/nstbox" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
-        except OSError:
-            pass
-    return found
+def _ours(pid: str) -> bool:
+    """Whether box process `pid` was started by this test's grader (another session on the
+    machine may be grading too): its launcher is our child, the rest carry our NST_GRADER."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        if f"PPid:\t{os.getpid()}\n" in status:
+            return True
+        return f"NST_GRADER={os.getpid()}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return True  # unreadable: counted, to be safe
+
+
+def _box_processes(settle: float = 10.0) -> list:
+    """Processes on this machine still running this grader's sandbox code, once the kernel has
+    had up to `settle` seconds to end the last box's processes."""
+    deadline = time.monotonic() + settle
+    while True:
+        found = []
+        for pid in os.listdir("/proc"):
+            try:
+                if pid.isdigit() and b"/nstbox" in Path(f"/proc/{pid}/cmdline").read_bytes() \
+                        and _ours(pid):
+                    found.append(int(pid))
+            except OSError:
+                pass
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["jobs1", "jobs2"])
@@ -256,6 +298,13 @@ def test_no_answer_was_found(attacked):
     assert "the attack found nothing" in by_key["search_the_disk"].feedback
     assert "the attack found nothing" in by_key["ask_the_oracle"].feedback
     assert by_key["patch_the_runner"].diagnosis == "wrong_value"
+    assert "the attack found nothing" in by_key["oracle_memory_bomb"].feedback
+
+
+def test_no_feedback_can_forge_the_table(attacked):
+    for row in attacked["rows"].values():
+        for grade in row.grades.values():
+            assert grade.feedback.isprintable(), grade.feedback
 
 
 def test_other_students_rows_are_unchanged(attacked):
@@ -276,3 +325,54 @@ def test_nothing_outside_the_sandboxes_was_touched(attacked):
 
 def test_nothing_is_left_running(attacked):
     assert attacked["left_running"] == []
+
+
+def _processes_of(uid: int) -> list:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if pid.isdigit() and any(line.split()[1:2] == [str(uid)] for line in status.splitlines()
+                                 if line.startswith("Uid:")):
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a grader run by root changes the box's user")
+def test_without_isolation_root_runs_no_submission_as_root(tmp_path):
+    if not host._runs_as(host.ROOT_UID_BASE):
+        pytest.skip(f"an ordinary user cannot run {sys.executable} here (it is in a private folder)")
+    """Where the kernel offers no namespaces (a Gradescope container), a box run by root takes an
+    id of its own: the grader's private files stay unreadable, and whatever it leaves running
+    (in a session of its own) is killed with it."""
+    private = tmp_path / "autograder"
+    private.mkdir(mode=0o700)
+    secret = private / "hidden_seed.txt"
+    secret.write_text("1234")
+    bodies = {"compute_content_cost": f"""
+        try:
+            stolen = open("{secret}").read()
+        except OSError:
+            raise RuntimeError("the attack found nothing")
+        raise RuntimeError("stole " + stolen)
+        """, "gram_matrix": f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(120)
+            os._exit(0)
+        time.sleep(0.3)
+        {GIVE_UP}
+        """}
+    write(with_bodies(solved_notebook(), bodies), tmp_path / "plain.ipynb")
+    limits = Limits(time=8.0, memory_mb=600, output_bytes=100_000, audit_hook=False)
+    (row,) = grade_paths([tmp_path / "plain.ipynb"], limits, ["compute_content_cost", "gram_matrix"],
+                         isolation=False)
+    content, gram = row.grades["compute_content_cost"], row.grades["gram_matrix"]
+    assert "the attack found nothing" in content.feedback and content.points == 0, content.line()
+    assert gram.points == 0
+    assert _processes_of(host.ROOT_UID_BASE) == []
+    assert not [p for p in Path(tempfile.gettempdir()).glob("nst-box-code-*")]

@@ -25,6 +25,7 @@ for path in ("/tmp/x", "/x", "/usr/x", "@OUTSIDE@/x"):
         found["writes"][path] = "written"
     except OSError as exc:
         found["writes"][path] = exc.strerror
+found["oom_score_adj"] = open("/proc/self/oom_score_adj").read().strip()
 for line in open("/proc/self/status"):
     if line.startswith("CapEff:") or line.startswith("CapBnd:"):
         found[line.split(":")[0]] = line.split()[1]
@@ -89,6 +90,7 @@ def test_the_box_sees_only_itself_and_writes_only_its_tmp(tmp_path, who):
     assert not list(outside.iterdir())
     assert int(found["CapEff"], 16) == 0 and int(found["CapBnd"], 16) == 0
     assert found["net"] == "Network is unreachable"
+    assert found["oom_score_adj"] == "1000"  # the box's processes die first when memory runs out
     if os.geteuid() == 0 and who == "grader":
         assert found["uid"] == 301_234  # root's boxes run as an unprivileged id of their own
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import unicodedata
 from typing import Optional
 
 import numpy as np
@@ -42,8 +43,20 @@ class FunctionGrade:
         return f"{self.name}: {verdict} {self.points}/{self.max_points} - {self.feedback}"
 
 
+#: Feedback is one line of at most this many characters, whatever a submission raised or named.
+MAX_FEEDBACK = 600
+
+
+def one_line(text, limit: int = MAX_FEEDBACK) -> str:
+    """`text` as one printable line: control and format characters (newlines, terminal escapes,
+    bidirectional overrides), which a submission controls through its exceptions and file names,
+    become spaces, so that it cannot forge rows of the class table; cut at `limit`."""
+    text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def failed(spec, diagnosis: str, feedback: str) -> FunctionGrade:
-    return FunctionGrade(spec.name, False, 0, spec.points, diagnosis, feedback)
+    return FunctionGrade(spec.name, False, 0, spec.points, diagnosis, one_line(feedback))
 
 
 def sandbox_failure(spec, result: dict, limits) -> Optional[FunctionGrade]:

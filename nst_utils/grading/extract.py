@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 from ..errors import NSTError
@@ -58,15 +60,28 @@ def graded_sources(notebook: dict) -> dict:
     return sources
 
 
+def _read_regular_file(path: Path):
+    """The file's bytes (at most one more than the size limit), or None if it is not a regular
+    file: a FIFO would block the class run and a link to /dev/zero fill its memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(MAX_NOTEBOOK_BYTES + 1)
+
+
 def read_submission(path: Path, student: str) -> Submission:
     """The submission at `path`; whatever the file holds, a Submission (with `error` if unusable)."""
     def unreadable(reason):
-        return Submission(student, Path(path), {}, f"could not read {path}: {reason}; "
+        return Submission(student, Path(path), {}, f"could not read {printable(path)}: {reason}; "
                                                    f"submit the notebook as saved by Jupyter")
     try:
-        if Path(path).stat().st_size > MAX_NOTEBOOK_BYTES:
+        data = _read_regular_file(Path(path))
+        if data is None:
+            return unreadable("not a regular file (a device, a FIFO or a folder)")
+        if len(data) > MAX_NOTEBOOK_BYTES:
             return unreadable(f"larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
-        notebook = json.loads(Path(path).read_bytes().decode("utf-8"))
+        notebook = json.loads(data.decode("utf-8"))
     except OSError as exc:
         return unreadable(exc.strerror or "the file cannot be opened")
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -77,6 +92,12 @@ def read_submission(path: Path, student: str) -> Submission:
         return Submission(student, Path(path), graded_sources(notebook))
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         return unreadable(f"not a notebook ({exc})")
+
+
+def printable(path) -> str:
+    """`path` as text that can be written anywhere: a file name that is not valid UTF-8 (its
+    bytes kept as surrogates by Python) would make writing the CSV fail after grading."""
+    return os.fsencode(str(path)).decode("utf-8", "replace")
 
 
 def find_submissions(paths) -> list:
@@ -100,4 +121,4 @@ def find_submissions(paths) -> list:
             found.append((given, given.stem))
         else:
             raise NSTError(f"no such notebook or folder: {given}")
-    return [read_submission(path, student) for path, student in found]
+    return [read_submission(path, printable(student)) for path, student in found]

@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 
 from ..errors import NSTError
 from . import answer_key, catalog, extract
-from .diagnose import FunctionGrade, assess, failed, sandbox_failure, NOT_IMPLEMENTED
+from .diagnose import FunctionGrade, assess, failed, one_line, sandbox_failure, NOT_IMPLEMENTED
 from .functions import BY_NAME, RECORDS
 from .sandbox import host
 from .blanks import is_untouched_blank
@@ -104,7 +104,7 @@ def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
         if not isolation:
             for grade in grades.values():
                 grade.feedback = f"{grade.feedback} ({UNISOLATED})"
-        graded.append(SubmissionGrade(submission.student, str(submission.path), grades,
+        graded.append(SubmissionGrade(submission.student, extract.printable(submission.path), grades,
                                       submission.error, isolation))
     return graded
 
@@ -125,9 +125,13 @@ def grade_result(name: str, result, limits, hidden_seed: int = answer_key.DEFAUL
     """The grade of one sandbox result (untrusted data: anything malformed fails)."""
     spec = BY_NAME[name].spec
     try:
-        return _grade_result(name, result, limits, hidden_seed)
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        grade = _grade_result(name, result, limits, hidden_seed)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError):
         return failed(spec, "crashed", "returned no usable result (malformed output)")
+    grade.feedback = one_line(grade.feedback)  # it may quote what the submission raised
+    if grade.public_feedback is not None:
+        grade.public_feedback = one_line(grade.public_feedback)
+    return grade
 
 
 def _grade_result(name, result, limits, hidden_seed) -> FunctionGrade:

@@ -4,13 +4,15 @@ Run by the autograder's `run_autograder` as ``python -m nst_utils.grading.grades
 Each function is a test worth its points, visible, with feedback from the public cases only;
 the hidden cases' feedback is a test of its own, shown once the instructor publishes the grades.
 Gradescope already grades every submission in a container of its own: where that container
-offers no user namespaces, the sandbox runs without them and the results say so.
+offers no user namespaces, the sandbox runs without them, as a user of its own who cannot
+enter the autograder's folder, and the results say so.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +61,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/autograder"))
     args = parser.parse_args(argv)
+    try:  # the autograder's source, hidden seed and results are no other user's business (a box
+        os.chmod(args.root, 0o700)  # without namespaces runs as another user)
+    except OSError:
+        pass
     settings = json.loads(SETTINGS.read_text()) if SETTINGS.is_file() else {}
     try:
         content = results(args.root, settings)

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from ..files import write_text_atomically
+from .diagnose import one_line
 from .functions import BY_NAME, RECORDS
 
 
@@ -27,11 +28,11 @@ def table(rows) -> str:
     """One line per student with points per function and in all, then the failures' feedback."""
     functions = _functions(rows)
     header = ["student"] + [_column(f) for f in functions] + ["points"]
-    body = [[row.student] + [str(row.grades[f].points) for f in functions]
+    body = [[one_line(row.student, 200)] + [str(row.grades[f].points) for f in functions]
             + [f"{row.points}/{row.max_points}"] for row in rows]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header] + body]
-    notes = [f"{row.student}: {grade.line()}" for row in rows for grade in row.grades.values()
+    notes = [f"{one_line(row.student, 200)}: {grade.line()}" for row in rows for grade in row.grades.values()
              if not grade.passed]
     unisolated = [] if all(row.isolated for row in rows) else [
         "", "WARNING: graded without isolation (--no-isolation): submissions ran as plain processes"]
@@ -76,9 +77,10 @@ def to_gradebook_csv(rows) -> str:
 
 def feedback_markdown(row) -> str:
     """One student's feedback: each function's points and the grader's words."""
-    lines = [f"# Feedback for {row.student}", "", f"**Total: {row.points}/{row.max_points}**", ""]
+    lines = [f"# Feedback for {one_line(row.student, 200)}", "",
+             f"**Total: {row.points}/{row.max_points}**", ""]
     if row.error:
-        lines += [f"Your notebook could not be graded: {row.error}", ""]
+        lines += [f"Your notebook could not be graded: {one_line(row.error)}", ""]
     lines += ["| function | points | feedback |", "|---|---|---|"]
     for name, grade in row.grades.items():
         feedback = grade.feedback.replace("|", "\\|").replace("\n", " ")

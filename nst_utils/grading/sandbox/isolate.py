@@ -144,9 +144,21 @@ def _set_limits(rlimits):
         resource.setrlimit(limit, (int(value), int(value)))
 
 
+def prefer_for_the_oom_killer() -> None:
+    """Make this process, and all it starts, the kernel's first choice when memory runs out:
+    memory is limited per process, so a submission that forks could still exhaust the machine;
+    its own processes then die, not the grader or another box. Only set by root of the
+    machine's first user namespace is it locked: elsewhere a submission may lower it to 0."""
+    try:
+        _write("/proc/self/oom_score_adj", "1000")
+    except OSError:
+        pass
+
+
 def _inside(spec, privileged, root, built_fd):
     """In the namespace's init: build the root, become unprivileged, exec the program."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    prefer_for_the_oom_killer()
     _build_root(root, spec)
     os.write(built_fd, b"1")  # the mount point outside is no longer needed: it may go
     os.close(built_fd)
