@@ -29,7 +29,6 @@ import inspect
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -109,9 +108,10 @@ def settings(args) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports kB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+    """This process's peak resident memory in MB (see memory.peak_rss_mb)."""
+    from memory import peak_rss_mb as peak
+
+    return peak()
 
 
 def weights_file(args, full_size: bool) -> Path:

@@ -40,6 +40,18 @@ def parse_size(text: str) -> tuple:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    On Linux, VmHWM of /proc/self/status: ru_maxrss is kept across execve, so a child started
+    by a large parent would report the parent's size as its own peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -134,8 +133,10 @@ class TorchLoop:
 
 
 def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+    """This process's peak resident memory in MB (see memory.peak_rss_mb)."""
+    from memory import peak_rss_mb as peak
+
+    return peak()
 
 
 def _inputs(weights_path, width: int, height: int):
