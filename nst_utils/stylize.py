@@ -59,6 +59,8 @@ def prepare(settings: Settings) -> tuple:
     content_width, content_height = images.image_size(settings.content_image)
     width, height = options.model_size((content_height, content_width), settings.image_width,
                                        settings.image_height, default=(400, 300))
+    # Whether the painting can fit at all, before any image of its size is made.
+    paints_big(settings.replace(image_width=width, image_height=height))
     init = None
     if settings.init not in INITS:
         init = images.load_image(settings.init, (width, height))
@@ -252,11 +254,14 @@ def read_state(path) -> dict:
 
 def paints_big(settings: Settings) -> bool:
     """True when a run paints coarse to fine with nst_utils.scales: several scales, a style
-    scale, or an Adam run whose whole image would not fit in the memory available."""
-    from . import memory
+    scale, or an Adam run whose whole image would not fit in the memory available.
 
-    if settings.scales > 1 or settings.style_scale != 1.0:
-        return True
+    A NotEnoughMemoryError (one line) when the painting fits neither whole nor in the smallest
+    tiles: `prepare` asks before any image of the painting's size is made.
+    """
+    from . import memory, scales, tiles
+
+    fits_whole = True
     try:
         memory.check_fits(settings.image_width, settings.image_height,
                           styles=len(settings.style_images), optimizer=settings.optimizer,
@@ -264,8 +269,13 @@ def paints_big(settings: Settings) -> bool:
     except NotEnoughMemoryError:
         if settings.optimizer != "adam":
             raise
-        return True
-    return False
+        fits_whole = False
+    if not fits_whole:
+        layers = [settings.content_layer] + [name for name, _ in settings.style_layers]
+        scales.pick_cell(settings.image_width, settings.image_height, memory.available_mb()[0],
+                         tiles.halo_for(layers), styles=len(settings.style_images),
+                         precision=settings.precision)
+    return not fits_whole or settings.scales > 1 or settings.style_scale != 1.0
 
 
 def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Hooks,

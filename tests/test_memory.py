@@ -86,3 +86,13 @@ def test_a_run_that_does_not_fit_is_refused_with_what_would(monkeypatch):
     monkeypatch.setattr(memory, "available_mb", lambda: (100.0, "the cgroup's limit"))
     with pytest.raises(NotEnoughMemoryError, match="close other programs"):
         memory.check_fits(400, 300)
+
+
+def test_a_painting_that_fits_neither_whole_nor_in_tiles_is_refused_before_any_image_is_made(monkeypatch):
+    from nst_utils import stylize
+    from nst_utils.settings import DEFAULTS
+
+    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "4096")
+    # 100000x75000: its images alone (22 GB as bytes) would not fit; nothing of that size is made.
+    with pytest.raises(NotEnoughMemoryError, match="100000x75000 painting does not fit"):
+        stylize.prepare(DEFAULTS.replace(image_width=100000, image_height=75000))

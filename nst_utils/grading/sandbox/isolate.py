@@ -96,13 +96,15 @@ def _build_root(root, spec):
     """Mount the private root at `root` and switch to it."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
-    for source, target, kind in spec["binds"]:
-        _bind(root, source, target, kind)
     os.makedirs(os.path.join(root, "proc"))
     _mount("proc", os.path.join(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # The private /tmp first: code that lives under /tmp on the host (a checkout there) is then
+    # bound read-only on top of it, where the reverse order would hide it.
     os.makedirs(os.path.join(root, "tmp"))
     _mount("tmpfs", os.path.join(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={int(spec['tmp_mb'])}m,mode=1777")
+    for source, target, kind in spec["binds"]:
+        _bind(root, source, target, kind)
     os.chdir(root)
     os.mkdir(".oldroot")
     number = SYS_PIVOT_ROOT.get(os.uname().machine)
