@@ -66,3 +66,25 @@ def packed(functions: dict) -> list:
             notebooks.append(home)
         home[name] = key
     return notebooks
+
+
+def require_isolation():
+    """Skip when this kernel offers no namespaces to an unprivileged process; fail when it does
+    and the sandbox still cannot isolate (a skip there would hide a broken sandbox)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from nst_utils.grading.sandbox import host
+
+    problem = host.isolation_problem()
+    if problem is None:
+        return
+    unshare = shutil.which("unshare")
+    offered = unshare is not None and subprocess.run(
+        [unshare, "--user", "--map-root-user", "--pid", "--net", "--mount", "--ipc", "--fork",
+         "true"], capture_output=True, timeout=60).returncode == 0
+    if offered:
+        pytest.fail(f"the kernel offers namespaces, but the sandbox cannot isolate: {problem}")
+    pytest.skip(f"no kernel isolation here: {problem}")

@@ -20,7 +20,7 @@ from nst_utils.grading import Limits
 from nst_utils.grading.grader import grade_paths
 from nst_utils.grading.sandbox import host
 
-from grading_helpers import packed, solved_notebook, with_bodies, write
+from grading_helpers import packed, require_isolation, solved_notebook, with_bodies, write
 
 LIMITS = Limits(time=8.0, memory_mb=600, output_bytes=100_000, audit_hook=False)
 GIVE_UP = "raise RuntimeError('the attack found nothing')"
@@ -228,8 +228,7 @@ def _box_processes(settle: float = 10.0) -> list:
 @pytest.fixture(scope="module", params=[1, 2], ids=["jobs1", "jobs2"])
 def attacked(request, tmp_path_factory):
     """(rows by student, what the attacks were aimed at) after grading the hostile class."""
-    if host.isolation_problem():
-        pytest.skip(f"no kernel isolation here: {host.isolation_problem()}")
+    require_isolation()
     jobs = request.param
     folder = tmp_path_factory.mktemp(f"hostile{jobs}")
     target = tmp_path_factory.mktemp(f"grader_files{jobs}")

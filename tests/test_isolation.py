@@ -12,6 +12,8 @@ import pytest
 
 from nst_utils.grading.sandbox import host
 
+from grading_helpers import require_isolation
+
 ISOLATE = Path(host.__file__).with_name("isolate.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -71,8 +73,7 @@ def _outside(tmp_path):
 def needs_isolation():
     if not os.path.exists(SYSTEM_PYTHON):
         pytest.skip(f"the probe needs {SYSTEM_PYTHON}")
-    if host.isolation_problem():
-        pytest.skip(f"no kernel isolation here: {host.isolation_problem()}")
+    require_isolation()
 
 
 @pytest.mark.parametrize("who", ["grader", "ordinary_user"])
