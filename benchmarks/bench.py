@@ -318,9 +318,15 @@ def child_first_iteration(args) -> int:
     start = generate_noise_image(content, seed=0)
     problem = Problem(weights, config, "float32", content, style, start)
     ready = time.perf_counter()
-    problem.step()
-    problem.painter.current_costs()  # the loop's report and snapshot at iteration 0
-    end = time.perf_counter()
+    # The loop's first iteration, as `generate` runs it: the step and the costs of the image it
+    # started from. The report and snapshot of iteration 0 take their costs from iteration 1.
+    from nst_utils.training import Hooks
+
+    stamps = []
+    problem.painter.run(start, False, Hooks(
+        report=None, on_step=lambda *_: stamps.append(time.perf_counter()),
+        should_stop=lambda: bool(stamps)))
+    end = stamps[0]
     print(json.dumps({"import_seconds": imported - begin, "load_seconds": load_seconds,
                       "ready_seconds": ready - imported, "first_iteration_seconds": end - imported,
                       "after_load_seconds": end - loaded,
@@ -360,9 +366,9 @@ def time_size(args, weights, weights_path, width, height, precisions, iterations
 
 
 def torch_comparison(weights_path, width, height, iterations) -> dict:
-    """Peak memory and seconds per iteration of nst's loop and of the same loop in PyTorch
-    (benchmarks/torch_loop.py), each in a fresh process at width x height; skipped, with a
-    line saying so, without PyTorch."""
+    """Peak memory (resident, and anonymous), seconds per iteration and time from the weights
+    to the first step of nst's loop and of the same loop in PyTorch (benchmarks/torch_loop.py),
+    each in a fresh process at width x height; skipped, with a line saying so, without PyTorch."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import memory
     from torch_loop import torch_missing
@@ -387,11 +393,24 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
     figures.update({"torch_peak_rss_mb": torch.get("peak_rss_mb"),
                     "torch_seconds_per_iteration": torch.get("seconds_per_iteration"),
                     "torch_start_costs": torch.get("start_costs"),
-                    "loop_seconds_per_iteration_same_run": tf_run.get("seconds_per_iteration")})
+                    "loop_seconds_per_iteration_same_run": tf_run.get("seconds_per_iteration"),
+                    "loop_peak_anon_mb": tf_run.get("peak_anon_mb"),
+                    "torch_peak_anon_mb": torch.get("peak_anon_mb"),
+                    "loop_first_iteration_seconds": tf_run.get("first_iteration_seconds"),
+                    "torch_first_iteration_seconds": torch.get("first_iteration_seconds")})
     print(f"PyTorch loop at {width}x{height}: peak {torch.get('peak_rss_mb')} MB, "
           f"{torch.get('seconds_per_iteration')} s per iteration (nst's: "
           f"{tf_run.get('seconds_per_iteration')} s)", flush=True)
+    print(f"peak anonymous memory (what a machine without swap cannot give back): nst "
+          f"{tf_run.get('peak_anon_mb')} MB, PyTorch {torch.get('peak_anon_mb')} MB", flush=True)
+    print(f"weights in memory to the first step done: nst {_seconds(tf_run, 'first_iteration_seconds')}"
+          f", PyTorch {_seconds(torch, 'first_iteration_seconds')}", flush=True)
     return figures
+
+
+def _seconds(figures, key) -> str:
+    value = figures.get(key)
+    return "n/a" if value is None else f"{value:.2f} s"
 
 
 def big_print(size) -> dict:

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from .images import save_image
 from .settings import DEFAULTS
+from .vgg import WEIGHTS_COLLECTION, initialize_weights
 
 tf1 = tf.compat.v1
 
@@ -123,6 +124,7 @@ class RunTracker:
             self.result.iterations = previous.iterations
             self.result.history, self.result.saved = list(previous.history), list(previous.saved)
         self._cost_values = None
+        self._pending = None  # (i, image after step i): a snapshot waiting for its costs
 
     def stop_requested(self) -> bool:
         """True (and the run marked interrupted) if the caller's should_stop() says so."""
@@ -140,10 +142,15 @@ class RunTracker:
     def completed(self, i, start_image, values, new_image=None) -> bool:
         """Record iteration i; False (run marked non-finite) if its starting point was not finite.
 
-        new_image: the image after the step, when the optimiser has it already.
+        new_image: the image after the step, when the optimiser has it already. Its costs are
+        then the next iteration's `values`, so a snapshot after step i is reported and saved
+        when iteration i + 1 completes (or at `finish`), with no forward pass of its own.
         """
         values = [float(v) for v in values]
+        pending, self._pending = self._pending, None
         if not (_finite(values) and np.isfinite(start_image).all()):
+            if pending is not None:
+                self._snapshot(*pending, values)  # reported; not saved, its costs are not finite
             self.result.stopped = "non-finite"
             return False
         self.good_image = np.asarray(start_image, dtype=np.float32)
@@ -152,24 +159,36 @@ class RunTracker:
         hooks = self.hooks
         if hooks.on_step is not None:
             hooks.on_step(i, *values)
+        if pending is not None:  # after recording i, so a checkpoint matches the session's state
+            self._snapshot(*pending, values)
         save_now = bool(self.save_every) and i % self.save_every == 0
         log_now = hooks.report is not None and bool(self.log_every) and i % self.log_every == 0
         if save_now or log_now:
-            generated_image = self.sess.run(self.variable) if new_image is None else new_image
-            snapshot = self.current_costs()
-            if log_now:
-                hooks.report(i, *snapshot)
-            if save_now and self.output_dir is not False and _finite(snapshot):
-                self.result.saved.append(self.save(Path(self.output_dir) / f"{i}.png", generated_image))
-                if hooks.checkpoint is not None and np.isfinite(generated_image).all():
-                    hooks.checkpoint(self.result)
+            if new_image is None:
+                self._snapshot(i, self.sess.run(self.variable), self.current_costs())
+            else:
+                self._pending = (i, new_image)
         return True
+
+    def _snapshot(self, i, image, costs) -> None:
+        """Report and save the image after step i, whose costs are `costs`; then checkpoint."""
+        hooks = self.hooks
+        if hooks.report is not None and bool(self.log_every) and i % self.log_every == 0:
+            hooks.report(i, *costs)
+        save_now = bool(self.save_every) and i % self.save_every == 0
+        if save_now and self.output_dir is not False and _finite(costs):
+            self.result.saved.append(self.save(Path(self.output_dir) / f"{i}.png", image))
+            if hooks.checkpoint is not None and np.isfinite(image).all():
+                hooks.checkpoint(self.result)
 
     def save(self, path, image):
         return self.hooks.save(path, image)
 
     def finish(self) -> RunResult:
         """Settle on the final image (the last good one if the latest is not finite) and save it."""
+        if self._pending is not None:  # the last step's snapshot: the variable holds its image
+            pending, self._pending = self._pending, None
+            self._snapshot(*pending, self.current_costs())
         final = self.sess.run(self.variable)
         if self.result.stopped != "non-finite" and np.isfinite(final).all():
             self.good_image = final
@@ -219,7 +238,10 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
         hooks = dataclasses.replace(hooks, save=lambda path, image: save_image(path, image, means))
     variable = model["input"]
     if previous is None:  # each variable's own initializer: no grouping op altering the graph
-        sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
+        weights = set(variable.graph.get_collection(WEIGHTS_COLLECTION))
+        sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+                  if v not in weights])
+        initialize_weights(sess, if_needed=True)  # the network's weights never change
     assign_image(sess, variable, input_image)
     tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir, hooks, previous)
     if hasattr(train_step, "drive"):

@@ -90,3 +90,21 @@ def test_the_report_prints_costs_as_the_original_did(capsys):
     print_report(0, 5050350000.0, 7877.67041015625, np.float64(126257000.0))
     assert capsys.readouterr().out == ("Iteration 0 :\ntotal cost = 5.05035e+09\n"
                                        "content cost = 7877.67\nstyle cost = 1.26257e+08\n")
+
+
+def test_a_snapshot_is_reported_with_the_costs_of_its_own_image(sess, small_config, tmp_path):
+    # The costs reported after step i come from step i + 1's forward pass (or, after the last
+    # step, from one pass of their own); they must be the costs of the image saved as i.png.
+    model, train_step, cost_tensors, content = build_transfer(sess, small_config)
+    start = generate_noise_image(content, 0.6, seed=0)
+    reports, images = [], {}
+    result = optimize(sess, model, train_step, cost_tensors, start, num_iterations=5,
+                      save_every=2, output_dir=tmp_path,
+                      hooks=Hooks(report=lambda i, *c: reports.append((i, c)),
+                                  save=lambda path, image: images.setdefault(path.name, image)))
+    assert [i for i, _ in reports] == [0, 2, 4]
+    assert result.history[1] == reports[0][1] and result.history[3] == reports[1][1]
+    for i, reported in reports:
+        sess.run(model["input"].assign(images[f"{i}.png"]))
+        np.testing.assert_allclose(sess.run(cost_tensors), reported, rtol=1e-5)
+    np.testing.assert_array_equal(images["4.png"], images[FINAL_IMAGE])

@@ -329,3 +329,38 @@ def test_an_unsound_cache_in_a_read_only_folder_without_fallback(mat_copy, priva
     fallback = cache.cache_locations(mat_copy)[1]
     assert f"read {mat_copy} instead and cached it at {fallback}" in caplog.text
     assert "rebuilt it" not in caplog.text and fallback.is_file()
+
+
+def _resident_kb(path) -> int:
+    """Resident kB of this process's mappings of `path`, from /proc/self/smaps."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+                inside = len(fields) >= 6 and fields[-1] == str(path)
+            elif inside and fields[0] == "Rss:":
+                total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux's /proc")
+def test_filling_the_network_gives_the_cache_pages_back_and_keeps_the_values(mat_copy, sess):
+    import tensorflow as tf
+
+    from nst_utils.vgg import WEIGHTS_COLLECTION, build_vgg_graph, initialize_weights
+
+    weights.load_weights(mat_copy)  # writes the cache
+    cached = weights.load_weights(mat_copy)
+    expected = {name: (k.copy(), b.copy()) for name, (k, b) in cached.conv.items()}
+    assert _resident_kb(beside(mat_copy)) > 0  # touched by the checksums
+    model = build_vgg_graph(cached, 8, 8)
+    initialize_weights(sess)
+    assert _resident_kb(beside(mat_copy)) == 0
+    for name, (kernel, bias) in cached.conv.items():  # still readable, read back from the file
+        np.testing.assert_array_equal(kernel, expected[name][0])
+        np.testing.assert_array_equal(bias, expected[name][1])
+    sess.run(tf.compat.v1.global_variables_initializer())  # fills them again from the file
+    first_kernel = sess.graph.get_collection(WEIGHTS_COLLECTION)[0]
+    np.testing.assert_array_equal(sess.run(first_kernel), expected["conv1_1"][0])
+    assert np.isfinite(sess.run(model["conv5_1"])).all()
