@@ -33,6 +33,8 @@ for folder in (ROOT, HERE):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
+import nst_utils  # noqa: E402,F401  (TensorFlow then loads as `generate` loads it: quiet, without Keras)
+
 
 def parse_size(text: str) -> tuple:
     width, height = (int(v) for v in text.lower().split("x"))

@@ -11,6 +11,10 @@ start-up lines stay off the screen), and `python -m nst_utils ... --help` does n
 
 import importlib as _importlib
 
+from .quiet import install_import_hook as _install_import_hook
+
+_install_import_hook()  # the first `import tensorflow` from here on is quiet and Keras-free
+
 from . import settings as _settings  # noqa: F401  (the run defaults keep the original values)
 from .config import CONFIG
 from .config import apply_environment as _apply_environment

@@ -28,16 +28,16 @@ STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 
 # Calibrated on this project's 2-core machine (TensorFlow 2.21, oneDNN, full-size VGG-19), from
 # peaks measured by benchmarks/memory.py at 200x150 to 1200x900:
-#: The process before painting: Python, TensorFlow (about 590 MB), the weights and the graph.
-BASE_MB = 780.0
+#: The process before painting: Python, TensorFlow (about 530 MB), the weights and the graph.
+BASE_MB = 700.0
 #: Peak bytes per input pixel per activation float (forward and backward together), float32.
-STEP_BYTES_PER_FLOAT = 9.6
+STEP_BYTES_PER_FLOAT = 7.6
 #: bfloat16 keeps the activations in half the bytes, plus the float32 copies of the entries read.
 BFLOAT16_FACTOR = 0.75
 #: Bytes per input pixel per style-activation float for each style image after the first.
 STYLE_BYTES_PER_FLOAT = 1.4
 #: L-BFGS keeps its history of image-sized float64 vectors beside the graph.
-LBFGS_IMAGE_COPIES = 25
+LBFGS_IMAGE_COPIES = 28
 #: A tiled run keeps whole-image arrays besides one tile's activations: the image, its gradient,
 #: Adam's two moments and their temporaries (float32, 3 channels), and the content target.
 TILED_BYTES_PER_PIXEL = 160.0

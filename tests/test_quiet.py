@@ -51,3 +51,24 @@ def test_a_command_that_runs_tensorflow_prints_no_startup_lines():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert '"compute_content_cost": 6.7655' in done.stdout
+
+
+def test_tensorflow_imported_after_nst_utils_is_quiet_and_leaves_keras_for_later():
+    # A grading record or a notebook cell writes a plain `import tensorflow`; after nst_utils
+    # it prints nothing and skips Keras, which stays importable.
+    code = ("import sys, nst_utils, tensorflow as tf\n"
+            "print('keras' in sys.modules)\n"
+            "import keras\n"
+            "print(tf.keras.layers.Dense.__name__, 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("False\nDense True\n", "")
+
+
+def test_tensorflow_imported_before_nst_utils_is_left_as_it_is():
+    code = "import sys, tensorflow, nst_utils\nprint('keras' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "True\n"
