@@ -378,7 +378,9 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
     tf_run = memory.in_child(f"m.tf_child({str(weights_path)!r}, {width}, {height}, 1, 'adam', "
                              f"'float32', {iterations})")
     figures = {"loop_peak_rss_mb": tf_run.get("peak_rss_mb"),
-               "loop_estimate_mb": tf_run.get("estimate_mb")}
+               "loop_estimate_mb": tf_run.get("estimate_mb"),
+               "loop_peak_anon_mb": tf_run.get("peak_anon_mb"),
+               "loop_first_iteration_seconds": tf_run.get("first_iteration_seconds")}
     print(f"nst's loop at {width}x{height}: peak {tf_run.get('peak_rss_mb')} MB (estimated "
           f"{tf_run.get('estimate_mb')} MB before building)", flush=True)
     missing = torch_missing()
@@ -396,9 +398,7 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
                     "torch_seconds_per_iteration": torch.get("seconds_per_iteration"),
                     "torch_start_costs": torch.get("start_costs"),
                     "loop_seconds_per_iteration_same_run": tf_run.get("seconds_per_iteration"),
-                    "loop_peak_anon_mb": tf_run.get("peak_anon_mb"),
                     "torch_peak_anon_mb": torch.get("peak_anon_mb"),
-                    "loop_first_iteration_seconds": tf_run.get("first_iteration_seconds"),
                     "torch_first_iteration_seconds": torch.get("first_iteration_seconds")})
     print(f"PyTorch loop at {width}x{height}: peak {torch.get('peak_rss_mb')} MB, "
           f"{torch.get('seconds_per_iteration')} s per iteration (nst's: "
@@ -418,7 +418,7 @@ def _seconds(figures, key) -> str:
 def big_print(size) -> dict:
     """benchmarks/big_print.py at `size` in a fresh process: its JSON figures."""
     done = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "big_print.py"),
-                           "--size", f"{size[0]}x{size[1]}", "--iterations", "2", "2", "2"],
+                           "--size", f"{size[0]}x{size[1]}", "--iterations", "3", "3", "3"],
                           capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:

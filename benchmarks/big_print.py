@@ -33,10 +33,12 @@ import nst_utils  # noqa: E402,F401  (TensorFlow then loads as `generate` loads 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="3000x2250")
-    parser.add_argument("--iterations", nargs="+", type=int, default=[3, 2, 2],
+    parser.add_argument("--iterations", nargs="+", type=int, default=[3, 3, 3],
                         help="iterations per scale, coarse to fine (their count is the scales')")
     parser.add_argument("--budget-gb", type=float, default=7.5)
     parser.add_argument("--style-scale", type=float, default=1.0)
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="a VGG-19 .mat (default: the full-size random-weights file)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -50,35 +52,39 @@ def main(argv=None) -> int:
     from nst_utils.weights import load_weights
 
     tf.compat.v1.disable_eager_execution()
-    weights = load_weights(random_weights())
+    weights = load_weights(args.weights or random_weights())
     content = read_image(PROJECT_ROOT / "images" / "louvre.jpg")
     style = read_image(PROJECT_ROOT / "images" / "sandstone.jpg")
     plan = scales.BigPrint(width, height, iterations=args.iterations, style_scale=args.style_scale)
     room = min(args.budget_gb * 1024, memory.available_mb()[0])
     stamps = {}
 
-    def on_step(index, size, i, values):
-        stamps.setdefault((index, size), []).append(time.perf_counter())
-        print(f"scale {index} {size[0]}x{size[1]} iteration {i}: J = {values[0]:.4g}", flush=True)
+    def on_step(index, size, i, values, image=None):
+        times = stamps.setdefault((index, size), [])
+        times.append(time.perf_counter())
+        since = f", {times[-1] - times[-2]:.1f} s after the last" if len(times) > 1 else ""
+        print(f"scale {index} {size[0]}x{size[1]} iteration {i}: J = {values[0]:.4g}{since}",
+              flush=True)
 
     begin = time.perf_counter()
-    image = scales.paint(weights, plan, content, [style], on_step=on_step, room_mb=room)
+    image = scales.paint(weights, plan, content, [style], on_step=on_step, room_mb=room).image
     total = time.perf_counter() - begin
     figures = {"size": args.size, "iterations": args.iterations, "budget_mb": round(room),
                "wall_seconds": round(total, 1), "scales": []}
-    sizes = list(stamps)
-    for n, (index, size) in enumerate(sizes):
+    for index, size in stamps:
+        # Between one iteration's end and the next's at the same scale: a scale's set-up and
+        # its first iteration (which builds the graph and reads the targets) are not counted.
         times = stamps[(index, size)]
-        end = stamps[sizes[n + 1]][0] if n + 1 < len(sizes) else begin + total
-        steps = [b - a for a, b in zip(times, times[1:] + [end])]
+        steps = [b - a for a, b in zip(times, times[1:])]
         cell = scales.pick_cell(*size, room, 96)
         estimate = memory.estimate_peak(*size, tile=None if cell is None else (cell + 192,) * 2)
         figures["scales"].append({"size": f"{size[0]}x{size[1]}", "cell": cell,
-                                  "seconds_per_iteration": round(statistics.median(steps), 2),
+                                  "seconds_per_iteration": round(statistics.median(steps), 2)
+                                  if steps else None,
                                   "estimate_mb": round(estimate.total_mb)})
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
     figures["finite"] = bool(np.isfinite(image).all())
-    print(json.dumps(figures))
+    print(json.dumps(figures), flush=True)
     return 0
 
 

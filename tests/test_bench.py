@@ -24,7 +24,7 @@ EXPECTED_NUMBERS = (
     "first_iteration_from_mat_seconds", "first_iteration_from_mat_peak_rss_mb",
     "loop_seconds_per_iteration", "image_fetch_seconds", "pixel_ratio",
     "peak_rss_mb", "benchmark_seconds", "help_seconds", "first_iteration_after_cache_load_seconds",
-    "loop_peak_rss_mb", "loop_estimate_mb",
+    "loop_peak_rss_mb", "loop_estimate_mb", "loop_peak_anon_mb", "loop_first_iteration_seconds",
 )
 
 
@@ -54,6 +54,7 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
         assert figures["torch"] is None
     else:
         assert figures["torch_peak_rss_mb"] > 0 and "PyTorch loop at 32x24: peak" in done.stdout
+        assert figures["torch_peak_anon_mb"] > 0 and figures["torch_first_iteration_seconds"] > 0
         assert figures["torch_start_costs"] == pytest.approx(figures["loop_start_costs"], rel=1e-4)
 
 
@@ -65,3 +66,16 @@ def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"VGG-19 weights not found at {missing}" in errors[0]
     assert "Traceback" not in done.stderr
+
+
+def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_mat):
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "benchmarks" / "big_print.py"), "--weights",
+         str(vgg_mat), "--size", "256x192", "--iterations", "3", "3", "--budget-gb", "8"],
+        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["finite"] is True and figures["peak_rss_mb"] > 0
+    assert [scale["size"] for scale in figures["scales"]] == ["128x96", "256x192"]
+    for scale in figures["scales"]:
+        assert scale["seconds_per_iteration"] > 0 and scale["estimate_mb"] > 0

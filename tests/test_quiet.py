@@ -23,6 +23,19 @@ def _clean_env(**extra):
     return env
 
 
+def _python(*args):
+    """Run this Python with `args` in a clean environment; the finished process."""
+    return subprocess.run([sys.executable, *args], env=_clean_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+def _printed(code) -> tuple:
+    """(stdout, stderr) of `code` run by `_python`, which must succeed."""
+    done = _python("-c", code)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, done.stderr
+
+
 def test_the_filter_drops_the_startup_lines_and_keeps_the_rest():
     other = "E0000 00:00:1.0 1 some_kernel.cc:1] a real error\nTraceback (most recent call last):\n"
     assert without_startup_noise(STARTUP) == ""
@@ -34,21 +47,16 @@ def test_the_notebooks_imports_print_nothing():
     code = ("from nst_utils import *\nimport tensorflow as tf\n"
             "tf.compat.v1.disable_v2_behavior()\n"
             "with tf.compat.v1.Session() as s: print(s.run(tf.constant(2) * 3))")
-    done = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert (done.stdout, done.stderr) == ("6\n", "")
+    assert _printed(code) == ("6\n", "")
 
 
 def test_the_command_lines_first_screen_is_clean():
-    done = subprocess.run([sys.executable, "-m", "nst_utils", "--help"], env=_clean_env(),
-                          capture_output=True, text=True, timeout=300)
+    done = _python("-m", "nst_utils", "--help")
     assert done.returncode == 0 and done.stderr == "" and "generate" in done.stdout
 
 
 def test_a_command_that_runs_tensorflow_prints_no_startup_lines():
-    done = subprocess.run([sys.executable, "-m", "nst_utils", "reference"], env=_clean_env(),
-                          capture_output=True, text=True, timeout=300)
+    done = _python("-m", "nst_utils", "reference")
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert '"compute_content_cost": 6.7655' in done.stdout
 
@@ -60,15 +68,9 @@ def test_tensorflow_imported_after_nst_utils_is_quiet_and_leaves_keras_for_later
             "print('keras' in sys.modules)\n"
             "import keras\n"
             "print(tf.keras.layers.Dense.__name__, 'keras' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert (done.stdout, done.stderr) == ("False\nDense True\n", "")
+    assert _printed(code) == ("False\nDense True\n", "")
 
 
 def test_tensorflow_imported_before_nst_utils_is_left_as_it_is():
     code = "import sys, tensorflow, nst_utils\nprint('keras' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "True\n"
+    assert _printed(code)[0] == "True\n"
