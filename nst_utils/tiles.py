@@ -154,6 +154,19 @@ class TiledCosts:
             for name, G in self.grams.items():
                 surrogate += tf.reduce_sum(self.dJ_dG[name] * G)
             self.gradient = tf.gradients(surrogate, self.image)[0]
+            # One pass when the image is a single tile: J's style part in the graph, as
+            # sum_l k_l ||G_l - mean_l||^2 with mean_l the blend of the style Grams and k_l
+            # beta * coeff_l * (sum of blend weights) / norm_l, fed with the image's size.
+            self.mean_G = {name: tf1.placeholder(tf.float32, G.shape, name=f"mean_{name}")
+                           for name, G in self.grams.items()}
+            self.style_weight = {name: tf1.placeholder(tf.float32, (), name=f"k_{name}")
+                                 for name in self.grams}
+            self.distance = {name: tf.reduce_sum(tf.square(G - self.mean_G[name]))
+                             for name, G in self.grams.items()}
+            whole = self.content_weight * self.content_sum
+            for name, distance in self.distance.items():
+                whole += self.style_weight[name] * distance
+            self.whole_gradient = tf.gradients(whole, self.image)[0]
             self.sess = tf1.Session(graph=self.graph, config=session_config)
             self.sess.run(tf1.global_variables_initializer())
 
@@ -210,6 +223,8 @@ class TiledCosts:
         """
         _, height, width, _ = np.shape(image)
         tiles = self.tiles(height, width)
+        if len(tiles) == 1:
+            return self._one_pass(image, a_C, style_targets)
         grams, content_sum = None, 0.0
         for tile in tiles:                                   # pass 1: the whole image's sums
             part, c = self.sess.run((self.grams, self.content_sum),
@@ -242,6 +257,37 @@ class TiledCosts:
                          self.a_C: self._slice_a_C(a_C, tile)})
             gradient[:, tile.y0:tile.y1, tile.x0:tile.x1, :] += self.sess.run(self.gradient, feed)
         return (J, J_content, J_style), gradient
+
+
+    def _one_pass(self, image, a_C, style_targets) -> tuple:
+        """costs_and_gradient of an image that is one tile: one forward and backward pass.
+
+        sum_s w_s ||G - G_s||^2 = W ||G - mean||^2 + sum_s w_s ||G_s||^2 - W ||mean||^2, with
+        W = sum_s w_s and mean = sum_s w_s G_s / W: the graph needs only the blend's mean.
+        """
+        _, height, width, _ = np.shape(image)
+        n_H, n_W = layer_size(self.content_layer, height, width)
+        content_norm = 4.0 * n_H * n_W * a_C.shape[-1]
+        feed = {self.image: np.ascontiguousarray(image, dtype=np.float32),
+                self.box: (0, 0, height, width), self.a_C: a_C,
+                self.content_weight: self.alpha / content_norm}
+        norms, constants, blend = {}, {}, sum(weight for weight, _ in style_targets)
+        for name, coeff in self.style_layers:
+            n_H, n_W = layer_size(name, height, width)
+            n_C = self.grams[name].get_shape().as_list()[0]
+            norms[name] = 4.0 * n_C ** 2 * (n_H * n_W) ** 2
+            targets = [(w, t[name].astype(np.float64)) for w, t in style_targets]
+            mean = sum(w * G for w, G in targets) / blend if blend else np.zeros((n_C, n_C))
+            constants[name] = (sum(w * float(np.sum(G ** 2)) for w, G in targets)
+                               - blend * float(np.sum(mean ** 2)))
+            feed[self.mean_G[name]] = mean.astype(np.float32)
+            feed[self.style_weight[name]] = self.beta * coeff * blend / norms[name]
+        content_sum, distances, gradient = self.sess.run(
+            (self.content_sum, self.distance, self.whole_gradient), feed)
+        J_content = float(content_sum) / content_norm
+        J_style = sum(coeff * (blend * float(distances[name]) + constants[name]) / norms[name]
+                      for name, coeff in self.style_layers)
+        return (self.alpha * J_content + self.beta * J_style, J_content, J_style), gradient
 
 
 class Adam:

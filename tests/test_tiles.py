@@ -141,3 +141,27 @@ def test_numpy_adam_is_tensorflows_adam(rng):
             image = adam.step(image, sess.run(gradient, {x: image}))
             sess.run(step)
         np.testing.assert_allclose(image, sess.run(x), rtol=1e-5, atol=1e-4)
+
+
+def test_an_image_that_is_one_tile_gives_the_whole_images_costs_in_one_pass(weights, rng):
+    height, width = 72, 80
+    content, style_a, style_b = images(rng, height, width)
+    image = content + rng.uniform(-20, 20, content.shape).astype(np.float32)
+    layers = SHALLOW["style_layers"]
+    expected, expected_gradient = whole_image_reference(
+        weights, content, [style_a, style_b], (0.7, 0.3), image, "conv2_2", layers)
+    whole = tiles.TiledCosts(weights, cell=None, **SHALLOW)
+    runs = []
+    run = whole.sess.run
+    whole.sess.run = lambda *args, **kwargs: runs.append(args[0]) or run(*args, **kwargs)
+    try:
+        a_C = whole.content_target(content)
+        targets = [(0.7, whole.style_grams(style_a)), (0.3, whole.style_grams(style_b))]
+        del runs[:]
+        values, gradient = whole.costs_and_gradient(image, a_C, targets)
+    finally:
+        whole.close()
+    assert len(runs) == 1                       # the forward pass and the gradient together
+    np.testing.assert_allclose(values, expected, rtol=2e-5)
+    scale = np.abs(expected_gradient).max()
+    np.testing.assert_allclose(gradient / scale, expected_gradient / scale, atol=2e-5)
