@@ -229,9 +229,10 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
 def release_pages(arrays) -> None:
     """Let the kernel take back the resident pages of the cache files behind `arrays`.
 
-    For arrays read by `read_cache` (views of a read-only mapping) once a copy of them lives
-    elsewhere, as in TensorFlow's variables: 76 MB that would otherwise stay resident. Read
-    again, the pages come back from the file. Arrays of any other origin are left alone.
+    For arrays read by `read_cache` (views of a read-only mapping) once TensorFlow's variables
+    hold them: the checksums touched all 76 MB, and the network needs at most the layers it
+    runs (TensorFlow may keep reading those from the mapping). Pages read again come back from
+    the file. Arrays of any other origin are left alone.
     """
     mappings = {}
     for array in arrays:
