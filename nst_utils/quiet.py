@@ -13,6 +13,7 @@ reader of the notebook can do nothing about them.
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
@@ -81,21 +82,51 @@ def _quiet_loading():
 
 @contextlib.contextmanager
 def _without_keras():
-    """Tell TensorFlow's import that Keras is missing, so it does not load it.
+    """Tell TensorFlow's import that Keras cannot be loaded, so it does not load it.
 
     TensorFlow imports Keras's optimizers at start-up whether they are used or not: 0.7 s and
-    about 50 MB that nst, which uses tf.compat.v1 alone, never needs. Afterwards `import keras`
-    and `tf.keras` load it as usual.
+    about 50 MB that nst, which uses tf.compat.v1 alone, never needs. TensorFlow still finds
+    where Keras lives (it puts those folders on its own __path__, for `from tensorflow.keras
+    import ...`); only loading it fails meanwhile. Afterwards `import keras` and `tf.keras` load
+    it as usual.
     """
     if "keras" in sys.modules:
         yield
         return
-    sys.modules["keras"] = None  # an import of keras now raises ImportError, which TF expects
+    refusal = _KerasRefused()
+    sys.meta_path.insert(0, refusal)
     try:
         yield
     finally:
-        if "keras" in sys.modules and sys.modules["keras"] is None:
-            del sys.modules["keras"]
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not refusal]
+
+
+class _KerasRefused:
+    """A meta path finder that finds Keras where it is, with a loader that refuses to load it."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        others = [f for f in sys.meta_path if f is not self and hasattr(f, "find_spec")]
+        for finder in others:
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                refused = importlib.machinery.ModuleSpec(name, _RefuseLoading(), origin=spec.origin,
+                                                         is_package=True)
+                refused.submodule_search_locations = spec.submodule_search_locations
+                refused.has_location = spec.has_location
+                return refused
+        return None
+
+
+class _RefuseLoading:
+    """The loader of a module held back: loading it raises ImportError, which TensorFlow expects."""
+
+    def create_module(self, spec):
+        raise ImportError(f"{spec.name} is not loaded while TensorFlow loads", name=spec.name)
+
+    def exec_module(self, module):  # never reached: create_module refuses first
+        raise ImportError(f"{module.__name__} is not loaded while TensorFlow loads")
 
 
 @contextlib.contextmanager

@@ -74,3 +74,19 @@ def test_tensorflow_imported_after_nst_utils_is_quiet_and_leaves_keras_for_later
 def test_tensorflow_imported_before_nst_utils_is_left_as_it_is():
     code = "import sys, tensorflow, nst_utils\nprint('keras' in sys.modules)"
     assert _printed(code)[0] == "True\n"
+
+
+def test_keras_held_back_while_tensorflow_loads_still_imports_as_a_submodule_later():
+    # TensorFlow puts Keras's folders on its own __path__ as it loads (so that
+    # `from tensorflow.keras import layers` resolves); holding Keras back must leave no holes
+    # there. The same import without nst_utils is the reference.
+    code = ("import sys, tensorflow as tf\n"
+            "print(tf.__path__, tf.compat.v2.__path__)\n"
+            "print('keras' in sys.modules)\n"
+            "from tensorflow.keras import layers\n"
+            "from tensorflow.keras.optimizers import Adam\n"
+            "print(layers.Dense.__name__, Adam.__name__)")
+    held = _printed("import nst_utils\n" + code)[0].splitlines()
+    plain = _printed(code)[0].splitlines()
+    assert held[0] == plain[0] and "None" not in held[0]
+    assert held[1:] == ["False", "Dense Adam"] and plain[2] == "Dense Adam"
