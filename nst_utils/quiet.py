@@ -104,10 +104,13 @@ def _without_keras():
 class _KerasRefused:
     """A meta path finder that finds Keras where it is, with a loader that refuses to load it."""
 
+    nst_hook = "keras refused"
+
     def find_spec(self, name, path=None, target=None):
         if name != "keras":
             return None
-        others = [f for f in sys.meta_path if f is not self and hasattr(f, "find_spec")]
+        others = [f for f in sys.meta_path
+                  if not _is_hook(f, self.nst_hook) and hasattr(f, "find_spec")]
         for finder in others:
             spec = finder.find_spec(name, path, target)
             if spec is not None:
@@ -159,6 +162,8 @@ class _QuietTensorFlowImport:
     (a notebook cell, a test, a grading record): the import then runs as `import_tensorflow`'s
     does, quiet and without Keras. It removes itself once used."""
 
+    nst_hook = "quiet tensorflow import"
+
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
@@ -183,12 +188,19 @@ def install_import_hook() -> None:
     _QuietTensorFlowImport); nothing if TensorFlow is imported already."""
     if "tensorflow" in sys.modules:
         return
-    if not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path):
+    if not any(_is_hook(finder, _QuietTensorFlowImport.nst_hook) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def _uninstall_hook() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowImport)]
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not _is_hook(f, _QuietTensorFlowImport.nst_hook)]
+
+
+def _is_hook(finder, kind: str) -> bool:
+    """Whether `finder` is one of this module's hooks of that kind, by a mark rather than by
+    class: a reloaded module makes new classes, and its hooks must still know the old ones."""
+    return getattr(finder, "nst_hook", None) == kind
 
 
 def _flush():

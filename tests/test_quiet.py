@@ -90,3 +90,15 @@ def test_keras_held_back_while_tensorflow_loads_still_imports_as_a_submodule_lat
     plain = _printed(code)[0].splitlines()
     assert held[0] == plain[0] and "None" not in held[0]
     assert held[1:] == ["False", "Dense Adam"] and plain[2] == "Dense Adam"
+
+
+def test_a_reloaded_nst_utils_installs_one_hook_and_imports_tensorflow_once_quietly():
+    # importlib.reload (or a notebook's autoreload) makes a second hook class; the hooks of
+    # both must be known as the same hook, not call each other without end.
+    code = ("import importlib, sys, nst_utils, nst_utils.quiet\n"
+            "importlib.reload(nst_utils.quiet)\nimportlib.reload(nst_utils)\n"
+            "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))\n"
+            "import tensorflow as tf\n"
+            "print('keras' in sys.modules, len(sys.meta_path) == len(set(map(id, sys.meta_path))))\n"
+            "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))")
+    assert _printed(code) == ("1\nFalse True\n0\n", "")
