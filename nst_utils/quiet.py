@@ -51,9 +51,18 @@ def import_tensorflow():
 
     Also lowers TensorFlow's native log level to warnings and errors unless
     TF_CPP_MIN_LOG_LEVEL is already set, and keeps its deprecation notices off its logger.
+    A TensorFlow that is missing or cannot load is an NSTError naming the cause.
     """
     _uninstall_hook()
-    tensorflow = sys.modules.get("tensorflow") or _import_held()
+    try:
+        tensorflow = sys.modules.get("tensorflow") or _import_held()
+    except ImportError as exc:
+        from .errors import NSTError
+
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+        raise NSTError(f"TensorFlow cannot be imported ({type(exc).__name__}: {cause}); install "
+                       f"nst's requirements into this Python: pip install -r requirements.txt "
+                       f"(Python 3.11 to 3.13)") from None
     _filter_deprecations(tensorflow)
     return tensorflow
 

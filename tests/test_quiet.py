@@ -102,3 +102,36 @@ def test_a_reloaded_nst_utils_installs_one_hook_and_imports_tensorflow_once_quie
             "print('keras' in sys.modules, len(sys.meta_path) == len(set(map(id, sys.meta_path))))\n"
             "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))")
     assert _printed(code) == ("1\nFalse True\n0\n", "")
+
+
+def _broken_tensorflow(folder):
+    """A `tensorflow` package in `folder` whose import writes a native-looking line and fails."""
+    package = folder / "tensorflow"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import os\nos.write(2, b'loader: libtensorflow_cc.so.2 is missing\\n')\n"
+        "raise ImportError('libtensorflow_cc.so.2: cannot open shared object file')\n")
+    env = _clean_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
+    return env
+
+
+def test_a_broken_tensorflow_is_shown_and_stderr_given_back(tmp_path):
+    code = ("import os, nst_utils\ntry:\n    import tensorflow\n"
+            "except ImportError as exc:\n    print('caught', exc)\n"
+            "os.write(2, b'stderr is back\\n')")
+    done = subprocess.run([sys.executable, "-c", code], env=_broken_tensorflow(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "caught libtensorflow_cc.so.2: cannot open shared object file\n"
+    assert done.stderr == "loader: libtensorflow_cc.so.2 is missing\nstderr is back\n"
+
+
+def test_a_command_without_a_working_tensorflow_says_so_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nst_utils", "reference"],
+                          env=_broken_tensorflow(tmp_path), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("error: TensorFlow cannot be imported (ImportError: libtensorflow_cc")
+    assert "pip install -r requirements.txt" in last
