@@ -166,7 +166,8 @@ class RunTracker:
         if hooks.on_step is not None:
             hooks.on_step(i, *values)
         if pending is not None:  # after recording i, so a checkpoint matches the session's state
-            self._snapshot(*pending, values)
+            held = self.sess.run(self.variable) if new_image is None else new_image
+            self._snapshot(*pending, values, held)
         log_now = hooks.report is not None and bool(self.log_every) and i % self.log_every == 0
         if self._saves(i) or log_now:
             if new_image is None:
@@ -175,14 +176,19 @@ class RunTracker:
                 self._pending = (i, new_image)
         return True
 
-    def _snapshot(self, i, image, costs) -> None:
-        """Report and save the image after step i, whose costs are `costs`; then checkpoint."""
+    def _snapshot(self, i, image, costs, held=None) -> None:
+        """Report and save the image after step i, whose costs are `costs`; then checkpoint.
+
+        held: the image the session's variable holds now, when it is a later one than `image`:
+        the state a checkpoint keeps, so it is kept only if finite.
+        """
         hooks = self.hooks
         if hooks.report is not None and bool(self.log_every) and i % self.log_every == 0:
             hooks.report(i, *costs)
         if self._saves(i) and self.output_dir is not False and _finite(costs):
             self.result.saved.append(self.save(Path(self.output_dir) / f"{i}.png", image))
-            if hooks.checkpoint is not None and np.isfinite(image).all():
+            held = image if held is None else held
+            if hooks.checkpoint is not None and np.isfinite(held).all():
                 hooks.checkpoint(self.result)
 
     def _saves(self, i) -> bool:
