@@ -388,10 +388,11 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
         print(missing, flush=True)
         figures["torch"] = None
         return figures
-    npz = Path(tempfile.gettempdir()) / "nst-bench" / f"torch-inputs-{width}x{height}.npz"
-    memory.in_child(f"__import__('torch_loop').prepare({str(weights_path)!r}, {width}, {height}, "
-                    f"{str(npz)!r}) and {{}}")
-    torch = memory.in_child(f"__import__('torch_loop').run_prepared({str(npz)!r}, {iterations})")
+    with tempfile.TemporaryDirectory(prefix="nst-torch-") as folder:  # this run's own inputs
+        npz = Path(folder) / f"torch-inputs-{width}x{height}.npz"
+        memory.in_child(f"__import__('torch_loop').prepare({str(weights_path)!r}, {width}, "
+                        f"{height}, {str(npz)!r}) and {{}}")
+        torch = memory.in_child(f"__import__('torch_loop').run_prepared({str(npz)!r}, {iterations})")
     figures["loop_start_costs"] = memory.in_child(
         f"m.start_costs_tf({str(weights_path)!r}, {width}, {height})")
     figures.update({"torch_peak_rss_mb": torch.get("peak_rss_mb"),

@@ -220,10 +220,12 @@ def main(argv=None) -> int:
             print(missing, flush=True)
             figures["torch"] = {"skipped": missing}
             continue
-        npz = Path(tempfile.gettempdir()) / "nst-bench" / f"torch-inputs-{width}x{height}.npz"
-        in_child(f"__import__('torch_loop').prepare({str(weights)!r}, {width}, {height}, "
-                 f"{str(npz)!r}) and {{}}")
-        torch = in_child(f"__import__('torch_loop').run_prepared({str(npz)!r}, {args.iterations})")
+        with tempfile.TemporaryDirectory(prefix="nst-torch-") as folder:  # this run's own inputs
+            npz = Path(folder) / f"torch-inputs-{width}x{height}.npz"
+            in_child(f"__import__('torch_loop').prepare({str(weights)!r}, {width}, {height}, "
+                     f"{str(npz)!r}) and {{}}")
+            torch = in_child(f"__import__('torch_loop').run_prepared({str(npz)!r}, "
+                             f"{args.iterations})")
         torch["tensorflow_start_costs"] = in_child(
             f"m.start_costs_tf({str(weights)!r}, {width}, {height})")
         figures.setdefault("torch_runs", []).append(torch)

@@ -50,20 +50,24 @@ def torch_missing() -> str | None:
 class TorchVGG:
     """VGG-19's conv layers up to conv5_1 as PyTorch tensors, from nst's `VGGWeights`.
 
-    Kernels go from MatConvNet's (3, 3, in, out) to PyTorch's (out, in, 3, 3); images are
-    (1, 3, H, W). Pools are 2x2 averages of stride 2 that, like TensorFlow's SAME pools, average
-    only the pixels inside the image at an odd edge.
+    Kernels go from MatConvNet's (3, 3, in, out) to PyTorch's (out, in, 3, 3), in a copy;
+    weights whose `layout` is "oihw" (from `load_prepared`) are PyTorch's already and are used
+    as they are, without a second copy. Images are (1, 3, H, W). Pools are 2x2 averages of
+    stride 2 that, like TensorFlow's SAME pools, average only the pixels inside the image at an
+    odd edge.
     """
 
     def __init__(self, weights):
         import numpy as np
         import torch
 
+        prepared = getattr(weights, "layout", "hwio") == "oihw"
         self.layers = []
         for name in LAYERS:
             kernel, bias = weights.conv[name]
-            k = torch.from_numpy(np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)),
-                                                      dtype=np.float32))
+            if not prepared:
+                kernel = np.transpose(kernel, (3, 2, 0, 1))
+            k = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
             self.layers.append((name, k, torch.from_numpy(np.array(bias, np.float32).reshape(-1))))
 
     def __call__(self, image) -> dict:
@@ -153,29 +157,42 @@ def _inputs(weights_path, width: int, height: int):
     return weights, content, style, generate_noise_image(content, seed=0)
 
 
+#: The suffix of a prepared kernel's name: PyTorch's (out, in, 3, 3) layout, contiguous.
+KERNEL = ".kernel_oihw"
+
+
 def prepare(weights_path, width: int, height: int, npz_path) -> str:
-    """Write the inputs of `run` to `npz_path` for `run_prepared`; returns the path."""
+    """Write the inputs of `run` to `npz_path` for `run_prepared`, the kernels already in
+    PyTorch's layout; returns the path."""
+    import numpy as np
+
     weights, content, style, start = _inputs(weights_path, width, height)
     arrays = {"content": content, "style": style, "start": start}
     for name, (kernel, bias) in weights.conv.items():
-        arrays[f"{name}.kernel"], arrays[f"{name}.bias"] = kernel, bias
-    import numpy as np
-
+        arrays[name + KERNEL] = np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))
+        arrays[f"{name}.bias"] = bias
     np.savez(npz_path, **arrays)
     return str(npz_path)
 
 
-def run_prepared(npz_path, iterations: int, threads: int | None = None) -> dict:
-    """`run` on inputs written by `prepare`, without importing TensorFlow or nst_utils."""
+def load_prepared(npz_path) -> tuple:
+    """(weights, content, style, start) from a file `prepare` wrote: the weights' kernels in
+    PyTorch's layout (`layout` "oihw"), read once, so that PyTorch holds one copy of them."""
     import types
 
     import numpy as np
 
     with np.load(npz_path) as data:
         arrays = {k: data[k] for k in data.files}
-    conv = {k[:-7]: (arrays[k], arrays[k[:-7] + ".bias"]) for k in arrays if k.endswith(".kernel")}
-    weights = types.SimpleNamespace(conv=conv)
-    figures = _run(weights, arrays["content"], arrays["style"], arrays["start"], iterations, threads)
+    conv = {k[:-len(KERNEL)]: (arrays[k], arrays[k[:-len(KERNEL)] + ".bias"])
+            for k in arrays if k.endswith(KERNEL)}
+    weights = types.SimpleNamespace(conv=conv, layout="oihw")
+    return weights, arrays["content"], arrays["style"], arrays["start"]
+
+
+def run_prepared(npz_path, iterations: int, threads: int | None = None) -> dict:
+    """`run` on inputs written by `prepare`, without importing TensorFlow or nst_utils."""
+    figures = _run(*load_prepared(npz_path), iterations, threads)
     figures["imports_tensorflow"] = "tensorflow" in sys.modules
     return figures
 

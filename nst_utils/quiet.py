@@ -13,6 +13,7 @@ reader of the notebook can do nothing about them.
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
@@ -50,9 +51,18 @@ def import_tensorflow():
 
     Also lowers TensorFlow's native log level to warnings and errors unless
     TF_CPP_MIN_LOG_LEVEL is already set, and keeps its deprecation notices off its logger.
+    A TensorFlow that is missing or cannot load is an NSTError naming the cause.
     """
     _uninstall_hook()
-    tensorflow = sys.modules.get("tensorflow") or _import_held()
+    try:
+        tensorflow = sys.modules.get("tensorflow") or _import_held()
+    except ImportError as exc:
+        from .errors import NSTError
+
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+        raise NSTError(f"TensorFlow cannot be imported ({type(exc).__name__}: {cause}); install "
+                       f"nst's requirements into this Python: pip install -r requirements.txt "
+                       f"(Python 3.11 to 3.13)") from None
     _filter_deprecations(tensorflow)
     return tensorflow
 
@@ -81,21 +91,54 @@ def _quiet_loading():
 
 @contextlib.contextmanager
 def _without_keras():
-    """Tell TensorFlow's import that Keras is missing, so it does not load it.
+    """Tell TensorFlow's import that Keras cannot be loaded, so it does not load it.
 
     TensorFlow imports Keras's optimizers at start-up whether they are used or not: 0.7 s and
-    about 50 MB that nst, which uses tf.compat.v1 alone, never needs. Afterwards `import keras`
-    and `tf.keras` load it as usual.
+    about 50 MB that nst, which uses tf.compat.v1 alone, never needs. TensorFlow still finds
+    where Keras lives (it puts those folders on its own __path__, for `from tensorflow.keras
+    import ...`); only loading it fails meanwhile. Afterwards `import keras` and `tf.keras` load
+    it as usual.
     """
     if "keras" in sys.modules:
         yield
         return
-    sys.modules["keras"] = None  # an import of keras now raises ImportError, which TF expects
+    refusal = _KerasRefused()
+    sys.meta_path.insert(0, refusal)
     try:
         yield
     finally:
-        if "keras" in sys.modules and sys.modules["keras"] is None:
-            del sys.modules["keras"]
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not refusal]
+
+
+class _KerasRefused:
+    """A meta path finder that finds Keras where it is, with a loader that refuses to load it."""
+
+    nst_hook = "keras refused"
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        others = [f for f in sys.meta_path
+                  if not _is_hook(f, self.nst_hook) and hasattr(f, "find_spec")]
+        for finder in others:
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                refused = importlib.machinery.ModuleSpec(name, _RefuseLoading(), origin=spec.origin,
+                                                         is_package=True)
+                refused.submodule_search_locations = spec.submodule_search_locations
+                refused.has_location = spec.has_location
+                return refused
+        return None
+
+
+class _RefuseLoading:
+    """The loader of a module held back: loading it raises ImportError, which TensorFlow expects."""
+
+    def create_module(self, spec):
+        raise ImportError(f"{spec.name} is not loaded while TensorFlow loads", name=spec.name)
+
+    def exec_module(self, module):  # never reached: create_module refuses first
+        raise ImportError(f"{module.__name__} is not loaded while TensorFlow loads")
 
 
 @contextlib.contextmanager
@@ -128,6 +171,8 @@ class _QuietTensorFlowImport:
     (a notebook cell, a test, a grading record): the import then runs as `import_tensorflow`'s
     does, quiet and without Keras. It removes itself once used."""
 
+    nst_hook = "quiet tensorflow import"
+
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
@@ -152,12 +197,19 @@ def install_import_hook() -> None:
     _QuietTensorFlowImport); nothing if TensorFlow is imported already."""
     if "tensorflow" in sys.modules:
         return
-    if not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path):
+    if not any(_is_hook(finder, _QuietTensorFlowImport.nst_hook) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def _uninstall_hook() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowImport)]
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not _is_hook(f, _QuietTensorFlowImport.nst_hook)]
+
+
+def _is_hook(finder, kind: str) -> bool:
+    """Whether `finder` is one of this module's hooks of that kind, by a mark rather than by
+    class: a reloaded module makes new classes, and its hooks must still know the old ones."""
+    return getattr(finder, "nst_hook", None) == kind
 
 
 def _flush():

@@ -120,11 +120,17 @@ class RunTracker:
         self.log_every = save_every if hooks.log_every is None else hooks.log_every
         self.good_image = np.asarray(input_image, dtype=np.float32)
         self.result = RunResult(image=self.good_image, iterations=0, history=[])
+        self._cost_values = None
+        self._pending = None  # (i, image after step i): a snapshot waiting for its costs
         if previous is not None:
             self.result.iterations = previous.iterations
             self.result.history, self.result.saved = list(previous.history), list(previous.saved)
-        self._cost_values = None
-        self._pending = None  # (i, image after step i): a snapshot waiting for its costs
+            # A run cut short right after a checkpoint may owe the snapshot of its last step
+            # (its costs were to come from the next step): that image is the one resumed from.
+            last = previous.iterations - 1
+            if (last >= 0 and self._saves(last)
+                    and not any(Path(p).stem == str(last) for p in previous.saved)):
+                self._pending = (last, self.good_image)
 
     def stop_requested(self) -> bool:
         """True (and the run marked interrupted) if the caller's should_stop() says so."""
@@ -160,26 +166,34 @@ class RunTracker:
         if hooks.on_step is not None:
             hooks.on_step(i, *values)
         if pending is not None:  # after recording i, so a checkpoint matches the session's state
-            self._snapshot(*pending, values)
-        save_now = bool(self.save_every) and i % self.save_every == 0
+            held = self.sess.run(self.variable) if new_image is None else new_image
+            self._snapshot(*pending, values, held)
         log_now = hooks.report is not None and bool(self.log_every) and i % self.log_every == 0
-        if save_now or log_now:
+        if self._saves(i) or log_now:
             if new_image is None:
                 self._snapshot(i, self.sess.run(self.variable), self.current_costs())
             else:
                 self._pending = (i, new_image)
         return True
 
-    def _snapshot(self, i, image, costs) -> None:
-        """Report and save the image after step i, whose costs are `costs`; then checkpoint."""
+    def _snapshot(self, i, image, costs, held=None) -> None:
+        """Report and save the image after step i, whose costs are `costs`; then checkpoint.
+
+        held: the image the session's variable holds now, when it is a later one than `image`:
+        the state a checkpoint keeps, so it is kept only if finite.
+        """
         hooks = self.hooks
         if hooks.report is not None and bool(self.log_every) and i % self.log_every == 0:
             hooks.report(i, *costs)
-        save_now = bool(self.save_every) and i % self.save_every == 0
-        if save_now and self.output_dir is not False and _finite(costs):
+        if self._saves(i) and self.output_dir is not False and _finite(costs):
             self.result.saved.append(self.save(Path(self.output_dir) / f"{i}.png", image))
-            if hooks.checkpoint is not None and np.isfinite(image).all():
+            held = image if held is None else held
+            if hooks.checkpoint is not None and np.isfinite(held).all():
                 hooks.checkpoint(self.result)
+
+    def _saves(self, i) -> bool:
+        """Whether the image after step i is saved as a snapshot."""
+        return bool(self.save_every) and i % self.save_every == 0
 
     def save(self, path, image):
         return self.hooks.save(path, image)

@@ -79,3 +79,27 @@ def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_m
     assert [scale["size"] for scale in figures["scales"]] == ["128x96", "256x192"]
     for scale in figures["scales"]:
         assert scale["seconds_per_iteration"] > 0 and scale["estimate_mb"] > 0
+
+
+def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
+    # The comparison's memory figures mean something only if the PyTorch side keeps one copy of
+    # the weights, as a PyTorch program would: its kernels are the arrays it read, not copies.
+    pytest.importorskip("torch")
+    code = (
+        "import sys, numpy as np\n"
+        f"sys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n"
+        "import torch_loop\n"
+        f"npz = torch_loop.prepare({str(vgg_mat)!r}, 32, 24, {str(tmp_path / 'in.npz')!r})\n"
+        "weights, content, style, start = torch_loop.load_prepared(npz)\n"
+        "net = torch_loop.TorchVGG(weights)\n"
+        "from nst_utils.weights import load_weights\n"
+        f"original = load_weights({str(vgg_mat)!r}).conv\n"
+        "for name, kernel, bias in net.layers:\n"
+        "    assert np.array_equal(kernel.numpy(), np.transpose(original[name][0], (3, 2, 0, 1)))\n"
+        "    assert np.array_equal(bias.numpy(), original[name][1])\n"
+        "print(sum(np.shares_memory(k.numpy(), weights.conv[n][0]) for n, k, _ in net.layers),\n"
+        "      len(net.layers))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["13", "13"]

@@ -74,3 +74,64 @@ def test_tensorflow_imported_after_nst_utils_is_quiet_and_leaves_keras_for_later
 def test_tensorflow_imported_before_nst_utils_is_left_as_it_is():
     code = "import sys, tensorflow, nst_utils\nprint('keras' in sys.modules)"
     assert _printed(code)[0] == "True\n"
+
+
+def test_keras_held_back_while_tensorflow_loads_still_imports_as_a_submodule_later():
+    # TensorFlow puts Keras's folders on its own __path__ as it loads (so that
+    # `from tensorflow.keras import layers` resolves); holding Keras back must leave no holes
+    # there. The same import without nst_utils is the reference.
+    code = ("import sys, tensorflow as tf\n"
+            "print(tf.__path__, tf.compat.v2.__path__)\n"
+            "print('keras' in sys.modules)\n"
+            "from tensorflow.keras import layers\n"
+            "from tensorflow.keras.optimizers import Adam\n"
+            "print(layers.Dense.__name__, Adam.__name__)")
+    held = _printed("import nst_utils\n" + code)[0].splitlines()
+    plain = _printed(code)[0].splitlines()
+    assert held[0] == plain[0] and "None" not in held[0]
+    assert held[1:] == ["False", "Dense Adam"] and plain[2] == "Dense Adam"
+
+
+def test_a_reloaded_nst_utils_installs_one_hook_and_imports_tensorflow_once_quietly():
+    # importlib.reload (or a notebook's autoreload) makes a second hook class; the hooks of
+    # both must be known as the same hook, not call each other without end.
+    code = ("import importlib, sys, nst_utils, nst_utils.quiet\n"
+            "importlib.reload(nst_utils.quiet)\nimportlib.reload(nst_utils)\n"
+            "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))\n"
+            "import tensorflow as tf\n"
+            "print('keras' in sys.modules, len(sys.meta_path) == len(set(map(id, sys.meta_path))))\n"
+            "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))")
+    assert _printed(code) == ("1\nFalse True\n0\n", "")
+
+
+def _broken_tensorflow(folder):
+    """A `tensorflow` package in `folder` whose import writes a native-looking line and fails."""
+    package = folder / "tensorflow"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import os\nos.write(2, b'loader: libtensorflow_cc.so.2 is missing\\n')\n"
+        "raise ImportError('libtensorflow_cc.so.2: cannot open shared object file')\n")
+    env = _clean_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
+    return env
+
+
+def test_a_broken_tensorflow_is_shown_and_stderr_given_back(tmp_path):
+    code = ("import os, nst_utils\ntry:\n    import tensorflow\n"
+            "except ImportError as exc:\n    print('caught', exc)\n"
+            "os.write(2, b'stderr is back\\n')")
+    done = subprocess.run([sys.executable, "-c", code], env=_broken_tensorflow(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "caught libtensorflow_cc.so.2: cannot open shared object file\n"
+    assert done.stderr == "loader: libtensorflow_cc.so.2 is missing\nstderr is back\n"
+
+
+def test_a_command_without_a_working_tensorflow_says_so_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nst_utils", "reference"],
+                          env=_broken_tensorflow(tmp_path), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("error: TensorFlow cannot be imported (ImportError: libtensorflow_cc")
+    assert "pip install -r requirements.txt" in last

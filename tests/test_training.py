@@ -108,3 +108,18 @@ def test_a_snapshot_is_reported_with_the_costs_of_its_own_image(sess, small_conf
         sess.run(model["input"].assign(images[f"{i}.png"]))
         np.testing.assert_allclose(sess.run(cost_tensors), reported, rtol=1e-5)
     np.testing.assert_array_equal(images["4.png"], images[FINAL_IMAGE])
+
+
+def test_a_checkpoint_never_keeps_a_state_whose_image_is_not_finite(sess, tmp_path):
+    # sqrt(relu(x)): Adam's first step takes x from 1 to about -1, where the cost is finite (0)
+    # but the gradient is not, so the second step leaves NaN in the variable. The snapshot of
+    # step 0 is saved then; the state a checkpoint would keep is the session's, NaN.
+    model, step, cost_tensors, start = toy_problem(
+        1.0, lambda x: tf.reduce_sum(tf.sqrt(tf.nn.relu(x))))
+    kept = []
+    result = optimize(sess, model, step, cost_tensors, start, num_iterations=5, save_every=1,
+                      output_dir=tmp_path, hooks=Hooks(
+                          report=None, save=lambda path, image: path,
+                          checkpoint=lambda result: kept.append(sess.run(model["input"]))))
+    assert result.stopped == "non-finite" and [p.name for p in result.saved][:1] == ["0.png"]
+    assert all(np.isfinite(image).all() for image in kept)

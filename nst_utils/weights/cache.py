@@ -230,9 +230,10 @@ def release_pages(arrays) -> None:
     """Let the kernel take back the resident pages of the cache files behind `arrays`.
 
     For arrays read by `read_cache` (views of a read-only mapping) once TensorFlow's variables
-    hold them: the checksums touched all 76 MB, and the network needs at most the layers it
-    runs (TensorFlow may keep reading those from the mapping). Pages read again come back from
-    the file. Arrays of any other origin are left alone.
+    hold them. Read again, the pages come back from the file (or the page cache); TensorFlow's
+    float32 variables share the mapping's memory rather than copying it, so the network's first
+    forward pass maps them back (clean file pages, which the kernel may drop under pressure;
+    never anonymous memory). Arrays of any other origin are left alone.
     """
     mappings = {}
     for array in arrays:
