@@ -61,12 +61,18 @@ def main(argv=None) -> int:
     from .errors import NSTError
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
     try:
+        args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)
     except NSTError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ImportError as exc:  # a requirement missing or broken (TensorFlow, most often)
+        from .quiet import requirement_error
+
+        error = requirement_error(exc)
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     except MemoryError:
         print("error: out of memory; use a smaller image size (--width/--height) or close "
               "other programs", file=sys.stderr)

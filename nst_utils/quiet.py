@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+from pathlib import Path
 
 #: Lines TensorFlow prints on every start on a CPU-only machine, and nothing else.
 STARTUP_NOISE = re.compile(
@@ -57,14 +58,26 @@ def import_tensorflow():
     try:
         tensorflow = sys.modules.get("tensorflow") or _import_held()
     except ImportError as exc:
-        from .errors import NSTError
-
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
-        raise NSTError(f"TensorFlow cannot be imported ({type(exc).__name__}: {cause}); install "
-                       f"nst's requirements into this Python: pip install -r requirements.txt "
-                       f"(Python 3.11 to 3.13)") from None
+        raise requirement_error(exc) from None
     _filter_deprecations(tensorflow)
     return tensorflow
+
+
+def requirement_error(exc: ImportError):
+    """The NSTError for a TensorFlow (or another requirement) that failed to import with `exc`:
+    the module it names, else TensorFlow if the failure came from inside TensorFlow's files."""
+    import traceback
+
+    from .errors import NSTError
+
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+    top = (exc.name or "").split(".")[0]
+    inside = any("tensorflow" in Path(frame.f_code.co_filename).parts
+                 for frame, _ in traceback.walk_tb(exc.__traceback__))
+    what = "TensorFlow" if top == "tensorflow" or (not top and inside) else top or "a requirement"
+    return NSTError(f"{what} cannot be imported ({type(exc).__name__}: {cause}); install nst's "
+                    f"requirements into this Python: pip install -r requirements.txt "
+                    f"(Python 3.11 to 3.13)")
 
 
 def _filter_deprecations(tensorflow) -> None:

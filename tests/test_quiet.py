@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from nst_utils.config import PROJECT_ROOT
 from nst_utils.quiet import STARTUP_NOISE, without_startup_noise
 
@@ -127,11 +129,23 @@ def test_a_broken_tensorflow_is_shown_and_stderr_given_back(tmp_path):
     assert done.stderr == "loader: libtensorflow_cc.so.2 is missing\nstderr is back\n"
 
 
-def test_a_command_without_a_working_tensorflow_says_so_in_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "nst_utils", "reference"],
+@pytest.mark.parametrize("command", [["reference"], ["grade", "nowhere.ipynb"],
+                                     ["generate", "--iterations", "1"]])
+def test_a_command_without_a_working_tensorflow_says_so_in_one_line(tmp_path, command):
+    done = subprocess.run([sys.executable, "-m", "nst_utils", *command],
                           env=_broken_tensorflow(tmp_path), capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     last = done.stderr.splitlines()[-1]
     assert last.startswith("error: TensorFlow cannot be imported (ImportError: libtensorflow_cc")
     assert "pip install -r requirements.txt" in last
+
+
+def test_another_missing_requirement_is_named_in_the_one_line():
+    from nst_utils.quiet import requirement_error
+
+    missing = ModuleNotFoundError("No module named 'xxhash'", name="xxhash")
+    assert str(requirement_error(missing)).startswith(
+        "xxhash cannot be imported (ModuleNotFoundError: No module named 'xxhash'); install")
+    nameless = ImportError("DLL load failed")
+    assert str(requirement_error(nameless)).startswith("a requirement cannot be imported")
