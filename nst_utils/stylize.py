@@ -124,6 +124,7 @@ class Painter:
         from .session import make_session
         from .transfer import build_transfer_costs
         from .vgg import WEIGHTS_COLLECTION, build_vgg_graph
+        from .weights.cache import release_pages
 
         tf1 = tf.compat.v1
         self.settings = settings
@@ -144,6 +145,8 @@ class Painter:
                         self.costs.total, gate_gradients=tf1.train.Optimizer.GATE_NONE)
                 else:
                     self.train_step = LBFGS(self.sess, self.model["input"], self.reported)
+                # TensorFlow holds the weights now: a cache file's pages behind them can go.
+                release_pages(array for pair in weights.conv.values() for array in pair)
                 # The image and the optimiser's state; the network's weights never change.
                 weights_variables = set(self.graph.get_collection(WEIGHTS_COLLECTION))
                 self.variables = [v for v in self.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)

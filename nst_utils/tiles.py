@@ -258,7 +258,6 @@ class TiledCosts:
             gradient[:, tile.y0:tile.y1, tile.x0:tile.x1, :] += self.sess.run(self.gradient, feed)
         return (J, J_content, J_style), gradient
 
-
     def _one_pass(self, image, a_C, style_targets) -> tuple:
         """costs_and_gradient of an image that is one tile: one forward and backward pass.
 

@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from .images import save_image
 from .settings import DEFAULTS
-from .vgg import WEIGHTS_COLLECTION, initialize_weights
 
 tf1 = tf.compat.v1
 
@@ -252,10 +251,7 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
         hooks = dataclasses.replace(hooks, save=lambda path, image: save_image(path, image, means))
     variable = model["input"]
     if previous is None:  # each variable's own initializer: no grouping op altering the graph
-        weights = set(variable.graph.get_collection(WEIGHTS_COLLECTION))
-        sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
-                  if v not in weights])
-        initialize_weights(sess, if_needed=True)  # the network's weights never change
+        sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
     assign_image(sess, variable, input_image)
     tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir, hooks, previous)
     if hasattr(train_step, "drive"):

@@ -15,7 +15,6 @@ are computed in float32 as before.
 from __future__ import annotations
 
 import warnings
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -25,17 +24,12 @@ from .config import CONFIG
 from .errors import ConfigError
 from .settings import DEFAULTS, POOLINGS, PRECISIONS, Settings
 from .weights import VGGWeights, load_weights
-from .weights.cache import release_pages
 
 tf1 = tf.compat.v1
 
 #: The graph collection that holds the network's weight variables (see `initialize_weights`).
 WEIGHTS_COLLECTION = "nst_vgg_weights"
 DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16}
-#: graph -> the numpy arrays its weight variables are filled from.
-_SOURCES = weakref.WeakKeyDictionary()
-#: session -> how many weight variables `initialize_weights` filled in it.
-_FILLED = weakref.WeakKeyDictionary()
 
 
 def _weight(value: np.ndarray, dtype, name):
@@ -51,24 +45,14 @@ def _weight(value: np.ndarray, dtype, name):
         fill = tf.cast(fill, dtype)
     variable = tf1.Variable(fill, trainable=False, name=name, dtype=dtype)
     tf1.add_to_collection(WEIGHTS_COLLECTION, variable)
-    _SOURCES.setdefault(variable.graph, []).append(value)
     return variable
 
 
-def initialize_weights(sess, if_needed: bool = False) -> None:
+def initialize_weights(sess) -> None:
     """Fill the weight variables of every network in `sess`'s graph (global_variables_initializer
     does it too, with the input image). build_vgg_graph does it itself inside a default session;
-    nst_utils.transfer.build_transfer_costs does it for the session it is given.
-
-    if_needed: skip it when this function has filled them in `sess` already. Once filled, the
-    pages of a weights cache behind them are given back to the kernel (see release_pages).
-    """
-    variables = sess.graph.get_collection(WEIGHTS_COLLECTION)
-    if if_needed and _FILLED.get(sess) == len(variables):
-        return
-    sess.run([v.initializer for v in variables])
-    _FILLED[sess] = len(variables)
-    release_pages(_SOURCES.get(sess.graph, ()))
+    nst_utils.transfer.build_transfer_costs does it for the session it is given."""
+    sess.run([v.initializer for v in sess.graph.get_collection(WEIGHTS_COLLECTION)])
 
 
 def _conv2d_relu(prev_layer, kernel, bias, name, dtype=tf.float32):

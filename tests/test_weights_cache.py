@@ -345,22 +345,21 @@ def _resident_kb(path) -> int:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux's /proc")
-def test_filling_the_network_gives_the_cache_pages_back_and_keeps_the_values(mat_copy, sess):
-    import tensorflow as tf
-
-    from nst_utils.vgg import WEIGHTS_COLLECTION, build_vgg_graph, initialize_weights
+def test_the_painting_core_gives_the_cache_pages_back_and_keeps_the_values(mat_copy, rng):
+    from nst_utils.settings import DEFAULTS
+    from nst_utils.stylize import Painter
 
     weights.load_weights(mat_copy)  # writes the cache
     cached = weights.load_weights(mat_copy)
     expected = {name: (k.copy(), b.copy()) for name, (k, b) in cached.conv.items()}
     assert _resident_kb(beside(mat_copy)) > 0  # touched by the checksums
-    model = build_vgg_graph(cached, 8, 8)
-    initialize_weights(sess)
-    assert _resident_kb(beside(mat_copy)) == 0
-    for name, (kernel, bias) in cached.conv.items():  # still readable, read back from the file
+    content, style, start = (rng.normal(0, 40, (1, 24, 32, 3)).astype(np.float32) for _ in range(3))
+    settings = DEFAULTS.replace(image_width=32, image_height=24, seed=0)
+    with Painter(settings, cached, content, [style]) as painter:
+        assert _resident_kb(beside(mat_copy)) == 0
+        painter.start(start)
+        image, *costs = painter.step()  # the weights are read back from the file as needed
+        assert np.isfinite(image).all() and np.isfinite(costs).all()
+    for name, (kernel, bias) in cached.conv.items():
         np.testing.assert_array_equal(kernel, expected[name][0])
         np.testing.assert_array_equal(bias, expected[name][1])
-    sess.run(tf.compat.v1.global_variables_initializer())  # fills them again from the file
-    first_kernel = sess.graph.get_collection(WEIGHTS_COLLECTION)[0]
-    np.testing.assert_array_equal(sess.run(first_kernel), expected["conv1_1"][0])
-    assert np.isfinite(sess.run(model["conv5_1"])).all()

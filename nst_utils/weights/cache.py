@@ -230,10 +230,9 @@ def release_pages(arrays) -> None:
     """Let the kernel take back the resident pages of the cache files behind `arrays`.
 
     For arrays read by `read_cache` (views of a read-only mapping) once TensorFlow's variables
-    hold them. Read again, the pages come back from the file (or the page cache); TensorFlow's
-    float32 variables share the mapping's memory rather than copying it, so the network's first
-    forward pass maps them back (clean file pages, which the kernel may drop under pressure;
-    never anonymous memory). Arrays of any other origin are left alone.
+    hold them: the checksums touched every page, and a run reads back only the layers it uses
+    (TensorFlow's float32 variables share the mapping rather than copy it). 25 to 50 MB less
+    resident at 400x300. Arrays of any other origin are left alone.
     """
     mappings = {}
     for array in arrays:
