@@ -97,3 +97,21 @@ def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, t
     assert resumed["final_costs"] == reference["final_costs"]
     assert resumed["snapshots"] == reference["snapshots"]
     assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(saved, tmp_path,
+                                                                       monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from nst_utils.commands import generate
+
+    if saved:
+        (tmp_path / "state.npz").write_bytes(b"")
+    exits = []
+    monkeypatch.setattr(generate.os, "_exit", exits.append)
+    generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT))
+    stderr = capsys.readouterr().err
+    assert exits == [130]
+    assert ("--resume" in stderr) == saved
+    assert saved or "nothing in" in stderr and "start the run again" in stderr

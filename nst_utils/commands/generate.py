@@ -215,8 +215,14 @@ def _paint(settings, weights, inputs, run_dir, stop, state):
 
 def _quit_now(run_dir, stop):
     """The second stop signal: leave at once; the last snapshot and state stay on disk."""
-    print(f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
-          f"--resume {run_dir})", file=sys.stderr, flush=True)
+    from ..stylize import STATE_FILE
+
+    if (Path(run_dir) / STATE_FILE).exists():
+        print(f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
+              f"--resume {run_dir})", file=sys.stderr, flush=True)
+    else:
+        print(f"quitting at once, before the first snapshot: nothing in {run_dir} to resume "
+              f"from; start the run again", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(128 + (stop.signal_number or signal.SIGINT))
 
