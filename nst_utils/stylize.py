@@ -242,6 +242,10 @@ def save_state(path, painter: Painter, result: RunResult, output_dir) -> Path:
 
 def read_state(path) -> dict:
     """The state `save_state` wrote: iterations, history, snapshots, variables and image."""
+    if not Path(path).exists():
+        raise NSTError(f"{Path(path).parent} holds no saved state ({Path(path).name}): the run "
+                       f"stopped before its first snapshot, or it is not a run folder; start the "
+                       f"run again instead of resuming it")
     try:
         with np.load(path, allow_pickle=False) as data:
             variables = {k[4:]: data[k] for k in data.files if k.startswith("var:")}

@@ -98,6 +98,10 @@ def test_resume_refuses_changed_settings_and_a_finished_run(vgg_mat, tmp_path, c
     assert "give a larger --iterations" in one_error_line(capsys)
     assert main(["generate", "--resume", str(tmp_path / "nowhere")]) == 2
     assert "holds no readable run.json" in one_error_line(capsys)
+    (out / "state.npz").unlink()  # as a run quit before its first snapshot leaves it
+    assert main(["generate", "--resume", str(out), "--iterations", "2"]) == 2
+    line = one_error_line(capsys)
+    assert "holds no saved state" in line and "start the run again" in line
 
 
 def test_a_full_disk_says_so_and_how_much_the_run_needs(vgg_mat, tmp_path, monkeypatch, capsys):
