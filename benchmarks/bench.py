@@ -162,13 +162,15 @@ class Problem:
     (`nst_utils.stylize.Painter`, the graph, costs and Adam that `generate` runs) and the noisy
     start image."""
 
-    def __init__(self, weights, config, precision, content, style, start):
+    def __init__(self, weights, config, precision, content, style, start, ready=True):
+        """ready=False leaves the variables to the loop, which initialises them itself."""
         from nst_utils.stylize import Painter
 
         self.config, self.precision, self.start = config, precision, start
         self.painter = Painter(config.replace(precision=precision), weights, content, [style])
         self.sess, self.graph = self.painter.sess, self.painter.graph
-        self.restart()
+        if ready:
+            self.restart()
 
     def restart(self):
         """Adam's state and the image back to the start."""
@@ -318,7 +320,7 @@ def child_first_iteration(args) -> int:
     content = reshape_and_normalize_image(load_image(config.content_image, (width, height)))
     style = reshape_and_normalize_image(load_image(config.style_image, (width, height)))
     start = generate_noise_image(content, seed=0)
-    problem = Problem(weights, config, "float32", content, style, start)
+    problem = Problem(weights, config, "float32", content, style, start, ready=False)
     ready = time.perf_counter()
     # The loop's first iteration, as `generate` runs it: the step and the costs of the image it
     # started from. The report and snapshot of iteration 0 take their costs from iteration 1.

@@ -29,6 +29,11 @@ def session_config(config: Settings | None = None) -> "tf1.ConfigProto":
     # more in these graphs (the same ops, the same results) and costs start-up time.
     proto.graph_options.rewrite_options.meta_optimizer_iterations = (
         rewriter_config_pb2.RewriterConfig.ONE)
+    # The memory optimiser plans swapping to host memory and recomputation for accelerators;
+    # on a CPU it changes nothing here and its static analysis costs 20 to 40 ms per new set of
+    # fetches (measured on the training step at 400x300).
+    proto.graph_options.rewrite_options.memory_optimization = (
+        rewriter_config_pb2.RewriterConfig.NO_MEM_OPT)
     return proto
 
 

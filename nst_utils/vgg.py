@@ -105,7 +105,8 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
     def as_float32(tensor, name):
         return tensor if dtype == tf.float32 else tf.cast(tensor, tf.float32, name=f"{name}_float32")
 
-    graph = {"input": tf1.Variable(np.zeros((1, height, width, 3)), dtype="float32", name="input")}
+    # Zeros made by an op, not a (1, H, W, 3) constant that every graph optimisation would copy.
+    graph = {"input": tf1.Variable(tf.zeros((1, height, width, 3)), dtype="float32", name="input")}
     prev = graph["input"] if dtype == tf.float32 else tf.cast(graph["input"], dtype, name="input_cast")
     for layer in CONV_LAYERS:
         block, position = layer.name[4], layer.name[6]
