@@ -96,10 +96,44 @@ def _import_held():
 
 @contextlib.contextmanager
 def _quiet_loading():
-    """While TensorFlow loads: its log level lowered, stderr held and Keras kept out."""
+    """While TensorFlow loads: its log level lowered, stderr held, Keras kept out and Ctrl-C
+    held back to the end."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _stderr_held(), _without_keras():
+    with _interrupt_after(), _stderr_held(), _without_keras():
         yield
+
+
+@contextlib.contextmanager
+def _interrupt_after():
+    """A first Ctrl-C while TensorFlow loads raises KeyboardInterrupt once it has loaded.
+
+    Raised inside TensorFlow's import, the KeyboardInterrupt can come out as another error
+    (an extension module's "initialization failed" ImportError turned into a RuntimeError by
+    TensorFlow's import fallbacks) or make Python end by the signal instead of the exit status
+    its handler returns. The load takes about two seconds; a second Ctrl-C meanwhile raises at
+    once. Only Python's own SIGINT handler, in the main thread, is replaced meanwhile.
+    """
+    import signal
+    import threading
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    pressed = []
+
+    def held(number, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(number)
+
+    signal.signal(signal.SIGINT, held)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

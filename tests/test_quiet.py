@@ -149,3 +149,51 @@ def test_another_missing_requirement_is_named_in_the_one_line():
         "xxhash cannot be imported (ModuleNotFoundError: No module named 'xxhash'); install")
     nameless = ImportError("DLL load failed")
     assert str(requirement_error(nameless)).startswith("a requirement cannot be imported")
+
+
+CTRL_C_DURING_IMPORT = """
+import os, signal, sys, threading, time
+import nst_utils
+{imports}
+def presses():
+    for delay in {delays}:
+        time.sleep(delay)
+        os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=presses, daemon=True).start()
+begin = time.monotonic()
+try:
+    {statement}
+    print("no interrupt")
+except KeyboardInterrupt:
+    print("interrupted", round(time.monotonic() - begin, 2), "pywrap" in " ".join(sys.modules))
+print("handler restored", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+import tensorflow as tf
+tf.compat.v1.disable_eager_execution()
+with tf.compat.v1.Session() as session:
+    print("works", session.run(tf.constant(2.0) * 3))
+"""
+
+
+@pytest.mark.parametrize("statement", ["import tensorflow", "import_tensorflow()"])
+def test_ctrl_c_while_tensorflow_loads_is_one_keyboard_interrupt_after_the_load(statement):
+    # Raised inside TensorFlow's import, it could come out as another error or end Python by
+    # the signal; held back, it is a plain KeyboardInterrupt once TensorFlow has loaded.
+    code = CTRL_C_DURING_IMPORT.format(
+        imports="from nst_utils.quiet import import_tensorflow", delays=[0.3],
+        statement=statement)
+    done = _python("-c", code)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr
+    assert lines[0].startswith("interrupted") and lines[0].endswith("True"), lines
+    assert lines[1:] == ["handler restored True", "works 6.0"], lines
+
+
+def test_a_second_ctrl_c_while_tensorflow_loads_interrupts_at_once():
+    code = CTRL_C_DURING_IMPORT.format(imports="", delays=[0.2, 0.2], statement="import tensorflow")
+    held = _python("-c", CTRL_C_DURING_IMPORT.format(imports="", delays=[0.2],
+                                                  statement="import tensorflow"))
+    done = _python("-c", code)
+    assert done.returncode == 0, done.stderr
+    at_once, after_load = (float(r.stdout.split()[1]) for r in (done, held))
+    assert at_once < after_load, (done.stdout, held.stdout)
+    assert done.stdout.splitlines()[1:] == ["handler restored True", "works 6.0"]
