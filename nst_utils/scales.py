@@ -109,26 +109,61 @@ def split_iterations(total: int, scales: int) -> list:
     return counts
 
 
+def resumed_iterations(split: Sequence[int], total: int) -> list:
+    """A resumed painting's iterations per scale: the split it started with, cut or lengthened
+    at the fine end so that they add up to `total` (extra iterations go to the finest scale)."""
+    counts, left = [], total
+    for count in split:
+        counts.append(min(int(count), left))
+        left -= counts[-1]
+    counts[-1] += left
+    return counts
+
+
+@dataclasses.dataclass
+class Position:
+    """Where a coarse-to-fine painting stands, enough to continue it exactly: `step` steps done
+    at scale `scale` of `iterations` (per scale), the image (1, h, w, 3) at that scale's size,
+    and Adam's state there (m and v None before its first step)."""
+
+    iterations: list
+    scale: int
+    step: int
+    image: np.ndarray
+    adam_m: Optional[np.ndarray] = None
+    adam_v: Optional[np.ndarray] = None
+    adam_t: int = 0
+
+    @property
+    def done(self) -> int:
+        """Steps done over all scales."""
+        return sum(self.iterations[:self.scale]) + self.step
+
+
 @dataclasses.dataclass
 class BigPrintResult:
-    """The final network image (the last finite one), the iterations run and why it stopped
-    (None: all ran, 'interrupted', or 'non-finite')."""
+    """The final network image (the last finite one), the iterations run in all (with those
+    before a resumption), why it stopped (None: all ran, 'interrupted', or 'non-finite') and
+    the position to continue from."""
 
     image: np.ndarray
     iterations: int
     stopped: Optional[str] = None
+    position: Optional[Position] = None
 
 
 def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndarray],
           on_step: Optional[Callable] = None, room_mb: float | None = None,
           should_stop: Optional[Callable[[], bool]] = None,
-          start: Optional[np.ndarray] = None) -> BigPrintResult:
-    """Paint `plan` coarse to fine.
+          start: Optional[np.ndarray] = None, resume: Optional[Position] = None,
+          after_step: Optional[Callable[[Position], None]] = None) -> BigPrintResult:
+    """Paint `plan` coarse to fine, or continue it from `resume` (a Position it reported).
 
     content, styles, start: (H, W, 3) uint8 pixels of any size (resized at each scale); start
     (default: noise blended with the content) begins the coarsest scale.
     on_step(scale index, (width, height), iteration, (J, J_content, J_style), image) sees every
-    step's starting image and its costs; should_stop() is asked before each step.
+    step's starting image and its costs; should_stop() is asked before each step;
+    after_step(position) sees where the painting stands after each step.
     """
     from .images import generate_noise_image, resize_image
 
@@ -137,16 +172,36 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
     iterations = list(plan.iterations)
     dropped = len(iterations) - len(sizes)          # scales too small to paint: their
     iterations = [sum(iterations[:dropped + 1])] + iterations[dropped + 1:]   # steps go first
+    first_scale = 0
+    if resume is not None:
+        _check_resume(resume, sizes, iterations)
+        first_scale = resume.scale
     room = memory.available_mb()[0] if room_mb is None else room_mb
     costs = tiles.TiledCosts(weights, plan.content_layer, plan.style_layers, plan.alpha, plan.beta,
                              plan.pooling, plan.precision)
-    image, done, stopped = None, 0, None
+    image, stopped = None, None
+    index, i, adam = first_scale, 0, tiles.Adam(plan.learning_rate)
+    done = 0 if resume is None else resume.done
     try:
-        for index, ((width, height), count) in enumerate(zip(sizes, iterations)):
-            costs.cell = plan.cell if plan.cell is not None else pick_cell(
-                width, height, room, costs.halo, styles=len(styles), precision=plan.precision)
+        for index in range(first_scale, len(sizes)):
+            (width, height), count = sizes[index], iterations[index]
             network = lambda pixels: pixels[None].astype(np.float32) - means
             content_k = network(resize_image(content, width, height))
+            adam, first = tiles.Adam(plan.learning_rate), 0
+            if resume is not None and index == resume.scale:
+                image, first = resume.image, resume.step
+                adam.m, adam.v, adam.t = resume.adam_m, resume.adam_v, resume.adam_t
+            elif image is not None:
+                image = resize_network(image, width, height)
+            elif start is not None:
+                image = network(resize_image(start, width, height))
+            else:
+                image = generate_noise_image(content_k, plan.noise_ratio, seed=plan.seed)
+            i = first
+            if first >= count:
+                continue
+            costs.cell = plan.cell if plan.cell is not None else pick_cell(
+                width, height, room, costs.halo, styles=len(styles), precision=plan.precision)
             a_C = costs.content_target(content_k)
             targets = []
             for style, weight in zip(styles, plan.blend):
@@ -156,14 +211,7 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
                 grams = {k: v * np.float32(_positions(k, height, width) / _positions(k, sh, sw))
                          for k, v in grams.items()}
                 targets.append((weight, grams))
-            if image is not None:
-                image = resize_network(image, width, height)
-            elif start is not None:
-                image = network(resize_image(start, width, height))
-            else:
-                image = generate_noise_image(content_k, plan.noise_ratio, seed=plan.seed)
-            adam = tiles.Adam(plan.learning_rate)
-            for i in range(count):
+            for i in range(first, count):
                 if should_stop is not None and should_stop():
                     stopped = "interrupted"
                     break
@@ -179,9 +227,25 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
                     stopped = "non-finite"
                     break
                 image = stepped
+                if after_step is not None:
+                    after_step(Position(iterations, index, i + 1, image, adam.m, adam.v, adam.t))
+            else:
+                i = count
             del a_C, targets
             if stopped:
                 break
     finally:
         costs.close()
-    return BigPrintResult(image=image, iterations=done, stopped=stopped)
+    position = Position(iterations, index, i, image, adam.m, adam.v, adam.t)
+    return BigPrintResult(image=image, iterations=done, stopped=stopped, position=position)
+
+
+def _check_resume(resume: Position, sizes: list, iterations: list) -> None:
+    """A ConfigError when a saved position does not belong to this painting's plan."""
+    fits = (len(resume.iterations) == len(sizes) and list(resume.iterations) == iterations
+            and 0 <= resume.scale < len(sizes) and 0 <= resume.step
+            and resume.image is not None
+            and resume.image.shape == (1, sizes[resume.scale][1], sizes[resume.scale][0], 3))
+    if not fits:
+        raise ConfigError("the saved state does not match this coarse-to-fine painting (its "
+                          "scales, sizes or iterations differ); start the run again")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import secrets
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +28,9 @@ from .settings import INITS, Settings
 from .training import Hooks, RunResult
 
 STATE_FILE = "state.npz"
+#: A coarse-to-fine painting also saves its state after any step that ends this long after the
+#: last save, so that quitting at once in its slow fine scales loses little work.
+BIG_STATE_EVERY_SECONDS = 60.0
 
 
 @dataclasses.dataclass
@@ -230,11 +234,27 @@ class Painter:
 def save_state(path, painter: Painter, result: RunResult, output_dir) -> Path:
     """Write the optimiser's state after `result.iterations` iterations to `path`, atomically."""
     arrays = {f"var:{name}": value for name, value in painter.variable_values().items()}
-    history = np.asarray(result.history, dtype=np.float64).reshape(-1, 3)
-    snapshots = [str(Path(p).relative_to(output_dir)) for p in result.saved
+    return _write_state(path, result.iterations, result.history, result.saved, output_dir, arrays)
+
+
+def save_big_state(path, position, history, saved, output_dir) -> Path:
+    """Write a coarse-to-fine painting's state at `position` (a nst_utils.scales.Position) to
+    `path`, atomically: its scale, step, image and Adam's state, with the run's history."""
+    none = np.zeros((0,), np.float32)
+    arrays = {"scale_iterations": np.asarray(position.iterations, dtype=np.int64),
+              "scale": np.int64(position.scale), "scale_step": np.int64(position.step),
+              "image": position.image, "adam_t": np.int64(position.adam_t),
+              "adam_m": none if position.adam_m is None else position.adam_m,
+              "adam_v": none if position.adam_v is None else position.adam_v}
+    return _write_state(path, position.done, history, saved, output_dir, arrays)
+
+
+def _write_state(path, iterations, history, saved, output_dir, arrays) -> Path:
+    history = np.asarray(history, dtype=np.float64).reshape(-1, 3)
+    snapshots = [str(Path(p).relative_to(output_dir)) for p in saved
                  if Path(p).is_relative_to(output_dir) and Path(p).stem.isdigit()]
     buffer = io.BytesIO()
-    np.savez(buffer, iterations=np.int64(result.iterations), history=history,
+    np.savez(buffer, iterations=np.int64(iterations), history=history,
              snapshots=np.asarray(snapshots, dtype=str), **arrays)
     data = buffer.getvalue()
     return replace_atomically(path, lambda tmp: tmp.write_bytes(data))
@@ -251,13 +271,27 @@ def read_state(path) -> dict:
             variables = {k[4:]: data[k] for k in data.files if k.startswith("var:")}
             state = {"iterations": int(data["iterations"]), "history": data["history"].tolist(),
                      "snapshots": [str(s) for s in data["snapshots"]], "variables": variables}
+            if "scale" in data.files:
+                state["big"] = _big_position(data)
     except (OSError, ValueError, KeyError) as exc:
         raise NSTError(f"cannot read the saved state {path} ({exc}); the run cannot be resumed "
                        f"from it") from None
-    state["image"] = state["variables"].get("input:0")
+    state["image"] = (state["big"].image if "big" in state else
+                      state["variables"].get("input:0"))
     if state["image"] is None:
         raise NSTError(f"the saved state {path} holds no image; the run cannot be resumed from it")
     return state
+
+
+def _big_position(data):
+    """The nst_utils.scales.Position a coarse-to-fine state holds."""
+    from .scales import Position
+
+    t = int(data["adam_t"])
+    return Position(iterations=[int(n) for n in data["scale_iterations"]],
+                    scale=int(data["scale"]), step=int(data["scale_step"]), image=data["image"],
+                    adam_m=data["adam_m"] if t else None, adam_v=data["adam_v"] if t else None,
+                    adam_t=t)
 
 
 def paints_big(settings: Settings) -> bool:
@@ -287,15 +321,20 @@ def paints_big(settings: Settings) -> bool:
 
 
 def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Hooks,
-              state: Optional[dict] = None) -> Painting:
+              state: Optional[dict] = None, keep_state: bool = True) -> Painting:
     """A coarse-to-fine run (nst_utils.scales), tiled where needed, reported through the same
-    hooks as `Painter.run`; snapshots are saved at the size of their scale."""
+    hooks as `Painter.run`; snapshots are saved at the painting's size.
+
+    With keep_state, the painting's state goes to <output_dir>/state.npz after each step that
+    had a snapshot, after any step BIG_STATE_EVERY_SECONDS after the last save, and at the end; `state` (from `read_state`) continues it, keeping its
+    iterations per scale (a larger total lengthens the finest scale).
+    """
     from . import colors, scales
     from .training import FINAL_IMAGE
 
     unsupported = [what for what, used in (
-        ("--optimizer lbfgs", settings.optimizer != "adam"), ("--tv-weight", settings.tv_weight),
-        ("--resume", state is not None)) if used]
+        ("--optimizer lbfgs", settings.optimizer != "adam"),
+        ("--tv-weight", settings.tv_weight)) if used]
     if unsupported:
         raise ConfigError(f"{', '.join(unsupported)} cannot be used in a coarse-to-fine or "
                           f"tiled painting (--scales, --style-scale, or a size that does not "
@@ -307,17 +346,26 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
         styles = [pixels(colors.luminance_image(p, match=content)) for p in styles]
         start = None if start is None else pixels(colors.luminance_image(start))
         content = pixels(colors.luminance_image(content))
+    resume, history, saved = None, [], []
+    split = scales.split_iterations(settings.num_iterations, settings.scales)
+    if state is not None:
+        position = state["big"]
+        split = scales.resumed_iterations(position.iterations, settings.num_iterations)
+        resume = dataclasses.replace(position, iterations=split)
+        history = [tuple(row) for row in state["history"]]
+        saved = [Path(output_dir) / name for name in state["snapshots"]]
     plan = scales.BigPrint(
-        settings.image_width, settings.image_height,
-        iterations=scales.split_iterations(settings.num_iterations, settings.scales),
+        settings.image_width, settings.image_height, iterations=split,
         style_scale=settings.style_scale, blend=settings.style_blend_weights or (1.0,) * len(styles),
         content_layer=settings.content_layer, style_layers=settings.style_layers,
         alpha=settings.alpha, beta=settings.beta, learning_rate=settings.learning_rate,
         noise_ratio=0.0 if settings.init == "content" else settings.noise_ratio,
         seed=settings.seed, pooling=settings.pooling, precision=settings.precision,
         means=settings.means)
-    history, saved = [], []
     log_every = settings.save_every if hooks.log_every is None else hooks.log_every
+    keeps_state = keep_state and output_dir is not False
+    state_path = None if output_dir is False else Path(output_dir) / STATE_FILE
+    snapshot_taken, last_state = [], [time.monotonic()]
 
     def on_step(index, size, i, values, image):
         n = len(history)
@@ -330,11 +378,23 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
             if size != (plan.width, plan.height):   # snapshots at the painting's size
                 image = scales.resize_network(image, plan.width, plan.height)
             saved.append(hooks.save(Path(output_dir) / f"{n}.png", image))
+            snapshot_taken.append(n)
+
+    def after_step(position):
+        # The state beside each snapshot (one step on), and at least every BIG_STATE_EVERY_SECONDS.
+        due = time.monotonic() - last_state[0] >= BIG_STATE_EVERY_SECONDS
+        if keeps_state and (snapshot_taken or due):
+            snapshot_taken.clear()
+            save_big_state(state_path, position, history, saved, output_dir)
+            last_state[0] = time.monotonic()
 
     done = scales.paint(weights, plan, content, styles, on_step=on_step,
-                        should_stop=hooks.should_stop, start=start)
+                        should_stop=hooks.should_stop, start=start, resume=resume,
+                        after_step=after_step)
     if output_dir is not False:
         saved.append(hooks.save(Path(output_dir) / FINAL_IMAGE, done.image))
+    if keeps_state and done.stopped != "non-finite":
+        save_big_state(state_path, done.position, history, saved, output_dir)
     result = RunResult(image=done.image, iterations=done.iterations, history=history,
                        stopped=done.stopped, saved=saved)
     final = history[-1] if history else (float("nan"),) * 3
@@ -354,8 +414,15 @@ def stylize(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Opti
     hooks = Hooks() if hooks is None else hooks
     if hooks.save is None:
         hooks = dataclasses.replace(hooks, save=saver(settings, inputs))
+    if state is not None and "big" in state:
+        return paint_big(settings, weights, inputs, output_dir, hooks, state, keep_state)
     if paints_big(settings):
-        return paint_big(settings, weights, inputs, output_dir, hooks, state)
+        if state is not None:
+            raise NotEnoughMemoryError(
+                f"this run was painted whole, and a {settings.image_width}x"
+                f"{settings.image_height} painting no longer fits whole in the memory available; "
+                f"free some memory and resume it again")
+        return paint_big(settings, weights, inputs, output_dir, hooks, state, keep_state)
     content_image, style_images, start_image = network_inputs(settings, inputs)
     try:
         with Painter(settings, weights, content_image, style_images) as painter:

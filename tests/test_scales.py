@@ -148,6 +148,31 @@ def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, 
     assert fine[-1] < fine[0]
 
 
+def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_scale(
+        vgg_mat, tmp_path, capsys):
+    import json
+
+    from nst_utils.cli import main
+
+    out = tmp_path / "big"
+    assert _generate(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
+                     "--iterations", "4", "--save-every", "1") == 0   # 3 at 80x64, 1 at 160x128
+    first = json.loads((out / "run.json").read_text())
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(out), "--iterations", "6", "--no-progress"]) == 0
+    assert "resuming after iteration 4" in capsys.readouterr().out
+    run = json.loads((out / "run.json").read_text())
+    assert run["iterations_completed"] == 6 == len(run["costs"]) and run["stopped"] is None
+    assert run["costs"][:4] == first["costs"]
+    assert run["snapshots"] == [f"{i}.png" for i in range(6)]
+    fine = [row["total"] for row in run["costs"][3:]]   # the fine scale's 1 + 2 more steps
+    assert fine[-1] < fine[0]
+    from nst_utils.stylize import read_state
+
+    position = read_state(out / "state.npz")["big"]
+    assert position.iterations == [3, 3] and (position.scale, position.step) == (1, 3)
+
+
 @pytest.mark.parametrize("options, says", [
     (("--scales", "2", "--optimizer", "lbfgs"), "--optimizer lbfgs cannot be used in a coarse-to-fine"),
     (("--style-scale", "0.5", "--tv-weight", "1"), "--tv-weight cannot be used"),

@@ -12,6 +12,7 @@ import time
 import imageio.v3 as iio
 import pytest
 
+from nst_utils import run_record
 from nst_utils.cli import main
 from nst_utils.stylize import read_state
 
@@ -97,6 +98,28 @@ def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, t
     assert resumed["final_costs"] == reference["final_costs"]
     assert resumed["snapshots"] == reference["snapshots"]
     assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()
+
+
+def test_a_coarse_to_fine_run_stopped_by_sigterm_resumes_from_its_scale_and_step(vgg_mat, tmp_path):
+    out = tmp_path / "big"
+    proc = start(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
+                 "--iterations", "100000", "--save-every", "1", "--seed", "5", "--no-progress")
+    wait_for(out / "1.png", proc)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = finish(proc)
+    assert proc.returncode == 143, stderr
+    assert f"--resume {out}" in stdout and "Traceback" not in stderr
+    done = json.loads((out / "run.json").read_text())["iterations_completed"]
+    state = read_state(out / "state.npz")
+    assert state["iterations"] == done >= 2
+    assert (state["big"].scale, state["big"].step) == (0, done)
+    assert state["image"].shape == (1, 64, 80, 3)          # the coarse scale's size
+    assert main(["generate", "--resume", str(out), "--iterations", str(done + 2),
+                 "--no-progress"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["iterations_completed"] == done + 2 == len(run["costs"])
+    assert run["costs"][:done] == run_record.history_rows(state["history"])
+    assert iio.imread(out / "generated_image.jpg").shape == (128, 160, 3)
 
 
 @pytest.mark.parametrize("saved", [True, False])
