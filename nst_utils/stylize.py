@@ -216,9 +216,12 @@ class Painter:
         if missing and self.settings.optimizer == "adam":
             raise ConfigError(f"the saved state has no value for {', '.join(missing)}; it was "
                               f"not written by this kind of run")
-        for variable in self.variables:
-            if variable.name in saved:
-                variable.load(saved[variable.name], self.sess)
+        # In the run's graph: outside it, with eager execution on (as in the commands),
+        # Variable.load would try to assign eagerly and fail.
+        with self.graph.as_default():
+            for variable in self.variables:
+                if variable.name in saved:
+                    variable.load(saved[variable.name], self.sess)
 
     def close(self):
         self.sess.close()
