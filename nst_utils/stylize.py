@@ -326,7 +326,8 @@ def paints_big(settings: Settings) -> bool:
 def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Hooks,
               state: Optional[dict] = None, keep_state: bool = True) -> Painting:
     """A coarse-to-fine run (nst_utils.scales), tiled where needed, reported through the same
-    hooks as `Painter.run`; snapshots are saved at the painting's size.
+    hooks as `Painter.run`; snapshots and the final image are at the painting's size, whatever
+    scale the painting stopped at.
 
     With keep_state, the painting's state goes to <output_dir>/state.npz after each step that
     had a snapshot, after any step BIG_STATE_EVERY_SECONDS after the last save, and at the end; `state` (from `read_state`) continues it, keeping its
@@ -370,6 +371,12 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
     state_path = None if output_dir is False else Path(output_dir) / STATE_FILE
     snapshot_taken, last_state = [], [time.monotonic()]
 
+    def full_size(image):
+        """A scale's (1, h, w, 3) image at the painting's size, for the files and the result."""
+        if image.shape[1:3] == (plan.height, plan.width):
+            return image
+        return scales.resize_network(image, plan.width, plan.height)
+
     def on_step(index, size, i, values, image):
         n = len(history)
         history.append(tuple(float(v) for v in values))
@@ -378,9 +385,7 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
         if hooks.report is not None and log_every and n % log_every == 0:
             hooks.report(n, *history[-1])
         if output_dir is not False and settings.save_every and n % settings.save_every == 0:
-            if size != (plan.width, plan.height):   # snapshots at the painting's size
-                image = scales.resize_network(image, plan.width, plan.height)
-            saved.append(hooks.save(Path(output_dir) / f"{n}.png", image))
+            saved.append(hooks.save(Path(output_dir) / f"{n}.png", full_size(image)))
             snapshot_taken.append(n)
 
     def after_step(position):
@@ -394,11 +399,12 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
     done = scales.paint(weights, plan, content, styles, on_step=on_step,
                         should_stop=hooks.should_stop, start=start, resume=resume,
                         after_step=after_step)
+    image = full_size(done.image)    # stopped at a coarser scale, the image is still upsampled
     if output_dir is not False:
-        saved.append(hooks.save(Path(output_dir) / FINAL_IMAGE, done.image))
+        saved.append(hooks.save(Path(output_dir) / FINAL_IMAGE, image))
     if keeps_state and done.stopped != "non-finite":
         save_big_state(state_path, done.position, history, saved, output_dir)
-    result = RunResult(image=done.image, iterations=done.iterations, history=history,
+    result = RunResult(image=image, iterations=done.iterations, history=history,
                        stopped=done.stopped, saved=saved)
     final = history[-1] if history else (float("nan"),) * 3
     return Painting(result=result, final_costs=final)

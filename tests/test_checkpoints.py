@@ -155,3 +155,18 @@ def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_
     positions.clear()
     _paint_big(settings, inputs, weights, tmp_path / "hour")
     assert positions == [6]
+
+
+@pytest.mark.parametrize("preserve_colors", [False, True])
+def test_a_coarse_to_fine_run_stopped_in_its_coarse_scale_keeps_an_image_of_the_painting_size(
+        preserve_colors, small_config, tmp_path):
+    import imageio.v3 as iio
+
+    settings, inputs, weights = _big_settings(small_config)
+    settings = settings.replace(preserve_colors=preserve_colors)
+    folder = tmp_path / "stopped"
+    stopped = _paint_big(settings, inputs, weights, folder, stop_after=2)
+    assert stopped.stopped == "interrupted" and stopped.image.shape == (1, 128, 160, 3)
+    assert iio.imread(folder / FINAL_IMAGE).shape == (128, 160, 3)
+    position = read_state(folder / STATE_FILE)["big"]   # the state keeps the scale's own size
+    assert (position.scale, position.step, position.image.shape) == (0, 2, (1, 64, 80, 3))
