@@ -17,6 +17,7 @@ import dataclasses
 import io
 import secrets
 import time
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -272,18 +273,51 @@ def read_state(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as data:
             variables = {k[4:]: data[k] for k in data.files if k.startswith("var:")}
-            state = {"iterations": int(data["iterations"]), "history": data["history"].tolist(),
+            history = data["history"]
+            if history.ndim != 2 or history.shape[1] != 3:
+                raise ValueError(f"a history of shape {history.shape}, not (iterations, 3)")
+            state = {"iterations": int(data["iterations"]), "history": history.tolist(),
                      "snapshots": [str(s) for s in data["snapshots"]], "variables": variables}
             if "scale" in data.files:
                 state["big"] = _big_position(data)
-    except (OSError, ValueError, KeyError) as exc:
-        raise NSTError(f"cannot read the saved state {path} ({exc}); the run cannot be resumed "
-                       f"from it") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise NSTError(f"cannot read the saved state {path} ({type(exc).__name__}: {exc}); the "
+                       f"run cannot be resumed from it; start the run again") from None
     state["image"] = (state["big"].image if "big" in state else
                       state["variables"].get("input:0"))
     if state["image"] is None:
-        raise NSTError(f"the saved state {path} holds no image; the run cannot be resumed from it")
+        raise NSTError(f"the saved state {path} holds no image; the run cannot be resumed from it; "
+                       f"start the run again")
     return state
+
+
+def check_state(settings: Settings, state: dict) -> None:
+    """A one-line NSTError unless `state` (from `read_state`) can continue the run `settings`
+    describe: its history as long as its iterations, its snapshots files of the run's folder,
+    and an image and optimiser state of this run's kind and size. A run painted whole that no
+    longer fits whole in the memory available is a NotEnoughMemoryError."""
+    from . import scales
+
+    done, width, height = state["iterations"], settings.image_width, settings.image_height
+    if (done != len(state["history"]) or
+            any(Path(name).name != name or not Path(name).stem.isdigit()
+                for name in state["snapshots"])):
+        raise ConfigError(f"the saved state's record of its {done} iteration(s) is damaged "
+                          f"(its history or snapshots do not match); start the run again")
+    if "big" in state:
+        sizes = scales.scale_sizes(width, height, settings.scales)
+        scales.check_position(state["big"], sizes, done=done)
+        return
+    if settings.scales > 1 or settings.style_scale != 1.0:
+        raise ConfigError("the saved state was written by a run painted whole, not by this "
+                          "coarse-to-fine run; start the run again")
+    if np.shape(state["image"]) != (1, height, width, 3):
+        raise ConfigError(f"the saved state holds an image of shape {np.shape(state['image'])}, "
+                          f"not this {width}x{height} run's; start the run again")
+    if paints_big(settings):
+        raise NotEnoughMemoryError(
+            f"this run was painted whole, and a {width}x{height} painting no longer fits whole "
+            f"in the memory available; free some memory and resume it again")
 
 
 def _big_position(data):
@@ -330,8 +364,9 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
     scale the painting stopped at.
 
     With keep_state, the painting's state goes to <output_dir>/state.npz after each step that
-    had a snapshot, after any step BIG_STATE_EVERY_SECONDS after the last save, and at the end; `state` (from `read_state`) continues it, keeping its
-    iterations per scale (a larger total lengthens the finest scale).
+    had a snapshot, after any step BIG_STATE_EVERY_SECONDS after the last save, and at the end;
+    `state` (from `read_state`) continues it, keeping its iterations per scale (a larger total
+    lengthens the finest scale).
     """
     from . import colors, scales
     from .training import FINAL_IMAGE
@@ -423,14 +458,12 @@ def stylize(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Opti
     hooks = Hooks() if hooks is None else hooks
     if hooks.save is None:
         hooks = dataclasses.replace(hooks, save=saver(settings, inputs))
-    if state is not None and "big" in state:
-        return paint_big(settings, weights, inputs, output_dir, hooks, state, keep_state)
-    if paints_big(settings):
-        if state is not None:
-            raise NotEnoughMemoryError(
-                f"this run was painted whole, and a {settings.image_width}x"
-                f"{settings.image_height} painting no longer fits whole in the memory available; "
-                f"free some memory and resume it again")
+    if state is not None:
+        check_state(settings, state)   # a run painted whole still fits whole
+        big = "big" in state
+    else:
+        big = paints_big(settings)
+    if big:
         return paint_big(settings, weights, inputs, output_dir, hooks, state, keep_state)
     content_image, style_images, start_image = network_inputs(settings, inputs)
     try:
