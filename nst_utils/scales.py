@@ -102,10 +102,14 @@ class BigPrint:
 
 def split_iterations(total: int, scales: int) -> list:
     """`total` iterations over `scales` scales, coarse to fine, each scale half the last's
-    (160 over 3: [93, 45, 22]): a finer scale costs 4x per iteration and needs fewer."""
+    (160 over 3: [93, 45, 22]): a finer scale costs 4x per iteration and needs fewer. Each
+    scale gets at least one while there are enough; with fewer, the coarsest get none."""
     shares = [2 ** (scales - 1 - k) for k in range(scales)]
     counts = [max(1, total * share // sum(shares)) for share in shares]
     counts[0] += max(0, total - sum(counts))
+    for least in (1, 0):            # the ones given above their share: the coarse give way
+        for k in range(scales):
+            counts[k] -= max(0, min(sum(counts) - total, counts[k] - least))
     return counts
 
 
