@@ -8,7 +8,9 @@ command line or the environment: `commands/generate.py` maps those onto a `Setti
 `benchmarks/bench.py` times this same `Painter`.
 
 The optimiser's state (the image, Adam's slots and step count, the cost history) can be saved
-after each snapshot and at the end (`save_state`), and a run continues from it bit for bit.
+after each snapshot and at the end (`save_state`; `save_big_state` for a coarse-to-fine run,
+with its scale and step), and a run continues from it bit for bit once `check_state` has
+found it fits the run.
 """
 
 from __future__ import annotations
