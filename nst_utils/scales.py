@@ -102,10 +102,14 @@ class BigPrint:
 
 def split_iterations(total: int, scales: int) -> list:
     """`total` iterations over `scales` scales, coarse to fine, each scale half the last's
-    (160 over 3: [93, 45, 22]): a finer scale costs 4x per iteration and needs fewer."""
+    (160 over 3: [93, 45, 22]): a finer scale costs 4x per iteration and needs fewer. Each
+    scale gets at least one while there are enough; with fewer, the coarsest get none."""
     shares = [2 ** (scales - 1 - k) for k in range(scales)]
     counts = [max(1, total * share // sum(shares)) for share in shares]
     counts[0] += max(0, total - sum(counts))
+    for least in (1, 0):            # the ones given above their share: the coarse give way
+        for k in range(scales):
+            counts[k] -= max(0, min(sum(counts) - total, counts[k] - least))
     return counts
 
 
@@ -174,7 +178,7 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
     iterations = [sum(iterations[:dropped + 1])] + iterations[dropped + 1:]   # steps go first
     first_scale = 0
     if resume is not None:
-        _check_resume(resume, sizes, iterations)
+        check_position(resume, sizes, iterations)
         first_scale = resume.scale
     room = memory.available_mb()[0] if room_mb is None else room_mb
     costs = tiles.TiledCosts(weights, plan.content_layer, plan.style_layers, plan.alpha, plan.beta,
@@ -240,12 +244,27 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
     return BigPrintResult(image=image, iterations=done, stopped=stopped, position=position)
 
 
-def _check_resume(resume: Position, sizes: list, iterations: list) -> None:
-    """A ConfigError when a saved position does not belong to this painting's plan."""
-    fits = (len(resume.iterations) == len(sizes) and list(resume.iterations) == iterations
-            and 0 <= resume.scale < len(sizes) and 0 <= resume.step
-            and resume.image is not None
-            and resume.image.shape == (1, sizes[resume.scale][1], sizes[resume.scale][0], 3))
+def check_position(position: Position, sizes: list, iterations: Optional[list] = None,
+                   done: Optional[int] = None) -> None:
+    """A ConfigError unless `position` can continue a painting of these scale sizes (coarse to
+    fine, as `scale_sizes` gives them), with these iterations per scale and `done` steps in all
+    when given: its scale and step in range, its image that scale's (1, h, w, 3) float32, and
+    Adam's state the one its step leaves (t steps taken, slots of the image's shape)."""
+    counts, image = list(position.iterations), position.image
+    scale, step = position.scale, position.step
+    slots = (position.adam_m, position.adam_v)
+
+    def float32_like(array, shape):
+        return isinstance(array, np.ndarray) and array.dtype == np.float32 and array.shape == shape
+
+    fits = (len(counts) == len(sizes) and all(n >= 0 for n in counts)
+            and (iterations is None or counts == list(iterations))
+            and 0 <= scale < len(sizes) and 0 <= step <= counts[scale]
+            and float32_like(image, (1, sizes[scale][1], sizes[scale][0], 3))
+            and position.adam_t == step
+            and all(s is None if step == 0 else float32_like(s, image.shape) for s in slots)
+            and (done is None or position.done == done))
     if not fits:
         raise ConfigError("the saved state does not match this coarse-to-fine painting (its "
-                          "scales, sizes or iterations differ); start the run again")
+                          "scales, sizes, iterations or optimiser state differ, or it is "
+                          "damaged); start the run again")

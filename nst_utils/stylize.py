@@ -8,7 +8,9 @@ command line or the environment: `commands/generate.py` maps those onto a `Setti
 `benchmarks/bench.py` times this same `Painter`.
 
 The optimiser's state (the image, Adam's slots and step count, the cost history) can be saved
-after each snapshot and at the end (`save_state`), and a run continues from it bit for bit.
+after each snapshot and at the end (`save_state`; `save_big_state` for a coarse-to-fine run,
+with its scale and step), and a run continues from it bit for bit once `check_state` has
+found it fits the run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import dataclasses
 import io
 import secrets
 import time
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -216,9 +219,12 @@ class Painter:
         if missing and self.settings.optimizer == "adam":
             raise ConfigError(f"the saved state has no value for {', '.join(missing)}; it was "
                               f"not written by this kind of run")
-        for variable in self.variables:
-            if variable.name in saved:
-                variable.load(saved[variable.name], self.sess)
+        # In the run's graph: outside it, with eager execution on (as in the commands),
+        # Variable.load would try to assign eagerly and fail.
+        with self.graph.as_default():
+            for variable in self.variables:
+                if variable.name in saved:
+                    variable.load(saved[variable.name], self.sess)
 
     def close(self):
         self.sess.close()
@@ -269,18 +275,51 @@ def read_state(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as data:
             variables = {k[4:]: data[k] for k in data.files if k.startswith("var:")}
-            state = {"iterations": int(data["iterations"]), "history": data["history"].tolist(),
+            history = data["history"]
+            if history.ndim != 2 or history.shape[1] != 3:
+                raise ValueError(f"a history of shape {history.shape}, not (iterations, 3)")
+            state = {"iterations": int(data["iterations"]), "history": history.tolist(),
                      "snapshots": [str(s) for s in data["snapshots"]], "variables": variables}
             if "scale" in data.files:
                 state["big"] = _big_position(data)
-    except (OSError, ValueError, KeyError) as exc:
-        raise NSTError(f"cannot read the saved state {path} ({exc}); the run cannot be resumed "
-                       f"from it") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise NSTError(f"cannot read the saved state {path} ({type(exc).__name__}: {exc}); the "
+                       f"run cannot be resumed from it; start the run again") from None
     state["image"] = (state["big"].image if "big" in state else
                       state["variables"].get("input:0"))
     if state["image"] is None:
-        raise NSTError(f"the saved state {path} holds no image; the run cannot be resumed from it")
+        raise NSTError(f"the saved state {path} holds no image; the run cannot be resumed from it; "
+                       f"start the run again")
     return state
+
+
+def check_state(settings: Settings, state: dict) -> None:
+    """A one-line NSTError unless `state` (from `read_state`) can continue the run `settings`
+    describe: its history as long as its iterations, its snapshots files of the run's folder,
+    and an image and optimiser state of this run's kind and size. A run painted whole that no
+    longer fits whole in the memory available is a NotEnoughMemoryError."""
+    from . import scales
+
+    done, width, height = state["iterations"], settings.image_width, settings.image_height
+    if (done != len(state["history"]) or
+            any(Path(name).name != name or not Path(name).stem.isdigit()
+                for name in state["snapshots"])):
+        raise ConfigError(f"the saved state's record of its {done} iteration(s) is damaged "
+                          f"(its history or snapshots do not match); start the run again")
+    if "big" in state:
+        sizes = scales.scale_sizes(width, height, settings.scales)
+        scales.check_position(state["big"], sizes, done=done)
+        return
+    if settings.scales > 1 or settings.style_scale != 1.0:
+        raise ConfigError("the saved state was written by a run painted whole, not by this "
+                          "coarse-to-fine run; start the run again")
+    if np.shape(state["image"]) != (1, height, width, 3):
+        raise ConfigError(f"the saved state holds an image of shape {np.shape(state['image'])}, "
+                          f"not this {width}x{height} run's; start the run again")
+    if paints_big(settings):
+        raise NotEnoughMemoryError(
+            f"this run was painted whole, and a {width}x{height} painting no longer fits whole "
+            f"in the memory available; free some memory and resume it again")
 
 
 def _big_position(data):
@@ -323,11 +362,13 @@ def paints_big(settings: Settings) -> bool:
 def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Hooks,
               state: Optional[dict] = None, keep_state: bool = True) -> Painting:
     """A coarse-to-fine run (nst_utils.scales), tiled where needed, reported through the same
-    hooks as `Painter.run`; snapshots are saved at the painting's size.
+    hooks as `Painter.run`; snapshots and the final image are at the painting's size, whatever
+    scale the painting stopped at.
 
     With keep_state, the painting's state goes to <output_dir>/state.npz after each step that
-    had a snapshot, after any step BIG_STATE_EVERY_SECONDS after the last save, and at the end; `state` (from `read_state`) continues it, keeping its
-    iterations per scale (a larger total lengthens the finest scale).
+    had a snapshot, after any step BIG_STATE_EVERY_SECONDS after the last save, and at the end;
+    `state` (from `read_state`) continues it, keeping its iterations per scale (a larger total
+    lengthens the finest scale).
     """
     from . import colors, scales
     from .training import FINAL_IMAGE
@@ -367,6 +408,12 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
     state_path = None if output_dir is False else Path(output_dir) / STATE_FILE
     snapshot_taken, last_state = [], [time.monotonic()]
 
+    def full_size(image):
+        """A scale's (1, h, w, 3) image at the painting's size, for the files and the result."""
+        if image.shape[1:3] == (plan.height, plan.width):
+            return image
+        return scales.resize_network(image, plan.width, plan.height)
+
     def on_step(index, size, i, values, image):
         n = len(history)
         history.append(tuple(float(v) for v in values))
@@ -375,9 +422,7 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
         if hooks.report is not None and log_every and n % log_every == 0:
             hooks.report(n, *history[-1])
         if output_dir is not False and settings.save_every and n % settings.save_every == 0:
-            if size != (plan.width, plan.height):   # snapshots at the painting's size
-                image = scales.resize_network(image, plan.width, plan.height)
-            saved.append(hooks.save(Path(output_dir) / f"{n}.png", image))
+            saved.append(hooks.save(Path(output_dir) / f"{n}.png", full_size(image)))
             snapshot_taken.append(n)
 
     def after_step(position):
@@ -391,11 +436,12 @@ def paint_big(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Ho
     done = scales.paint(weights, plan, content, styles, on_step=on_step,
                         should_stop=hooks.should_stop, start=start, resume=resume,
                         after_step=after_step)
+    image = full_size(done.image)    # stopped at a coarser scale, the image is still upsampled
     if output_dir is not False:
-        saved.append(hooks.save(Path(output_dir) / FINAL_IMAGE, done.image))
+        saved.append(hooks.save(Path(output_dir) / FINAL_IMAGE, image))
     if keeps_state and done.stopped != "non-finite":
         save_big_state(state_path, done.position, history, saved, output_dir)
-    result = RunResult(image=done.image, iterations=done.iterations, history=history,
+    result = RunResult(image=image, iterations=done.iterations, history=history,
                        stopped=done.stopped, saved=saved)
     final = history[-1] if history else (float("nan"),) * 3
     return Painting(result=result, final_costs=final)
@@ -414,14 +460,12 @@ def stylize(settings: Settings, weights, inputs: Inputs, output_dir, hooks: Opti
     hooks = Hooks() if hooks is None else hooks
     if hooks.save is None:
         hooks = dataclasses.replace(hooks, save=saver(settings, inputs))
-    if state is not None and "big" in state:
-        return paint_big(settings, weights, inputs, output_dir, hooks, state, keep_state)
-    if paints_big(settings):
-        if state is not None:
-            raise NotEnoughMemoryError(
-                f"this run was painted whole, and a {settings.image_width}x"
-                f"{settings.image_height} painting no longer fits whole in the memory available; "
-                f"free some memory and resume it again")
+    if state is not None:
+        check_state(settings, state)   # a run painted whole still fits whole
+        big = "big" in state
+    else:
+        big = paints_big(settings)
+    if big:
         return paint_big(settings, weights, inputs, output_dir, hooks, state, keep_state)
     content_image, style_images, start_image = network_inputs(settings, inputs)
     try:

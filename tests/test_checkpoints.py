@@ -129,14 +129,23 @@ def test_a_coarse_to_fine_run_killed_after_a_state_resumes_to_the_same_result(
     _same_as_whole(_paint_big(settings, inputs, weights, folder, state=state), folder, big_whole)
 
 
-def test_a_run_painted_whole_is_not_resumed_coarse_to_fine(small_config, tmp_path):
-    from nst_utils.errors import NotEnoughMemoryError
+def test_a_run_painted_whole_that_no_longer_fits_whole_is_not_resumed(small_config, monkeypatch):
+    from nst_utils import memory
+    from nst_utils.errors import ConfigError, NotEnoughMemoryError
+    from nst_utils.stylize import check_state
 
-    settings, inputs, weights = _big_settings(small_config)
+    settings = small_config.replace(image_width=400, image_height=300, seed=1)
     whole_state = {"iterations": 1, "history": [[1.0, 1.0, 1.0]], "snapshots": [],
-                   "variables": {}, "image": np.zeros((1, 128, 160, 3), np.float32)}
+                   "variables": {}, "image": np.zeros((1, 300, 400, 3), np.float32)}
+    check_state(settings, whole_state)
+    with pytest.raises(ConfigError, match=r"shape \(1, 300, 400, 3\), not this 401x300 run's"):
+        check_state(settings.replace(image_width=401), whole_state)
+    # Room for tiles of 400x300, not for the whole image.
+    room = (memory.estimate_peak(400, 300).total_mb + memory.estimate_peak(
+        400, 300, tile=(128, 128)).total_mb) / 2
+    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", str(room))
     with pytest.raises(NotEnoughMemoryError, match="painted whole.*free some memory"):
-        stylize(settings, weights, inputs, tmp_path / "x", Hooks(report=None), state=whole_state)
+        check_state(settings, whole_state)
 
 
 def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_path, monkeypatch):
@@ -155,3 +164,109 @@ def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_
     positions.clear()
     _paint_big(settings, inputs, weights, tmp_path / "hour")
     assert positions == [6]
+
+
+@pytest.mark.parametrize("preserve_colors", [False, True])
+def test_a_coarse_to_fine_run_stopped_in_its_coarse_scale_keeps_an_image_of_the_painting_size(
+        preserve_colors, small_config, tmp_path):
+    import imageio.v3 as iio
+
+    settings, inputs, weights = _big_settings(small_config)
+    settings = settings.replace(preserve_colors=preserve_colors)
+    folder = tmp_path / "stopped"
+    stopped = _paint_big(settings, inputs, weights, folder, stop_after=2)
+    assert stopped.stopped == "interrupted" and stopped.image.shape == (1, 128, 160, 3)
+    assert iio.imread(folder / FINAL_IMAGE).shape == (128, 160, 3)
+    position = read_state(folder / STATE_FILE)["big"]   # the state keeps the scale's own size
+    assert (position.scale, position.step, position.image.shape) == (0, 2, (1, 64, 80, 3))
+
+
+@pytest.fixture(scope="module")
+def big_stopped(vgg_mat, tmp_path_factory):
+    """A coarse-to-fine run's folder, stopped after 2 of its 4 coarse steps, and its settings."""
+    from nst_utils.settings import DEFAULTS
+
+    folder = tmp_path_factory.mktemp("big") / "stopped"
+    config = DEFAULTS.replace(vgg_model=vgg_mat, output_dir=folder.parent / "output")
+    settings, inputs, weights = _big_settings(config)
+    _paint_big(settings, inputs, weights, folder, stop_after=2)
+    with np.load(folder / STATE_FILE) as data:
+        return settings, {k: data[k] for k in data.files}
+
+
+def _damaged(arrays, **changes):
+    arrays = dict(arrays, **changes)
+    return {k: v for k, v in arrays.items() if v is not None}
+
+
+def _whole_state(arrays):
+    """The same folder's state as a run painted whole would have written it."""
+    image = np.zeros((1, 128, 160, 3), np.float32)
+    return {"iterations": arrays["iterations"], "history": arrays["history"],
+            "snapshots": arrays["snapshots"], "var:input:0": image, "var:input/Adam:0": image}
+
+
+DAMAGES = {
+    "a step past its scale's iterations": lambda a: _damaged(a, scale_step=np.int64(40)),
+    "a negative step": lambda a: _damaged(a, scale_step=np.int64(-1)),
+    "a scale out of range": lambda a: _damaged(a, scale=np.int64(2)),
+    "an image of another size": lambda a: _damaged(a, image=np.zeros((1, 10, 10, 3), np.float32)),
+    "Adam's slots of another size": lambda a: _damaged(a, adam_m=np.zeros((1, 2, 2, 3),
+                                                                          np.float32)),
+    "Adam's slots missing": lambda a: _damaged(a, adam_v=np.zeros((0,), np.float32)),
+    "Adam's step count not the scale's": lambda a: _damaged(a, adam_t=np.int64(7)),
+    "no iterations per scale": lambda a: _damaged(a, scale_iterations=np.zeros((0,), np.int64)),
+    "iterations per scale of another plan": lambda a: _damaged(a, scale_iterations=np.array([6])),
+    "negative iterations per scale": lambda a: _damaged(a, scale_iterations=np.array([-2, 8])),
+    "a scale that is not a number": lambda a: _damaged(a, scale=np.array([0, 1])),
+    "a history of another length": lambda a: _damaged(a, history=a["history"][:1]),
+    "a count of iterations not its history's": lambda a: _damaged(a, iterations=np.int64(1)),
+    "a snapshot outside the folder": lambda a: _damaged(a, snapshots=np.array(["../x/0.png"])),
+    "an image that is not float": lambda a: _damaged(a, image=a["image"].astype(np.int64)),
+    "a state of a run painted whole": _whole_state,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_or_foreign_coarse_to_fine_state_is_refused_in_one_line(damage, big_stopped,
+                                                                          tmp_path):
+    from nst_utils.errors import NSTError
+    from nst_utils.stylize import check_state
+
+    settings, arrays = big_stopped
+    np.savez(tmp_path / STATE_FILE, **DAMAGES[damage](arrays))
+    with pytest.raises(NSTError) as refused:
+        check_state(settings, read_state(tmp_path / STATE_FILE))
+    assert "\n" not in str(refused.value) and "start the run again" in str(refused.value)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 100, "half"])
+def test_a_truncated_state_is_refused_in_one_line(cut, big_stopped, tmp_path):
+    from nst_utils.errors import NSTError
+
+    settings, arrays = big_stopped
+    np.savez(tmp_path / "whole.npz", **arrays)
+    data = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / STATE_FILE).write_bytes(data[:len(data) // 2 if cut == "half" else cut])
+    with pytest.raises(NSTError, match="cannot be resumed"):
+        read_state(tmp_path / STATE_FILE)
+
+
+def test_a_refused_resume_keeps_the_runs_record(vgg_mat, tmp_path, capsys):
+    import json
+
+    from nst_utils.cli import main
+
+    out = tmp_path / "big"
+    assert main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
+                 "--seed", "2", "--width", "160", "--height", "128", "--scales", "2",
+                 "--iterations", "3", "--save-every", "1"]) == 0
+    record = (out / "run.json").read_bytes()
+    with np.load(out / STATE_FILE) as data:
+        np.savez(out / STATE_FILE, **_damaged({k: data[k] for k in data.files},
+                                              scale_step=np.int64(40)))
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(out), "--iterations", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: the saved state"), err
+    assert (out / "run.json").read_bytes() == record

@@ -197,3 +197,24 @@ def test_a_second_ctrl_c_while_tensorflow_loads_interrupts_at_once():
     at_once, after_load = (float(r.stdout.split()[1]) for r in (done, held))
     assert at_once < after_load, (done.stdout, held.stdout)
     assert done.stdout.splitlines()[1:] == ["handler restored True", "works 6.0"]
+
+
+def test_a_sigint_handler_set_while_tensorflow_loads_is_left_in_place():
+    import signal
+
+    from nst_utils.quiet import _interrupt_after
+
+    def mine(number, frame):
+        pass
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _interrupt_after():
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # held
+            signal.signal(signal.SIGINT, mine)     # what the loading code chose stays
+        assert signal.getsignal(signal.SIGINT) is mine
+        with _interrupt_after():
+            pass
+        assert signal.getsignal(signal.SIGINT) is mine   # not Python's own: left alone
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -20,8 +20,15 @@ LAYERS = [("conv1_1", 0.5), ("conv2_1", 0.5)]
 def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
     assert scales.split_iterations(160, 3) == [93, 45, 22]
     assert scales.split_iterations(160, 1) == [160]
-    assert scales.split_iterations(2, 3) == [1, 1, 1]
     assert sum(scales.split_iterations(100, 4)) == 100
+    # Never more than asked: every scale gets one while there are enough, the coarse give way.
+    assert scales.split_iterations(4, 4) == [1, 1, 1, 1]
+    assert scales.split_iterations(2, 3) == [0, 1, 1]
+    for total in range(1, 40):
+        for count in range(1, 7):
+            split = scales.split_iterations(total, count)
+            assert sum(split) == total and len(split) == count, (total, count, split)
+            assert min(split) >= (1 if total >= count else 0), (total, count, split)
 
 
 def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):

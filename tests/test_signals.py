@@ -138,3 +138,20 @@ def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(saved, tm
     assert exits == [130]
     assert ("--resume" in stderr) == saved
     assert saved or "nothing in" in stderr and "start the run again" in stderr
+
+
+def test_the_command_resumes_a_run_painted_whole_in_a_process_of_its_own(vgg_mat, tmp_path):
+    # The command runs TensorFlow with eager execution on (the tests turn it off in-process):
+    # loading the saved optimiser state must still go into the run's own graph.
+    out = tmp_path / "whole"
+    first = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "2",
+                  "--save-every", "1", "--seed", "2", "--no-progress")
+    _, stderr = finish(first)
+    assert first.returncode == 0, stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "nst_utils", "generate", "--resume", str(out), "--iterations", "3",
+         "--no-progress"], capture_output=True, text=True, cwd=str(out.parent), timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["iterations_completed"] == 3 == len(run["costs"]) and run["stopped"] is None

@@ -41,7 +41,7 @@ def run(args):
     from ..errors import DiskFullError, NonFiniteCostError
     from ..settings import Settings, from_args
     from ..stop_signals import StopSignals
-    from ..stylize import STATE_FILE, prepare, read_state
+    from ..stylize import STATE_FILE, check_state, prepare, read_state
 
     clock = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -62,6 +62,7 @@ def run(args):
     else:
         run_dir = settings.run_dir
         state = read_state(run_dir / STATE_FILE)
+        check_state(settings, state)   # before run.json is rewritten: a refusal keeps the record
         if state["iterations"] >= settings.num_iterations:
             raise _config_error(f"the run in {run_dir} has already done {state['iterations']} "
                                 f"iteration(s); give a larger --iterations to continue it")
