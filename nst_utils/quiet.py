@@ -232,9 +232,13 @@ class _QuietTensorFlowImport:
         load = loader.exec_module
 
         def exec_module(module):
-            with _quiet_loading():
-                load(module)
-                module.config.list_physical_devices()
+            try:
+                with _quiet_loading():
+                    load(module)
+                    module.config.list_physical_devices()
+            except KeyboardInterrupt:   # not imported: the next try is quiet and Keras-free too
+                _install_hook()          # (tensorflow leaves sys.modules only after this)
+                raise
             _filter_deprecations(module)
         loader.exec_module = exec_module  # this loader serves this one module
         return spec
@@ -243,8 +247,11 @@ class _QuietTensorFlowImport:
 def install_import_hook() -> None:
     """Make the first `import tensorflow` of this process quiet and Keras-free (see
     _QuietTensorFlowImport); nothing if TensorFlow is imported already."""
-    if "tensorflow" in sys.modules:
-        return
+    if "tensorflow" not in sys.modules:
+        _install_hook()
+
+
+def _install_hook() -> None:
     if not any(_is_hook(finder, _QuietTensorFlowImport.nst_hook) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
