@@ -170,9 +170,15 @@ def check_fits(width: int, height: int, **options) -> Estimate:
     room, source = available_mb()
     if estimate.total_mb <= room:
         return estimate
-    fits = largest_fitting(width, height, room, **options)
-    advice = (f"the largest {width}:{height} size that fits is about {fits[0]}x{fits[1]} "
-              f"(--width {fits[0]})" if fits else "close other programs or use a larger machine")
     raise NotEnoughMemoryError(
         f"a {width}x{height} run needs about {estimate} of memory but {room / 1024:.1f} GB is "
-        f"available ({source}); {advice}")
+        f"available ({source}); {fitting_advice(width, height, room, **options)}")
+
+
+def fitting_advice(width: int, height: int, room_mb: float, **options) -> str:
+    """What to do when a width x height run does not fit in room_mb: the largest size of its
+    aspect that does, or to free memory when none does."""
+    fits = largest_fitting(width, height, room_mb, **options)
+    if fits is None:
+        return "close other programs or use a larger machine"
+    return f"the largest {width}:{height} size that fits is about {fits[0]}x{fits[1]} (--width {fits[0]})"

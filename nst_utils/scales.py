@@ -53,9 +53,12 @@ def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> 
         return memory.estimate_peak(width, height, tile=(side, side), **options).total_mb <= room_mb
 
     if not fits(1):
+        smallest = (tiles.GRID + 2 * halo,) * 2
+        estimate = memory.estimate_peak(width, height, tile=smallest, **options)
+        advice = memory.fitting_advice(width, height, room_mb, tile=smallest, **options)
         raise NotEnoughMemoryError(
             f"a {width}x{height} painting does not fit in {room_mb / 1024:.1f} GB even in the "
-            f"smallest tiles; paint a smaller size")
+            f"smallest tiles (it needs about {estimate} in them); {advice}")
     low, high = 1, -(-max(width, height) // tiles.GRID)   # fits(low); bisect up to high
     while low < high:
         mid = (low + high + 1) // 2

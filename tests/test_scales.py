@@ -204,4 +204,20 @@ def test_a_run_that_cannot_fit_is_refused_before_painting(vgg_mat, tmp_path, cap
     assert len(err) == 1 and "needs about" in err[0] and "0.6 GB is available (NST_MEMORY_LIMIT_MB)" in err[0]
     code = _generate(vgg_mat, tmp_path / "adam", "--width", "64")
     assert code == 2
-    assert "does not fit in 0.6 GB even in the smallest tiles" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit in 0.6 GB even in the smallest tiles" in err[0]
+    assert "close other programs" in err[0]                    # nothing fits in 0.6 GB
+
+
+def test_a_print_too_big_even_for_tiles_is_told_the_largest_size_that_fits(monkeypatch):
+    monkeypatch.setattr(memory, "available_mb", lambda: (4096.0, "test"))
+    with pytest.raises(NotEnoughMemoryError) as refused:
+        scales.pick_cell(40000, 30000, 4096.0, 90)
+    message = str(refused.value)
+    assert "even in the smallest tiles (it needs about" in message
+    width = int(message.split("--width ")[1].rstrip(")"))
+    height = width * 3 // 4
+    # The size it names fits, tiled, and a tenth more on each side does not.
+    assert scales.pick_cell(width, height, 4096.0, 90) is not None
+    with pytest.raises(NotEnoughMemoryError):
+        scales.pick_cell(width * 11 // 10, height * 11 // 10, 4096.0, 90)
