@@ -143,8 +143,7 @@ class Painter:
             try:
                 self.model = build_vgg_graph(weights, settings.image_height, settings.image_width,
                                              settings.pooling, settings.precision)
-                self.costs = build_transfer_costs(self.sess, self.model, content_image,
-                                                  style_images, settings)
+                self.costs = build_transfer_costs(self.model, settings, len(style_images))
                 self.reported = self.costs.reported()
                 if settings.optimizer == "adam":
                     # One variable: gating its gradient adds ops and time, nothing else.
@@ -152,12 +151,17 @@ class Painter:
                         self.costs.total, gate_gradients=tf1.train.Optimizer.GATE_NONE)
                 else:
                     self.train_step = LBFGS(self.sess, self.model["input"], self.reported)
+                # The whole graph is built: every variable initialised in one run, then the
+                # targets computed.
+                everything = self.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+                self.sess.run([v.initializer for v in everything])
+                self._fresh = True
+                self.costs.targets.fill(self.sess, content_image, style_images)
                 # TensorFlow holds the weights now: a cache file's pages behind them can go.
                 release_pages(array for pair in weights.conv.values() for array in pair)
                 # The image and the optimiser's state; the network's weights never change.
                 weights_variables = set(self.graph.get_collection(WEIGHTS_COLLECTION))
-                self.variables = [v for v in self.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
-                                  if v not in weights_variables]
+                self.variables = [v for v in everything if v not in weights_variables]
             except BaseException:
                 self.sess.close()
                 raise
@@ -169,6 +173,7 @@ class Painter:
 
         self.sess.run([v.initializer for v in self.variables])
         assign_image(self.sess, self.model["input"], image)
+        self._fresh = True
 
     def step(self) -> list:
         """One Adam iteration as the loop runs it: [image after the step, J, J_content, J_style]."""
@@ -178,6 +183,7 @@ class Painter:
             with self.graph.as_default():
                 after = image_after(self.train_step, self.model["input"])
             self._step = self.sess.make_callable([after, *self.reported])
+        self._fresh = False
         return self._step()
 
     def image(self) -> np.ndarray:
@@ -203,10 +209,12 @@ class Painter:
             previous = RunResult(image=start_image, iterations=int(state["iterations"]),
                                  history=[tuple(row) for row in state["history"]],
                                  saved=[Path(output_dir) / name for name in state["snapshots"]])
+        # Variables still as initialised (nothing has stepped since) need no second initialiser.
+        initialised, self._fresh = self._fresh, False
         with self.graph.as_default():
             return optimize(self.sess, self.model, self.train_step, self.reported, start_image,
                             iterations or settings.num_iterations, settings.save_every, output_dir,
-                            settings.means, hooks, previous)
+                            settings.means, hooks, previous, initialised=initialised)
 
     def variable_values(self) -> dict:
         """{variable name: value} of every variable: the image and the optimiser's state."""
@@ -225,6 +233,7 @@ class Painter:
             for variable in self.variables:
                 if variable.name in saved:
                     variable.load(saved[variable.name], self.sess)
+        self._fresh = False
 
     def close(self):
         self.sess.close()

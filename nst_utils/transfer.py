@@ -15,17 +15,69 @@ from . import costs
 from .options import blend_weights
 from .settings import DEFAULTS, Settings
 from .training import assign_image
-from .vgg import initialize_weights
+
+tf1 = tf.compat.v1
+
+#: Graph collection of the target variables (a_C, each style's G_S): local variables, so the
+#: original loop's global_variables_initializer leaves the targets it is optimising towards alone.
+TARGETS_COLLECTION = "nst_transfer_targets"
+
+
+class Targets:
+    """What the costs compare the generated image with: the content image's activations a_C
+    (1, n_H, n_W, n_C) at the content layer and each weighted style image's Gram matrices G_S
+    (n_C, n_C) per style layer, held in variables that `fill` computes with the network.
+
+    Variables rather than constants, so the whole graph (costs, optimiser) is built, and its
+    variables initialised, before the network has run once, and the graph holds no copy of them.
+    """
+
+    def __init__(self, model, settings: Settings, style_weights):
+        self.model, self.content_layer = model, settings.content_layer
+        self.grams = style_grams(model, settings.style_layers)
+        # Only styles with a non-zero blend weight are compared with: (weight, {layer: G_S}).
+        self.styles = [(index, weight, {layer: _target(gram, f"G_S_{index}_{layer}")
+                                        for layer, gram in self.grams.items()})
+                       for index, weight in enumerate(style_weights) if weight]
+        self.a_C = _target(model[self.content_layer], "a_C")
+        self.variables = [self.a_C] + [v for _, _, grams in self.styles for v in grams.values()]
+        feeds = [tf1.placeholder(tf.float32, v.shape, name="target_feed") for v in self.variables]
+        self._feeds = feeds
+        self._load = tf.group(*[v.assign(feed) for v, feed in zip(self.variables, feeds)])
+
+    def fill(self, sess, content_image, style_images) -> None:
+        """Run the network on the content image and each weighted style image (network images,
+        (1, H, W, 3)) and load the targets, as the original read a_C and a_S. Loading a
+        variable initialises it: the targets need no initializer of their own.
+
+        model['input'] is left holding the last image run: assign the starting image after.
+        """
+        variable = self.model["input"]
+        assign_image(sess, variable, content_image)
+        values = [sess.run(self.model[self.content_layer])]
+        for index, _, _ in self.styles:
+            assign_image(sess, variable, style_images[index])
+            grams = sess.run(self.grams)
+            values += [grams[layer] for layer in self.grams]
+        sess.run(self._load, dict(zip(self._feeds, values)))
+
+
+def _target(tensor, name):
+    """A zero-filled local float32 variable of `tensor`'s shape, in TARGETS_COLLECTION."""
+    return tf1.Variable(tf.zeros(tensor.get_shape()), trainable=False, name=name,
+                        collections=[tf1.GraphKeys.LOCAL_VARIABLES, TARGETS_COLLECTION])
 
 
 @dataclasses.dataclass
 class TransferCosts:
-    """Scalar tensors of one run: total J, J_content, J_style (blended) and J_tv."""
+    """Scalar tensors of one run: total J, J_content, J_style (blended) and J_tv, and the
+    targets they compare with (fill them before evaluating)."""
 
     total: tf.Tensor
     content: tf.Tensor
     style: tf.Tensor
     tv: tf.Tensor
+    targets: Targets
 
     def reported(self) -> tuple:
         """The three costs the original reports: (J, J_content, J_style)."""
@@ -54,48 +106,39 @@ def style_grams(model, style_layers) -> dict:
 
 
 def style_cost_from_grams(model, grams, style_grams_values, style_layers):
-    """compute_style_cost's J_style, given the style image's Gram matrices (numpy, {layer: G_S}).
+    """compute_style_cost's J_style, given the style image's Gram matrices ({layer: G_S}, each
+    (n_C, n_C), as variables or arrays).
 
-    The same sum of lambda_l sum((G_S - G_G)^2) / (4 n_C^2 (n_H n_W)^2), holding each G_S
-    (n_C x n_C) in the graph instead of the style image's activations (n_H n_W n_C floats per
-    layer, which TensorFlow copied several times).
+    The same sum of lambda_l sum((G_S - G_G)^2) / (4 n_C^2 (n_H n_W)^2), comparing with each
+    G_S instead of the style image's activations (n_H n_W n_C floats per layer).
     """
     J_style = 0
     for layer_name, coeff in style_layers:
         _, n_H, n_W, n_C = model[layer_name].get_shape().as_list()
-        GS = tf.constant(style_grams_values[layer_name], dtype=tf.float32)
+        GS = style_grams_values[layer_name]
         J_layer = tf.reduce_sum(tf.square(tf.subtract(GS, grams[layer_name])))
         J_style += coeff * J_layer / (4 * n_C ** 2 * (n_H * n_W) ** 2)
     return J_style
 
 
-def build_transfer_costs(sess, model, content_image, style_images,
-                         settings: Settings = DEFAULTS) -> TransferCosts:
-    """J = alpha J_content + beta sum_s(w_s J_style(s)) + tv_weight J_tv, on model['input'].
+def build_transfer_costs(model, settings: Settings = DEFAULTS, style_count: int = 1
+                         ) -> TransferCosts:
+    """J = alpha J_content + beta sum_s(w_s J_style(s)) + tv_weight J_tv, on model['input'],
+    for one content image and `style_count` style images.
 
-    The layers, alpha, beta, tv_weight and the blend weights w_s (one per style image, scaled
-    to sum to 1) are `settings`'.
-
-    The content and each style image are assigned to model['input'] in turn to read a_C and
-    each style's Gram matrices, as the original notebook read a_C and a_S; the variable is left
-    holding the last style image, so assign the starting image before optimising.
+    The layers, alpha, beta, tv_weight and the blend weights w_s (scaled to sum to 1) are
+    `settings'`. Builds graph only: with the network's weights initialised, call
+    `costs.targets.fill(sess, content_image, style_images)` before evaluating the costs.
     """
-    variable, content_layer = model["input"], settings.content_layer
-    initialize_weights(sess)
-    assign_image(sess, variable, content_image)
-    a_C = sess.run(model[content_layer])
-    J_content = costs.compute_content_cost(a_C, model[content_layer])
-    grams = style_grams(model, settings.style_layers)
+    weights = blend_weights(range(style_count), settings.style_blend_weights)
+    targets = Targets(model, settings, weights)
+    J_content = costs.compute_content_cost(targets.a_C, model[settings.content_layer])
     J_style = 0
-    for style_image, weight in zip(style_images,
-                                   blend_weights(style_images, settings.style_blend_weights)):
-        assign_image(sess, variable, style_image)
-        if weight:
-            J_style += weight * style_cost_from_grams(model, grams, sess.run(grams),
-                                                      settings.style_layers)
+    for _, weight, style in targets.styles:
+        J_style += weight * style_cost_from_grams(model, targets.grams, style, settings.style_layers)
     J_style = tf.convert_to_tensor(J_style, dtype=tf.float32)
-    J_tv = total_variation_cost(variable)
+    J_tv = total_variation_cost(model["input"])
     J = costs.total_cost(J_content, J_style, alpha=settings.alpha, beta=settings.beta)
     if settings.tv_weight:
         J = J + settings.tv_weight * J_tv
-    return TransferCosts(total=J, content=J_content, style=J_style, tv=J_tv)
+    return TransferCosts(total=J, content=J_content, style=J_style, tv=J_tv, targets=targets)

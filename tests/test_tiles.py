@@ -35,7 +35,8 @@ def whole_image_reference(weights, content, styles, blend, image, content_layer,
         model = build_vgg_graph(weights, height, width)
         settings = DEFAULTS.replace(content_layer=content_layer, style_layers=tuple(style_layers),
                                     style_blend_weights=tuple(blend), alpha=alpha, beta=beta)
-        costs = build_transfer_costs(sess, model, content, styles, settings)
+        costs = build_transfer_costs(model, settings, len(styles))
+        costs.targets.fill(sess, content, styles)
         gradient = tf.gradients(costs.total, model["input"])[0]
         assign_image(sess, model["input"], image)
         values = sess.run([costs.total, costs.content, costs.style, gradient])

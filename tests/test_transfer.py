@@ -39,7 +39,8 @@ def test_blended_styles_are_the_weighted_sum_and_tv_enters_the_total(sess, small
     def costs_at(image, styles, blend, **kw):
         settings = DEFAULTS.replace(style_blend_weights=blend, content_layer="conv4_2",
                                     style_layers=LAYERS, **kw)
-        c = build_transfer_costs(sess, model, content, styles, settings)
+        c = build_transfer_costs(model, settings, len(styles))
+        c.targets.fill(sess, content, styles)
         assign_image(sess, model["input"], image)
         return sess.run([c.total, c.content, c.style, c.tv])
 
@@ -57,3 +58,40 @@ def test_blended_styles_are_the_weighted_sum_and_tv_enters_the_total(sess, small
     assert s_10 == s_a and total_10 == pytest.approx(10 * content_cost + 40 * s_a, rel=1e-6)
     # The content image itself has no content cost.
     assert costs_at(content, [style_a], (1.0,))[1] == 0.0
+
+
+def test_the_targets_match_numpy_and_survive_the_original_initializer(sess, small_config, rng):
+    model = load_vgg_model(config=small_config)
+    content = network_image("louvre.jpg", small_config)
+    style = network_image("sandstone.jpg", small_config)
+    settings = DEFAULTS.replace(content_layer="conv4_2", style_layers=LAYERS)
+    c = build_transfer_costs(model, settings)
+    c.targets.fill(sess, content, [style])
+    start = content + rng.uniform(-20, 20, content.shape)
+
+    def activations(image, layer):
+        assign_image(sess, model["input"], image)
+        return sess.run(model[layer]).astype(np.float64)
+
+    def gram(a):
+        unrolled = a.reshape(-1, a.shape[-1])  # (n_H n_W, n_C): G = A^T A
+        return unrolled.T @ unrolled
+
+    a_C, a_G = activations(content, "conv4_2"), activations(start, "conv4_2")
+    expected_content = np.square(a_C - a_G).sum() / (4 * a_G.size)
+    expected_style = 0.0
+    for layer, coeff in LAYERS:
+        a_S, a_G = activations(style, layer), activations(start, layer)
+        _, n_H, n_W, n_C = a_G.shape
+        expected_style += coeff * np.square(gram(a_S) - gram(a_G)).sum() / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+    assign_image(sess, model["input"], start)
+    values = sess.run([c.content, c.style])
+    assert values == pytest.approx([expected_content, expected_style], rel=1e-4)
+    # The original's model_nn runs global_variables_initializer: the targets are not reset.
+    sess.run(tf1.global_variables_initializer())
+    assign_image(sess, model["input"], start)
+    assert sess.run([c.content, c.style]) == pytest.approx(values, rel=1e-6)
+    # They are variables: the graph holds no copy of a_C or of the Gram matrices.
+    largest = max(len(op.get_attr("value").tensor_content)
+                  for op in sess.graph.get_operations() if op.type == "Const")
+    assert largest < a_C.size * 4
