@@ -222,3 +222,27 @@ def test_a_print_too_big_even_for_tiles_is_told_the_largest_size_that_fits(monke
     assert scales.pick_cell(width, height, 4096.0, 90) is not None
     with pytest.raises(NotEnoughMemoryError):
         scales.pick_cell(width * 11 // 10, height * 11 // 10, 4096.0, 90)
+
+
+def test_a_big_prints_snapshot_n_is_the_image_before_step_n(vgg_mat, tmp_path, capsys):
+    # As the README says: 0.png is the starting image (here the content, --init content), at
+    # the coarse scale's size upsampled to the painting's; the costs of iteration 0 are its own.
+    import json
+
+    import imageio.v3 as iio
+
+    from nst_utils.config import PROJECT_ROOT
+    from nst_utils.images import load_image, resize_image
+
+    out = tmp_path / "big"
+    assert _generate(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
+                     "--init", "content", "--iterations", "4", "--save-every", "2") == 0
+    means = np.reshape(DEFAULTS.means, (1, 1, 1, 3)).astype(np.float32)
+    content = load_image(PROJECT_ROOT / "images" / "louvre.jpg", (160, 128))
+    coarse = resize_image(content, 80, 64)[None].astype(np.float32) - means
+    expected = np.clip(np.rint(scales.resize_network(coarse, 160, 128) + means), 0, 255)[0]
+    snapshot = iio.imread(out / "0.png").astype(np.float32)
+    assert np.abs(snapshot - expected).max() <= 1
+    assert np.abs(iio.imread(out / "2.png").astype(np.float32) - expected).mean() > 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["costs"][0]["content"] == 0.0      # the content image itself, before any step
