@@ -227,13 +227,15 @@ class Painter:
         if missing and self.settings.optimizer == "adam":
             raise ConfigError(f"the saved state has no value for {', '.join(missing)}; it was "
                               f"not written by this kind of run")
+        # Before the first load: a load failing part way leaves some variables restored, and the
+        # next run must initialise them again.
+        self._fresh = False
         # In the run's graph: outside it, with eager execution on (as in the commands),
         # Variable.load would try to assign eagerly and fail.
         with self.graph.as_default():
             for variable in self.variables:
                 if variable.name in saved:
                     variable.load(saved[variable.name], self.sess)
-        self._fresh = False
 
     def close(self):
         self.sess.close()

@@ -270,3 +270,29 @@ def test_a_refused_resume_keeps_the_runs_record(vgg_mat, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: the saved state"), err
     assert (out / "run.json").read_bytes() == record
+
+
+def test_a_painter_whose_resume_failed_part_way_paints_its_next_run_from_scratch(small_config):
+    """A restore that loaded some of Adam's variables before failing leaves no trace: the
+    painter's next run initialises them again instead of starting from the half-loaded state."""
+    from nst_utils.stylize import Painter, network_inputs
+
+    settings, inputs = prepare(small_config.replace(seed=4, num_iterations=3, save_every=0,
+                                                    log_every=0))
+    weights = load_weights(settings.vgg_model)
+    content, styles, start = network_inputs(settings, inputs)
+    hooks = Hooks(report=None)
+    with Painter(settings, weights, content, styles) as painter:
+        fresh = painter.run(start, False, hooks)
+        saved = painter.variable_values()
+    # beta1_power and beta2_power load before the second slot, whose shape is wrong.
+    damaged = {name: value * 1.5 + 0.25 for name, value in saved.items()}
+    damaged["input/Adam_1:0"] = np.zeros((1, 2, 2, 3), np.float32)
+    state = {"image": saved["input:0"], "variables": damaged, "iterations": 3,
+             "history": fresh.history, "snapshots": []}
+    with Painter(settings, weights, content, styles) as painter:
+        with pytest.raises(ValueError):
+            painter.run(start, False, hooks, state=state)
+        again = painter.run(start, False, hooks)
+    assert again.history == fresh.history
+    np.testing.assert_array_equal(again.image, fresh.image)
