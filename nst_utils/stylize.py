@@ -227,13 +227,15 @@ class Painter:
         if missing and self.settings.optimizer == "adam":
             raise ConfigError(f"the saved state has no value for {', '.join(missing)}; it was "
                               f"not written by this kind of run")
+        # Before the first load: a load failing part way leaves some variables restored, and the
+        # next run must initialise them again.
+        self._fresh = False
         # In the run's graph: outside it, with eager execution on (as in the commands),
         # Variable.load would try to assign eagerly and fail.
         with self.graph.as_default():
             for variable in self.variables:
                 if variable.name in saved:
                     variable.load(saved[variable.name], self.sess)
-        self._fresh = False
 
     def close(self):
         self.sess.close()
@@ -325,10 +327,30 @@ def check_state(settings: Settings, state: dict) -> None:
     if np.shape(state["image"]) != (1, height, width, 3):
         raise ConfigError(f"the saved state holds an image of shape {np.shape(state['image'])}, "
                           f"not this {width}x{height} run's; start the run again")
+    # Each variable Painter.restore loads, checked here before run.json is rewritten: a bad
+    # one failed in restore with a traceback, or emptied the run's record.
+    for name, shape in _whole_state_shapes(settings).items():
+        value = state["variables"].get(name)
+        if value is None or np.shape(value) != shape or value.dtype.kind != "f":
+            found = ("no value" if value is None else
+                     f"an array of shape {np.shape(value)} and type {value.dtype}")
+            raise ConfigError(f"the saved state holds {found} for {name}, not the float array of "
+                              f"shape {shape} this run keeps there; start the run again")
     if paints_big(settings):
         raise NotEnoughMemoryError(
             f"this run was painted whole, and a {width}x{height} painting no longer fits whole "
             f"in the memory available; free some memory and resume it again")
+
+
+def _whole_state_shapes(settings: Settings) -> dict:
+    """{variable name: shape} of what a run painted whole saves: the image (1, H, W, 3), and
+    with Adam its two slots (the image's shape) and its two scalar beta powers."""
+    image = (1, settings.image_height, settings.image_width, 3)
+    shapes = {"input:0": image}
+    if settings.optimizer == "adam":
+        shapes.update({"beta1_power:0": (), "beta2_power:0": (), "input/Adam:0": image,
+                       "input/Adam_1:0": image})
+    return shapes
 
 
 def _big_position(data):

@@ -12,6 +12,7 @@ import dataclasses
 import tensorflow as tf
 
 from . import costs
+from .errors import ConfigError
 from .options import blend_weights
 from .settings import DEFAULTS, Settings
 from .training import assign_image
@@ -34,6 +35,7 @@ class Targets:
 
     def __init__(self, model, settings: Settings, style_weights):
         self.model, self.content_layer = model, settings.content_layer
+        self.style_count = len(style_weights)
         self.grams = style_grams(model, settings.style_layers)
         # Only styles with a non-zero blend weight are compared with: (weight, {layer: G_S}).
         self.styles = [(index, weight, {layer: _target(gram, f"G_S_{index}_{layer}")
@@ -51,7 +53,12 @@ class Targets:
         variable initialises it: the targets need no initializer of their own.
 
         model['input'] is left holding the last image run: assign the starting image after.
+        A ConfigError, with nothing loaded, unless there are as many style images as built for.
         """
+        if len(style_images) != self.style_count:
+            raise ConfigError(f"the costs were built for {self.style_count} style image(s), not "
+                              f"the {len(style_images)} given; build them with style_count="
+                              f"{len(style_images)}")
         variable = self.model["input"]
         assign_image(sess, variable, content_image)
         values = [sess.run(self.model[self.content_layer])]

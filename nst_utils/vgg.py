@@ -51,7 +51,7 @@ def _weight(value: np.ndarray, dtype, name):
 def initialize_weights(sess) -> None:
     """Fill the weight variables of every network in `sess`'s graph (global_variables_initializer
     does it too, with the input image). build_vgg_graph does it itself inside a default session;
-    nst_utils.transfer.build_transfer_costs does it for the session it is given."""
+    nst_utils.transfer's Targets.fill needs them filled, and does not fill them."""
     sess.run([v.initializer for v in sess.graph.get_collection(WEIGHTS_COLLECTION)])
 
 

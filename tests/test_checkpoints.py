@@ -135,8 +135,11 @@ def test_a_run_painted_whole_that_no_longer_fits_whole_is_not_resumed(small_conf
     from nst_utils.stylize import check_state
 
     settings = small_config.replace(image_width=400, image_height=300, seed=1)
+    image = np.zeros((1, 300, 400, 3), np.float32)
+    adam = {"input:0": image, "input/Adam:0": image, "input/Adam_1:0": image,
+            "beta1_power:0": np.float32(0.9), "beta2_power:0": np.float32(0.999)}
     whole_state = {"iterations": 1, "history": [[1.0, 1.0, 1.0]], "snapshots": [],
-                   "variables": {}, "image": np.zeros((1, 300, 400, 3), np.float32)}
+                   "variables": adam, "image": image}
     check_state(settings, whole_state)
     with pytest.raises(ConfigError, match=r"shape \(1, 300, 400, 3\), not this 401x300 run's"):
         check_state(settings.replace(image_width=401), whole_state)
@@ -267,6 +270,60 @@ def test_a_refused_resume_keeps_the_runs_record(vgg_mat, tmp_path, capsys):
                                               scale_step=np.int64(40)))
     capsys.readouterr()
     assert main(["generate", "--resume", str(out), "--iterations", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: the saved state"), err
+    assert (out / "run.json").read_bytes() == record
+
+
+def test_a_painter_whose_resume_failed_part_way_paints_its_next_run_from_scratch(small_config):
+    """A restore that loaded some of Adam's variables before failing leaves no trace: the
+    painter's next run initialises them again instead of starting from the half-loaded state."""
+    from nst_utils.stylize import Painter, network_inputs
+
+    settings, inputs = prepare(small_config.replace(seed=4, num_iterations=3, save_every=0,
+                                                    log_every=0))
+    weights = load_weights(settings.vgg_model)
+    content, styles, start = network_inputs(settings, inputs)
+    hooks = Hooks(report=None)
+    with Painter(settings, weights, content, styles) as painter:
+        fresh = painter.run(start, False, hooks)
+        saved = painter.variable_values()
+    # beta1_power and beta2_power load before the second slot, whose shape is wrong.
+    damaged = {name: value * 1.5 + 0.25 for name, value in saved.items()}
+    damaged["input/Adam_1:0"] = np.zeros((1, 2, 2, 3), np.float32)
+    state = {"image": saved["input:0"], "variables": damaged, "iterations": 3,
+             "history": fresh.history, "snapshots": []}
+    with Painter(settings, weights, content, styles) as painter:
+        with pytest.raises(ValueError):
+            painter.run(start, False, hooks, state=state)
+        again = painter.run(start, False, hooks)
+    assert again.history == fresh.history
+    np.testing.assert_array_equal(again.image, fresh.image)
+
+
+@pytest.mark.parametrize("damage", ["a slot of another shape", "no beta1_power",
+                                    "a step count that is not a number"])
+def test_a_damaged_state_of_a_run_painted_whole_is_refused_in_one_line(damage, vgg_mat, tmp_path,
+                                                                       capsys):
+    from nst_utils.cli import main
+
+    out = tmp_path / "whole"
+    assert main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
+                 "--seed", "2", "--width", "64", "--height", "48", "--iterations", "2",
+                 "--save-every", "1"]) == 0
+    record = (out / "run.json").read_bytes()
+    with np.load(out / STATE_FILE) as data:
+        arrays = {k: data[k] for k in data.files}
+    assert arrays["var:input/Adam_1:0"].shape == (1, 48, 64, 3)
+    if damage == "a slot of another shape":
+        arrays["var:input/Adam_1:0"] = np.zeros((1, 2, 2, 3), np.float32)
+    elif damage == "no beta1_power":
+        del arrays["var:beta1_power:0"]
+    else:
+        arrays["var:beta2_power:0"] = np.array(["x"])
+    np.savez(out / STATE_FILE, **arrays)
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(out), "--iterations", "4", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: the saved state"), err
     assert (out / "run.json").read_bytes() == record

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from nst_utils.config import PROJECT_ROOT
+from nst_utils.errors import ConfigError
 from nst_utils.images import load_image, reshape_and_normalize_image
 from nst_utils.settings import DEFAULTS
 from nst_utils.training import assign_image
@@ -95,3 +96,22 @@ def test_the_targets_match_numpy_and_survive_the_original_initializer(sess, smal
     largest = max(len(op.get_attr("value").tensor_content)
                   for op in sess.graph.get_operations() if op.type == "Const")
     assert largest < a_C.size * 4
+
+
+def test_targets_refuse_a_style_list_of_another_length_than_built_for(sess, small_config):
+    model = load_vgg_model(config=small_config)
+    content = network_image("louvre.jpg", small_config)
+    style_a = network_image("sandstone.jpg", small_config)
+    settings = DEFAULTS.replace(content_layer="conv4_2", style_layers=LAYERS)
+    one = build_transfer_costs(model, settings)            # built for one style image
+    # Two images given: the second was silently left out of J_style.
+    with pytest.raises(ConfigError, match="1 style image"):
+        one.targets.fill(sess, content, [style_a, content])
+    with pytest.raises(ConfigError, match="1 style image"):
+        one.targets.fill(sess, content, [])
+    # Nothing was loaded: the targets are still uninitialised, not half filled.
+    with pytest.raises(tf.errors.FailedPreconditionError):
+        sess.run(one.targets.a_C)
+    one.targets.fill(sess, content, [style_a])
+    assign_image(sess, model["input"], content)
+    assert sess.run(one.content) == 0.0
