@@ -152,10 +152,9 @@ class Painter:
                 else:
                     self.train_step = LBFGS(self.sess, self.model["input"], self.reported)
                 # The whole graph is built: every variable initialised in one run, then the
-                # targets computed.
+                # targets computed. (The loop initialises again; with its executor made, 2 ms.)
                 everything = self.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
                 self.sess.run([v.initializer for v in everything])
-                self._fresh = True
                 self.costs.targets.fill(self.sess, content_image, style_images)
                 # TensorFlow holds the weights now: a cache file's pages behind them can go.
                 release_pages(array for pair in weights.conv.values() for array in pair)
@@ -173,7 +172,6 @@ class Painter:
 
         self.sess.run([v.initializer for v in self.variables])
         assign_image(self.sess, self.model["input"], image)
-        self._fresh = True
 
     def step(self) -> list:
         """One Adam iteration as the loop runs it: [image after the step, J, J_content, J_style]."""
@@ -183,7 +181,6 @@ class Painter:
             with self.graph.as_default():
                 after = image_after(self.train_step, self.model["input"])
             self._step = self.sess.make_callable([after, *self.reported])
-        self._fresh = False
         return self._step()
 
     def image(self) -> np.ndarray:
@@ -209,12 +206,10 @@ class Painter:
             previous = RunResult(image=start_image, iterations=int(state["iterations"]),
                                  history=[tuple(row) for row in state["history"]],
                                  saved=[Path(output_dir) / name for name in state["snapshots"]])
-        # Variables still as initialised (nothing has stepped since) need no second initialiser.
-        initialised, self._fresh = self._fresh, False
         with self.graph.as_default():
             return optimize(self.sess, self.model, self.train_step, self.reported, start_image,
                             iterations or settings.num_iterations, settings.save_every, output_dir,
-                            settings.means, hooks, previous, initialised=initialised)
+                            settings.means, hooks, previous)
 
     def variable_values(self) -> dict:
         """{variable name: value} of every variable: the image and the optimiser's state."""
@@ -227,9 +222,6 @@ class Painter:
         if missing and self.settings.optimizer == "adam":
             raise ConfigError(f"the saved state has no value for {', '.join(missing)}; it was "
                               f"not written by this kind of run")
-        # Before the first load: a load failing part way leaves some variables restored, and the
-        # next run must initialise them again.
-        self._fresh = False
         # In the run's graph: outside it, with eager execution on (as in the commands),
         # Variable.load would try to assign eagerly and fail.
         with self.graph.as_default():

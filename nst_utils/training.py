@@ -231,7 +231,7 @@ def image_after(train_step, variable):
 
 def optimize(sess, model, train_step, costs: Sequence, input_image, num_iterations=None,
              save_every=None, output_dir=None, means=None, hooks: Optional[Hooks] = None,
-             previous: Optional[RunResult] = None, initialised: bool = False) -> RunResult:
+             previous: Optional[RunResult] = None) -> RunResult:
     """Run `train_step` num_iterations times on model['input'], starting from input_image.
 
     costs: the (J, J_content, J_style) tensors. Every `save_every` iterations (after the step,
@@ -241,8 +241,7 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
     iteration, or an object with a `drive(tracker, num_iterations)` method that runs its own loop
     (nst_utils.lbfgs.LBFGS). previous: the result so far of a stopped run whose variables (the
     image, the optimiser's state) the session already holds; the run resumes at iteration
-    previous.iterations instead of initialising them. initialised: the session's variables hold
-    their initial values already (nst_utils.stylize.Painter has just built them).
+    previous.iterations instead of initialising them.
     """
     num_iterations = DEFAULTS.num_iterations if num_iterations is None else num_iterations
     save_every = DEFAULTS.save_every if save_every is None else save_every
@@ -251,7 +250,7 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
     if hooks.save is None:
         hooks = dataclasses.replace(hooks, save=lambda path, image: save_image(path, image, means))
     variable = model["input"]
-    if previous is None and not initialised:  # each variable's own initializer: no grouping op
+    if previous is None:  # each variable's own initializer: no grouping op altering the graph
         sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
     assign_image(sess, variable, input_image)
     tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir, hooks, previous)
