@@ -19,10 +19,6 @@ from .training import assign_image
 
 tf1 = tf.compat.v1
 
-#: Graph collection of the target variables (a_C, each style's G_S): local variables, so the
-#: original loop's global_variables_initializer leaves the targets it is optimising towards alone.
-TARGETS_COLLECTION = "nst_transfer_targets"
-
 
 class Targets:
     """What the costs compare the generated image with: the content image's activations a_C
@@ -43,9 +39,9 @@ class Targets:
                        for index, weight in enumerate(style_weights) if weight]
         self.a_C = _target(model[self.content_layer], "a_C")
         self.variables = [self.a_C] + [v for _, _, grams in self.styles for v in grams.values()]
-        feeds = [tf1.placeholder(tf.float32, v.shape, name="target_feed") for v in self.variables]
-        self._feeds = feeds
-        self._load = tf.group(*[v.assign(feed) for v, feed in zip(self.variables, feeds)])
+        self._feeds = [tf1.placeholder(tf.float32, v.shape, name="target_feed")
+                       for v in self.variables]
+        self._load = tf.group(*[v.assign(feed) for v, feed in zip(self.variables, self._feeds)])
 
     def fill(self, sess, content_image, style_images) -> None:
         """Run the network on the content image and each weighted style image (network images,
@@ -70,9 +66,10 @@ class Targets:
 
 
 def _target(tensor, name):
-    """A zero-filled local float32 variable of `tensor`'s shape, in TARGETS_COLLECTION."""
+    """A zero-filled float32 variable of `tensor`'s shape. Local, so the original loop's
+    global_variables_initializer leaves the targets it optimises towards alone."""
     return tf1.Variable(tf.zeros(tensor.get_shape()), trainable=False, name=name,
-                        collections=[tf1.GraphKeys.LOCAL_VARIABLES, TARGETS_COLLECTION])
+                        collections=[tf1.GraphKeys.LOCAL_VARIABLES])
 
 
 @dataclasses.dataclass
