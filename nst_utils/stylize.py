@@ -269,20 +269,23 @@ def _write_state(path, iterations, history, saved, output_dir, arrays) -> Path:
     return replace_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
-def read_state(path) -> dict:
-    """The state `save_state` wrote: iterations, history, snapshots, variables and image."""
+def read_state(path, arrays: bool = True) -> dict:
+    """The state `save_state` wrote: iterations, history, snapshots, variables and image;
+    arrays=False reads the first three alone (quick, whatever the image's size)."""
     if not Path(path).exists():
         raise NSTError(f"{Path(path).parent} holds no saved state ({Path(path).name}): the run "
                        f"stopped before its first snapshot, or it is not a run folder; start the "
                        f"run again instead of resuming it")
     try:
         with np.load(path, allow_pickle=False) as data:
-            variables = {k[4:]: data[k] for k in data.files if k.startswith("var:")}
             history = data["history"]
             if history.ndim != 2 or history.shape[1] != 3:
                 raise ValueError(f"a history of shape {history.shape}, not (iterations, 3)")
             state = {"iterations": int(data["iterations"]), "history": history.tolist(),
-                     "snapshots": [str(s) for s in data["snapshots"]], "variables": variables}
+                     "snapshots": [str(s) for s in data["snapshots"]]}
+            if not arrays:
+                return state
+            state["variables"] = {k[4:]: data[k] for k in data.files if k.startswith("var:")}
             if "scale" in data.files:
                 state["big"] = _big_position(data)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:

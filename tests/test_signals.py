@@ -72,8 +72,15 @@ def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path
     assert "Traceback" not in stderr, stderr
     # What was saved stays whole: the first snapshot and the optimiser's state.
     assert iio.imread(out / "0.png").shape == (300, 400, 3)
-    assert read_state(out / "state.npz")["iterations"] >= 1
+    state = read_state(out / "state.npz")
+    assert state["iterations"] >= 1
     assert not [p.name for p in out.iterdir() if "partial" in p.name]
+    # run.json says how far the saved state goes, not the "running" it started with.
+    record = json.loads((out / "run.json").read_text())
+    assert (record["iterations_completed"], record["stopped"], record["signal"]) == (
+        state["iterations"], "interrupted", "SIGINT")
+    assert [[row["total"], row["content"], row["style"]] for row in record["costs"]] == state["history"]
+    assert record["snapshots"] == state["snapshots"] and record["wall_time_seconds"] > 0
     assert quit_after < 1.0, (quit_after, stderr)
 
 
@@ -133,9 +140,12 @@ def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(saved, tm
         (tmp_path / "state.npz").write_bytes(b"")
     exits = []
     monkeypatch.setattr(generate.os, "_exit", exits.append)
-    generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT))
+    record = {"iterations_completed": 0, "stopped": "running"}
+    generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT), dict(record))
     stderr = capsys.readouterr().err
     assert exits == [130]
+    # An unreadable state leaves the record as the run started it: no run.json rewritten.
+    assert not (tmp_path / "run.json").exists()
     assert ("--resume" in stderr) == saved
     assert saved or "nothing in" in stderr and "start the run again" in stderr
 

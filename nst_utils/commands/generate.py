@@ -80,22 +80,18 @@ def run(args):
         try:
             painting = stop.run(lambda: _paint(settings, weights, inputs, run_dir, stop, state))
         except KeyboardInterrupt:
-            _quit_now(run_dir, stop)
+            record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
+            _quit_now(run_dir, stop, record)
         except DiskFullError as exc:
             raise DiskFullError(f"{exc}; this run needs about "
                                 f"{run_record.bytes_needed(settings) / 1e6:.1f} MB") from None
     result = painting.result
 
     # The record, whatever stopped the run.
-    record.update({
-        "iterations_completed": result.iterations,
-        "stopped": result.stopped,
-        "signal": None if stop.signal_number is None else signal.Signals(stop.signal_number).name,
-        "final_image": _relative(result.saved[-1], run_dir),
-        "snapshots": [_relative(p, run_dir) for p in result.saved[:-1]],
-        "final_costs": dict(zip(("total", "content", "style"), painting.final_costs)),
-        "costs": run_record.history_rows(result.history),
-    })
+    _record_progress(record, result.iterations, result.history,
+                     [_relative(p, run_dir) for p in result.saved[:-1]], result.stopped, stop)
+    record.update({"final_image": _relative(result.saved[-1], run_dir),
+                   "final_costs": dict(zip(("total", "content", "style"), painting.final_costs))})
     run_record.plot_costs(run_dir / run_record.COSTS_PNG, result.history)
     run_record.plot_progress(run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
     record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
@@ -214,11 +210,35 @@ def _paint(settings, weights, inputs, run_dir, stop, state):
         return stylize(settings, weights.weights, inputs, run_dir, hooks, state=state)
 
 
-def _quit_now(run_dir, stop):
-    """The second stop signal: leave at once; the last snapshot and state stay on disk."""
-    from ..stylize import STATE_FILE
+def _record_progress(record, iterations, history, snapshots, stopped, stop) -> None:
+    """Put in the run's record how far it got and why it stopped (`stop`: its StopSignals)."""
+    from .. import run_record
 
-    if (Path(run_dir) / STATE_FILE).exists():
+    record.update({
+        "iterations_completed": iterations,
+        "stopped": stopped,
+        "signal": None if stop.signal_number is None else signal.Signals(stop.signal_number).name,
+        "snapshots": list(snapshots),
+        "costs": run_record.history_rows(history),
+    })
+
+
+def _quit_now(run_dir, stop, record):
+    """The second stop signal: leave at once; the last snapshot and state stay on disk, and
+    run.json says how far they go (the state's iterations, costs and snapshots)."""
+    from .. import run_record
+    from ..errors import NSTError
+    from ..stylize import STATE_FILE, read_state
+
+    state_path = Path(run_dir) / STATE_FILE
+    if state_path.exists():
+        try:
+            saved = read_state(state_path, arrays=False)
+            _record_progress(record, saved["iterations"], saved["history"], saved["snapshots"],
+                             "interrupted", stop)
+            run_record.write_run_json(Path(run_dir) / run_record.RUN_JSON, record)
+        except (NSTError, OSError):
+            pass   # the record stays as the run started it; the state is what resumes
         print(f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
               f"--resume {run_dir})", file=sys.stderr, flush=True)
     else:
