@@ -402,12 +402,15 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
                     "torch_start_costs": torch.get("start_costs"),
                     "loop_seconds_per_iteration_same_run": tf_run.get("seconds_per_iteration"),
                     "torch_peak_anon_mb": torch.get("peak_anon_mb"),
-                    "torch_first_iteration_seconds": torch.get("first_iteration_seconds")})
+                    "torch_first_iteration_seconds": torch.get("first_iteration_seconds"),
+                    "loop_framework_mb": tf_run.get("framework_mb"),
+                    "torch_framework_mb": torch.get("framework_mb")})
     print(f"PyTorch loop at {width}x{height}: peak {torch.get('peak_rss_mb')} MB, "
           f"{torch.get('seconds_per_iteration')} s per iteration (nst's: "
           f"{tf_run.get('seconds_per_iteration')} s)", flush=True)
     print(f"peak anonymous memory (what a machine without swap cannot give back): nst "
           f"{tf_run.get('peak_anon_mb')} MB, PyTorch {torch.get('peak_anon_mb')} MB", flush=True)
+    print(memory.framework_line(tf_run, torch), flush=True)
     print(f"weights in memory to the first step done: nst {_seconds(tf_run, 'first_iteration_seconds')}"
           f", PyTorch {_seconds(torch, 'first_iteration_seconds')}", flush=True)
     return figures

@@ -64,6 +64,26 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / (1 << 20)
 
 
+def resident_split_mb() -> dict | None:
+    """This process's resident memory now, in MB: {"rss", "anon", "file"}, where "file" is the
+    pages of mapped files (libraries' code and data, memory-mapped weights) and "anon" the
+    rest; None without /proc. Taken right after importing a framework, it shows what the
+    framework itself holds before any work."""
+    fields = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                    fields[key] = int(value.split()[0]) / 1024
+    except OSError:
+        return None
+    if len(fields) < 4:
+        return None
+    return {"rss": round(fields["VmRSS"], 1), "anon": round(fields["RssAnon"], 1),
+            "file": round(fields["RssFile"] + fields["RssShmem"], 1)}
+
+
 def random_weights() -> Path:
     """The full-size random-weights file the benchmarks share."""
     from nst_utils.weights.synthetic import benchmark_weights
@@ -105,6 +125,7 @@ def tf_child(weights_path, width, height, styles, optimizer, precision, iteratio
     estimate = memory.estimate_peak(width, height, styles=styles, optimizer=optimizer,
                                     precision=precision)
     stages["imported"] = rss_mb()
+    framework = resident_split_mb()
     weights = load_weights(weights_path)
     stages["weights"] = rss_mb()
     content, style_images, start = _network_images(width, height, styles)
@@ -123,7 +144,8 @@ def tf_child(weights_path, width, height, styles, optimizer, precision, iteratio
             "seconds_per_iteration": statistics.median(times[1:] or times) if times else None,
             # From weights in memory to the first step done: graph, targets, session, one step.
             "first_iteration_seconds": stamps[0] - begin if stamps else None,
-            "stages_rss_mb": {k: round(v, 1) for k, v in stages.items()}}
+            "stages_rss_mb": {k: round(v, 1) for k, v in stages.items()},
+            "framework_mb": framework}
 
 
 def start_costs_tf(weights_path, width, height) -> tuple:
@@ -171,6 +193,20 @@ class AnonymousPeak:
 
     def mb(self):
         return None if self.peak_pages is None else round(self.peak_pages * self._page / (1 << 20), 1)
+
+
+def framework_line(tf_run: dict, torch_run: dict) -> str:
+    """One line splitting each loop's peak into its framework's resident memory just after the
+    import (and how much of that is the libraries' file pages) and what the run adds above it."""
+    parts = []
+    for name, run in (("nst (TensorFlow)", tf_run), ("PyTorch", torch_run)):
+        framework, peak = run.get("framework_mb"), run.get("peak_rss_mb")
+        if not framework or peak is None:
+            parts.append(f"{name}: n/a")
+            continue
+        parts.append(f"{name}: {framework['rss']:.0f} MB after the import ({framework['file']:.0f} "
+                     f"MB of it file pages), the run adds {peak - framework['rss']:.0f} MB")
+    return "resident peak split: " + "; ".join(parts)
 
 
 def in_child(call: str) -> dict:
@@ -230,6 +266,9 @@ def main(argv=None) -> int:
             f"m.start_costs_tf({str(weights)!r}, {width}, {height})")
         figures.setdefault("torch_runs", []).append(torch)
         print(json.dumps(torch), flush=True)
+        same_size = [r for r in figures["runs"] if r.get("size") == f"{width}x{height}"]
+        if same_size:
+            print(framework_line(same_size[0], torch), flush=True)
     print(json.dumps(figures))
     return 0
 

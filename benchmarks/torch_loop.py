@@ -191,9 +191,15 @@ def load_prepared(npz_path) -> tuple:
 
 
 def run_prepared(npz_path, iterations: int, threads: int | None = None) -> dict:
-    """`run` on inputs written by `prepare`, without importing TensorFlow or nst_utils."""
+    """`run` on inputs written by `prepare`, without importing TensorFlow or nst_utils; with
+    the process's resident memory just after importing PyTorch, before the inputs are read."""
+    import torch  # noqa: F401
+    from memory import resident_split_mb
+
+    framework = resident_split_mb()
     figures = _run(*load_prepared(npz_path), iterations, threads)
     figures["imports_tensorflow"] = "tensorflow" in sys.modules
+    figures["framework_mb"] = framework
     return figures
 
 

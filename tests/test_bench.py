@@ -56,6 +56,12 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
         assert figures["torch_peak_rss_mb"] > 0 and "PyTorch loop at 32x24: peak" in done.stdout
         assert figures["torch_peak_anon_mb"] > 0 and figures["torch_first_iteration_seconds"] > 0
         assert figures["torch_start_costs"] == pytest.approx(figures["loop_start_costs"], rel=1e-4)
+        # Each side's resident memory right after importing its framework, split in two.
+        for key in ("loop_framework_mb", "torch_framework_mb"):
+            split = figures[key]
+            assert split["rss"] == pytest.approx(split["anon"] + split["file"], abs=0.2), key
+            assert 0 < split["rss"] < figures[key.replace("framework", "peak_rss")], key
+        assert "resident peak split: nst (TensorFlow): " in done.stdout
 
 
 def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
@@ -103,3 +109,30 @@ def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
                           timeout=300, cwd=PROJECT_ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["13", "13"]
+
+
+def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
+    # Touching a 64 MB array adds about 64 MB of anonymous pages; reading a mapped 32 MB file
+    # adds about 32 MB of file pages; the split always sums to the resident total.
+    code = (
+        "import sys, mmap, numpy as np\n"
+        f"sys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n"
+        "from memory import resident_split_mb as split\n"
+        "before = split()\n"
+        "a = np.ones(64 << 18, dtype=np.float32)\n"
+        "middle = split()\n"
+        f"path = {str(tmp_path / 'blob')!r}\n"
+        "open(path, 'wb').write(b'x' * (32 << 20))\n"
+        "handle = open(path, 'rb')\n"
+        "m = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)\n"
+        "total = sum(m[i] for i in range(0, len(m), 4096))\n"
+        "after = split()\n"
+        "print(before, middle, after, sep='\\n')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, middle, after = (eval(line) for line in done.stdout.split("\n")[:3])  # noqa: S307
+    assert 60 <= middle["anon"] - before["anon"] <= 70
+    assert 30 <= after["file"] - middle["file"] <= 34
+    for split in (before, middle, after):
+        assert split["rss"] == pytest.approx(split["anon"] + split["file"], abs=0.2)
