@@ -148,6 +148,22 @@ def tf_child(weights_path, width, height, styles, optimizer, precision, iteratio
             "framework_mb": framework}
 
 
+def libraries_child() -> dict:
+    """In this (fresh) process: the resident memory that loading TensorFlow's two C++ libraries
+    alone adds (their relocations and static initialisers, no Python module of TensorFlow), as
+    {"before": split, "after": split}; the floor under any TensorFlow program's resident peak."""
+    import ctypes
+    import importlib.util
+
+    import numpy  # noqa: F401  (both sides of the comparison have numpy loaded)
+
+    folder = Path(importlib.util.find_spec("tensorflow").submodule_search_locations[0])
+    before = resident_split_mb()
+    for name in ("libtensorflow_framework.so.2", "libtensorflow_cc.so.2"):
+        ctypes.CDLL(str(folder / name), mode=ctypes.RTLD_GLOBAL)
+    return {"before": before, "after": resident_split_mb()}
+
+
 def start_costs_tf(weights_path, width, height) -> tuple:
     """nst's (J, J_content, J_style) of the benchmark's start image, to check the PyTorch loop."""
     import tensorflow as tf
@@ -235,7 +251,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     weights = random_weights()
     in_child(f"m.tf_child({str(weights)!r}, 8, 8, 1, 'adam', 'float32', 1)")  # writes the cache
-    figures = {"runs": []}
+    figures = {"runs": [], "libraries": in_child("m.libraries_child()")}
+    if "error" not in figures["libraries"]:
+        before, after = figures["libraries"]["before"], figures["libraries"]["after"]
+        print(f"TensorFlow's C++ libraries loaded alone (no Python module): +{after['rss'] - before['rss']:.0f}"
+              f" MB resident, {after['file'] - before['file']:.0f} MB of it file pages", flush=True)
     for width, height in args.sizes:
         for styles in args.styles:
             for optimizer in args.optimizers:

@@ -136,3 +136,16 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
     assert 30 <= after["file"] - middle["file"] <= 34
     for split in (before, middle, after):
         assert split["rss"] == pytest.approx(split["anon"] + split["file"], abs=0.2)
+
+
+def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    try:
+        import memory
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
+    figures = memory.in_child("m.libraries_child()")
+    before, after = figures["before"], figures["after"]
+    # The libraries are hundreds of MB on disk; loading them maps at least tens of MB of them.
+    assert after["file"] - before["file"] > 50
+    assert after["rss"] == pytest.approx(after["anon"] + after["file"], abs=0.2)
