@@ -85,12 +85,13 @@ def format_style_layers(layers) -> str:
     return ",".join(f"{name}:{weight:g}" for name, weight in layers)
 
 
-def blend_weights(styles, weights) -> tuple:
-    """One weight per style image, scaled to sum to 1; equal weights when none are given."""
+def blend_weights(count: int, weights) -> tuple:
+    """One weight for each of `count` style images, scaled to sum to 1; equal weights when none
+    are given."""
     if not weights:
-        return tuple(1.0 / len(styles) for _ in styles)
-    if len(weights) != len(styles):
-        raise ConfigError(f"--style-blend-weights has {len(weights)} value(s) for {len(styles)} "
+        return tuple(1.0 / count for _ in range(count))
+    if len(weights) != count:
+        raise ConfigError(f"--style-blend-weights has {len(weights)} value(s) for {count} "
                           f"style image(s); give one weight per --style image")
     total = float(sum(weights))
     if total <= 0:

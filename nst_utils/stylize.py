@@ -61,7 +61,7 @@ def prepare(settings: Settings) -> tuple:
     """
     from . import images, options
 
-    blend = options.blend_weights(settings.style_images, settings.style_blend_weights)
+    blend = options.blend_weights(len(settings.style_images), settings.style_blend_weights)
     # The content's size from its header: a large photo is then decoded at a reduced scale.
     content_width, content_height = images.image_size(settings.content_image)
     width, height = options.model_size((content_height, content_width), settings.image_width,

@@ -134,7 +134,7 @@ def build_transfer_costs(model, settings: Settings = DEFAULTS, style_count: int 
     `settings'`. Builds graph only: with the network's weights initialised, call
     `costs.targets.fill(sess, content_image, style_images)` before evaluating the costs.
     """
-    weights = blend_weights(range(style_count), settings.style_blend_weights)
+    weights = blend_weights(style_count, settings.style_blend_weights)
     targets = Targets(model, settings, weights)
     J_content = costs.compute_content_cost(targets.a_C, model[settings.content_layer])
     J_style = 0

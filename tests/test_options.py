@@ -53,13 +53,13 @@ def test_number_and_layer_converters(convert, good, bad):
 
 
 def test_blend_weights_are_scaled_to_sum_to_one_and_must_match_the_styles():
-    assert options.blend_weights(["a", "b"], None) == (0.5, 0.5)
-    assert options.blend_weights(["a", "b", "c"], [2, 1, 1]) == (0.5, 0.25, 0.25)
-    assert options.blend_weights(["a", "b"], [1, 0]) == (1.0, 0.0)
+    assert options.blend_weights(2, None) == (0.5, 0.5)
+    assert options.blend_weights(3, [2, 1, 1]) == (0.5, 0.25, 0.25)
+    assert options.blend_weights(2, [1, 0]) == (1.0, 0.0)
     with pytest.raises(ConfigError, match="2 value\\(s\\) for 1 style image"):
-        options.blend_weights(["a"], [1, 1])
+        options.blend_weights(1, [1, 1])
     with pytest.raises(ConfigError, match="must not all be 0"):
-        options.blend_weights(["a", "b"], [0, 0])
+        options.blend_weights(2, [0, 0])
 
 
 def test_model_size_follows_the_content_aspect_when_one_side_is_given():
