@@ -217,21 +217,27 @@ def _stderr_held():
 class _QuietTensorFlowImport:
     """A meta path finder for the process's first `import tensorflow`, wherever it is written
     (a notebook cell, a test, a grading record): the import then runs as `import_tensorflow`'s
-    does, quiet and without Keras. It removes itself once used."""
+    does, quiet and without Keras. It removes itself when the module is loaded, not when it is
+    only looked up (importlib.util.find_spec, as libraries check what is installed)."""
 
     nst_hook = "quiet tensorflow import"
 
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
-        _uninstall_hook()
-        spec = importlib.util.find_spec(name)
+        spec = None
+        for finder in [f for f in sys.meta_path if not _is_hook(f, self.nst_hook)]:
+            if hasattr(finder, "find_spec"):
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    break
         loader = getattr(spec, "loader", None)
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
         load = loader.exec_module
 
         def exec_module(module):
+            _uninstall_hook()
             try:
                 with _quiet_loading():
                     load(module)

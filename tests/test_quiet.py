@@ -106,6 +106,16 @@ def test_a_reloaded_nst_utils_installs_one_hook_and_imports_tensorflow_once_quie
     assert _printed(code) == ("1\nFalse True\n0\n", "")
 
 
+def test_looking_tensorflow_up_first_leaves_the_import_quiet_and_keras_free():
+    # Libraries check whether TensorFlow is installed with importlib.util.find_spec before
+    # importing it; the lookup must not use up the hook that makes the import quiet.
+    code = ("import importlib.util, sys, nst_utils\n"
+            "print(importlib.util.find_spec('tensorflow') is not None)\n"
+            "import tensorflow as tf\n"
+            "print('keras' in sys.modules, tf.constant(3).numpy())")
+    assert _printed(code) == ("True\nFalse 3\n", "")
+
+
 def _broken_tensorflow(folder):
     """A `tensorflow` package in `folder` whose import writes a native-looking line and fails."""
     package = folder / "tensorflow"
