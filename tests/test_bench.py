@@ -87,13 +87,21 @@ def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_m
         assert scale["seconds_per_iteration"] > 0 and scale["estimate_mb"] > 0
 
 
+def _benchmark_python(code: str) -> str:
+    """What `code` prints, run by a fresh Python with benchmarks/ importable; it must succeed."""
+    code = f"import sys\nsys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n" + code
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
     # The comparison's memory figures mean something only if the PyTorch side keeps one copy of
     # the weights, as a PyTorch program would: its kernels are the arrays it read, not copies.
     pytest.importorskip("torch")
     code = (
-        "import sys, numpy as np\n"
-        f"sys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n"
+        "import numpy as np\n"
         "import torch_loop\n"
         f"npz = torch_loop.prepare({str(vgg_mat)!r}, 32, 24, {str(tmp_path / 'in.npz')!r})\n"
         "weights, content, style, start = torch_loop.load_prepared(npz)\n"
@@ -105,18 +113,14 @@ def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
         "    assert np.array_equal(bias.numpy(), original[name][1])\n"
         "print(sum(np.shares_memory(k.numpy(), weights.conv[n][0]) for n, k, _ in net.layers),\n"
         "      len(net.layers))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=PROJECT_ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["13", "13"]
+    assert _benchmark_python(code).split() == ["13", "13"]
 
 
 def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
     # Touching a 64 MB array adds about 64 MB of anonymous pages; reading a mapped 32 MB file
     # adds about 32 MB of file pages; the split always sums to the resident total.
     code = (
-        "import sys, mmap, numpy as np\n"
-        f"sys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n"
+        "import mmap, numpy as np\n"
         "from memory import resident_split_mb as split\n"
         "before = split()\n"
         "a = np.ones(64 << 18, dtype=np.float32)\n"
@@ -128,10 +132,8 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
         "total = sum(m[i] for i in range(0, len(m), 4096))\n"
         "after = split()\n"
         "print(before, middle, after, sep='\\n')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=PROJECT_ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    before, middle, after = (eval(line) for line in done.stdout.split("\n")[:3])  # noqa: S307
+    printed = _benchmark_python(code)
+    before, middle, after = (eval(line) for line in printed.split("\n")[:3])  # noqa: S307
     assert 60 <= middle["anon"] - before["anon"] <= 70
     assert 30 <= after["file"] - middle["file"] <= 34
     for split in (before, middle, after):
