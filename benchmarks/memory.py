@@ -164,6 +164,29 @@ def libraries_child() -> dict:
     return {"before": before, "after": resident_split_mb()}
 
 
+def step_tensors_child(weights_path, width, height) -> dict:
+    """In this (fresh) process: the most bytes TensorFlow's CPU allocator held at once during
+    one traced Adam step at width x height (the step's tensors: activations kept for the
+    backward pass, gradients; not the weights, which stay in the cache file's pages), in MB."""
+    import tensorflow as tf
+
+    from nst_utils.stylize import Painter
+    from nst_utils.weights import load_weights
+
+    tf1 = tf.compat.v1
+    tf1.disable_eager_execution()
+    content, styles, start = _network_images(width, height)
+    with Painter(_settings(width, height), load_weights(weights_path), content, styles) as painter:
+        painter.start(start)
+        painter.sess.run(painter.train_step)
+        metadata = tf1.RunMetadata()
+        painter.sess.run(painter.train_step, run_metadata=metadata,
+                         options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE))
+    peak = max((memory.allocator_bytes_in_use for device in metadata.step_stats.dev_stats
+                for node in device.node_stats for memory in node.memory), default=0)
+    return {"step_tensors_peak_mb": round(peak / (1 << 20), 1)}
+
+
 def start_costs_tf(weights_path, width, height) -> tuple:
     """nst's (J, J_content, J_style) of the benchmark's start image, to check the PyTorch loop."""
     import tensorflow as tf
@@ -263,6 +286,8 @@ def main(argv=None) -> int:
                     result = in_child(f"m.tf_child({str(weights)!r}, {width}, {height}, {styles}, "
                                       f"{optimizer!r}, {precision!r}, {args.iterations})")
                     if "error" not in result:
+                        result.update(in_child(f"m.step_tensors_child({str(weights)!r}, {width}, "
+                                               f"{height})"))
                         result["estimate_error"] = round(
                             result["estimate_mb"] / result["peak_rss_mb"] - 1, 3)
                     figures["runs"].append(result)

@@ -151,3 +151,15 @@ def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
     # The libraries are hundreds of MB on disk; loading them maps at least tens of MB of them.
     assert after["file"] - before["file"] > 50
     assert after["rss"] == pytest.approx(after["anon"] + after["file"], abs=0.2)
+
+
+def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(vgg_mat):
+    # The backward pass needs conv1_1's and conv1_2's ReLU outputs (1, H, W, C) together, so
+    # TensorFlow's allocator must have held at least those bytes at once during the step.
+    from nst_utils.weights import load_weights
+
+    channels = load_weights(vgg_mat).conv["conv1_1"][0].shape[-1]
+    printed = _benchmark_python(
+        f"import json, memory\nprint(json.dumps(memory.step_tensors_child({str(vgg_mat)!r}, 64, 48)))")
+    peak_mb = json.loads(printed.splitlines()[-1])["step_tensors_peak_mb"]
+    assert 2 * 64 * 48 * channels * 4 / (1 << 20) <= peak_mb < 512
