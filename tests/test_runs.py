@@ -153,3 +153,22 @@ def test_a_cost_overflowing_float32_names_the_weights_not_the_learning_rate(opti
     assert line.startswith("error: the cost became NaN or infinite after 0 iteration")
     assert says in line and "learning-rate" not in line
     assert record(out)["stopped"] == "non-finite" and record(out)["iterations_completed"] == 0
+
+
+@pytest.mark.parametrize("key, value", [("style_layers", "conv1_1"), ("seed", "x"),
+                                        ("style", None), ("content", None), ("weights", 5),
+                                        ("style_layers", [["conv1_1", "a"]]), ("width", -5)])
+def test_resume_of_a_run_json_with_damaged_settings_is_one_line(key, value, vgg_mat, tmp_path,
+                                                                capsys):
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
+    kept = record(out)
+    damaged = dict(kept, settings=dict(kept["settings"], **{key: value}))
+    (out / "run.json").write_text(json.dumps(damaged))
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert "settings in" in line and "run.json are damaged" in line
+    (out / "run.json").write_text(json.dumps(dict(kept, settings="abc")))
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 2
+    assert "holds no readable run.json" in one_error_line(capsys)

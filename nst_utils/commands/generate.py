@@ -125,6 +125,8 @@ def _resumed_settings(args, environment):
     try:
         record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
         recorded = record["settings"]
+        if not isinstance(recorded, dict):
+            raise TypeError("settings that are not a mapping")
     except (OSError, ValueError, KeyError, TypeError):
         raise _config_error(f"{run_dir} holds no readable run.json: --resume takes the folder "
                             f"of an earlier generate run") from None
@@ -135,7 +137,11 @@ def _resumed_settings(args, environment):
             f"--resume continues a run with its recorded settings; drop "
             f"{', '.join(_flag(n) for n in refused)} (only --iterations, --save-every, "
             f"--log-every, --no-progress, --weights and the thread options may change)")
-    base = Settings.from_record(recorded, environment)
+    try:
+        base = Settings.from_record(recorded, environment)
+    except (TypeError, ValueError) as exc:  # ConfigError too: a value out of range or form
+        raise _config_error(f"the settings in {run_dir / 'run.json'} are damaged ({exc}); the run "
+                            f"cannot be resumed; start it again") from None
     settings = base.replace(**{k: getattr(args, k) for k in given}, run_dir=run_dir.resolve())
     return settings, record
 
