@@ -172,3 +172,15 @@ def test_resume_of_a_run_json_with_damaged_settings_is_one_line(key, value, vgg_
     (out / "run.json").write_text(json.dumps(dict(kept, settings="abc")))
     assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 2
     assert "holds no readable run.json" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("key", ["weights", "resumed", "wall_time_seconds"])
+def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_resumes(
+        key, vgg_mat, tmp_path):
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
+    (out / "run.json").write_text(json.dumps(dict(record(out), **{key: "x"})))
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 0
+    done = record(out)
+    assert done["iterations_completed"] == 2 and done["stopped"] is None
+    assert isinstance(done["wall_time_seconds"], float) and len(done["resumed"]) == 1

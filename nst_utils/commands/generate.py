@@ -195,12 +195,20 @@ def _record(settings, seed_given, weights, started, resumed=None) -> dict:
         "costs": [],
     }
     if resumed is not None:
-        record["started"] = resumed.get("started", record["started"])
-        record["wall_time_seconds"] = resumed.get("wall_time_seconds")
-        record["resumed"] = resumed.get("resumed", []) + [started.isoformat(timespec="seconds")]
-        if resumed.get("weights", {}).get("md5") not in (None, weights.md5):
+        # Fields of the wrong type (a hand-edited record) are dropped: the sums and checks
+        # below would otherwise fail with a traceback, the time's only after the painting.
+        def earlier(key, kind, default):
+            value = resumed.get(key)
+            return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+        record["started"] = earlier("started", str, record["started"])
+        record["wall_time_seconds"] = earlier("wall_time_seconds", (int, float), None)
+        record["resumed"] = ([str(t) for t in earlier("resumed", list, [])]
+                             + [started.isoformat(timespec="seconds")])
+        md5 = earlier("weights", dict, {}).get("md5")
+        if md5 not in (None, weights.md5):
             raise _config_error(f"the weights {weights.path} are not the ones this run started "
-                                f"with (MD5 {resumed['weights']['md5']}); give those with --weights")
+                                f"with (MD5 {md5}); give those with --weights")
     return record
 
 
