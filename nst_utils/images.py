@@ -351,8 +351,8 @@ def write_image(path, pixels: np.ndarray) -> Path:
     extra = {"quality": 95} if kind == "JPEG" else {}
     # Encoded in memory, then written: imageio writing to a file that fails to close (a full
     # disk) closed it again when collected and printed a traceback ("Exception ignored").
-    data = iio.imwrite("<bytes>", pixels, extension=path.suffix.lower(), **extra)
-    return replace_atomically(path, lambda tmp: tmp.write_bytes(data), ImageError)
+    return replace_atomically(path, lambda tmp: tmp.write_bytes(
+        iio.imwrite("<bytes>", pixels, extension=path.suffix.lower(), **extra)), ImageError)
 
 
 def save_image(path, image, means=None) -> Path:
