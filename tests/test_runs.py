@@ -184,3 +184,31 @@ def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_re
     done = record(out)
     assert done["iterations_completed"] == 2 and done["stopped"] is None
     assert isinstance(done["wall_time_seconds"], float) and len(done["resumed"]) == 1
+
+
+def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resumes(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    from nst_utils.stylize import read_state
+
+    encode, calls = iio.imwrite, []
+
+    def fills_up(*args, **kwargs):   # the fourth snapshot finds the disk full
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return encode(*args, **kwargs)
+
+    common = ("--iterations", "8", "--save-every", "1", "--seed", "3", "--log-every", "0")
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(whole), *common) == 0
+    monkeypatch.setattr(iio, "imwrite", fills_up)
+    assert generate(vgg_mat, "--output", str(out), *common) == 2
+    assert "the disk is full" in one_error_line(capsys)
+    saved, kept = read_state(out / "state.npz", arrays=False), record(out)
+    assert saved["iterations"] >= 1
+    assert (kept["stopped"], kept["iterations_completed"]) == ("disk full", saved["iterations"])
+    assert kept["snapshots"] == saved["snapshots"] and len(kept["costs"]) == saved["iterations"]
+    monkeypatch.setattr(iio, "imwrite", encode)      # space again
+    assert main(["generate", "--resume", str(out), "--no-progress"]) == 0
+    assert record(out)["costs"] == record(whole)["costs"]
+    assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()

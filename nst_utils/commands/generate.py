@@ -83,6 +83,8 @@ def run(args):
             record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
             _quit_now(run_dir, stop, record)
         except DiskFullError as exc:
+            record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
+            _record_saved_state(run_dir, stop, record, "disk full")
             raise DiskFullError(f"{exc}; this run needs about "
                                 f"{run_record.bytes_needed(settings) / 1e6:.1f} MB") from None
     result = painting.result
@@ -237,22 +239,31 @@ def _record_progress(record, iterations, history, snapshots, stopped, stop) -> N
     })
 
 
-def _quit_now(run_dir, stop, record):
-    """The second stop signal: leave at once; the last snapshot and state stay on disk, and
-    run.json says how far they go (the state's iterations, costs and snapshots)."""
+def _record_saved_state(run_dir, stop, record, stopped) -> bool:
+    """Bring run.json up to the saved state (its iterations, costs and snapshots) of a run that
+    ends without its own record, as `stopped`; False when there is no state. Best effort: on a
+    full disk the record may stay as the run started it; the state is what resumes."""
     from .. import run_record
     from ..errors import NSTError
     from ..stylize import STATE_FILE, read_state
 
     state_path = Path(run_dir) / STATE_FILE
-    if state_path.exists():
-        try:
-            saved = read_state(state_path, arrays=False)
-            _record_progress(record, saved["iterations"], saved["history"], saved["snapshots"],
-                             "interrupted", stop)
-            run_record.write_run_json(Path(run_dir) / run_record.RUN_JSON, record)
-        except (NSTError, OSError):
-            pass   # the record stays as the run started it; the state is what resumes
+    if not state_path.exists():
+        return False
+    try:
+        saved = read_state(state_path, arrays=False)
+        _record_progress(record, saved["iterations"], saved["history"], saved["snapshots"],
+                         stopped, stop)
+        run_record.write_run_json(Path(run_dir) / run_record.RUN_JSON, record)
+    except (NSTError, OSError):
+        pass
+    return True
+
+
+def _quit_now(run_dir, stop, record):
+    """The second stop signal: leave at once; the last snapshot and state stay on disk, and
+    run.json says how far they go (the state's iterations, costs and snapshots)."""
+    if _record_saved_state(run_dir, stop, record, "interrupted"):
         print(f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
               f"--resume {run_dir})", file=sys.stderr, flush=True)
     else:
