@@ -34,6 +34,14 @@ def _is_run_file(path: Path) -> bool:
     return path.name in RUN_FILES or (path.suffix == ".png" and path.stem.isdigit())
 
 
+def _holds_a_run(path: Path) -> bool:
+    """True when `path` holds the run.json of a generate run."""
+    try:
+        return json.loads((path / RUN_JSON).read_text(encoding="utf-8")).get("command") == "generate"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
     """The folder of a new run, created and proven writable.
 
@@ -47,9 +55,14 @@ def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
         if entries and not overwrite:
             raise ConfigError(f"the output folder {path} is not empty (an earlier run?); choose "
                               f"a new --output, or add --overwrite to replace that run's files")
-        for entry in entries:
-            if entry.is_file() and _is_run_file(entry):
-                entry.unlink()
+        doomed = [entry for entry in entries if entry.is_file() and _is_run_file(entry)]
+        if doomed and not _holds_a_run(path):
+            # Numbered PNGs beside no run.json are someone's pictures, not a run's snapshots.
+            raise ConfigError(f"the output folder {path} holds no earlier run (no run.json of "
+                              f"one) but files --overwrite would remove ({doomed[0].name}, ...); "
+                              f"choose a new --output")
+        for entry in doomed:
+            entry.unlink()
         return path
     root = prepare_output_dir(output_dir)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -212,3 +212,18 @@ def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resum
     assert main(["generate", "--resume", str(out), "--no-progress"]) == 0
     assert record(out)["costs"] == record(whole)["costs"]
     assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()
+
+
+def test_overwrite_keeps_the_pictures_of_a_folder_that_holds_no_run(vgg_mat, tmp_path, capsys):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "7.png").write_bytes(b"someone's picture")
+    (out / "notes.txt").write_text("mine")
+    assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1") == 2
+    line = one_error_line(capsys)
+    assert "holds no earlier run" in line and "7.png" in line
+    assert (out / "7.png").read_bytes() == b"someone's picture"
+    assert sorted(p.name for p in out.iterdir()) == ["7.png", "notes.txt"]
+    (out / "7.png").unlink()   # no file of a run's name: --overwrite reuses the folder
+    assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1") == 0
+    assert (out / "notes.txt").read_text() == "mine" and record(out)["iterations_completed"] == 1
