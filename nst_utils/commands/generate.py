@@ -35,6 +35,13 @@ def add_arguments(parser):
 
 def run(args):
     from .. import run_record
+
+    with run_record.FolderLock() as lock:   # released when the run ends, however it ends
+        return _run(args, lock)
+
+
+def _run(args, lock):
+    from .. import run_record
     from ..quiet import import_tensorflow
 
     import_tensorflow()  # first, so that its start-up lines stay off the screen
@@ -57,10 +64,14 @@ def run(args):
     weights = _load_weights(settings, typed="vgg_model" in vars(args))
     state = None
     if resumed is None:
+        if settings.run_dir is not None:   # held before --overwrite removes anything there
+            lock.take(run_record.prepare_output_dir(settings.run_dir))
         run_dir = run_record.new_run_dir(settings.run_dir, settings.output_dir, settings.overwrite)
+        lock.take(run_dir)
         settings = settings.replace(run_dir=run_dir)
     else:
         run_dir = settings.run_dir
+        lock.take(run_dir)
         state = read_state(run_dir / STATE_FILE)
         check_state(settings, state)   # before run.json is rewritten: a refusal keeps the record
         if state["iterations"] >= settings.num_iterations:
@@ -270,6 +281,13 @@ def _quit_now(run_dir, stop, record):
         print(f"quitting at once, before the first snapshot: nothing in {run_dir} to resume "
               f"from; start the run again", file=sys.stderr, flush=True)
     sys.stdout.flush()
+    from .. import run_record
+
+    # The lock itself ends with the process; its file goes first, as at a run's end.
+    try:
+        (Path(run_dir) / run_record.LOCK_FILE).unlink(missing_ok=True)
+    except OSError:
+        pass
     os._exit(128 + (stop.signal_number or signal.SIGINT))
 
 
