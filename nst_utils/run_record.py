@@ -211,7 +211,11 @@ def library_versions() -> dict:
     for name in VERSIONED:
         try:
             versions[name] = getattr(importlib.import_module(name), "__version__", "unknown")
-        except ImportError:
+        except ImportError as exc:
+            # An extension's import that Ctrl-C broke (pybind11: "initialization failed") is
+            # the interrupt, not a missing library: it stays broken for the run's plots.
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
             versions[name] = None
     versions["pillow"] = versions.pop("PIL")
     return versions

@@ -227,3 +227,25 @@ def test_overwrite_keeps_the_pictures_of_a_folder_that_holds_no_run(vgg_mat, tmp
     (out / "7.png").unlink()   # no file of a run's name: --overwrite reuses the folder
     assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1") == 0
     assert (out / "notes.txt").read_text() == "mine" and record(out)["iterations_completed"] == 1
+
+
+def test_ctrl_c_inside_a_librarys_import_at_start_up_ends_before_the_run_folder(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    real = importlib.import_module
+
+    def interrupted(name, *args, **kwargs):
+        if name == "tqdm":   # as pybind11 reports a KeyboardInterrupt inside a module's init
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as exc:
+                raise ImportError("initialization failed") from exc
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", interrupted)
+    out = tmp_path / "out"
+    # It was taken for a missing library: the run went on, and the broken import failed later.
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1") == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert not out.exists()

@@ -62,6 +62,8 @@ def _run(args, lock):
     # Every input is checked before anything is written; the output folder comes last.
     settings, inputs = prepare(settings)
     weights = _load_weights(settings, typed="vgg_model" in vars(args))
+    # Imports matplotlib and the rest: a Ctrl-C inside them ends the command before a folder is made.
+    versions = run_record.library_versions()
     state = None
     if resumed is None:
         if settings.run_dir is not None:   # held before --overwrite removes anything there
@@ -84,7 +86,7 @@ def _run(args, lock):
     print(f"run folder {run_dir}" + (f" (resuming after iteration {state['iterations']})"
                                      if state else ""), flush=True)
 
-    record = _record(settings, seed_given, weights, started, resumed)
+    record = _record(settings, seed_given, weights, started, versions, resumed)
     earlier_seconds = record["wall_time_seconds"] or 0
     run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
     with StopSignals() as stop:
@@ -186,7 +188,7 @@ def _load_weights(settings, typed: bool):
                         cache_dir=settings.weights_cache_dir)
 
 
-def _record(settings, seed_given, weights, started, resumed=None) -> dict:
+def _record(settings, seed_given, weights, started, versions, resumed=None) -> dict:
     """run.json at the start of a run (or of its resumption); the loop's figures come at the end."""
     from .. import run_record
 
@@ -195,7 +197,7 @@ def _record(settings, seed_given, weights, started, resumed=None) -> dict:
         "settings": settings.record(),
         "seed": settings.seed,
         "seed_given": seed_given if resumed is None else resumed.get("seed_given", True),
-        "versions": run_record.library_versions(),
+        "versions": versions,
         "weights": weights.record(),
         "started": started.isoformat(timespec="seconds"),
         "wall_time_seconds": None,
