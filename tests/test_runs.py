@@ -249,3 +249,18 @@ def test_ctrl_c_inside_a_librarys_import_at_start_up_ends_before_the_run_folder(
     assert generate(vgg_mat, "--output", str(out), "--iterations", "1") == 130
     assert capsys.readouterr().err.strip() == "interrupted"
     assert not out.exists()
+
+
+def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    from nst_utils.weights import load
+
+    def interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(load, "load_for_run", interrupted)
+    assert generate(vgg_mat, "--output", str(tmp_path / "out"), "--iterations", "1") == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
