@@ -264,3 +264,27 @@ def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
     monkeypatch.setattr(load, "load_for_run", interrupted)
     assert generate(vgg_mat, "--output", str(tmp_path / "out"), "--iterations", "1") == 130
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_state(
+        vgg_mat, tmp_path, monkeypatch):
+    from nst_utils.commands import generate as command
+
+    def second_ctrl_c(*args, **kwargs):   # what StopSignals raises on the second signal
+        raise KeyboardInterrupt
+
+    class QuitAtOnce(Exception):
+        pass
+
+    def exits(code):
+        raise QuitAtOnce(code)
+
+    monkeypatch.setattr(run_record, "plot_costs", second_ctrl_c)
+    monkeypatch.setattr(command.os, "_exit", exits)
+    out = tmp_path / "out"
+    # It came after StopSignals had ended: run.json said 'running' with 0 iterations.
+    with pytest.raises(QuitAtOnce) as quit_at_once:
+        generate(vgg_mat, "--output", str(out), "--iterations", "2", "--save-every", "1")
+    assert quit_at_once.value.args == (130,)
+    kept = record(out)
+    assert (kept["stopped"], kept["iterations_completed"], len(kept["costs"])) == ("interrupted", 2, 2)

@@ -92,6 +92,10 @@ def _run(args, lock):
     with StopSignals() as stop:
         try:
             painting = stop.run(lambda: _paint(settings, weights, inputs, run_dir, stop, state))
+            # Still under StopSignals: a second Ctrl-C while the plots are drawn quits through
+            # _quit_now, which brings run.json up to the saved state.
+            _write_record(record, painting, run_dir, inputs, stop,
+                          lambda: round(earlier_seconds + time.perf_counter() - clock, 3))
         except KeyboardInterrupt:
             record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
             _quit_now(run_dir, stop, record)
@@ -101,16 +105,6 @@ def _run(args, lock):
             raise DiskFullError(f"{exc}; this run needs about "
                                 f"{run_record.bytes_needed(settings) / 1e6:.1f} MB") from None
     result = painting.result
-
-    # The record, whatever stopped the run.
-    _record_progress(record, result.iterations, result.history,
-                     [_relative(p, run_dir) for p in result.saved[:-1]], result.stopped, stop)
-    record.update({"final_image": _relative(result.saved[-1], run_dir),
-                   "final_costs": dict(zip(("total", "content", "style"), painting.final_costs))})
-    run_record.plot_costs(run_dir / run_record.COSTS_PNG, result.history)
-    run_record.plot_progress(run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
-    record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
-    run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
     final_path = result.saved[-1]
     print(f"saved {final_path} after {result.iterations} iteration(s) in "
           f"{record['wall_time_seconds']:.1f} s; record: {run_dir / run_record.RUN_JSON}, "
@@ -122,6 +116,21 @@ def _run(args, lock):
             f"the cost became NaN or infinite after {result.iterations} iteration(s); the last "
             f"good image was kept in {final_path}; {_non_finite_advice(settings, result)}")
     return 0 if stop.signal_number is None else 128 + stop.signal_number
+
+
+def _write_record(record, painting, run_dir, inputs, stop, wall_time) -> None:
+    """The run's record, whatever stopped it: run.json, costs.png and progress.png."""
+    from .. import run_record
+
+    result = painting.result
+    _record_progress(record, result.iterations, result.history,
+                     [_relative(p, run_dir) for p in result.saved[:-1]], result.stopped, stop)
+    record.update({"final_image": _relative(result.saved[-1], run_dir),
+                   "final_costs": dict(zip(("total", "content", "style"), painting.final_costs))})
+    run_record.plot_costs(run_dir / run_record.COSTS_PNG, result.history)
+    run_record.plot_progress(run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
+    record["wall_time_seconds"] = wall_time()
+    run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
 
 
 def _config_error(message):
