@@ -174,6 +174,10 @@ def test_a_build_killed_mid_write_leaves_no_lasting_temporary_file(mat_copy):
         weights.load_weights(mat_copy)
     assert beside(mat_copy).exists() and not killed.exists()
     assert fresh.exists() and locked.exists()
+    # A load from a sound cache removes them too (the killed build was followed by another).
+    os.utime(fresh, (old, old))
+    weights.load_weights(mat_copy)
+    assert not fresh.exists() and not locked.exists()
 
 def test_cache_false_writes_nothing(mat_copy, private_user_cache):
     weights.load_weights(mat_copy, cache=False)

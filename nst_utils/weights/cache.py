@@ -134,8 +134,9 @@ def encode_header(weights: VGGWeights, stamp: dict) -> dict:
     return header
 
 
-#: A temporary cache file untouched this long, and locked by no writer, was left by a killed build.
-ABANDONED_TEMP_SECONDS = 60.0
+#: A temporary cache file untouched this long, and locked by no writer, was left by a killed
+#: build (the wait covers a writer between creating its file and locking it).
+ABANDONED_TEMP_SECONDS = 2.0
 
 
 def _lock(fd: int, blocking: bool) -> bool:
@@ -312,6 +313,7 @@ def cached_weights(mat_path, stamp: dict, build, cache_dir=None) -> VGGWeights:
     """
     unsound = []
     for location in cache_locations(mat_path, cache_dir):
+        _remove_abandoned_temps(location)
         try:
             weights = read_cache(location, stamp)
         except CacheInvalid as why:
