@@ -314,6 +314,14 @@ def check_state(settings: Settings, state: dict) -> None:
                 for name in state["snapshots"])):
         raise ConfigError(f"the saved state's record of its {done} iteration(s) is damaged "
                           f"(its history or snapshots do not match); start the run again")
+    # NaN or infinities (a damaged file) would paint garbage over the last good image.
+    arrays = ([state["big"].image, state["big"].adam_m, state["big"].adam_v] if "big" in state
+              else list(state["variables"].values()))
+    for array in arrays:
+        if (array is not None and np.asarray(array).dtype.kind == "f"
+                and not np.isfinite(array).all()):
+            raise ConfigError("the saved state holds NaN or infinite values (it is damaged); the "
+                              "run cannot be resumed from it; start the run again")
     if "big" in state:
         sizes = scales.scale_sizes(width, height, settings.scales)
         scales.check_position(state["big"], sizes, done=done)
