@@ -68,6 +68,9 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ImportError as exc:  # a requirement missing or broken (TensorFlow, most often)
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            print("interrupted", file=sys.stderr)   # Ctrl-C inside an extension module's import
+            return 130
         from .quiet import requirement_error
 
         error = requirement_error(exc)

@@ -349,8 +349,10 @@ def write_image(path, pixels: np.ndarray) -> Path:
     if kind is None:
         raise ImageError(f"cannot save {path}: use a .png, .jpg or .jpeg file name")
     extra = {"quality": 95} if kind == "JPEG" else {}
-    return replace_atomically(
-        path, lambda tmp: iio.imwrite(tmp, pixels, extension=path.suffix.lower(), **extra), ImageError)
+    # Encoded in memory, then written: imageio writing to a file that fails to close (a full
+    # disk) closed it again when collected and printed a traceback ("Exception ignored").
+    return replace_atomically(path, lambda tmp: tmp.write_bytes(
+        iio.imwrite("<bytes>", pixels, extension=path.suffix.lower(), **extra)), ImageError)
 
 
 def save_image(path, image, means=None) -> Path:

@@ -28,10 +28,79 @@ VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tq
 #: Files a generate run writes in its folder (besides its numbered snapshots <i>.png).
 RUN_FILES = ("generated_image.jpg", RUN_JSON, COSTS_PNG, PROGRESS_PNG, "state.npz")
 LATEST = "latest"
+#: The hidden file a run holds a lock on while it writes its folder.
+LOCK_FILE = ".nst-lock"
+
+
+class FolderLock:
+    """Context manager: an exclusive lock on a run's folder for as long as the run writes it.
+
+    Two processes writing one folder (a second --resume, or --overwrite of a running run's
+    folder) mixed their snapshots, state and record; the second now stops with a ConfigError.
+    flock locks end with the process, so a killed run leaves no stale lock; the file is removed
+    when the run ends (a lock taken on a file removed meanwhile is taken again on the new one).
+    """
+
+    def __init__(self):
+        self._held = {}
+
+    def take(self, folder) -> None:
+        folder = Path(folder).resolve()
+        if folder in self._held:
+            return
+        try:
+            import fcntl
+        except ImportError:   # no flock on this system: run unguarded
+            return
+        path = folder / LOCK_FILE
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                return        # a folder the lock cannot be made in fails later, with its own error
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise ConfigError(f"another nst process is writing in {folder} (a run still "
+                                  f"running); wait for it to end or stop it, or choose another "
+                                  f"folder") from None
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)      # its holder removed the file as it ended: lock the new one
+        self._held[folder] = fd
+
+    def release(self) -> None:
+        """Remove the lock files, then let go of the locks."""
+        for folder, fd in self._held.items():
+            try:
+                (folder / LOCK_FILE).unlink(missing_ok=True)
+            except OSError:
+                pass
+            os.close(fd)
+        self._held.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
 
 
 def _is_run_file(path: Path) -> bool:
     return path.name in RUN_FILES or (path.suffix == ".png" and path.stem.isdigit())
+
+
+def _holds_a_run(path: Path) -> bool:
+    """True when `path` holds the run.json of a generate run."""
+    try:
+        return json.loads((path / RUN_JSON).read_text(encoding="utf-8")).get("command") == "generate"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
@@ -43,13 +112,19 @@ def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
     """
     if run_dir is not None:
         path = prepare_output_dir(run_dir)
-        entries = [p for p in path.iterdir() if not p.name.startswith(".nst-write-check-")]
+        entries = [p for p in path.iterdir()
+                   if not p.name.startswith(".nst-write-check-") and p.name != LOCK_FILE]
         if entries and not overwrite:
             raise ConfigError(f"the output folder {path} is not empty (an earlier run?); choose "
                               f"a new --output, or add --overwrite to replace that run's files")
-        for entry in entries:
-            if entry.is_file() and _is_run_file(entry):
-                entry.unlink()
+        doomed = [entry for entry in entries if entry.is_file() and _is_run_file(entry)]
+        if doomed and not _holds_a_run(path):
+            # Numbered PNGs beside no run.json are someone's pictures, not a run's snapshots.
+            raise ConfigError(f"the output folder {path} holds no earlier run (no run.json of "
+                              f"one) but files --overwrite would remove ({doomed[0].name}, ...); "
+                              f"choose a new --output")
+        for entry in doomed:
+            entry.unlink()
         return path
     root = prepare_output_dir(output_dir)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -136,7 +211,11 @@ def library_versions() -> dict:
     for name in VERSIONED:
         try:
             versions[name] = getattr(importlib.import_module(name), "__version__", "unknown")
-        except ImportError:
+        except ImportError as exc:
+            # An extension's import that Ctrl-C broke (pybind11: "initialization failed") is
+            # the interrupt, not a missing library: it stays broken for the run's plots.
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
             versions[name] = None
     versions["pillow"] = versions.pop("PIL")
     return versions

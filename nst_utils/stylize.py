@@ -67,13 +67,15 @@ def prepare(settings: Settings) -> tuple:
     width, height = options.model_size((content_height, content_width), settings.image_width,
                                        settings.image_height, default=(400, 300))
     # Whether the painting can fit at all, before any image of its size is made.
-    paints_big(settings.replace(image_width=width, image_height=height))
+    big = paints_big(settings.replace(image_width=width, image_height=height))
     init = None
     if settings.init not in INITS:
         init = images.load_image(settings.init, (width, height))
     from .scales import style_size
 
-    style_wh = style_size(width, height, settings.style_scale)
+    # A painting made whole fills its style targets at its own size, however small; only
+    # coarse-to-fine scales resize the styles again (to at least 16 pixels) and rescale Grams.
+    style_wh = style_size(width, height, settings.style_scale) if big else (width, height)
     inputs = Inputs(content=images.load_image(settings.content_image, (width, height)),
                     styles=[images.load_image(path, style_wh) for path in settings.style_images],
                     init=init)
@@ -312,6 +314,14 @@ def check_state(settings: Settings, state: dict) -> None:
                 for name in state["snapshots"])):
         raise ConfigError(f"the saved state's record of its {done} iteration(s) is damaged "
                           f"(its history or snapshots do not match); start the run again")
+    # NaN or infinities (a damaged file) would paint garbage over the last good image.
+    arrays = ([state["big"].image, state["big"].adam_m, state["big"].adam_v] if "big" in state
+              else list(state["variables"].values()))
+    for array in arrays:
+        if (array is not None and np.asarray(array).dtype.kind == "f"
+                and not np.isfinite(array).all()):
+            raise ConfigError("the saved state holds NaN or infinite values (it is damaged); the "
+                              "run cannot be resumed from it; start the run again")
     if "big" in state:
         sizes = scales.scale_sizes(width, height, settings.scales)
         scales.check_position(state["big"], sizes, done=done)

@@ -327,3 +327,26 @@ def test_a_damaged_state_of_a_run_painted_whole_is_refused_in_one_line(damage, v
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: the saved state"), err
     assert (out / "run.json").read_bytes() == record
+
+
+@pytest.mark.parametrize("scales, key", [("1", "var:input:0"), ("1", "var:beta1_power:0"),
+                                         ("2", "image")])
+def test_a_state_with_nan_is_refused_and_the_last_image_kept(scales, key, vgg_mat, tmp_path,
+                                                              capsys):
+    from nst_utils.cli import main
+
+    out = tmp_path / "run"
+    assert main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
+                 "--seed", "2", "--width", "64", "--height", "48", "--scales", scales,
+                 "--iterations", "3", "--save-every", "1"]) == 0
+    final = (out / "generated_image.jpg").read_bytes()
+    with np.load(out / STATE_FILE) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays[key] = np.full_like(arrays[key], np.nan)
+    np.savez(out / STATE_FILE, **arrays)
+    capsys.readouterr()
+    # It resumed, painted NaN over generated_image.jpg and called it "the last good image".
+    assert main(["generate", "--resume", str(out), "--iterations", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN or infinite values" in err, err
+    assert (out / "generated_image.jpg").read_bytes() == final

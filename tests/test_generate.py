@@ -351,3 +351,12 @@ def test_an_unknown_precision_is_refused_in_one_line(vgg_mat, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and err.startswith("error: argument --precision")
     assert "\n" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("size", [("--width", "8", "--height", "8"), ("--width", "64", "--height", "12")])
+def test_a_painting_with_a_side_under_16_pixels_is_painted(size, paint):
+    # Styles were loaded at least 16 pixels a side, then did not fit the painting's targets.
+    code, out = paint("small", "--iterations", "1", "--save-every", "0", "--seed", "1", size=size)
+    width, height = int(size[1]), int(size[3])
+    assert code == 0 and iio.imread(out / "generated_image.jpg").shape == (height, width, 3)
+    assert record(out)["stopped"] is None

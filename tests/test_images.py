@@ -1,6 +1,7 @@
 """Image helpers: any common image to RGB, resizing, normalising, noise and saving."""
 
 import warnings
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -119,6 +120,26 @@ def test_save_image_writes_jpeg(tmp_path, rng):
     assert back.shape == (16, 16, 3)
     assert np.abs(back.astype(float) - images.deprocess_image(network)).mean() < 3
 
+
+
+def test_an_image_written_to_a_full_disk_is_one_error_and_no_traceback(tmp_path, monkeypatch):
+    import gc
+    import os
+    import sys
+
+    from nst_utils.errors import DiskFullError
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    # The temporary file the write goes through leads to /dev/full: every write fails ENOSPC.
+    name = "x.png"
+    (tmp_path / f".{name}.partial{Path(name).suffix}").symlink_to("/dev/full")
+    ignored = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda raised: ignored.append(raised.exc_value))
+    with pytest.raises(DiskFullError, match="the disk is full"):
+        images.write_image(tmp_path / name, np.zeros((48, 64, 3), np.uint8))
+    gc.collect()
+    assert ignored == [] and not (tmp_path / name).exists()
 
 def _photo(h=48, w=64):
     """A smooth colourful (h, w, 3) uint8 picture that survives JPEG well."""

@@ -153,3 +153,138 @@ def test_a_cost_overflowing_float32_names_the_weights_not_the_learning_rate(opti
     assert line.startswith("error: the cost became NaN or infinite after 0 iteration")
     assert says in line and "learning-rate" not in line
     assert record(out)["stopped"] == "non-finite" and record(out)["iterations_completed"] == 0
+
+
+@pytest.mark.parametrize("key, value", [("style_layers", "conv1_1"), ("seed", "x"),
+                                        ("style", None), ("content", None), ("weights", 5),
+                                        ("style_layers", [["conv1_1", "a"]]), ("width", -5)])
+def test_resume_of_a_run_json_with_damaged_settings_is_one_line(key, value, vgg_mat, tmp_path,
+                                                                capsys):
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
+    kept = record(out)
+    damaged = dict(kept, settings=dict(kept["settings"], **{key: value}))
+    (out / "run.json").write_text(json.dumps(damaged))
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert "settings in" in line and "run.json are damaged" in line
+    (out / "run.json").write_text(json.dumps(dict(kept, settings="abc")))
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 2
+    assert "holds no readable run.json" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("key", ["weights", "resumed", "wall_time_seconds"])
+def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_resumes(
+        key, vgg_mat, tmp_path):
+    out = tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
+    (out / "run.json").write_text(json.dumps(dict(record(out), **{key: "x"})))
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 0
+    done = record(out)
+    assert done["iterations_completed"] == 2 and done["stopped"] is None
+    assert isinstance(done["wall_time_seconds"], float) and len(done["resumed"]) == 1
+
+
+def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resumes(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    from nst_utils.stylize import read_state
+
+    encode, calls = iio.imwrite, []
+
+    def fills_up(*args, **kwargs):   # the fourth snapshot finds the disk full
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return encode(*args, **kwargs)
+
+    common = ("--iterations", "8", "--save-every", "1", "--seed", "3", "--log-every", "0")
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(whole), *common) == 0
+    monkeypatch.setattr(iio, "imwrite", fills_up)
+    assert generate(vgg_mat, "--output", str(out), *common) == 2
+    assert "the disk is full" in one_error_line(capsys)
+    saved, kept = read_state(out / "state.npz", arrays=False), record(out)
+    assert saved["iterations"] >= 1
+    assert (kept["stopped"], kept["iterations_completed"]) == ("disk full", saved["iterations"])
+    assert kept["snapshots"] == saved["snapshots"] and len(kept["costs"]) == saved["iterations"]
+    monkeypatch.setattr(iio, "imwrite", encode)      # space again
+    assert main(["generate", "--resume", str(out), "--no-progress"]) == 0
+    assert record(out)["costs"] == record(whole)["costs"]
+    assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()
+
+
+def test_overwrite_keeps_the_pictures_of_a_folder_that_holds_no_run(vgg_mat, tmp_path, capsys):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "7.png").write_bytes(b"someone's picture")
+    (out / "notes.txt").write_text("mine")
+    assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1") == 2
+    line = one_error_line(capsys)
+    assert "holds no earlier run" in line and "7.png" in line
+    assert (out / "7.png").read_bytes() == b"someone's picture"
+    assert sorted(p.name for p in out.iterdir()) == ["7.png", "notes.txt"]
+    (out / "7.png").unlink()   # no file of a run's name: --overwrite reuses the folder
+    assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1") == 0
+    assert (out / "notes.txt").read_text() == "mine" and record(out)["iterations_completed"] == 1
+
+
+def test_ctrl_c_inside_a_librarys_import_at_start_up_ends_before_the_run_folder(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    real = importlib.import_module
+
+    def interrupted(name, *args, **kwargs):
+        if name == "tqdm":   # as pybind11 reports a KeyboardInterrupt inside a module's init
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as exc:
+                raise ImportError("initialization failed") from exc
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", interrupted)
+    out = tmp_path / "out"
+    # It was taken for a missing library: the run went on, and the broken import failed later.
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "1") == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert not out.exists()
+
+
+def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    from nst_utils.weights import load
+
+    def interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(load, "load_for_run", interrupted)
+    assert generate(vgg_mat, "--output", str(tmp_path / "out"), "--iterations", "1") == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_state(
+        vgg_mat, tmp_path, monkeypatch):
+    from nst_utils.commands import generate as command
+
+    def second_ctrl_c(*args, **kwargs):   # what StopSignals raises on the second signal
+        raise KeyboardInterrupt
+
+    class QuitAtOnce(Exception):
+        pass
+
+    def exits(code):
+        raise QuitAtOnce(code)
+
+    monkeypatch.setattr(run_record, "plot_costs", second_ctrl_c)
+    monkeypatch.setattr(command.os, "_exit", exits)
+    out = tmp_path / "out"
+    # It came after StopSignals had ended: run.json said 'running' with 0 iterations.
+    with pytest.raises(QuitAtOnce) as quit_at_once:
+        generate(vgg_mat, "--output", str(out), "--iterations", "2", "--save-every", "1")
+    assert quit_at_once.value.args == (130,)
+    kept = record(out)
+    assert (kept["stopped"], kept["iterations_completed"], len(kept["costs"])) == ("interrupted", 2, 2)

@@ -165,3 +165,29 @@ def test_the_command_resumes_a_run_painted_whole_in_a_process_of_its_own(vgg_mat
     assert "Traceback" not in again.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["iterations_completed"] == 3 == len(run["costs"]) and run["stopped"] is None
+
+
+def test_a_run_still_running_keeps_its_folder_from_a_second_process(vgg_mat, tmp_path, capsys):
+    # A second --resume, or --overwrite of its folder, mixed the two runs' files and records.
+    out = tmp_path / "out"
+    proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "100000",
+                 "--save-every", "1", "--seed", "5", "--no-progress")
+    try:
+        wait_for(out / "1.png", proc)
+        capsys.readouterr()
+        assert main(["generate", "--weights", str(vgg_mat), "--width", "64", "--height", "48",
+                     "--iterations", "1", "--seed", "6", "--no-progress", "--output", str(out),
+                     "--overwrite"]) == 2
+        assert "another nst process is writing in" in capsys.readouterr().err
+        assert (out / "0.png").exists() and json.loads((out / "run.json").read_text())["seed"] == 5
+        assert main(["generate", "--resume", str(out), "--iterations", "100001",
+                     "--no-progress"]) == 2
+        assert "another nst process is writing in" in capsys.readouterr().err
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = finish(proc)
+    assert proc.returncode == 130, stderr
+    # Once it has stopped, the folder is free: the run resumes.
+    done = json.loads((out / "run.json").read_text())["iterations_completed"]
+    assert main(["generate", "--resume", str(out), "--iterations", str(done + 1),
+                 "--no-progress"]) == 0

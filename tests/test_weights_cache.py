@@ -153,6 +153,32 @@ def test_no_temporary_files_are_left(mat_copy):
     assert sorted(p.name for p in mat_copy.parent.iterdir()) == [mat_copy.name, beside(mat_copy).name]
 
 
+
+def test_a_build_killed_mid_write_leaves_no_lasting_temporary_file(mat_copy):
+    import fcntl
+    import time
+
+    # A build killed by SIGTERM or SIGKILL runs no clean-up: its temporary file, the cache's
+    # size, stayed beside the weights for good.
+    old = time.time() - 3600
+    killed = mat_copy.parent / f".{beside(mat_copy).name}.dead1234.tmp"
+    killed.write_bytes(b"\0" * 4096)
+    os.utime(killed, (old, old))
+    fresh = mat_copy.parent / f".{beside(mat_copy).name}.busy5678.tmp"   # another build, now
+    fresh.write_bytes(b"\0" * 4096)
+    locked = mat_copy.parent / f".{beside(mat_copy).name}.slow9012.tmp"  # a slow live build
+    locked.write_bytes(b"\0" * 4096)
+    os.utime(locked, (old, old))
+    with open(locked, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        weights.load_weights(mat_copy)
+    assert beside(mat_copy).exists() and not killed.exists()
+    assert fresh.exists() and locked.exists()
+    # A load from a sound cache removes them too (the killed build was followed by another).
+    os.utime(fresh, (old, old))
+    weights.load_weights(mat_copy)
+    assert not fresh.exists() and not locked.exists()
+
 def test_cache_false_writes_nothing(mat_copy, private_user_cache):
     weights.load_weights(mat_copy, cache=False)
     assert not beside(mat_copy).exists() and not private_user_cache.exists()

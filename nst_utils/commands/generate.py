@@ -35,6 +35,13 @@ def add_arguments(parser):
 
 def run(args):
     from .. import run_record
+
+    with run_record.FolderLock() as lock:   # released when the run ends, however it ends
+        return _run(args, lock)
+
+
+def _run(args, lock):
+    from .. import run_record
     from ..quiet import import_tensorflow
 
     import_tensorflow()  # first, so that its start-up lines stay off the screen
@@ -55,12 +62,18 @@ def run(args):
     # Every input is checked before anything is written; the output folder comes last.
     settings, inputs = prepare(settings)
     weights = _load_weights(settings, typed="vgg_model" in vars(args))
+    # Imports matplotlib and the rest: a Ctrl-C inside them ends the command before a folder is made.
+    versions = run_record.library_versions()
     state = None
     if resumed is None:
+        if settings.run_dir is not None:   # held before --overwrite removes anything there
+            lock.take(run_record.prepare_output_dir(settings.run_dir))
         run_dir = run_record.new_run_dir(settings.run_dir, settings.output_dir, settings.overwrite)
+        lock.take(run_dir)
         settings = settings.replace(run_dir=run_dir)
     else:
         run_dir = settings.run_dir
+        lock.take(run_dir)
         state = read_state(run_dir / STATE_FILE)
         check_state(settings, state)   # before run.json is rewritten: a refusal keeps the record
         if state["iterations"] >= settings.num_iterations:
@@ -73,29 +86,25 @@ def run(args):
     print(f"run folder {run_dir}" + (f" (resuming after iteration {state['iterations']})"
                                      if state else ""), flush=True)
 
-    record = _record(settings, seed_given, weights, started, resumed)
+    record = _record(settings, seed_given, weights, started, versions, resumed)
     earlier_seconds = record["wall_time_seconds"] or 0
     run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
     with StopSignals() as stop:
         try:
             painting = stop.run(lambda: _paint(settings, weights, inputs, run_dir, stop, state))
+            # Still under StopSignals: a second Ctrl-C while the plots are drawn quits through
+            # _quit_now, which brings run.json up to the saved state.
+            _write_record(record, painting, run_dir, inputs, stop,
+                          lambda: round(earlier_seconds + time.perf_counter() - clock, 3))
         except KeyboardInterrupt:
             record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
             _quit_now(run_dir, stop, record)
         except DiskFullError as exc:
+            record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
+            _record_saved_state(run_dir, stop, record, "disk full")
             raise DiskFullError(f"{exc}; this run needs about "
                                 f"{run_record.bytes_needed(settings) / 1e6:.1f} MB") from None
     result = painting.result
-
-    # The record, whatever stopped the run.
-    _record_progress(record, result.iterations, result.history,
-                     [_relative(p, run_dir) for p in result.saved[:-1]], result.stopped, stop)
-    record.update({"final_image": _relative(result.saved[-1], run_dir),
-                   "final_costs": dict(zip(("total", "content", "style"), painting.final_costs))})
-    run_record.plot_costs(run_dir / run_record.COSTS_PNG, result.history)
-    run_record.plot_progress(run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
-    record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
-    run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
     final_path = result.saved[-1]
     print(f"saved {final_path} after {result.iterations} iteration(s) in "
           f"{record['wall_time_seconds']:.1f} s; record: {run_dir / run_record.RUN_JSON}, "
@@ -107,6 +116,21 @@ def run(args):
             f"the cost became NaN or infinite after {result.iterations} iteration(s); the last "
             f"good image was kept in {final_path}; {_non_finite_advice(settings, result)}")
     return 0 if stop.signal_number is None else 128 + stop.signal_number
+
+
+def _write_record(record, painting, run_dir, inputs, stop, wall_time) -> None:
+    """The run's record, whatever stopped it: run.json, costs.png and progress.png."""
+    from .. import run_record
+
+    result = painting.result
+    _record_progress(record, result.iterations, result.history,
+                     [_relative(p, run_dir) for p in result.saved[:-1]], result.stopped, stop)
+    record.update({"final_image": _relative(result.saved[-1], run_dir),
+                   "final_costs": dict(zip(("total", "content", "style"), painting.final_costs))})
+    run_record.plot_costs(run_dir / run_record.COSTS_PNG, result.history)
+    run_record.plot_progress(run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
+    record["wall_time_seconds"] = wall_time()
+    run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
 
 
 def _config_error(message):
@@ -125,6 +149,8 @@ def _resumed_settings(args, environment):
     try:
         record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
         recorded = record["settings"]
+        if not isinstance(recorded, dict):
+            raise TypeError("settings that are not a mapping")
     except (OSError, ValueError, KeyError, TypeError):
         raise _config_error(f"{run_dir} holds no readable run.json: --resume takes the folder "
                             f"of an earlier generate run") from None
@@ -135,7 +161,11 @@ def _resumed_settings(args, environment):
             f"--resume continues a run with its recorded settings; drop "
             f"{', '.join(_flag(n) for n in refused)} (only --iterations, --save-every, "
             f"--log-every, --no-progress, --weights and the thread options may change)")
-    base = Settings.from_record(recorded, environment)
+    try:
+        base = Settings.from_record(recorded, environment)
+    except (TypeError, ValueError) as exc:  # ConfigError too: a value out of range or form
+        raise _config_error(f"the settings in {run_dir / 'run.json'} are damaged ({exc}); the run "
+                            f"cannot be resumed; start it again") from None
     settings = base.replace(**{k: getattr(args, k) for k in given}, run_dir=run_dir.resolve())
     return settings, record
 
@@ -167,7 +197,7 @@ def _load_weights(settings, typed: bool):
                         cache_dir=settings.weights_cache_dir)
 
 
-def _record(settings, seed_given, weights, started, resumed=None) -> dict:
+def _record(settings, seed_given, weights, started, versions, resumed=None) -> dict:
     """run.json at the start of a run (or of its resumption); the loop's figures come at the end."""
     from .. import run_record
 
@@ -176,7 +206,7 @@ def _record(settings, seed_given, weights, started, resumed=None) -> dict:
         "settings": settings.record(),
         "seed": settings.seed,
         "seed_given": seed_given if resumed is None else resumed.get("seed_given", True),
-        "versions": run_record.library_versions(),
+        "versions": versions,
         "weights": weights.record(),
         "started": started.isoformat(timespec="seconds"),
         "wall_time_seconds": None,
@@ -189,12 +219,20 @@ def _record(settings, seed_given, weights, started, resumed=None) -> dict:
         "costs": [],
     }
     if resumed is not None:
-        record["started"] = resumed.get("started", record["started"])
-        record["wall_time_seconds"] = resumed.get("wall_time_seconds")
-        record["resumed"] = resumed.get("resumed", []) + [started.isoformat(timespec="seconds")]
-        if resumed.get("weights", {}).get("md5") not in (None, weights.md5):
+        # Fields of the wrong type (a hand-edited record) are dropped: the sums and checks
+        # below would otherwise fail with a traceback, the time's only after the painting.
+        def earlier(key, kind, default):
+            value = resumed.get(key)
+            return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+        record["started"] = earlier("started", str, record["started"])
+        record["wall_time_seconds"] = earlier("wall_time_seconds", (int, float), None)
+        record["resumed"] = ([str(t) for t in earlier("resumed", list, [])]
+                             + [started.isoformat(timespec="seconds")])
+        md5 = earlier("weights", dict, {}).get("md5")
+        if md5 not in (None, weights.md5):
             raise _config_error(f"the weights {weights.path} are not the ones this run started "
-                                f"with (MD5 {resumed['weights']['md5']}); give those with --weights")
+                                f"with (MD5 {md5}); give those with --weights")
     return record
 
 
@@ -223,28 +261,44 @@ def _record_progress(record, iterations, history, snapshots, stopped, stop) -> N
     })
 
 
-def _quit_now(run_dir, stop, record):
-    """The second stop signal: leave at once; the last snapshot and state stay on disk, and
-    run.json says how far they go (the state's iterations, costs and snapshots)."""
+def _record_saved_state(run_dir, stop, record, stopped) -> bool:
+    """Bring run.json up to the saved state (its iterations, costs and snapshots) of a run that
+    ends without its own record, as `stopped`; False when there is no state. Best effort: on a
+    full disk the record may stay as the run started it; the state is what resumes."""
     from .. import run_record
     from ..errors import NSTError
     from ..stylize import STATE_FILE, read_state
 
     state_path = Path(run_dir) / STATE_FILE
-    if state_path.exists():
-        try:
-            saved = read_state(state_path, arrays=False)
-            _record_progress(record, saved["iterations"], saved["history"], saved["snapshots"],
-                             "interrupted", stop)
-            run_record.write_run_json(Path(run_dir) / run_record.RUN_JSON, record)
-        except (NSTError, OSError):
-            pass   # the record stays as the run started it; the state is what resumes
+    if not state_path.exists():
+        return False
+    try:
+        saved = read_state(state_path, arrays=False)
+        _record_progress(record, saved["iterations"], saved["history"], saved["snapshots"],
+                         stopped, stop)
+        run_record.write_run_json(Path(run_dir) / run_record.RUN_JSON, record)
+    except (NSTError, OSError):
+        pass
+    return True
+
+
+def _quit_now(run_dir, stop, record):
+    """The second stop signal: leave at once; the last snapshot and state stay on disk, and
+    run.json says how far they go (the state's iterations, costs and snapshots)."""
+    if _record_saved_state(run_dir, stop, record, "interrupted"):
         print(f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
               f"--resume {run_dir})", file=sys.stderr, flush=True)
     else:
         print(f"quitting at once, before the first snapshot: nothing in {run_dir} to resume "
               f"from; start the run again", file=sys.stderr, flush=True)
     sys.stdout.flush()
+    from .. import run_record
+
+    # The lock itself ends with the process; its file goes first, as at a run's end.
+    try:
+        (Path(run_dir) / run_record.LOCK_FILE).unlink(missing_ok=True)
+    except OSError:
+        pass
     os._exit(128 + (stop.signal_number or signal.SIGINT))
 
 

@@ -28,6 +28,7 @@ import mmap
 import os
 import struct
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,44 @@ def encode_header(weights: VGGWeights, stamp: dict) -> dict:
     return header
 
 
+#: A temporary cache file untouched this long, and locked by no writer, was left by a killed
+#: build (the wait covers a writer between creating its file and locking it).
+ABANDONED_TEMP_SECONDS = 2.0
+
+
+def _lock(fd: int, blocking: bool) -> bool:
+    """An exclusive flock on fd; False when another holds it (always True without flock)."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _remove_abandoned_temps(cache_path: Path) -> None:
+    """Remove the temporary files of cache_path that builds killed without clean-up (SIGTERM,
+    SIGKILL) left beside it: each is as large as the cache, and nothing else removes them."""
+    now = time.time()
+    for temp in cache_path.parent.glob(f".{cache_path.name}.*.tmp"):
+        try:
+            if now - temp.stat().st_mtime < ABANDONED_TEMP_SECONDS:
+                continue
+            fd = os.open(temp, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if _lock(fd, blocking=False):
+                temp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     """Write the cache atomically (temporary file in the same folder, then rename); returns it.
 
@@ -146,8 +185,10 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     prefix += _SUM.pack(checksum(header_bytes))
     prefix += b"\0" * (_aligned(len(prefix)) - len(prefix))
     cache_path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_temps(cache_path)
     fd, temp = tempfile.mkstemp(dir=cache_path.parent, prefix=f".{cache_path.name}.", suffix=".tmp")
     try:
+        _lock(fd, blocking=True)   # held while writing: _remove_abandoned_temps leaves it alone
         with os.fdopen(fd, "wb") as handle:
             handle.write(prefix)
             for _, kernel, bias in _layer_bytes(weights):
@@ -272,6 +313,7 @@ def cached_weights(mat_path, stamp: dict, build, cache_dir=None) -> VGGWeights:
     """
     unsound = []
     for location in cache_locations(mat_path, cache_dir):
+        _remove_abandoned_temps(location)
         try:
             weights = read_cache(location, stamp)
         except CacheInvalid as why:
