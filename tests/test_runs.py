@@ -288,3 +288,40 @@ def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_
     assert quit_at_once.value.args == (130,)
     kept = record(out)
     assert (kept["stopped"], kept["iterations_completed"], len(kept["costs"])) == ("interrupted", 2, 2)
+
+
+def test_a_ctrl_c_after_the_last_iteration_ends_the_finished_run_as_done(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    import signal
+
+    plot = run_record.plot_costs
+
+    def ctrl_c_then_plot(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return plot(*args, **kwargs)
+
+    monkeypatch.setattr(run_record, "plot_costs", ctrl_c_then_plot)
+    out = tmp_path / "out"
+    # It exited 130 with a record saying the run was not stopped: every iteration was done.
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "2", "--save-every", "1") == 0
+    kept = record(out)
+    assert (kept["stopped"], kept["signal"], kept["iterations_completed"]) == (None, None, 2)
+    assert "SIGINT received" in capsys.readouterr().err
+
+
+def test_the_advice_for_a_non_finite_resumed_run_points_to_a_new_run():
+    # --resume refuses --learning-rate and the cost weights: the advice must not ask for them
+    # on the resumed run itself.
+    import types
+
+    from nst_utils.commands.generate import _non_finite_advice
+    from nst_utils.settings import DEFAULTS
+
+    finite = types.SimpleNamespace(history=[(5.0, 1.0, 1.0)])
+    overflowed = types.SimpleNamespace(history=[(1e35, 1.0, 1.0)])
+    assert _non_finite_advice(DEFAULTS, finite) == "try a lower --learning-rate"
+    assert _non_finite_advice(DEFAULTS, finite, resumed=True) == (
+        "try a lower --learning-rate in a new run (--resume keeps the run's settings)")
+    advice = _non_finite_advice(DEFAULTS, overflowed, resumed=True)
+    assert advice.startswith("the cost overflowed float32 (alpha 10, beta 40")
+    assert advice.endswith("--tv-weight in a new run (--resume keeps the run's settings)")

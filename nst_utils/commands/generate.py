@@ -114,8 +114,10 @@ def _run(args, lock):
     if result.stopped == "non-finite":
         raise NonFiniteCostError(
             f"the cost became NaN or infinite after {result.iterations} iteration(s); the last "
-            f"good image was kept in {final_path}; {_non_finite_advice(settings, result)}")
-    return 0 if stop.signal_number is None else 128 + stop.signal_number
+            f"good image was kept in {final_path}; "
+            f"{_non_finite_advice(settings, result, resumed=resumed is not None)}")
+    # A signal that came after the last iteration found the painting done: it ends as done.
+    return 0 if stop.signal_number is None or result.stopped is None else 128 + stop.signal_number
 
 
 def _write_record(record, painting, run_dir, inputs, stop, wall_time) -> None:
@@ -249,13 +251,15 @@ def _paint(settings, weights, inputs, run_dir, stop, state):
 
 
 def _record_progress(record, iterations, history, snapshots, stopped, stop) -> None:
-    """Put in the run's record how far it got and why it stopped (`stop`: its StopSignals)."""
+    """Put in the run's record how far it got and why it stopped (`stop`: its StopSignals);
+    a signal that came after the last iteration stopped nothing and is not recorded."""
     from .. import run_record
 
     record.update({
         "iterations_completed": iterations,
         "stopped": stopped,
-        "signal": None if stop.signal_number is None else signal.Signals(stop.signal_number).name,
+        "signal": (None if stop.signal_number is None or stopped is None
+                   else signal.Signals(stop.signal_number).name),
         "snapshots": list(snapshots),
         "costs": run_record.history_rows(history),
     })
@@ -302,20 +306,23 @@ def _quit_now(run_dir, stop, record):
     os._exit(128 + (stop.signal_number or signal.SIGINT))
 
 
-def _non_finite_advice(settings, result) -> str:
-    """What to lower: the weights when the cost overflowed float32, else the learning rate."""
+def _non_finite_advice(settings, result, resumed: bool = False) -> str:
+    """What to lower: the weights when the cost overflowed float32, else the learning rate;
+    in a new run when this one was resumed (--resume keeps the recorded settings)."""
     import math
 
     totals = [row[0] for row in result.history]
     overflowed = not totals or max(abs(t) for t in totals if math.isfinite(t)) > 1e30
     if overflowed:
-        return (f"the cost overflowed float32 (alpha {settings.alpha:g}, beta {settings.beta:g}, "
-                f"style layer weights {', '.join(f'{w:g}' for _, w in settings.style_layers)}, "
-                f"tv weight {settings.tv_weight:g}): lower --alpha, --beta, the --style-layers "
-                f"weights or --tv-weight")
-    if settings.optimizer == "adam":
-        return "try a lower --learning-rate"
-    return "try --optimizer adam or lower --alpha and --beta"
+        advice = (f"the cost overflowed float32 (alpha {settings.alpha:g}, beta {settings.beta:g}"
+                  f", style layer weights {', '.join(f'{w:g}' for _, w in settings.style_layers)}"
+                  f", tv weight {settings.tv_weight:g}): lower --alpha, --beta, the "
+                  f"--style-layers weights or --tv-weight")
+    elif settings.optimizer == "adam":
+        advice = "try a lower --learning-rate"
+    else:
+        advice = "try --optimizer adam or lower --alpha and --beta"
+    return advice + (" in a new run (--resume keeps the run's settings)" if resumed else "")
 
 
 def _relative(path, output) -> str:
