@@ -325,3 +325,26 @@ def test_the_advice_for_a_non_finite_resumed_run_points_to_a_new_run():
     advice = _non_finite_advice(DEFAULTS, overflowed, resumed=True)
     assert advice.startswith("the cost overflowed float32 (alpha 10, beta 40")
     assert advice.endswith("--tv-weight in a new run (--resume keeps the run's settings)")
+
+
+def test_a_ctrl_c_while_the_run_folder_is_made_ends_as_a_stopped_run(
+        vgg_mat, tmp_path, monkeypatch, capsys):
+    import signal
+
+    write = run_record.write_run_json
+    calls = []
+
+    def ctrl_c_then_write(*args, **kwargs):
+        if not calls:                       # the record as the run starts
+            os.kill(os.getpid(), signal.SIGINT)
+        calls.append(args)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(run_record, "write_run_json", ctrl_c_then_write)
+    out = tmp_path / "out"
+    # The signal came before StopSignals: 'interrupted' at once, run.json left 'running'.
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "5", "--save-every", "1") == 130
+    kept = record(out)
+    assert kept["stopped"] == "interrupted" and kept["signal"] == "SIGINT"
+    assert kept["iterations_completed"] < 5 and len(kept["costs"]) == kept["iterations_completed"]
+    assert f"--resume {out}" in capsys.readouterr().out
