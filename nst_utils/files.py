@@ -44,6 +44,21 @@ def replace_atomically(path, write: Callable[[Path], object], error=NSTError) ->
     return path
 
 
+def lock_exclusively(fd: int, blocking: bool) -> bool:
+    """An exclusive flock on the open file `fd`, held until it is closed or the process ends
+    (so a killed holder leaves no stale lock); False when another process holds it. Always
+    True where the system has no flock: the work then runs unguarded."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
 def write_text_atomically(path, text: str, error=NSTError) -> Path:
     """Write UTF-8 text to `path` atomically (see replace_atomically)."""
     return replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), error)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, DiskFullError
-from .files import replace_atomically, write_text_atomically
+from .files import lock_exclusively, replace_atomically, write_text_atomically
 
 RUN_JSON, COSTS_PNG, PROGRESS_PNG = "run.json", "costs.png", "progress.png"
 VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tqdm")
@@ -48,19 +48,13 @@ class FolderLock:
         folder = Path(folder).resolve()
         if folder in self._held:
             return
-        try:
-            import fcntl
-        except ImportError:   # no flock on this system: run unguarded
-            return
         path = folder / LOCK_FILE
         while True:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError:
                 return        # a folder the lock cannot be made in fails later, with its own error
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            if not lock_exclusively(fd, blocking=False):
                 os.close(fd)
                 raise ConfigError(f"another nst process is writing in {folder} (a run still "
                                   f"running); wait for it to end or stop it, or choose another "

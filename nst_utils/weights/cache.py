@@ -36,6 +36,7 @@ import xxhash
 
 from ..architecture import CONV_LAYERS
 from ..config import user_cache_dir
+from ..files import lock_exclusively
 from .mat import VGGWeights
 
 log = logging.getLogger(__name__)
@@ -139,19 +140,6 @@ def encode_header(weights: VGGWeights, stamp: dict) -> dict:
 ABANDONED_TEMP_SECONDS = 2.0
 
 
-def _lock(fd: int, blocking: bool) -> bool:
-    """An exclusive flock on fd; False when another holds it (always True without flock)."""
-    try:
-        import fcntl
-    except ImportError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except OSError:
-        return False
-    return True
-
-
 def _remove_abandoned_temps(cache_path: Path) -> None:
     """Remove the temporary files of cache_path that builds killed without clean-up (SIGTERM,
     SIGKILL) left beside it: each is as large as the cache, and nothing else removes them."""
@@ -164,7 +152,7 @@ def _remove_abandoned_temps(cache_path: Path) -> None:
         except OSError:
             continue
         try:
-            if _lock(fd, blocking=False):
+            if lock_exclusively(fd, blocking=False):
                 temp.unlink(missing_ok=True)
         except OSError:
             pass
@@ -188,7 +176,8 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     _remove_abandoned_temps(cache_path)
     fd, temp = tempfile.mkstemp(dir=cache_path.parent, prefix=f".{cache_path.name}.", suffix=".tmp")
     try:
-        _lock(fd, blocking=True)   # held while writing: _remove_abandoned_temps leaves it alone
+        # Held while writing: _remove_abandoned_temps leaves a locked file alone.
+        lock_exclusively(fd, blocking=True)
         with os.fdopen(fd, "wb") as handle:
             handle.write(prefix)
             for _, kernel, bias in _layer_bytes(weights):
