@@ -348,3 +348,22 @@ def test_a_ctrl_c_while_the_run_folder_is_made_ends_as_a_stopped_run(
     assert kept["stopped"] == "interrupted" and kept["signal"] == "SIGINT"
     assert kept["iterations_completed"] < 5 and len(kept["costs"]) == kept["iterations_completed"]
     assert f"--resume {out}" in capsys.readouterr().out
+
+
+def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(vgg_mat, tmp_path,
+                                                                    monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_flock(fd, operation):   # NFS without its lock daemon, Lustre without -o flock
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    out = tmp_path / "out"
+    # Every run there was refused: 'another nst process is writing in ...'.
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "2", "--save-every", "1") == 0
+    assert "another nst process" not in capsys.readouterr().err
+    assert record(out)["iterations_completed"] == 2
+    assert not (out / run_record.LOCK_FILE).exists()
+    assert main(["generate", "--resume", str(out), "--iterations", "3", "--no-progress"]) == 0
+    assert record(out)["iterations_completed"] == 3
