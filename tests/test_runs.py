@@ -367,3 +367,62 @@ def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(vgg_mat, tmp
     assert not (out / run_record.LOCK_FILE).exists()
     assert main(["generate", "--resume", str(out), "--iterations", "3", "--no-progress"]) == 0
     assert record(out)["iterations_completed"] == 3
+
+
+@pytest.mark.parametrize("second_in", ["check_free_space", "write_run_json"])
+@pytest.mark.parametrize("resuming", [False, True])
+def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked(
+        resuming, second_in, vgg_mat, tmp_path, monkeypatch, capsys):
+    import signal
+
+    from nst_utils.commands import generate as command
+
+    class QuitAtOnce(Exception):
+        pass
+
+    def exits(code):
+        raise QuitAtOnce(code)
+
+    out = tmp_path / "out"
+    if resuming:   # a finished run of 1 iteration, its record and state on disk
+        assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--save-every",
+                        "1") == 0
+        before = record(out)
+    take, then = run_record.FolderLock.take, getattr(run_record, second_in)
+
+    def sigterm_then_take(self, folder):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return take(self, folder)
+
+    def sigint_then(*args, **kwargs):
+        monkeypatch.setattr(run_record, second_in, then)   # once
+        os.kill(os.getpid(), signal.SIGINT)
+        return then(*args, **kwargs)
+
+    monkeypatch.setattr(run_record.FolderLock, "take", sigterm_then_take)
+    monkeypatch.setattr(run_record, second_in, sigint_then)
+    monkeypatch.setattr(command.os, "_exit", exits)
+    capsys.readouterr()
+    # It ended as 'interrupted', 130 (not the first signal's 143), without a word of the folder
+    # or of what it holds to resume from.
+    with pytest.raises(QuitAtOnce) as quit_at_once:
+        if resuming:
+            main(["generate", "--resume", str(out), "--iterations", "3", "--no-progress"])
+        else:
+            generate(vgg_mat, "--output", str(out), "--iterations", "3")
+    assert quit_at_once.value.args == (143,)
+    err = capsys.readouterr().err
+    if not resuming:
+        assert f"nothing in {out} to resume from" in err
+        assert not (out / run_record.LOCK_FILE).exists()
+        return
+    assert f"continue with --resume {out}" in err
+    kept = record(out)
+    if second_in == "check_free_space":   # before the resumption's record: the run's own stays
+        assert kept == before
+    else:
+        assert (kept["stopped"], kept["signal"], kept["iterations_completed"]) == (
+            "interrupted", "SIGTERM", 1)
+        assert kept["costs"] == before["costs"] and kept["seed"] == before["seed"]
+    monkeypatch.setattr(run_record.FolderLock, "take", take)
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 0
