@@ -99,8 +99,9 @@ def _run(args, lock):
             earlier_seconds = record["wall_time_seconds"] or 0
             run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
         except KeyboardInterrupt:   # a second signal before the painting began
-            if run_dir is None:
-                raise
+            if run_dir is None:      # no run folder yet: nothing to record or resume
+                print("interrupted", file=sys.stderr, flush=True)
+                return 128 + (stop.signal_number or signal.SIGINT)
             _quit_now(run_dir, stop, record)
         try:
             painting = stop.run(lambda: _paint(settings, weights, inputs, run_dir, stop, state))
