@@ -54,7 +54,10 @@ class FolderLock:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError:
                 return        # a folder the lock cannot be made in fails later, with its own error
-            if not lock_exclusively(fd, blocking=False):
+            locked = lock_exclusively(fd, blocking=False)
+            if locked is None:
+                break         # a file system without flock: the run goes on unguarded
+            if not locked:
                 os.close(fd)
                 raise ConfigError(f"another nst process is writing in {folder} (a run still "
                                   f"running); wait for it to end or stop it, or choose another "

@@ -348,3 +348,87 @@ def test_a_ctrl_c_while_the_run_folder_is_made_ends_as_a_stopped_run(
     assert kept["stopped"] == "interrupted" and kept["signal"] == "SIGINT"
     assert kept["iterations_completed"] < 5 and len(kept["costs"]) == kept["iterations_completed"]
     assert f"--resume {out}" in capsys.readouterr().out
+
+
+def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(vgg_mat, tmp_path,
+                                                                    monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_flock(fd, operation):   # NFS without its lock daemon, Lustre without -o flock
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    out = tmp_path / "out"
+    # Every run there was refused: 'another nst process is writing in ...'.
+    assert generate(vgg_mat, "--output", str(out), "--iterations", "2", "--save-every", "1") == 0
+    assert "another nst process" not in capsys.readouterr().err
+    assert record(out)["iterations_completed"] == 2
+    assert not (out / run_record.LOCK_FILE).exists()
+    assert main(["generate", "--resume", str(out), "--iterations", "3", "--no-progress"]) == 0
+    assert record(out)["iterations_completed"] == 3
+
+
+@pytest.mark.parametrize("resuming, second_in", [
+    (False, "new_run_dir"), (False, "check_free_space"), (False, "write_run_json"),
+    (True, "check_free_space"), (True, "write_run_json")])
+def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked(
+        resuming, second_in, vgg_mat, tmp_path, monkeypatch, capsys):
+    import signal
+
+    from nst_utils.commands import generate as command
+
+    class QuitAtOnce(Exception):
+        pass
+
+    def exits(code):
+        raise QuitAtOnce(code)
+
+    out = tmp_path / "out"
+    if resuming:   # a finished run of 1 iteration, its record and state on disk
+        assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--save-every",
+                        "1") == 0
+        before = record(out)
+    take, then = run_record.FolderLock.take, getattr(run_record, second_in)
+
+    def sigterm_then_take(self, folder):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return take(self, folder)
+
+    def sigint_then(*args, **kwargs):
+        monkeypatch.setattr(run_record, second_in, then)   # once
+        os.kill(os.getpid(), signal.SIGINT)
+        return then(*args, **kwargs)
+
+    monkeypatch.setattr(run_record.FolderLock, "take", sigterm_then_take)
+    monkeypatch.setattr(run_record, second_in, sigint_then)
+    monkeypatch.setattr(command.os, "_exit", exits)
+    capsys.readouterr()
+    # It ended as 'interrupted', 130 (not the first signal's 143), without a word of the folder
+    # or of what it holds to resume from.
+    try:
+        if resuming:
+            code = main(["generate", "--resume", str(out), "--iterations", "3", "--no-progress"])
+        else:
+            code = generate(vgg_mat, "--output", str(out), "--iterations", "3")
+    except QuitAtOnce as quit_at_once:
+        code = quit_at_once.args[0]
+    assert code == 143
+    err = capsys.readouterr().err
+    if second_in == "new_run_dir":   # the folder given is held, not yet the run's
+        assert err.strip().endswith("interrupted") and not (out / run_record.RUN_JSON).exists()
+        return
+    if not resuming:
+        assert f"nothing in {out} to resume from" in err
+        assert not (out / run_record.LOCK_FILE).exists()
+        return
+    assert f"continue with --resume {out}" in err
+    kept = record(out)
+    if second_in == "check_free_space":   # before the resumption's record: the run's own stays
+        assert kept == before
+    else:
+        assert (kept["stopped"], kept["signal"], kept["iterations_completed"]) == (
+            "interrupted", "SIGTERM", 1)
+        assert kept["costs"] == before["costs"] and kept["seed"] == before["seed"]
+    monkeypatch.setattr(run_record.FolderLock, "take", take)
+    assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 0

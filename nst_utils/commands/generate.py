@@ -68,34 +68,41 @@ def _run(args, lock):
     # From here a stop signal is the run's: the folder made and the record written meanwhile
     # end as a stopped run's, not as a folder whose run.json says 'running'.
     with StopSignals() as stop:
-        if resumed is None:
-            if settings.run_dir is not None:   # held before --overwrite removes anything there
-                lock.take(run_record.prepare_output_dir(settings.run_dir))
-            run_dir = run_record.new_run_dir(settings.run_dir, settings.output_dir,
-                                             settings.overwrite)
-            lock.take(run_dir)
-            settings = settings.replace(run_dir=run_dir)
-        else:
-            run_dir = settings.run_dir
-            lock.take(run_dir)
-            state = read_state(run_dir / STATE_FILE)
-            # Before run.json is rewritten: a refusal keeps the record.
-            check_state(settings, state)
-            if state["iterations"] >= settings.num_iterations:
-                raise _config_error(f"the run in {run_dir} has already done "
-                                    f"{state['iterations']} iteration(s); give a larger "
-                                    f"--iterations to continue it")
-        run_record.check_free_space(run_dir, run_record.bytes_needed(settings))
-        seed = settings.seed
-        print(f"seed {seed}" + ("" if seed_given else
-                                f" (drawn at random; repeat this run with --seed {seed})"),
-              flush=True)
-        print(f"run folder {run_dir}" + (f" (resuming after iteration {state['iterations']})"
-                                         if state else ""), flush=True)
+        run_dir = record = None
+        try:
+            if resumed is None:
+                if settings.run_dir is not None:   # held before --overwrite removes anything
+                    lock.take(run_record.prepare_output_dir(settings.run_dir))
+                run_dir = run_record.new_run_dir(settings.run_dir, settings.output_dir,
+                                                 settings.overwrite)
+                lock.take(run_dir)
+                settings = settings.replace(run_dir=run_dir)
+            else:
+                lock.take(settings.run_dir)   # run_dir only once it is this run's to quit
+                run_dir = settings.run_dir
+                state = read_state(run_dir / STATE_FILE)
+                # Before run.json is rewritten: a refusal keeps the record.
+                check_state(settings, state)
+                if state["iterations"] >= settings.num_iterations:
+                    raise _config_error(f"the run in {run_dir} has already done "
+                                        f"{state['iterations']} iteration(s); give a larger "
+                                        f"--iterations to continue it")
+            run_record.check_free_space(run_dir, run_record.bytes_needed(settings))
+            seed = settings.seed
+            print(f"seed {seed}" + ("" if seed_given else
+                                    f" (drawn at random; repeat this run with --seed {seed})"),
+                  flush=True)
+            print(f"run folder {run_dir}" + (f" (resuming after iteration {state['iterations']})"
+                                             if state else ""), flush=True)
 
-        record = _record(settings, seed_given, weights, started, versions, resumed)
-        earlier_seconds = record["wall_time_seconds"] or 0
-        run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
+            record = _record(settings, seed_given, weights, started, versions, resumed)
+            earlier_seconds = record["wall_time_seconds"] or 0
+            run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
+        except KeyboardInterrupt:   # a second signal before the painting began
+            if run_dir is None:      # no run folder yet: nothing to record or resume
+                print("interrupted", file=sys.stderr, flush=True)
+                return 128 + (stop.signal_number or signal.SIGINT)
+            _quit_now(run_dir, stop, record)
         try:
             painting = stop.run(lambda: _paint(settings, weights, inputs, run_dir, stop, state))
             # Still under StopSignals: a second Ctrl-C while the plots are drawn quits through
@@ -282,6 +289,8 @@ def _record_saved_state(run_dir, stop, record, stopped) -> bool:
     state_path = Path(run_dir) / STATE_FILE
     if not state_path.exists():
         return False
+    if record is None:   # run.json is still the stopped run's own, which matches its state
+        return True
     try:
         saved = read_state(state_path, arrays=False)
         _record_progress(record, saved["iterations"], saved["history"], saved["snapshots"],

@@ -152,6 +152,7 @@ def _remove_abandoned_temps(cache_path: Path) -> None:
         except OSError:
             continue
         try:
+            # None (a file system without flock) cannot tell a live build: left alone.
             if lock_exclusively(fd, blocking=False):
                 temp.unlink(missing_ok=True)
         except OSError:
