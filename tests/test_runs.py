@@ -267,7 +267,7 @@ def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
 
 
 def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_state(
-        vgg_mat, tmp_path, monkeypatch):
+        vgg_mat, tmp_path, monkeypatch, capsys):
     from nst_utils.commands import generate as command
 
     def second_ctrl_c(*args, **kwargs):   # what StopSignals raises on the second signal
@@ -287,7 +287,11 @@ def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_
         generate(vgg_mat, "--output", str(out), "--iterations", "2", "--save-every", "1")
     assert quit_at_once.value.args == (130,)
     kept = record(out)
-    assert (kept["stopped"], kept["iterations_completed"], len(kept["costs"])) == ("interrupted", 2, 2)
+    # Every iteration was done: the run is recorded as finished, not as one to resume.
+    assert (kept["stopped"], kept["iterations_completed"], len(kept["costs"])) == (None, 2, 2)
+    assert kept["signal"] is None and kept["snapshots"] == ["0.png", "1.png"]
+    assert kept["final_image"] == "generated_image.jpg" and (out / kept["final_image"]).is_file()
+    assert "the painting is done" in capsys.readouterr().err
 
 
 def test_a_ctrl_c_after_the_last_iteration_ends_the_finished_run_as_done(

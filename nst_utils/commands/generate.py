@@ -103,6 +103,7 @@ def _run(args, lock):
                 print("interrupted", file=sys.stderr, flush=True)
                 return 128 + (stop.signal_number or signal.SIGINT)
             _quit_now(run_dir, stop, record)
+        painting = None
         try:
             painting = stop.run(lambda: _paint(settings, weights, inputs, run_dir, stop, state))
             # Still under StopSignals: a second Ctrl-C while the plots are drawn quits through
@@ -111,7 +112,8 @@ def _run(args, lock):
                           lambda: round(earlier_seconds + time.perf_counter() - clock, 3))
         except KeyboardInterrupt:
             record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
-            _quit_now(run_dir, stop, record)
+            _quit_now(run_dir, stop, record,
+                      finished=painting is not None and painting.result.stopped is None)
         except DiskFullError as exc:
             record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
             _record_saved_state(run_dir, stop, record, "disk full")
@@ -301,10 +303,18 @@ def _record_saved_state(run_dir, stop, record, stopped) -> bool:
     return True
 
 
-def _quit_now(run_dir, stop, record):
+def _quit_now(run_dir, stop, record, finished: bool = False):
     """The second stop signal: leave at once; the last snapshot and state stay on disk, and
-    run.json says how far they go (the state's iterations, costs and snapshots)."""
-    if _record_saved_state(run_dir, stop, record, "interrupted"):
+    run.json says how far they go (the state's iterations, costs and snapshots). `finished`:
+    every iteration was done and only the plots were being drawn; the run is recorded as done."""
+    from ..training import FINAL_IMAGE
+
+    if finished:
+        record["final_image"] = FINAL_IMAGE   # saved with the state, before the plots
+    if finished and _record_saved_state(run_dir, stop, record, None):
+        print(f"quitting at once: the painting is done ({Path(run_dir) / FINAL_IMAGE}); its "
+              f"plots were not drawn", file=sys.stderr, flush=True)
+    elif _record_saved_state(run_dir, stop, record, "interrupted"):
         print(f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
               f"--resume {run_dir})", file=sys.stderr, flush=True)
     else:
