@@ -166,17 +166,25 @@ class _KerasRefused:
     def find_spec(self, name, path=None, target=None):
         if name != "keras":
             return None
-        others = [f for f in sys.meta_path
-                  if not _is_hook(f, self.nst_hook) and hasattr(f, "find_spec")]
-        for finder in others:
+        spec = _find_past(self.nst_hook, name, path, target)
+        if spec is None:
+            return None
+        refused = importlib.machinery.ModuleSpec(name, _RefuseLoading(), origin=spec.origin,
+                                                 is_package=True)
+        refused.submodule_search_locations = spec.submodule_search_locations
+        refused.has_location = spec.has_location
+        return refused
+
+
+def _find_past(kind: str, name, path=None, target=None):
+    """The spec the meta path's other finders (all but this module's hooks of `kind`) give
+    `name`, or None: a hook asks them without asking itself again."""
+    for finder in [f for f in sys.meta_path if not _is_hook(f, kind)]:
+        if hasattr(finder, "find_spec"):
             spec = finder.find_spec(name, path, target)
             if spec is not None:
-                refused = importlib.machinery.ModuleSpec(name, _RefuseLoading(), origin=spec.origin,
-                                                         is_package=True)
-                refused.submodule_search_locations = spec.submodule_search_locations
-                refused.has_location = spec.has_location
-                return refused
-        return None
+                return spec
+    return None
 
 
 class _RefuseLoading:
@@ -225,12 +233,7 @@ class _QuietTensorFlowImport:
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
-        spec = None
-        for finder in [f for f in sys.meta_path if not _is_hook(f, self.nst_hook)]:
-            if hasattr(finder, "find_spec"):
-                spec = finder.find_spec(name, path, target)
-                if spec is not None:
-                    break
+        spec = _find_past(self.nst_hook, name, path, target)
         loader = getattr(spec, "loader", None)
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
