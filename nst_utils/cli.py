@@ -68,11 +68,11 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except ImportError as exc:  # a requirement missing or broken (TensorFlow, most often)
-        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
-            print("interrupted", file=sys.stderr)   # Ctrl-C inside an extension module's import
-            return 130
-        from .quiet import requirement_error
+        from .quiet import interrupted_import, requirement_error
 
+        if interrupted_import(exc):
+            print("interrupted", file=sys.stderr)
+            return 130
         error = requirement_error(exc)
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

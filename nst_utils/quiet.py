@@ -63,6 +63,12 @@ def import_tensorflow():
     return tensorflow
 
 
+def interrupted_import(exc: ImportError) -> bool:
+    """Whether `exc` is an import that Ctrl-C broke (an extension module's "initialization
+    failed", raised from the KeyboardInterrupt), not a requirement missing or broken."""
+    return isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
+
+
 def requirement_error(exc: ImportError):
     """The NSTError for a TensorFlow (or another requirement) that failed to import with `exc`:
     the module it names, else TensorFlow if the failure came from inside TensorFlow's files."""

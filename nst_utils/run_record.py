@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import ConfigError, DiskFullError
 from .files import lock_exclusively, replace_atomically, write_text_atomically
+from .quiet import interrupted_import
 
 RUN_JSON, COSTS_PNG, PROGRESS_PNG = "run.json", "costs.png", "progress.png"
 VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tqdm")
@@ -209,9 +210,8 @@ def library_versions() -> dict:
         try:
             versions[name] = getattr(importlib.import_module(name), "__version__", "unknown")
         except ImportError as exc:
-            # An extension's import that Ctrl-C broke (pybind11: "initialization failed") is
-            # the interrupt, not a missing library: it stays broken for the run's plots.
-            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            # The interrupt, not a missing library: the import stays broken for the run's plots.
+            if interrupted_import(exc):
                 raise KeyboardInterrupt from None
             versions[name] = None
     versions["pillow"] = versions.pop("PIL")
