@@ -141,7 +141,12 @@ def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(saved, tm
     exits = []
     monkeypatch.setattr(generate.os, "_exit", exits.append)
     record = {"iterations_completed": 0, "stopped": "running"}
-    generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT), dict(record))
+    from nst_utils.run_record import LOCK_FILE, FolderLock
+
+    lock = FolderLock()
+    lock.take(tmp_path)
+    generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT), dict(record), lock)
+    assert not (tmp_path / LOCK_FILE).exists()   # released before the process ends
     stderr = capsys.readouterr().err
     assert exits == [130]
     # An unreadable state leaves the record as the run started it: no run.json rewritten.

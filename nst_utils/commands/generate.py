@@ -97,25 +97,27 @@ def _run(args, lock):
 
             record = _record(settings, seed_given, weights, started, versions, resumed)
             earlier_seconds = record["wall_time_seconds"] or 0
+
+            def wall_time():   # this run's seconds, with the earlier ones of a resumed run
+                return round(earlier_seconds + time.perf_counter() - clock, 3)
             run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
         except KeyboardInterrupt:   # a second signal before the painting began
             if run_dir is None:      # no run folder yet: nothing to record or resume
                 print("interrupted", file=sys.stderr, flush=True)
                 return 128 + (stop.signal_number or signal.SIGINT)
-            _quit_now(run_dir, stop, record)
+            _quit_now(run_dir, stop, record, lock)
         painting = None
         try:
             painting = stop.run(lambda: _paint(settings, weights, inputs, run_dir, stop, state))
             # Still under StopSignals: a second Ctrl-C while the plots are drawn quits through
             # _quit_now, which brings run.json up to the saved state.
-            _write_record(record, painting, run_dir, inputs, stop,
-                          lambda: round(earlier_seconds + time.perf_counter() - clock, 3))
+            _write_record(record, painting, run_dir, inputs, stop, wall_time)
         except KeyboardInterrupt:
-            record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
-            _quit_now(run_dir, stop, record,
+            record["wall_time_seconds"] = wall_time()
+            _quit_now(run_dir, stop, record, lock,
                       finished=painting is not None and painting.result.stopped is None)
         except DiskFullError as exc:
-            record["wall_time_seconds"] = round(earlier_seconds + time.perf_counter() - clock, 3)
+            record["wall_time_seconds"] = wall_time()
             _record_saved_state(run_dir, stop, record, "disk full")
             raise DiskFullError(f"{exc}; this run needs about "
                                 f"{run_record.bytes_needed(settings) / 1e6:.1f} MB") from None
@@ -303,15 +305,16 @@ def _record_saved_state(run_dir, stop, record, stopped) -> bool:
     return True
 
 
-def _quit_now(run_dir, stop, record, finished: bool = False):
+def _quit_now(run_dir, stop, record, lock, finished: bool = False):
     """The second stop signal: leave at once; the last snapshot and state stay on disk, and
     run.json says how far they go (the state's iterations, costs and snapshots). `finished`:
-    every iteration was done and only the plots were being drawn; the run is recorded as done."""
+    every iteration was done and only the plots were being drawn; the run is recorded as done.
+    `lock`: the run's FolderLock, released first (os._exit skips the context managers)."""
     from ..training import FINAL_IMAGE
 
     if finished:
         record["final_image"] = FINAL_IMAGE   # saved with the state, before the plots
-    if finished and _record_saved_state(run_dir, stop, record, None):
+        _record_saved_state(run_dir, stop, record, None)
         print(f"quitting at once: the painting is done ({Path(run_dir) / FINAL_IMAGE}); its "
               f"plots were not drawn", file=sys.stderr, flush=True)
     elif _record_saved_state(run_dir, stop, record, "interrupted"):
@@ -321,13 +324,7 @@ def _quit_now(run_dir, stop, record, finished: bool = False):
         print(f"quitting at once, before the first snapshot: nothing in {run_dir} to resume "
               f"from; start the run again", file=sys.stderr, flush=True)
     sys.stdout.flush()
-    from .. import run_record
-
-    # The lock itself ends with the process; its file goes first, as at a run's end.
-    try:
-        (Path(run_dir) / run_record.LOCK_FILE).unlink(missing_ok=True)
-    except OSError:
-        pass
+    lock.release()
     os._exit(128 + (stop.signal_number or signal.SIGINT))
 
 
