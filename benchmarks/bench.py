@@ -61,34 +61,72 @@ def parse_size(text: str) -> tuple:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 64x48 and 128x96, few iterations, small fc layers")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 64x48 and 128x96, few iterations, small fc layers",
+    )
     parser.add_argument("--size", type=parse_size, default=None, help="base size (400x300)")
     parser.add_argument("--large", type=parse_size, default=None, help="large size (800x600)")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help=f"iterations from the start image at the base size ({PSNR_ITERATIONS})")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="extra interleaved rounds of timed iterations per size (3)")
-    parser.add_argument("--round-iterations", type=int, default=None,
-                        help="timed iterations per precision in each round (4)")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help=f"iterations from the start image at the base size ({PSNR_ITERATIONS})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="extra interleaved rounds of timed iterations per size (3)",
+    )
+    parser.add_argument(
+        "--round-iterations",
+        type=int,
+        default=None,
+        help="timed iterations per precision in each round (4)",
+    )
     parser.add_argument("--precision", choices=("both", "float32", "bfloat16"), default="both")
     parser.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul (4096)")
-    parser.add_argument("--inter-op-threads", type=int, default=None,
-                        help="override config.inter_op_threads (to measure what it buys)")
-    parser.add_argument("--intra-op-threads", type=int, default=None,
-                        help="override config.intra_op_threads")
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="a VGG-19 .mat to use instead of the generated random-weights file")
-    parser.add_argument("--skip-first-iteration", action="store_true",
-                        help="skip the time-to-first-iteration processes")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print the time of every op type in the traced step")
-    parser.add_argument("--no-torch", action="store_true",
-                        help="skip the peak memory of nst's loop against the PyTorch loop")
-    parser.add_argument("--big-print", type=parse_size, default=None, metavar="WxH",
-                        help="also paint this big print coarse to fine (3 scales, 2 iterations "
-                             "each) and report its peak memory and seconds per iteration "
-                             "(3000x2250 takes about half an hour on 2 cores)")
+    parser.add_argument(
+        "--inter-op-threads",
+        type=int,
+        default=None,
+        help="override config.inter_op_threads (to measure what it buys)",
+    )
+    parser.add_argument(
+        "--intra-op-threads", type=int, default=None, help="override config.intra_op_threads"
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="a VGG-19 .mat to use instead of the generated random-weights file",
+    )
+    parser.add_argument(
+        "--skip-first-iteration",
+        action="store_true",
+        help="skip the time-to-first-iteration processes",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print the time of every op type in the traced step",
+    )
+    parser.add_argument(
+        "--no-torch",
+        action="store_true",
+        help="skip the peak memory of nst's loop against the PyTorch loop",
+    )
+    parser.add_argument(
+        "--big-print",
+        type=parse_size,
+        default=None,
+        metavar="WxH",
+        help="also paint this big print coarse to fine (3 scales, 2 iterations "
+        "each) and report its peak memory and seconds per iteration "
+        "(3000x2250 takes about half an hour on 2 cores)",
+    )
     parser.add_argument("--child-first-iteration", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache", choices=("off", "on"), default="off", help=argparse.SUPPRESS)
     return parser
@@ -97,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 def settings(args) -> dict:
     """The run's sizes and counts: --quick's small defaults, else the full ones."""
     quick = args.quick
-    pick = (lambda value, full, small: value if value is not None else (small if quick else full))
+
+    def pick(value, full, small):
+        return value if value is not None else (small if quick else full)
+
     return {
         "size": pick(args.size, (400, 300), (64, 48)),
         "large": pick(args.large, (800, 600), (128, 96)),
@@ -201,8 +242,12 @@ class Problem:
         from nst_utils.training import Hooks
 
         stamps = []
-        self.painter.run(self.start, False, Hooks(report=None, on_step=lambda *_: stamps.append(
-            time.perf_counter())), iterations=iterations + 1)
+        self.painter.run(
+            self.start,
+            False,
+            Hooks(report=None, on_step=lambda *_: stamps.append(time.perf_counter())),
+            iterations=iterations + 1,
+        )
         loop = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
         bare = statistics.median(self.step() for _ in range(iterations))
         return loop, bare
@@ -259,7 +304,7 @@ def matmul_rate(n: int, dtype_name: str = "float32", repeats: int = 3) -> float:
                 begin = time.perf_counter()
                 sess.run(done)
                 times.append(time.perf_counter() - begin)
-    return 2 * n ** 3 / statistics.median(times)
+    return 2 * n**3 / statistics.median(times)
 
 
 def psnr(image_a, image_b, means) -> float:
@@ -271,7 +316,7 @@ def psnr(image_a, image_b, means) -> float:
     a = deprocess_image(image_a, means).astype(np.float64)
     b = deprocess_image(image_b, means).astype(np.float64)
     mse = float(np.mean((a - b) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def help_seconds(repeats: int = 3) -> float:
@@ -279,8 +324,12 @@ def help_seconds(repeats: int = 3) -> float:
     times = []
     for _ in range(repeats):
         begin = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nst_utils", "generate", "--help"], cwd=ROOT,
-                       capture_output=True, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "nst_utils", "generate", "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
         times.append(time.perf_counter() - begin)
     return statistics.median(times)
 
@@ -288,9 +337,17 @@ def help_seconds(repeats: int = 3) -> float:
 def first_iteration(args, weights_path, cache: bool) -> dict:
     """Run this script in a fresh process to time one start-up to the first iteration."""
     width, height = settings(args)["size"]
-    command = [sys.executable, str(Path(__file__).resolve()), "--child-first-iteration",
-               "--weights", str(weights_path), "--size", f"{width}x{height}",
-               "--cache", "on" if cache else "off"]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-first-iteration",
+        "--weights",
+        str(weights_path),
+        "--size",
+        f"{width}x{height}",
+        "--cache",
+        "on" if cache else "off",
+    ]
     if args.inter_op_threads is not None:
         command += ["--inter-op-threads", str(args.inter_op_threads)]
     if args.intra_op_threads is not None:
@@ -298,8 +355,10 @@ def first_iteration(args, weights_path, cache: bool) -> dict:
     done = subprocess.run(command, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        raise RuntimeError(f"first-iteration process failed ({done.returncode}): "
-                           f"{done.stderr.strip().splitlines()[-1:] or done.stdout[-200:]}")
+        raise RuntimeError(
+            f"first-iteration process failed ({done.returncode}): "
+            f"{done.stderr.strip().splitlines()[-1:] or done.stdout[-200:]}"
+        )
     return json.loads(lines[-1])
 
 
@@ -327,20 +386,46 @@ def child_first_iteration(args) -> int:
     from nst_utils.training import Hooks
 
     stamps = []
-    problem.painter.run(start, False, Hooks(
-        report=None, on_step=lambda *_: stamps.append(time.perf_counter()),
-        should_stop=lambda: bool(stamps)))
+    problem.painter.run(
+        start,
+        False,
+        Hooks(
+            report=None,
+            on_step=lambda *_: stamps.append(time.perf_counter()),
+            should_stop=lambda: bool(stamps),
+        ),
+    )
     end = stamps[0]
-    print(json.dumps({"import_seconds": imported - begin, "load_seconds": load_seconds,
-                      "ready_seconds": ready - imported, "first_iteration_seconds": end - imported,
-                      "after_load_seconds": end - loaded,
-                      "peak_rss_mb": peak_rss_mb(), "cache": args.cache == "on",
-                      "finite": bool(np.isfinite(problem.image()).all())}))
+    print(
+        json.dumps(
+            {
+                "import_seconds": imported - begin,
+                "load_seconds": load_seconds,
+                "ready_seconds": ready - imported,
+                "first_iteration_seconds": end - imported,
+                "after_load_seconds": end - loaded,
+                "peak_rss_mb": peak_rss_mb(),
+                "cache": args.cache == "on",
+                "finite": bool(np.isfinite(problem.image()).all()),
+            }
+        )
+    )
     return 0
 
 
-def time_size(args, weights, weights_path, width, height, precisions, iterations, rounds,
-              round_iterations, keep_problems=False, between_rounds=None):
+def time_size(
+    args,
+    weights,
+    weights_path,
+    width,
+    height,
+    precisions,
+    iterations,
+    rounds,
+    round_iterations,
+    keep_problems=False,
+    between_rounds=None,
+):
     """Per-precision step times at one size: the first `iterations` from the start image (the
     first two are warm-up), then `rounds` interleaved rounds. Returns ({precision: times},
     {precision: image after `iterations`}, problems)."""
@@ -377,14 +462,20 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
     import memory
     from torch_loop import torch_missing
 
-    tf_run = memory.in_child(f"m.tf_child({str(weights_path)!r}, {width}, {height}, 1, 'adam', "
-                             f"'float32', {iterations})")
-    figures = {"loop_peak_rss_mb": tf_run.get("peak_rss_mb"),
-               "loop_estimate_mb": tf_run.get("estimate_mb"),
-               "loop_peak_anon_mb": tf_run.get("peak_anon_mb"),
-               "loop_first_iteration_seconds": tf_run.get("first_iteration_seconds")}
-    print(f"nst's loop at {width}x{height}: peak {tf_run.get('peak_rss_mb')} MB (estimated "
-          f"{tf_run.get('estimate_mb')} MB before building)", flush=True)
+    tf_run = memory.in_child(
+        f"m.tf_child({str(weights_path)!r}, {width}, {height}, 1, 'adam', 'float32', {iterations})"
+    )
+    figures = {
+        "loop_peak_rss_mb": tf_run.get("peak_rss_mb"),
+        "loop_estimate_mb": tf_run.get("estimate_mb"),
+        "loop_peak_anon_mb": tf_run.get("peak_anon_mb"),
+        "loop_first_iteration_seconds": tf_run.get("first_iteration_seconds"),
+    }
+    print(
+        f"nst's loop at {width}x{height}: peak {tf_run.get('peak_rss_mb')} MB (estimated "
+        f"{tf_run.get('estimate_mb')} MB before building)",
+        flush=True,
+    )
     missing = torch_missing()
     if missing:
         print(missing, flush=True)
@@ -392,27 +483,45 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
         return figures
     with tempfile.TemporaryDirectory(prefix="nst-torch-") as folder:  # this run's own inputs
         npz = Path(folder) / f"torch-inputs-{width}x{height}.npz"
-        memory.in_child(f"__import__('torch_loop').prepare({str(weights_path)!r}, {width}, "
-                        f"{height}, {str(npz)!r}) and {{}}")
-        torch = memory.in_child(f"__import__('torch_loop').run_prepared({str(npz)!r}, {iterations})")
+        memory.in_child(
+            f"__import__('torch_loop').prepare({str(weights_path)!r}, {width}, "
+            f"{height}, {str(npz)!r}) and {{}}"
+        )
+        torch = memory.in_child(
+            f"__import__('torch_loop').run_prepared({str(npz)!r}, {iterations})"
+        )
     figures["loop_start_costs"] = memory.in_child(
-        f"m.start_costs_tf({str(weights_path)!r}, {width}, {height})")
-    figures.update({"torch_peak_rss_mb": torch.get("peak_rss_mb"),
-                    "torch_seconds_per_iteration": torch.get("seconds_per_iteration"),
-                    "torch_start_costs": torch.get("start_costs"),
-                    "loop_seconds_per_iteration_same_run": tf_run.get("seconds_per_iteration"),
-                    "torch_peak_anon_mb": torch.get("peak_anon_mb"),
-                    "torch_first_iteration_seconds": torch.get("first_iteration_seconds"),
-                    "loop_framework_mb": tf_run.get("framework_mb"),
-                    "torch_framework_mb": torch.get("framework_mb")})
-    print(f"PyTorch loop at {width}x{height}: peak {torch.get('peak_rss_mb')} MB, "
-          f"{torch.get('seconds_per_iteration')} s per iteration (nst's: "
-          f"{tf_run.get('seconds_per_iteration')} s)", flush=True)
-    print(f"peak anonymous memory (what a machine without swap cannot give back): nst "
-          f"{tf_run.get('peak_anon_mb')} MB, PyTorch {torch.get('peak_anon_mb')} MB", flush=True)
+        f"m.start_costs_tf({str(weights_path)!r}, {width}, {height})"
+    )
+    figures.update(
+        {
+            "torch_peak_rss_mb": torch.get("peak_rss_mb"),
+            "torch_seconds_per_iteration": torch.get("seconds_per_iteration"),
+            "torch_start_costs": torch.get("start_costs"),
+            "loop_seconds_per_iteration_same_run": tf_run.get("seconds_per_iteration"),
+            "torch_peak_anon_mb": torch.get("peak_anon_mb"),
+            "torch_first_iteration_seconds": torch.get("first_iteration_seconds"),
+            "loop_framework_mb": tf_run.get("framework_mb"),
+            "torch_framework_mb": torch.get("framework_mb"),
+        }
+    )
+    print(
+        f"PyTorch loop at {width}x{height}: peak {torch.get('peak_rss_mb')} MB, "
+        f"{torch.get('seconds_per_iteration')} s per iteration (nst's: "
+        f"{tf_run.get('seconds_per_iteration')} s)",
+        flush=True,
+    )
+    print(
+        f"peak anonymous memory (what a machine without swap cannot give back): nst "
+        f"{tf_run.get('peak_anon_mb')} MB, PyTorch {torch.get('peak_anon_mb')} MB",
+        flush=True,
+    )
     print(memory.framework_line(tf_run, torch), flush=True)
-    print(f"weights in memory to the first step done: nst {_seconds(tf_run, 'first_iteration_seconds')}"
-          f", PyTorch {_seconds(torch, 'first_iteration_seconds')}", flush=True)
+    print(
+        f"weights in memory to the first step done: nst {_seconds(tf_run, 'first_iteration_seconds')}"
+        f", PyTorch {_seconds(torch, 'first_iteration_seconds')}",
+        flush=True,
+    )
     return figures
 
 
@@ -423,16 +532,29 @@ def _seconds(figures, key) -> str:
 
 def big_print(size) -> dict:
     """benchmarks/big_print.py at `size` in a fresh process: its JSON figures."""
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "big_print.py"),
-                           "--size", f"{size[0]}x{size[1]}", "--iterations", "3", "3", "3"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "big_print.py"),
+            "--size",
+            f"{size[0]}x{size[1]}",
+            "--iterations",
+            "3",
+            "3",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         return {"error": (done.stderr.strip().splitlines() or ["(no output)"])[-1]}
     figures = json.loads(lines[-1])
-    print(f"big print {figures['size']}: peak {figures['peak_rss_mb']:.0f} MB; per scale "
-          + ", ".join(f"{x['size']} {x['seconds_per_iteration']} s/it" for x in figures["scales"]),
-          flush=True)
+    print(
+        f"big print {figures['size']}: peak {figures['peak_rss_mb']:.0f} MB; per scale "
+        + ", ".join(f"{x['size']} {x['seconds_per_iteration']} s/it" for x in figures["scales"]),
+        flush=True,
+    )
     return figures
 
 
@@ -447,9 +569,14 @@ def describe_machine() -> dict:
         onednn = bool(_pywrap_util_port.IsMklEnabled())
     except Exception:  # a private module: absent in some builds
         onednn = None
-    return {"cpu": cpu_name(), "cores": core_count(), "bfloat16_native": bfloat16_support(),
-            "tensorflow": tf.__version__, "onednn": onednn,
-            "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+    return {
+        "cpu": cpu_name(),
+        "cores": core_count(),
+        "bfloat16_native": bfloat16_support(),
+        "tensorflow": tf.__version__,
+        "onednn": onednn,
+        "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
 
 
 def main(argv=None) -> int:
@@ -466,15 +593,25 @@ def main(argv=None) -> int:
     s = settings(args)
     precisions = ("float32", "bfloat16") if args.precision == "both" else (args.precision,)
     (width, height), (large_w, large_h) = s["size"], s["large"]
-    figures = {"machine": describe_machine(), "size": f"{width}x{height}",
-               "large_size": f"{large_w}x{large_h}", "precisions": list(precisions)}
+    figures = {
+        "machine": describe_machine(),
+        "size": f"{width}x{height}",
+        "large_size": f"{large_w}x{large_h}",
+        "precisions": list(precisions),
+    }
     machine = figures["machine"]
-    print(f"machine: {machine['cpu']}, {machine['cores']} cores, native bfloat16: "
-          f"{machine['bfloat16_native'] or 'no'}, TensorFlow {machine['tensorflow']} "
-          f"(oneDNN {machine['onednn']}), load average {machine['loadavg_1min']}", flush=True)
+    print(
+        f"machine: {machine['cpu']}, {machine['cores']} cores, native bfloat16: "
+        f"{machine['bfloat16_native'] or 'no'}, TensorFlow {machine['tensorflow']} "
+        f"(oneDNN {machine['onednn']}), load average {machine['loadavg_1min']}",
+        flush=True,
+    )
     if "bfloat16" in precisions and not machine["bfloat16_native"]:
-        print("note: this CPU has no native bfloat16 (no AMX or AVX512_BF16): the bfloat16 "
-              "figures measure emulation", flush=True)
+        print(
+            "note: this CPU has no native bfloat16 (no AMX or AVX512_BF16): the bfloat16 "
+            "figures measure emulation",
+            flush=True,
+        )
 
     weights_path = weights_file(args, s["full_size"])
     rates = [matmul_rate(s["matmul_size"])]
@@ -488,10 +625,13 @@ def main(argv=None) -> int:
         figures["first_iteration_from_mat_load_seconds"] = cold["load_seconds"]
         figures["first_iteration_from_mat_peak_rss_mb"] = cold["peak_rss_mb"]
         figures["import_seconds"] = cold["import_seconds"]
-        print(f"time to first iteration from .mat: {cold['first_iteration_seconds']:.2f} s "
-              f"(weights {cold['load_seconds']:.2f} s; import of TensorFlow before that "
-              f"{cold['import_seconds']:.2f} s), peak resident memory "
-              f"{cold['peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"time to first iteration from .mat: {cold['first_iteration_seconds']:.2f} s "
+            f"(weights {cold['load_seconds']:.2f} s; import of TensorFlow before that "
+            f"{cold['import_seconds']:.2f} s), peak resident memory "
+            f"{cold['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
         if has_weights_cache():
             first_iteration(args, weights_path, cache=True)  # writes the cache if missing
             warm = first_iteration(args, weights_path, cache=True)
@@ -499,31 +639,54 @@ def main(argv=None) -> int:
             figures["first_iteration_from_cache_load_seconds"] = warm["load_seconds"]
             figures["first_iteration_from_cache_peak_rss_mb"] = warm["peak_rss_mb"]
             figures["first_iteration_after_cache_load_seconds"] = warm["after_load_seconds"]
-            print(f"time to first iteration from the cache: {warm['first_iteration_seconds']:.2f}"
-                  f" s (weights {warm['load_seconds']:.2f} s, then "
-                  f"{warm['after_load_seconds']:.2f} s to the first iteration), peak resident memory "
-                  f"{warm['peak_rss_mb']:.0f} MB", flush=True)
+            print(
+                f"time to first iteration from the cache: {warm['first_iteration_seconds']:.2f}"
+                f" s (weights {warm['load_seconds']:.2f} s, then "
+                f"{warm['after_load_seconds']:.2f} s to the first iteration), peak resident memory "
+                f"{warm['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
         else:
             figures["first_iteration_from_cache_seconds"] = None
             print("time to first iteration from the cache: n/a (load_weights has no cache yet)")
 
     weights, _ = load_weights_timed(weights_path, cache=True)
     base_times, images, problems, config = time_size(
-        args, weights, weights_path, width, height, precisions, s["iterations"], s["rounds"],
-        s["round_iterations"], keep_problems=True,
-        between_rounds=lambda: rates.append(matmul_rate(s["matmul_size"])))
+        args,
+        weights,
+        weights_path,
+        width,
+        height,
+        precisions,
+        s["iterations"],
+        s["rounds"],
+        s["round_iterations"],
+        keep_problems=True,
+        between_rounds=lambda: rates.append(matmul_rate(s["matmul_size"])),
+    )
     rate, best_rate = statistics.median(rates), max(rates)
     last = deepest_layer([config.content_layer, *(name for name, _ in config.style_layers)])
     flops = adam_step_flops(height, width, last)
     floor = flops / rate
-    figures.update({"matmul_gflops": rate / 1e9, "matmul_gflops_runs": [r / 1e9 for r in rates],
-                    "matmul_gflops_best": best_rate / 1e9, "step_gflop": flops / 1e9,
-                    "floor_seconds": floor, "floor_seconds_best": flops / best_rate})
-    print(f"float32 tf.matmul ({s['matmul_size']}^3): {rate / 1e9:.0f} GFLOP/s median, "
-          f"{best_rate / 1e9:.0f} best (runs: " + ", ".join(f"{r / 1e9:.0f}" for r in rates) + ")")
-    print(f"one Adam step at {width}x{height}: {flops / 1e9:.1f} GFLOP (forward to {last} plus "
-          f"the gradient to the image); floor {floor:.3f} s per iteration "
-          f"({flops / best_rate:.3f} s at the best matmul rate)")
+    figures.update(
+        {
+            "matmul_gflops": rate / 1e9,
+            "matmul_gflops_runs": [r / 1e9 for r in rates],
+            "matmul_gflops_best": best_rate / 1e9,
+            "step_gflop": flops / 1e9,
+            "floor_seconds": floor,
+            "floor_seconds_best": flops / best_rate,
+        }
+    )
+    print(
+        f"float32 tf.matmul ({s['matmul_size']}^3): {rate / 1e9:.0f} GFLOP/s median, "
+        f"{best_rate / 1e9:.0f} best (runs: " + ", ".join(f"{r / 1e9:.0f}" for r in rates) + ")"
+    )
+    print(
+        f"one Adam step at {width}x{height}: {flops / 1e9:.1f} GFLOP (forward to {last} plus "
+        f"the gradient to the image); floor {floor:.3f} s per iteration "
+        f"({flops / best_rate:.3f} s at the best matmul rate)"
+    )
 
     for p in precisions:
         median = statistics.median(base_times[p])
@@ -533,16 +696,20 @@ def main(argv=None) -> int:
         figures[f"{p}_floor_ratio"] = median / floor
         # On a busy machine the quietest moments are the fairest comparison: best against best.
         figures[f"{p}_floor_ratio_best"] = min(base_times[p]) / (flops / best_rate)
-        print(f"{p}: {median:.3f} s per iteration at {width}x{height} (median of "
-              f"{len(base_times[p])}, min {min(base_times[p]):.3f}), {median / floor:.2f}x the floor "
-              f"(best against best: {figures[f'{p}_floor_ratio_best']:.2f}x)")
+        print(
+            f"{p}: {median:.3f} s per iteration at {width}x{height} (median of "
+            f"{len(base_times[p])}, min {min(base_times[p]):.3f}), {median / floor:.2f}x the floor "
+            f"(best against best: {figures[f'{p}_floor_ratio_best']:.2f}x)"
+        )
     if len(precisions) == 2:
         ratio = figures["bfloat16_seconds_per_iteration"] / figures["float32_seconds_per_iteration"]
         quality = psnr(images["bfloat16"], images["float32"], config.means)
         figures["bfloat16_to_float32_time_ratio"] = ratio
         figures[f"bfloat16_psnr_db_after_{s['iterations']}"] = quality
-        print(f"bfloat16 / float32 time: {ratio:.2f}; PSNR of the bfloat16 image against the "
-              f"float32 one after {s['iterations']} iterations: {quality:.1f} dB")
+        print(
+            f"bfloat16 / float32 time: {ratio:.2f}; PSNR of the bfloat16 image against the "
+            f"float32 one after {s['iterations']} iterations: {quality:.1f} dB"
+        )
 
     main_problem = problems[precisions[0]]
     fetch = main_problem.fetch_image_seconds()
@@ -550,41 +717,60 @@ def main(argv=None) -> int:
     figures["image_fetch_seconds"] = fetch
     figures["loop_seconds_per_iteration"] = loop
     figures["loop_bare_step_seconds"] = bare
-    print(f"training.optimize ({precisions[0]}): {loop:.3f} s per iteration against {bare:.3f} s "
-          f"for the bare step just after; fetching the image, which it does every iteration, "
-          f"takes {fetch * 1000:.1f} ms")
+    print(
+        f"training.optimize ({precisions[0]}): {loop:.3f} s per iteration against {bare:.3f} s "
+        f"for the bare step just after; fetching the image, which it does every iteration, "
+        f"takes {fetch * 1000:.1f} ms"
+    )
     # Where the float32 step's time goes: one traced step, op types summed.
     profile = main_problem.op_profile(top=12)
     figures["op_profile"] = profile
     op_seconds = dict((kind, sec) for kind, sec, _ in profile)
-    forward = sum(sec for kind, sec in op_seconds.items() if "Conv2D" in kind and "Backprop" not in kind)
+    forward = sum(
+        sec for kind, sec in op_seconds.items() if "Conv2D" in kind and "Backprop" not in kind
+    )
     backward = sum(sec for kind, sec in op_seconds.items() if "Conv2DBackpropInput" in kind)
     if forward and backward:
         figures["conv_forward_gflops"] = flops / 2 / forward / 1e9
         figures["conv_input_gradient_gflops"] = flops / 2 / backward / 1e9
         figures["conv_seconds_traced"] = forward + backward
-        print(f"traced {precisions[0]} step: convolutions {forward + backward:.3f} s "
-              f"({(forward + backward) / (flops / best_rate):.2f}x the best-rate floor): forward at "
-              f"{figures['conv_forward_gflops']:.0f} GFLOP/s, input gradient at "
-              f"{figures['conv_input_gradient_gflops']:.0f} GFLOP/s, against the matmul's "
-              f"{rate / 1e9:.0f} (best {best_rate / 1e9:.0f}); other ops " + "; ".join(
-                  f"{kind} {sec:.3f} s" for kind, sec, _ in profile if "Conv2D" not in kind))
+        print(
+            f"traced {precisions[0]} step: convolutions {forward + backward:.3f} s "
+            f"({(forward + backward) / (flops / best_rate):.2f}x the best-rate floor): forward at "
+            f"{figures['conv_forward_gflops']:.0f} GFLOP/s, input gradient at "
+            f"{figures['conv_input_gradient_gflops']:.0f} GFLOP/s, against the matmul's "
+            f"{rate / 1e9:.0f} (best {best_rate / 1e9:.0f}); other ops "
+            + "; ".join(f"{kind} {sec:.3f} s" for kind, sec, _ in profile if "Conv2D" not in kind)
+        )
     if args.profile:
-        print("time per op type in one traced step: "
-              + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in profile))
+        print(
+            "time per op type in one traced step: "
+            + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in profile)
+        )
     if "bfloat16" in problems and precisions[0] != "bfloat16":
         low = problems["bfloat16"].op_profile(top=8)
         figures["bfloat16_op_profile"] = low
-        print("traced bfloat16 step, time per op type: "
-              + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in low))
+        print(
+            "traced bfloat16 step, time per op type: "
+            + "; ".join(f"{kind} {sec:.3f} s x{count}" for kind, sec, count in low)
+        )
     for problem in problems.values():
         problem.close()
     del problems, main_problem  # free the base-size graphs before building the large ones
     figures["peak_rss_mb_after_base_size"] = peak_rss_mb()
 
     # Fewer samples at the large size (each costs 4x): one warm-up, then interleaved rounds.
-    large_times, _, _, _ = time_size(args, weights, weights_path, large_w, large_h, precisions,
-                                     2, max(1, s["rounds"] - 1), max(1, s["round_iterations"] // 2))
+    large_times, _, _, _ = time_size(
+        args,
+        weights,
+        weights_path,
+        large_w,
+        large_h,
+        precisions,
+        2,
+        max(1, s["rounds"] - 1),
+        max(1, s["round_iterations"] // 2),
+    )
     pixels = (large_w * large_h) / (width * height)
     figures["pixel_ratio"] = pixels
     for p in precisions:
@@ -592,17 +778,21 @@ def main(argv=None) -> int:
         growth = median / figures[f"{p}_seconds_per_iteration"]
         figures[f"{p}_large_seconds_per_iteration"] = median
         figures[f"{p}_large_to_base_ratio"] = growth
-        print(f"{p}: {median:.3f} s per iteration at {large_w}x{large_h} (median of "
-              f"{len(large_times[p])}), {growth:.2f}x the {width}x{height} time for "
-              f"{pixels:.2f}x the pixels")
+        print(
+            f"{p}: {median:.3f} s per iteration at {large_w}x{large_h} (median of "
+            f"{len(large_times[p])}), {growth:.2f}x the {width}x{height} time for "
+            f"{pixels:.2f}x the pixels"
+        )
     if not args.no_torch:
         figures.update(torch_comparison(weights_path, width, height, s["iterations"] // 2 + 2))
     if args.big_print is not None:
         figures["big_print"] = big_print(args.big_print)
     figures["peak_rss_mb"] = peak_rss_mb()
     figures["benchmark_seconds"] = time.perf_counter() - run_begin
-    print(f"peak resident memory of this process: {figures['peak_rss_mb']:.0f} MB; "
-          f"benchmark took {figures['benchmark_seconds']:.0f} s")
+    print(
+        f"peak resident memory of this process: {figures['peak_rss_mb']:.0f} MB; "
+        f"benchmark took {figures['benchmark_seconds']:.0f} s"
+    )
     print(json.dumps(figures))
     return 0
 

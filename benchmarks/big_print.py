@@ -33,12 +33,21 @@ import nst_utils  # noqa: E402,F401  (TensorFlow then loads as `generate` loads 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="3000x2250")
-    parser.add_argument("--iterations", nargs="+", type=int, default=[3, 3, 3],
-                        help="iterations per scale, coarse to fine (their count is the scales')")
+    parser.add_argument(
+        "--iterations",
+        nargs="+",
+        type=int,
+        default=[3, 3, 3],
+        help="iterations per scale, coarse to fine (their count is the scales')",
+    )
     parser.add_argument("--budget-gb", type=float, default=7.5)
     parser.add_argument("--style-scale", type=float, default=1.0)
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="a VGG-19 .mat (default: the full-size random-weights file)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="a VGG-19 .mat (default: the full-size random-weights file)",
+    )
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -63,14 +72,21 @@ def main(argv=None) -> int:
         times = stamps.setdefault((index, size), [])
         times.append(time.perf_counter())
         since = f", {times[-1] - times[-2]:.1f} s after the last" if len(times) > 1 else ""
-        print(f"scale {index} {size[0]}x{size[1]} iteration {i}: J = {values[0]:.4g}{since}",
-              flush=True)
+        print(
+            f"scale {index} {size[0]}x{size[1]} iteration {i}: J = {values[0]:.4g}{since}",
+            flush=True,
+        )
 
     begin = time.perf_counter()
     image = scales.paint(weights, plan, content, [style], on_step=on_step, room_mb=room).image
     total = time.perf_counter() - begin
-    figures = {"size": args.size, "iterations": args.iterations, "budget_mb": round(room),
-               "wall_seconds": round(total, 1), "scales": []}
+    figures = {
+        "size": args.size,
+        "iterations": args.iterations,
+        "budget_mb": round(room),
+        "wall_seconds": round(total, 1),
+        "scales": [],
+    }
     for index, size in stamps:
         # Between one iteration's end and the next's at the same scale: a scale's set-up and
         # its first iteration (which builds the graph and reads the targets) are not counted.
@@ -78,10 +94,14 @@ def main(argv=None) -> int:
         steps = [b - a for a, b in zip(times, times[1:])]
         cell = scales.pick_cell(*size, room, 96)
         estimate = memory.estimate_peak(*size, tile=None if cell is None else (cell + 192,) * 2)
-        figures["scales"].append({"size": f"{size[0]}x{size[1]}", "cell": cell,
-                                  "seconds_per_iteration": round(statistics.median(steps), 2)
-                                  if steps else None,
-                                  "estimate_mb": round(estimate.total_mb)})
+        figures["scales"].append(
+            {
+                "size": f"{size[0]}x{size[1]}",
+                "cell": cell,
+                "seconds_per_iteration": round(statistics.median(steps), 2) if steps else None,
+                "estimate_mb": round(estimate.total_mb),
+            }
+        )
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
     figures["finite"] = bool(np.isfinite(image).all())
     print(json.dumps(figures), flush=True)

@@ -22,8 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 MISTAKES = (
     ("gram_matrix", "GA = tf.matmul(tf.transpose(A), A)"),
     ("total_cost", "J = beta * J_content + alpha * J_style"),
-    ("compute_content_cost", "m, n_H, n_W, n_C = a_G.get_shape().as_list()\n"
-                             "J_content = tf.reduce_sum(tf.square(a_C - a_G)) / (n_H * n_W * n_C)"),
+    (
+        "compute_content_cost",
+        "m, n_H, n_W, n_C = a_G.get_shape().as_list()\n"
+        "J_content = tf.reduce_sum(tf.square(a_C - a_G)) / (n_H * n_W * n_C)",
+    ),
 )
 
 
@@ -61,11 +64,20 @@ def main() -> int:
         start = time.perf_counter()
         rows = grade_paths([tmp], Limits(), jobs=args.jobs, isolation=not args.no_isolation)
         seconds = time.perf_counter() - start
-    print(json.dumps({"students": len(rows), "jobs": args.jobs, "isolated": not args.no_isolation,
-                      "seconds": round(seconds, 1),
-                      "seconds_per_student": round(seconds / len(rows), 2),
-                      "points": sorted({r.points for r in rows}),
-                      "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}))
+    print(
+        json.dumps(
+            {
+                "students": len(rows),
+                "jobs": args.jobs,
+                "isolated": not args.no_isolation,
+                "seconds": round(seconds, 1),
+                "seconds_per_student": round(seconds / len(rows), 2),
+                "points": sorted({r.points for r in rows}),
+                "cpus": os.cpu_count(),
+                "load_before": os.getloadavg()[0],
+            }
+        )
+    )
     return 0
 
 

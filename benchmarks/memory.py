@@ -80,8 +80,11 @@ def resident_split_mb() -> dict | None:
         return None
     if len(fields) < 4:
         return None
-    return {"rss": round(fields["VmRSS"], 1), "anon": round(fields["RssAnon"], 1),
-            "file": round(fields["RssFile"] + fields["RssShmem"], 1)}
+    return {
+        "rss": round(fields["VmRSS"], 1),
+        "anon": round(fields["RssAnon"], 1),
+        "file": round(fields["RssFile"] + fields["RssShmem"], 1),
+    }
 
 
 def random_weights() -> Path:
@@ -95,19 +98,28 @@ def _network_images(width, height, styles=1):
     from nst_utils.config import PROJECT_ROOT
     from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 
-    content = reshape_and_normalize_image(load_image(PROJECT_ROOT / "images" / "louvre.jpg",
-                                                     (width, height)))
-    style = reshape_and_normalize_image(load_image(PROJECT_ROOT / "images" / "sandstone.jpg",
-                                                   (width, height)))
+    content = reshape_and_normalize_image(
+        load_image(PROJECT_ROOT / "images" / "louvre.jpg", (width, height))
+    )
+    style = reshape_and_normalize_image(
+        load_image(PROJECT_ROOT / "images" / "sandstone.jpg", (width, height))
+    )
     return content, [style] * styles, generate_noise_image(content, seed=0)
 
 
 def _settings(width, height, styles=1, optimizer="adam", precision="float32"):
     from nst_utils.settings import DEFAULTS
 
-    return DEFAULTS.replace(image_width=width, image_height=height, optimizer=optimizer,
-                            precision=precision, style_images=DEFAULTS.style_images * styles,
-                            style_blend_weights=(1.0 / styles,) * styles, seed=0, save_every=0)
+    return DEFAULTS.replace(
+        image_width=width,
+        image_height=height,
+        optimizer=optimizer,
+        precision=precision,
+        style_images=DEFAULTS.style_images * styles,
+        style_blend_weights=(1.0 / styles,) * styles,
+        seed=0,
+        save_every=0,
+    )
 
 
 def tf_child(weights_path, width, height, styles, optimizer, precision, iterations) -> dict:
@@ -122,8 +134,9 @@ def tf_child(weights_path, width, height, styles, optimizer, precision, iteratio
     from nst_utils.weights import load_weights
 
     tf.compat.v1.disable_eager_execution()
-    estimate = memory.estimate_peak(width, height, styles=styles, optimizer=optimizer,
-                                    precision=precision)
+    estimate = memory.estimate_peak(
+        width, height, styles=styles, optimizer=optimizer, precision=precision
+    )
     stages["imported"] = rss_mb()
     framework = resident_split_mb()
     weights = load_weights(weights_path)
@@ -134,18 +147,29 @@ def tf_child(weights_path, width, height, styles, optimizer, precision, iteratio
     begin = time.perf_counter()
     with Painter(settings, weights, content, style_images) as painter:
         stages["built"] = rss_mb()
-        painter.run(start, False, Hooks(report=None, on_step=lambda *_: stamps.append(time.perf_counter())),
-                    iterations=iterations)
+        painter.run(
+            start,
+            False,
+            Hooks(report=None, on_step=lambda *_: stamps.append(time.perf_counter())),
+            iterations=iterations,
+        )
         stages["ran"] = rss_mb()
     times = [b - a for a, b in zip(stamps, stamps[1:])]
-    return {"engine": "tensorflow", "size": f"{width}x{height}", "styles": styles,
-            "optimizer": optimizer, "precision": precision, "iterations": iterations,
-            "peak_rss_mb": round(peak_rss_mb(), 1), "estimate_mb": round(estimate.total_mb, 1),
-            "seconds_per_iteration": statistics.median(times[1:] or times) if times else None,
-            # From weights in memory to the first step done: graph, targets, session, one step.
-            "first_iteration_seconds": stamps[0] - begin if stamps else None,
-            "stages_rss_mb": {k: round(v, 1) for k, v in stages.items()},
-            "framework_mb": framework}
+    return {
+        "engine": "tensorflow",
+        "size": f"{width}x{height}",
+        "styles": styles,
+        "optimizer": optimizer,
+        "precision": precision,
+        "iterations": iterations,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "estimate_mb": round(estimate.total_mb, 1),
+        "seconds_per_iteration": statistics.median(times[1:] or times) if times else None,
+        # From weights in memory to the first step done: graph, targets, session, one step.
+        "first_iteration_seconds": stamps[0] - begin if stamps else None,
+        "stages_rss_mb": {k: round(v, 1) for k, v in stages.items()},
+        "framework_mb": framework,
+    }
 
 
 def libraries_child() -> dict:
@@ -180,10 +204,20 @@ def step_tensors_child(weights_path, width, height) -> dict:
         painter.start(start)
         painter.sess.run(painter.train_step)
         metadata = tf1.RunMetadata()
-        painter.sess.run(painter.train_step, run_metadata=metadata,
-                         options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE))
-    peak = max((memory.allocator_bytes_in_use for device in metadata.step_stats.dev_stats
-                for node in device.node_stats for memory in node.memory), default=0)
+        painter.sess.run(
+            painter.train_step,
+            run_metadata=metadata,
+            options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE),
+        )
+    peak = max(
+        (
+            memory.allocator_bytes_in_use
+            for device in metadata.step_stats.dev_stats
+            for node in device.node_stats
+            for memory in node.memory
+        ),
+        default=0,
+    )
     return {"step_tensors_peak_mb": round(peak / (1 << 20), 1)}
 
 
@@ -231,7 +265,9 @@ class AnonymousPeak:
             time.sleep(self.interval)
 
     def mb(self):
-        return None if self.peak_pages is None else round(self.peak_pages * self._page / (1 << 20), 1)
+        return (
+            None if self.peak_pages is None else round(self.peak_pages * self._page / (1 << 20), 1)
+        )
 
 
 def framework_line(tf_run: dict, torch_run: dict) -> str:
@@ -243,18 +279,22 @@ def framework_line(tf_run: dict, torch_run: dict) -> str:
         if not framework or peak is None:
             parts.append(f"{name}: n/a")
             continue
-        parts.append(f"{name}: {framework['rss']:.0f} MB after the import ({framework['file']:.0f} "
-                     f"MB of it file pages), the run adds {peak - framework['rss']:.0f} MB")
+        parts.append(
+            f"{name}: {framework['rss']:.0f} MB after the import ({framework['file']:.0f} "
+            f"MB of it file pages), the run adds {peak - framework['rss']:.0f} MB"
+        )
     return "resident peak split: " + "; ".join(parts)
 
 
 def in_child(call: str) -> dict:
     """Run `call` (an expression of this module, giving a dict) in a fresh interpreter; its
     result, with the child's peak anonymous memory (`AnonymousPeak`) as peak_anon_mb."""
-    code = (f"import sys, json; sys.path[:0] = [{str(HERE)!r}, {str(ROOT)!r}]; import memory as m; "
-            f"anon = m.AnonymousPeak(); result = {call}; "
-            f"print('@@' + json.dumps(dict(result, peak_anon_mb=anon.mb()) "
-            f"if isinstance(result, dict) else result))")
+    code = (
+        f"import sys, json; sys.path[:0] = [{str(HERE)!r}, {str(ROOT)!r}]; import memory as m; "
+        f"anon = m.AnonymousPeak(); result = {call}; "
+        f"print('@@' + json.dumps(dict(result, peak_anon_mb=anon.mb()) "
+        f"if isinstance(result, dict) else result))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     lines = [line[2:] for line in done.stdout.splitlines() if line.startswith("@@")]
     if done.returncode != 0 or not lines:
@@ -277,19 +317,26 @@ def main(argv=None) -> int:
     figures = {"runs": [], "libraries": in_child("m.libraries_child()")}
     if "error" not in figures["libraries"]:
         before, after = figures["libraries"]["before"], figures["libraries"]["after"]
-        print(f"TensorFlow's C++ libraries loaded alone (no Python module): +{after['rss'] - before['rss']:.0f}"
-              f" MB resident, {after['file'] - before['file']:.0f} MB of it file pages", flush=True)
+        print(
+            f"TensorFlow's C++ libraries loaded alone (no Python module): +{after['rss'] - before['rss']:.0f}"
+            f" MB resident, {after['file'] - before['file']:.0f} MB of it file pages",
+            flush=True,
+        )
     for width, height in args.sizes:
         for styles in args.styles:
             for optimizer in args.optimizers:
                 for precision in args.precisions:
-                    result = in_child(f"m.tf_child({str(weights)!r}, {width}, {height}, {styles}, "
-                                      f"{optimizer!r}, {precision!r}, {args.iterations})")
+                    result = in_child(
+                        f"m.tf_child({str(weights)!r}, {width}, {height}, {styles}, "
+                        f"{optimizer!r}, {precision!r}, {args.iterations})"
+                    )
                     if "error" not in result:
-                        result.update(in_child(f"m.step_tensors_child({str(weights)!r}, {width}, "
-                                               f"{height})"))
+                        result.update(
+                            in_child(f"m.step_tensors_child({str(weights)!r}, {width}, {height})")
+                        )
                         result["estimate_error"] = round(
-                            result["estimate_mb"] / result["peak_rss_mb"] - 1, 3)
+                            result["estimate_mb"] / result["peak_rss_mb"] - 1, 3
+                        )
                     figures["runs"].append(result)
                     print(json.dumps(result), flush=True)
         if args.no_torch:
@@ -303,12 +350,16 @@ def main(argv=None) -> int:
             continue
         with tempfile.TemporaryDirectory(prefix="nst-torch-") as folder:  # this run's own inputs
             npz = Path(folder) / f"torch-inputs-{width}x{height}.npz"
-            in_child(f"__import__('torch_loop').prepare({str(weights)!r}, {width}, {height}, "
-                     f"{str(npz)!r}) and {{}}")
-            torch = in_child(f"__import__('torch_loop').run_prepared({str(npz)!r}, "
-                             f"{args.iterations})")
+            in_child(
+                f"__import__('torch_loop').prepare({str(weights)!r}, {width}, {height}, "
+                f"{str(npz)!r}) and {{}}"
+            )
+            torch = in_child(
+                f"__import__('torch_loop').run_prepared({str(npz)!r}, {args.iterations})"
+            )
         torch["tensorflow_start_costs"] = in_child(
-            f"m.start_costs_tf({str(weights)!r}, {width}, {height})")
+            f"m.start_costs_tf({str(weights)!r}, {width}, {height})"
+        )
         figures.setdefault("torch_runs", []).append(torch)
         print(json.dumps(torch), flush=True)
         same_size = [r for r in figures["runs"] if r.get("size") == f"{width}x{height}"]

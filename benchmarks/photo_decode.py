@@ -44,7 +44,7 @@ def write_photo(path: Path, width: int, height: int) -> None:
     y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
     x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
     pixels = np.empty((height, width, 3), dtype=np.uint8)
-    for top in range(0, height, 512):   # bands keep the float temporaries small
+    for top in range(0, height, 512):  # bands keep the float temporaries small
         rows = slice(top, min(height, top + 512))
         pixels[rows, :, 0] = x + 0 * y[rows]
         pixels[rows, :, 1] = y[rows] + 0 * x
@@ -67,14 +67,26 @@ def child(mode: str, path: str, model: tuple) -> None:
         out = None
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"mode": mode, "peak_rss_mb": round(peak, 1), "seconds": round(seconds, 2),
-                      "shape": None if out is None else list(out.shape)}))
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "peak_rss_mb": round(peak, 1),
+                "seconds": round(seconds, 2),
+                "shape": None if out is None else list(out.shape),
+            }
+        )
+    )
 
 
 def measure(mode: str, path: Path, model: tuple) -> dict:
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import photo_decode; "
-            f"photo_decode.child({mode!r}, {str(path)!r}, {tuple(model)!r})")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import photo_decode; "
+        f"photo_decode.child({mode!r}, {str(path)!r}, {tuple(model)!r})"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         return {"mode": mode, "error": out.stderr.strip().splitlines()[-1]}

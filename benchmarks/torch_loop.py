@@ -30,12 +30,30 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STYLE_LAYERS = (("conv1_1", 0.2), ("conv2_1", 0.2), ("conv3_1", 0.2), ("conv4_1", 0.2),
-                ("conv5_1", 0.2))
+STYLE_LAYERS = (
+    ("conv1_1", 0.2),
+    ("conv2_1", 0.2),
+    ("conv3_1", 0.2),
+    ("conv4_1", 0.2),
+    ("conv5_1", 0.2),
+)
 CONTENT_LAYER = "conv4_2"
 #: VGG-19's conv layers up to conv5_1, in order.
-LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-          "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1")
+LAYERS = (
+    "conv1_1",
+    "conv1_2",
+    "conv2_1",
+    "conv2_2",
+    "conv3_1",
+    "conv3_2",
+    "conv3_3",
+    "conv3_4",
+    "conv4_1",
+    "conv4_2",
+    "conv4_3",
+    "conv4_4",
+    "conv5_1",
+)
 
 
 def torch_missing() -> str | None:
@@ -99,7 +117,10 @@ class TorchLoop:
         self.torch = torch
         self.net = TorchVGG(weights)
         self.alpha, self.beta = alpha, beta
-        to_nchw = lambda a: torch.from_numpy(a.astype("float32").transpose(0, 3, 1, 2).copy())
+
+        def to_nchw(a):
+            return torch.from_numpy(a.astype("float32").transpose(0, 3, 1, 2).copy())
+
         with torch.no_grad():
             self.a_C = self.net(to_nchw(content))[CONTENT_LAYER]
             style_out = self.net(to_nchw(style))
@@ -118,7 +139,7 @@ class TorchLoop:
         for name, coeff in STYLE_LAYERS:
             _, n_C, n_H, n_W = out[name].shape
             diff = self.grams[name] - gram(out[name])
-            J_style = J_style + coeff * (diff ** 2).sum() / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+            J_style = J_style + coeff * (diff**2).sum() / (4 * n_C**2 * (n_H * n_W) ** 2)
         return self.alpha * J_content + self.beta * J_style, J_content, J_style
 
     def start_costs(self) -> tuple:
@@ -151,9 +172,11 @@ def _inputs(weights_path, width: int, height: int):
 
     weights = load_weights(weights_path)
     content = reshape_and_normalize_image(
-        load_image(PROJECT_ROOT / "images" / "louvre.jpg", (width, height)))
+        load_image(PROJECT_ROOT / "images" / "louvre.jpg", (width, height))
+    )
     style = reshape_and_normalize_image(
-        load_image(PROJECT_ROOT / "images" / "sandstone.jpg", (width, height)))
+        load_image(PROJECT_ROOT / "images" / "sandstone.jpg", (width, height))
+    )
     return weights, content, style, generate_noise_image(content, seed=0)
 
 
@@ -184,8 +207,11 @@ def load_prepared(npz_path) -> tuple:
 
     with np.load(npz_path) as data:
         arrays = {k: data[k] for k in data.files}
-    conv = {k[:-len(KERNEL)]: (arrays[k], arrays[k[:-len(KERNEL)] + ".bias"])
-            for k in arrays if k.endswith(KERNEL)}
+    conv = {
+        k[: -len(KERNEL)]: (arrays[k], arrays[k[: -len(KERNEL)] + ".bias"])
+        for k in arrays
+        if k.endswith(KERNEL)
+    }
     weights = types.SimpleNamespace(conv=conv, layout="oihw")
     return weights, arrays["content"], arrays["style"], arrays["start"]
 
@@ -219,11 +245,15 @@ def _run(weights, content, style, start, iterations, threads):
     built = time.perf_counter() - begin
     start_costs = loop.start_costs()  # not timed: a check against nst's costs
     times = [loop.step() for _ in range(iterations)]
-    return {"torch_version": torch.__version__, "size": f"{width}x{height}",
-            "iterations": iterations, "start_costs": start_costs,
-            "first_iteration_seconds": built + times[0],
-            "seconds_per_iteration": statistics.median(times[2:] or times),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "torch_version": torch.__version__,
+        "size": f"{width}x{height}",
+        "iterations": iterations,
+        "start_costs": start_costs,
+        "first_iteration_seconds": built + times[0],
+        "seconds_per_iteration": statistics.median(times[2:] or times),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def main(argv=None) -> int:

@@ -51,16 +51,21 @@ write_vgg19_mat(sys.argv[1], "new", full_size=True)
 
 
 def run_child(mode: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(path)], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--mat", type=Path, default=None,
-                        help="an existing weights file (default: write a full-size random one)")
+    parser.add_argument(
+        "--mat",
+        type=Path,
+        default=None,
+        help="an existing weights file (default: write a full-size random one)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the written file and its cache")
     args = parser.parse_args(argv)
 
@@ -68,15 +73,19 @@ def main(argv=None) -> int:
         path = args.mat
         if path is None:
             path = Path(folder) / "imagenet-vgg-verydeep-19.mat"
-            subprocess.run([sys.executable, "-c", WRITER, str(path)], check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-c", WRITER, str(path)], check=True, capture_output=True
+            )
         print(f"file: {path} ({path.stat().st_size:,} bytes)")
         results = {mode: [] for mode in ("mat", "first", "cache")}
         for _ in range(args.runs):  # interleaved, so load from other users hits all modes alike
             for mode in ("mat", "first", "cache"):
                 result = run_child(mode, path)
                 results[mode].append(result)
-                print(f"  {mode:5} {result['seconds']:7.3f} s  peak RSS {result['peak_rss_mb']:7.0f} MB "
-                      f"(before the load {result['rss_before_mb']:5.0f} MB)")
+                print(
+                    f"  {mode:5} {result['seconds']:7.3f} s  peak RSS {result['peak_rss_mb']:7.0f} MB "
+                    f"(before the load {result['rss_before_mb']:5.0f} MB)"
+                )
         cache = path.with_name(path.name + ".nstcache")
         print(f"cache file: {cache.stat().st_size:,} bytes")
         print(f"medians over {args.runs} runs:")
@@ -86,7 +95,9 @@ def main(argv=None) -> int:
             peak = statistics.median(r["peak_rss_mb"] for r in runs)
             added = statistics.median(r["peak_rss_mb"] - r["rss_before_mb"] for r in runs)
             medians[mode] = seconds
-            print(f"  {mode:5} {seconds:7.3f} s  peak RSS {peak:7.0f} MB  added by the load {added:6.0f} MB")
+            print(
+                f"  {mode:5} {seconds:7.3f} s  peak RSS {peak:7.0f} MB  added by the load {added:6.0f} MB"
+            )
         print(f"cache / mat load time: {medians['cache'] / medians['mat']:.3f}")
         if args.keep and args.mat is None:
             kept = Path(tempfile.mkdtemp(prefix="nst-bench-kept-"))

@@ -15,10 +15,10 @@ from .quiet import install_import_hook as _install_import_hook
 
 _install_import_hook()  # the first `import tensorflow` from here on is quiet and Keras-free
 
-from . import settings as _settings  # noqa: F401  (the run defaults keep the original values)
-from .config import CONFIG
-from .config import apply_environment as _apply_environment
-from .errors import ConfigError as _ConfigError
+from . import settings as _settings  # noqa: F401, E402  (the run defaults keep the original values)
+from .config import CONFIG  # noqa: E402  (after the quiet hook, as every import here)
+from .config import apply_environment as _apply_environment  # noqa: E402
+from .errors import ConfigError as _ConfigError  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -38,8 +38,13 @@ _EXPORTS = {
     "save_image": "images",
 }
 
-__all__ = ["CONFIG", "load_vgg_model", "generate_noise_image", "reshape_and_normalize_image",
-           "save_image"]
+__all__ = [
+    "CONFIG",
+    "load_vgg_model",
+    "generate_noise_image",
+    "reshape_and_normalize_image",
+    "save_image",
+]
 
 
 def __getattr__(name):

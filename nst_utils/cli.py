@@ -12,21 +12,35 @@ import sys
 
 #: sub-command name -> (module that defines `add_arguments(parser)` and `run(args)`, help line)
 COMMANDS = {
-    "reference": ("nst_utils.commands.reference",
-                  "print the graded functions' values on the original test inputs, as JSON"),
-    "fetch-weights": ("nst_utils.commands.fetch_weights",
-                      "download MatConvNet's VGG-19 weights file, resumable, verified by MD5"),
-    "check-weights": ("nst_utils.commands.check_weights",
-                      "examine a VGG-19 weights file: size, MD5, format, layers, verdict"),
-    "generate": ("nst_utils.commands.generate",
-                 "paint the content image in the style of the style image(s) (defaults: the "
-                 "Louvre in sandstone, as the original notebook)"),
-    "make-student-notebook": ("nst_utils.commands.student_notebook",
-                              "regenerate the student notebook from the solved one"),
-    "grade": ("nst_utils.commands.grade",
-              "grade submitted notebooks: a table (and CSV/JSON) with points and feedback"),
-    "make-assignment": ("nst_utils.commands.make_assignment",
-                        "write the students' download (no solutions) and a Gradescope autograder"),
+    "reference": (
+        "nst_utils.commands.reference",
+        "print the graded functions' values on the original test inputs, as JSON",
+    ),
+    "fetch-weights": (
+        "nst_utils.commands.fetch_weights",
+        "download MatConvNet's VGG-19 weights file, resumable, verified by MD5",
+    ),
+    "check-weights": (
+        "nst_utils.commands.check_weights",
+        "examine a VGG-19 weights file: size, MD5, format, layers, verdict",
+    ),
+    "generate": (
+        "nst_utils.commands.generate",
+        "paint the content image in the style of the style image(s) (defaults: the "
+        "Louvre in sandstone, as the original notebook)",
+    ),
+    "make-student-notebook": (
+        "nst_utils.commands.student_notebook",
+        "regenerate the student notebook from the solved one",
+    ),
+    "grade": (
+        "nst_utils.commands.grade",
+        "grade submitted notebooks: a table (and CSV/JSON) with points and feedback",
+    ),
+    "make-assignment": (
+        "nst_utils.commands.make_assignment",
+        "write the students' download (no solutions) and a Gradescope autograder",
+    ),
 }
 
 
@@ -44,12 +58,17 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="python -m nst_utils",
         description="Neural style transfer (Gatys et al. 2015) on VGG-19, the classic TF1 "
-                    "notebook running on TensorFlow 2.")
+        "notebook running on TensorFlow 2.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     sub.required = True
     for name, (module_name, help_line) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_line, description=help_line,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        command = sub.add_parser(
+            name,
+            help=help_line,
+            description=help_line,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
         if chosen is None or chosen == name:
             module = importlib.import_module(module_name)
             module.add_arguments(command)
@@ -77,8 +96,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except MemoryError:
-        print("error: out of memory; use a smaller image size (--width/--height) or close "
-              "other programs", file=sys.stderr)
+        print(
+            "error: out of memory; use a smaller image size (--width/--height) or close "
+            "other programs",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

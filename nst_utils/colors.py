@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 #: RGB -> YIQ (NTSC); rows give Y, I, Q.
-RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
-                       [0.595716, -0.274453, -0.321263],
-                       [0.211456, -0.522591, 0.311135]])
+RGB_TO_YIQ = np.array(
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
+)
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 

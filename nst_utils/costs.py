@@ -37,7 +37,7 @@ def compute_layer_style_cost(a_S, a_G):
     a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
     GS = gram_matrix(a_S)
     GG = gram_matrix(a_G)
-    return tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+    return tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / (4 * n_C**2 * (n_H * n_W) ** 2)
 
 
 def compute_style_cost(model, STYLE_LAYERS=STYLE_LAYERS, sess=None):
@@ -48,8 +48,10 @@ def compute_style_cost(model, STYLE_LAYERS=STYLE_LAYERS, sess=None):
     """
     sess = sess or tf1.get_default_session()
     if sess is None:
-        raise SessionError("compute_style_cost needs a session: pass sess=..., or call it "
-                           "inside `with sess.as_default():` or after tf.compat.v1.InteractiveSession()")
+        raise SessionError(
+            "compute_style_cost needs a session: pass sess=..., or call it "
+            "inside `with sess.as_default():` or after tf.compat.v1.InteractiveSession()"
+        )
     # The style image's activations of every layer in one run: the same numbers as one run per
     # layer (the original), without a graph optimisation pass per layer.
     style_activations = sess.run({layer_name: model[layer_name] for layer_name, _ in STYLE_LAYERS})

@@ -34,10 +34,13 @@ def replace_atomically(path, write: Callable[[Path], object], error=NSTError) ->
         os.replace(tmp, path)
     except OSError as exc:
         if exc.errno in DISK_FULL:
-            raise DiskFullError(f"cannot write {path}: the disk is full ({exc.strerror}); free "
-                                f"some space or choose a folder on another disk") from None
-        raise error(f"cannot write {path} ({exc.strerror or exc}); choose a folder you can "
-                    f"write to") from None
+            raise DiskFullError(
+                f"cannot write {path}: the disk is full ({exc.strerror}); free "
+                f"some space or choose a folder on another disk"
+            ) from None
+        raise error(
+            f"cannot write {path} ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
     finally:
         try:
             tmp.unlink()
@@ -74,7 +77,8 @@ def check_writable(path, error=NSTError) -> Path:
     A long job (grading a class) checks its outputs before it starts, not after.
     """
     path = Path(path).expanduser()
-    probe = replace_atomically(path.with_name(f".{path.name}.probe"), lambda tmp: tmp.write_bytes(b""),
-                               error)
+    probe = replace_atomically(
+        path.with_name(f".{path.name}.probe"), lambda tmp: tmp.write_bytes(b""), error
+    )
     probe.unlink()
     return path

@@ -32,7 +32,9 @@ def deepest_layer(layer_names) -> str:
     names = list(layer_names)
     unknown = [name for name in names if name not in LAYER_NAMES]
     if unknown or not names:
-        raise ConfigError(f"unknown layer name(s) {unknown or names}; known: {', '.join(LAYER_NAMES)}")
+        raise ConfigError(
+            f"unknown layer name(s) {unknown or names}; known: {', '.join(LAYER_NAMES)}"
+        )
     return max(names, key=MODEL_KEYS.index)
 
 

@@ -25,7 +25,11 @@ IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 # Formats people have that Pillow cannot decode, by the bytes they start with (offset, bytes).
 _UNSUPPORTED_SIGNATURES = [
-    ("HEIC/HEIF (an iPhone photo)", 4, (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypheim")),
+    (
+        "HEIC/HEIF (an iPhone photo)",
+        4,
+        (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypheim"),
+    ),
     ("AVIF", 4, (b"ftypavif", b"ftypavis")),
     ("PDF", 0, (b"%PDF",)),
     ("SVG", 0, (b"<svg", b"<?xml")),
@@ -64,7 +68,7 @@ def _sniff_unsupported(path: Path) -> str | None:
     except OSError:
         return None
     for name, offset, signatures in _UNSUPPORTED_SIGNATURES:
-        if any(head[offset:offset + len(sig)] == sig for sig in signatures):
+        if any(head[offset : offset + len(sig)] == sig for sig in signatures):
             return name
     return None
 
@@ -88,10 +92,14 @@ def _looks_truncated(path: Path) -> bool:
 def _undecodable(path: Path, kind: str | None, exc: Exception) -> ImageError:
     """The error for a file Pillow recognised but could not decode: truncated, or else damaged."""
     if _looks_truncated(path):
-        return ImageError(f"{path} is truncated: the file ends before its last pixels; download "
-                          f"or export it again")
-    return ImageError(f"{path} is a damaged {kind or 'image'} file ({exc}); download or export it "
-                      f"again, or save it anew as PNG or JPEG")
+        return ImageError(
+            f"{path} is truncated: the file ends before its last pixels; download "
+            f"or export it again"
+        )
+    return ImageError(
+        f"{path} is a damaged {kind or 'image'} file ({exc}); download or export it "
+        f"again, or save it anew as PNG or JPEG"
+    )
 
 
 def _open(path: Path):
@@ -101,30 +109,39 @@ def _open(path: Path):
     if not path.exists():
         raise ImageError(f"image {path} does not exist; give the path of a PNG or JPEG file")
     if path.is_dir():
-        raise ImageError(f"image {path} is a folder, not an image file; give the path of a PNG "
-                         f"or JPEG file")
+        raise ImageError(
+            f"image {path} is a folder, not an image file; give the path of a PNG or JPEG file"
+        )
     if not path.is_file():
         raise ImageError(f"image {path} is not a regular file; give the path of a PNG or JPEG file")
     try:
         if path.stat().st_size == 0:
-            raise ImageError(f"{path} could not be read as an image: the file is empty (0 bytes); "
-                             f"give a PNG or JPEG file")
+            raise ImageError(
+                f"{path} could not be read as an image: the file is empty (0 bytes); "
+                f"give a PNG or JPEG file"
+            )
         with _own_bomb_check():
             return Image.open(path)
     except PermissionError:
-        raise ImageError(f"{path} cannot be read: permission denied; make it readable "
-                         f"(chmod u+r) or copy it somewhere you can read") from None
+        raise ImageError(
+            f"{path} cannot be read: permission denied; make it readable "
+            f"(chmod u+r) or copy it somewhere you can read"
+        ) from None
     except UnidentifiedImageError:
         kind = _sniff_unsupported(path)
         if kind is not None:
-            raise ImageError(f"{path} is a {kind} file, which nst cannot read; convert it to "
-                             f"PNG or JPEG") from None
-        raise ImageError(f"{path} could not be read as an image: its contents are in no image "
-                         f"format Pillow knows; give a PNG or JPEG file") from None
+            raise ImageError(
+                f"{path} is a {kind} file, which nst cannot read; convert it to PNG or JPEG"
+            ) from None
+        raise ImageError(
+            f"{path} could not be read as an image: its contents are in no image "
+            f"format Pillow knows; give a PNG or JPEG file"
+        ) from None
     except OSError as exc:
-        if exc.errno is not None:   # the file system's refusal, not the content's
-            raise ImageError(f"{path} cannot be read ({exc.strerror or exc}); give a readable "
-                             f"PNG or JPEG file") from None
+        if exc.errno is not None:  # the file system's refusal, not the content's
+            raise ImageError(
+                f"{path} cannot be read ({exc.strerror or exc}); give a readable PNG or JPEG file"
+            ) from None
         raise _undecodable(path, None, exc) from None
     except (ValueError, SyntaxError, EOFError) as exc:
         raise _undecodable(path, None, exc) from None
@@ -174,7 +191,8 @@ def _decode(path: Path, at_least=None):
             raise ImageTooLargeError(
                 f"{path} is {width}x{height}, {width * height / 1e6:.0f} million pixels, more than "
                 f"the {limit / 1e6:.0f} million nst decodes at once; reduce the photo (for "
-                f"example to {_fitting_width(width, height, limit)} pixels wide) and try again")
+                f"example to {_fitting_width(width, height, limit)} pixels wide) and try again"
+            )
         if width == 0 or height == 0:
             raise ImageError(f"{path} holds no pixels; give a PNG or JPEG file")
         try:
@@ -186,7 +204,8 @@ def _decode(path: Path, at_least=None):
         except MemoryError:
             raise ImageTooLargeError(
                 f"not enough memory to decode {path} ({width}x{height}); reduce the photo (for "
-                f"example to {min(width, 4000)} pixels wide) and try again") from None
+                f"example to {min(width, 4000)} pixels wide) and try again"
+            ) from None
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise _undecodable(path, kind, exc) from None
     return _upright(rgb, orientation)
@@ -200,10 +219,15 @@ def _upright(im, orientation: int):
     """A Pillow image's stored pixels turned as EXIF `orientation` (1-8) says they are shown."""
     from PIL import Image
 
-    op = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-          4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-          6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-          8: Image.Transpose.ROTATE_90}.get(orientation)
+    op = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
     return im if op is None else im.transpose(op)
 
 
@@ -228,15 +252,19 @@ def _pil_to_rgb(im):
         return Image.fromarray(to_rgb_uint8(np.asarray(im)))
     if mode == "La":
         im, mode = im.convert("LA"), "LA"
-    if mode in ("RGBA", "LA", "PA", "RGBa") or (mode in ("P", "L", "RGB") and "transparency" in im.info):
+    if mode in ("RGBA", "LA", "PA", "RGBa") or (
+        mode in ("P", "L", "RGB") and "transparency" in im.info
+    ):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     try:
         return im.convert("RGB")
     except (ValueError, OSError):
-        raise ImageError(f"images in Pillow's {mode} colour mode cannot be converted to RGB; "
-                         f"save it as an RGB PNG or JPEG") from None
+        raise ImageError(
+            f"images in Pillow's {mode} colour mode cannot be converted to RGB; "
+            f"save it as an RGB PNG or JPEG"
+        ) from None
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -309,7 +337,11 @@ def load_image(path, size=None, config=None) -> np.ndarray:
 
 def reshape_and_normalize_image(image, means=None):
     """(H, W, 3) image -> (1, H, W, 3) with the mean pixel subtracted: the network's input."""
-    means = CONFIG.MEANS if means is None else np.reshape(np.asarray(means, dtype=np.float64), (1, 1, 1, 3))
+    means = (
+        CONFIG.MEANS
+        if means is None
+        else np.reshape(np.asarray(means, dtype=np.float64), (1, 1, 1, 3))
+    )
     image = np.reshape(image, ((1,) + np.shape(image)))
     return image - means
 
@@ -334,7 +366,11 @@ def generate_noise_image(content_image, noise_ratio=None, seed=None):
 
 def deprocess_image(image, means=None) -> np.ndarray:
     """(1, H, W, 3) network image -> (H, W, 3) uint8: add the means back and clip to [0, 255]."""
-    means = CONFIG.MEANS if means is None else np.reshape(np.asarray(means, dtype=np.float64), (1, 1, 1, 3))
+    means = (
+        CONFIG.MEANS
+        if means is None
+        else np.reshape(np.asarray(means, dtype=np.float64), (1, 1, 1, 3))
+    )
     image = np.asarray(image) + means
     return np.clip(image[0], 0, 255).astype("uint8")
 
@@ -351,8 +387,13 @@ def write_image(path, pixels: np.ndarray) -> Path:
     extra = {"quality": 95} if kind == "JPEG" else {}
     # Encoded in memory, then written: imageio writing to a file that fails to close (a full
     # disk) closed it again when collected and printed a traceback ("Exception ignored").
-    return replace_atomically(path, lambda tmp: tmp.write_bytes(
-        iio.imwrite("<bytes>", pixels, extension=path.suffix.lower(), **extra)), ImageError)
+    return replace_atomically(
+        path,
+        lambda tmp: tmp.write_bytes(
+            iio.imwrite("<bytes>", pixels, extension=path.suffix.lower(), **extra)
+        ),
+        ImageError,
+    )
 
 
 def save_image(path, image, means=None) -> Path:

@@ -64,7 +64,9 @@ class LBFGS:
 
         def callback(intermediate_result):
             i = state["i"]
-            new_image = np.asarray(intermediate_result.x, dtype=np.float32).reshape(start_image.shape)
+            new_image = np.asarray(intermediate_result.x, dtype=np.float32).reshape(
+                start_image.shape
+            )
             new_values = self._values_at(new_image)  # also leaves new_image in the variable
             if not tracker.completed(i, state["image"], state["values"]):
                 raise StopIteration
@@ -76,9 +78,19 @@ class LBFGS:
         if not np.isfinite(state["values"]).all():
             tracker.completed(first, start_image, state["values"])  # records the non-finite stop
             return
-        minimize(fun, start_image.astype(np.float64).reshape(-1), jac=True, method="L-BFGS-B",
-                 callback=callback,
-                 options={"maxiter": num_iterations - first, "maxcor": self.memory, "ftol": 0.0,
-                          "gtol": 0.0, "maxfun": 20 * (num_iterations - first) + 20})
+        minimize(
+            fun,
+            start_image.astype(np.float64).reshape(-1),
+            jac=True,
+            method="L-BFGS-B",
+            callback=callback,
+            options={
+                "maxiter": num_iterations - first,
+                "maxcor": self.memory,
+                "ftol": 0.0,
+                "gtol": 0.0,
+                "maxfun": 20 * (num_iterations - first) + 20,
+            },
+        )
         # SciPy may end on a point it evaluated last (a failed line search); keep the accepted one.
         assign_image(self.sess, self.variable, state["image"])

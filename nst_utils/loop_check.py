@@ -33,8 +33,10 @@ INPUT_SHAPE = (1, 6, 8, 3)
 LAYERS = (("conv1_1", 4), ("conv2_1", 5))
 GLOBALS = ("model", "train_step", "J", "J_content", "J_style")
 _MISSING = object()
-NOT_IMPLEMENTED = ("model_nn: not implemented yet: write your code between ### START CODE HERE ### "
-                   "and ### END CODE HERE ###")
+NOT_IMPLEMENTED = (
+    "model_nn: not implemented yet: write your code between ### START CODE HERE ### "
+    "and ### END CODE HERE ###"
+)
 
 
 def tiny_model(seed: int = 0) -> dict:
@@ -45,7 +47,9 @@ def tiny_model(seed: int = 0) -> dict:
     for i, (name, out) in enumerate(LAYERS):
         if i:
             prev = tf.nn.avg_pool2d(prev, ksize=2, strides=2, padding="SAME")
-        kernel = rng.normal(0, np.sqrt(2.0 / (9 * channels)), (3, 3, channels, out)).astype(np.float32)
+        kernel = rng.normal(0, np.sqrt(2.0 / (9 * channels)), (3, 3, channels, out)).astype(
+            np.float32
+        )
         bias = rng.normal(0, 0.1, out).astype(np.float32)
         conv = tf.nn.conv2d(prev, tf.constant(kernel), strides=1, padding="SAME")
         prev = model[name] = tf.nn.relu(tf.nn.bias_add(conv, tf.constant(bias)), name=name)
@@ -72,8 +76,13 @@ def lesson_graph(seed: int = 0):
         J_style = costs.compute_style_cost(model, [(name, 0.5) for name, _ in LAYERS], sess=sess)
         J = costs.total_cost(J_content, J_style, alpha=10, beta=40)
         train_step = tf1.train.AdamOptimizer(2.0).minimize(J)
-    names = {"model": model, "train_step": train_step, "J": J, "J_content": J_content,
-             "J_style": J_style}
+    names = {
+        "model": model,
+        "train_step": train_step,
+        "J": J,
+        "J_content": J_content,
+        "J_style": J_style,
+    }
     return graph, sess, names, start
 
 
@@ -106,8 +115,10 @@ def _output_dir(configs, folder: str):
 
 def _report_line(i, total, content, style) -> str:
     """The original's report of iteration i, from costs that were float32 in the session."""
-    return (f"Iteration {i} :\ntotal cost = {str(np.float32(total))}\n"
-            f"content cost = {str(np.float32(content))}\nstyle cost = {str(np.float32(style))}\n")
+    return (
+        f"Iteration {i} :\ntotal cost = {str(np.float32(total))}\n"
+        f"content cost = {str(np.float32(content))}\nstyle cost = {str(np.float32(style))}\n"
+    )
 
 
 def _files(folder: Path) -> dict:
@@ -120,8 +131,11 @@ def check_model_nn(model_nn) -> str:
         return f"model_nn: FAIL - check() needs the function model_nn itself, got {type(model_nn).__name__}"
     graph, sess, names, start = lesson_graph()
     notebook_config = model_nn.__globals__.get("CONFIG", CONFIG)
-    configs = [CONFIG] + ([notebook_config] if notebook_config is not CONFIG
-                          and hasattr(notebook_config, "OUTPUT_DIR") else [])
+    configs = [CONFIG] + (
+        [notebook_config]
+        if notebook_config is not CONFIG and hasattr(notebook_config, "OUTPUT_DIR")
+        else []
+    )
     # model_nn gets a session of its own, so that nothing the reference run did (initialising
     # the variables, for one) can hide a missing line.
     own = tf1.Session(graph=graph)
@@ -129,29 +143,53 @@ def check_model_nn(model_nn) -> str:
         mine, reference = Path(folder) / "model_nn", Path(folder) / "optimize"
         mine.mkdir()
         lines = []
-        with graph.as_default():  # first, so that model_nn's run adds no node to a graph already run
-            expected = optimize(sess, names["model"], names["train_step"],
-                                (names["J"], names["J_content"], names["J_style"]), start.copy(),
-                                num_iterations=ITERATIONS, save_every=SAVE_EVERY,
-                                output_dir=reference,
-                                hooks=Hooks(report=lambda *values: lines.append(_report_line(*values))))
+        with (
+            graph.as_default()
+        ):  # first, so that model_nn's run adds no node to a graph already run
+            expected = optimize(
+                sess,
+                names["model"],
+                names["train_step"],
+                (names["J"], names["J_content"], names["J_style"]),
+                start.copy(),
+                num_iterations=ITERATIONS,
+                save_every=SAVE_EVERY,
+                output_dir=reference,
+                hooks=Hooks(report=lambda *values: lines.append(_report_line(*values))),
+            )
         printed = io.StringIO()
         try:
-            with graph.as_default(), own.as_default(), _lent(model_nn.__globals__, names), \
-                    _output_dir(configs, str(mine) + "/"), contextlib.redirect_stdout(printed):
+            with (
+                graph.as_default(),
+                own.as_default(),
+                _lent(model_nn.__globals__, names),
+                _output_dir(configs, str(mine) + "/"),
+                contextlib.redirect_stdout(printed),
+            ):
                 returned = model_nn(own, start.copy(), num_iterations=ITERATIONS)
         except NotImplementedError:
             return NOT_IMPLEMENTED
         except tf.errors.FailedPreconditionError:
-            return ("model_nn: FAIL - a variable was read before it was initialised: first run "
-                    "tf.global_variables_initializer() in the session")
+            return (
+                "model_nn: FAIL - a variable was read before it was initialised: first run "
+                "tf.global_variables_initializer() in the session"
+            )
         except Exception as exc:  # the student's code: any error becomes the verdict
             if _untouched(model_nn):
                 return NOT_IMPLEMENTED
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return f"model_nn: FAIL - raises {type(exc).__name__}: {message[:200]}"
-        return _verdict(returned, expected.image, start, printed.getvalue(), "".join(lines),
-                        _files(mine), _files(reference), sess, names)
+        return _verdict(
+            returned,
+            expected.image,
+            start,
+            printed.getvalue(),
+            "".join(lines),
+            _files(mine),
+            _files(reference),
+            sess,
+            names,
+        )
 
 
 def _untouched(model_nn) -> bool:
@@ -168,37 +206,61 @@ def _untouched(model_nn) -> bool:
 
 def _verdict(returned, expected, start, printed, report, files, expected_files, sess, names) -> str:
     if not isinstance(returned, np.ndarray) or returned.shape != expected.shape:
-        what = type(returned).__name__ if not isinstance(returned, np.ndarray) else f"shape {returned.shape}"
-        return (f"model_nn: FAIL - returns {what}, not the generated image: return generated_image, "
-                f"the value of model['input'] read in the session")
+        what = (
+            type(returned).__name__
+            if not isinstance(returned, np.ndarray)
+            else f"shape {returned.shape}"
+        )
+        return (
+            f"model_nn: FAIL - returns {what}, not the generated image: return generated_image, "
+            f"the value of model['input'] read in the session"
+        )
     if np.array_equal(returned, start):
-        return ("model_nn: FAIL - the image never changed: run train_step in the session at every "
-                "iteration, and read model['input'] after it")
+        return (
+            "model_nn: FAIL - the image never changed: run train_step in the session at every "
+            "iteration, and read model['input'] after it"
+        )
     if not np.array_equal(returned, expected):
         if _from_zeros(sess, names, returned):
-            return ("model_nn: FAIL - the loop started from zeros, not from input_image: assign "
-                    "input_image to model['input'] before the loop")
+            return (
+                "model_nn: FAIL - the loop started from zeros, not from input_image: assign "
+                "input_image to model['input'] before the loop"
+            )
         gap = float(np.max(np.abs(returned.astype(np.float64) - expected)))
-        return (f"model_nn: FAIL - after {ITERATIONS} iterations the image differs from the "
-                f"reference loop's (largest difference {gap:.3g}): one initialisation, one "
-                f"assignment, one train_step per iteration, then read model['input']")
+        return (
+            f"model_nn: FAIL - after {ITERATIONS} iterations the image differs from the "
+            f"reference loop's (largest difference {gap:.3g}): one initialisation, one "
+            f"assignment, one train_step per iteration, then read model['input']"
+        )
     if printed != report:
-        return ("model_nn: FAIL - the image is right, but the cost report differs from the "
-                "original's (every 20 iterations: the iteration, total, content and style costs)")
+        return (
+            "model_nn: FAIL - the image is right, but the cost report differs from the "
+            "original's (every 20 iterations: the iteration, total, content and style costs)"
+        )
     if sorted(files) != sorted(expected_files):
-        return (f"model_nn: FAIL - the image is right, but it saved {sorted(files)} where "
-                f"{sorted(expected_files)} were expected, in CONFIG.OUTPUT_DIR")
+        return (
+            f"model_nn: FAIL - the image is right, but it saved {sorted(files)} where "
+            f"{sorted(expected_files)} were expected, in CONFIG.OUTPUT_DIR"
+        )
     if any(files[name] != expected_files[name] for name in files):
         return "model_nn: FAIL - the image is right, but a saved file differs from the reference's"
-    return (f"model_nn: PASS - after {ITERATIONS} iterations the image, the report and the saved "
-            f"files are those of nst_utils.training.optimize, bit for bit")
+    return (
+        f"model_nn: PASS - after {ITERATIONS} iterations the image, the report and the saved "
+        f"files are those of nst_utils.training.optimize, bit for bit"
+    )
 
 
 def _from_zeros(sess, names, returned) -> bool:
     """True if `returned` is what the loop gives from the all-zero image (no assignment)."""
     with sess.graph.as_default():
-        result = optimize(sess, names["model"], names["train_step"],
-                          (names["J"], names["J_content"], names["J_style"]),
-                          np.zeros(INPUT_SHAPE, np.float32), num_iterations=ITERATIONS,
-                          output_dir=False, hooks=Hooks(report=None))
+        result = optimize(
+            sess,
+            names["model"],
+            names["train_step"],
+            (names["J"], names["J_content"], names["J_style"]),
+            np.zeros(INPUT_SHAPE, np.float32),
+            num_iterations=ITERATIONS,
+            output_dir=False,
+            hooks=Hooks(report=None),
+        )
     return np.array_equal(returned, result.image)

@@ -20,8 +20,17 @@ MB = 1 << 20
 #: Floats per input pixel in the activations the step keeps, VGG-19 up to conv5_1 (conv1_x:
 #: 2x64 channels at full size, conv2_x: 2x128 at 1/4, conv3_x: 4x256 at 1/16, conv4_x: 4x512
 #: at 1/64, conv5_1: 512 at 1/256, with the pools between).
-ACTIVATION_FLOATS_PER_PIXEL = (2 * 64 + 64 / 4 + 2 * 128 / 4 + 128 / 16 + 4 * 256 / 16
-                               + 256 / 64 + 4 * 512 / 64 + 512 / 256 + 512 / 256)
+ACTIVATION_FLOATS_PER_PIXEL = (
+    2 * 64
+    + 64 / 4
+    + 2 * 128 / 4
+    + 128 / 16
+    + 4 * 256 / 16
+    + 256 / 64
+    + 4 * 512 / 64
+    + 512 / 256
+    + 512 / 256
+)
 #: Floats per input pixel that one style image's activations at the five style layers take
 #: (conv1_1 64, conv2_1 128/4, conv3_1 256/16, conv4_1 512/64, conv5_1 512/256).
 STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
@@ -65,8 +74,15 @@ def _check_size(width, height):
             raise ConfigError(f"the {name} must be a positive whole number, got {value!r}")
 
 
-def estimate_peak(width: int, height: int, *, styles: int = 1, optimizer: str = "adam",
-                  precision: str = "float32", tile: tuple | None = None) -> Estimate:
+def estimate_peak(
+    width: int,
+    height: int,
+    *,
+    styles: int = 1,
+    optimizer: str = "adam",
+    precision: str = "float32",
+    tile: tuple | None = None,
+) -> Estimate:
     """The peak resident memory of a width x height run, before anything is built.
 
     styles: how many style images; optimizer 'adam' or 'lbfgs'; precision 'float32' or
@@ -83,8 +99,15 @@ def estimate_peak(width: int, height: int, *, styles: int = 1, optimizer: str = 
     step = STEP_BYTES_PER_FLOAT * ACTIVATION_FLOATS_PER_PIXEL * step_pixels / MB
     if precision == "bfloat16":
         step *= BFLOAT16_FACTOR
-    parts = {"base": BASE_MB, "step": step, "styles": STYLE_BYTES_PER_FLOAT
-             * STYLE_FLOATS_PER_PIXEL * step_pixels * (max(1, styles) - 1) / MB}
+    parts = {
+        "base": BASE_MB,
+        "step": step,
+        "styles": STYLE_BYTES_PER_FLOAT
+        * STYLE_FLOATS_PER_PIXEL
+        * step_pixels
+        * (max(1, styles) - 1)
+        / MB,
+    }
     if tile is not None:
         parts["image"] = TILED_BYTES_PER_PIXEL * pixels / MB
     if optimizer == "lbfgs":
@@ -103,7 +126,9 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def cgroup_room_mb(root=Path("/sys/fs/cgroup"), membership=Path("/proc/self/cgroup")) -> float | None:
+def cgroup_room_mb(
+    root=Path("/sys/fs/cgroup"), membership=Path("/proc/self/cgroup")
+) -> float | None:
     """MB this process's cgroup may still use (its limit less its usage), or None if unlimited.
 
     cgroup v2: memory.max and memory.current in the process's own group (then the root's);
@@ -116,8 +141,10 @@ def cgroup_room_mb(root=Path("/sys/fs/cgroup"), membership=Path("/proc/self/cgro
             groups[controllers] = path.lstrip("/")
     except (OSError, ValueError):
         pass
-    candidates = [(root / groups.get("", ""), "memory.max", "memory.current"),
-                  (root, "memory.max", "memory.current")]
+    candidates = [
+        (root / groups.get("", ""), "memory.max", "memory.current"),
+        (root, "memory.max", "memory.current"),
+    ]
     v1 = next((path for names, path in groups.items() if "memory" in names.split(",")), None)
     if v1 is not None:
         candidates += [(root / "memory" / v1, "memory.limit_in_bytes", "memory.usage_in_bytes")]
@@ -143,7 +170,9 @@ def available_mb() -> tuple[float, str]:
         try:
             options.append((float(override), "NST_MEMORY_LIMIT_MB"))
         except ValueError:
-            raise ConfigError(f"NST_MEMORY_LIMIT_MB must be a number of MB, got {override!r}") from None
+            raise ConfigError(
+                f"NST_MEMORY_LIMIT_MB must be a number of MB, got {override!r}"
+            ) from None
     return min(options)
 
 
@@ -153,7 +182,7 @@ def largest_fitting(width: int, height: int, room_mb: float, **options) -> tuple
     low, high = 0.0, 1.0
     if estimate_peak(width, height, **options).total_mb <= room_mb:
         return width, height
-    for _ in range(40):   # bisect on the scale
+    for _ in range(40):  # bisect on the scale
         mid = (low + high) / 2
         w, h = max(1, int(width * mid)), max(1, int(height * mid))
         if estimate_peak(w, h, **options).total_mb <= room_mb:
@@ -172,7 +201,8 @@ def check_fits(width: int, height: int, **options) -> Estimate:
         return estimate
     raise NotEnoughMemoryError(
         f"a {width}x{height} run needs about {estimate} of memory but {room / 1024:.1f} GB is "
-        f"available ({source}); {fitting_advice(width, height, room, **options)}")
+        f"available ({source}); {fitting_advice(width, height, room, **options)}"
+    )
 
 
 def fitting_advice(width: int, height: int, room_mb: float, **options) -> str:

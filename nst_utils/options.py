@@ -16,6 +16,7 @@ from .errors import ConfigError
 
 def _number_arg(kind, what, accept):
     """An argparse type: text -> kind, refused with "expected <what>" unless accept(value)."""
+
     def parse(text):
         try:
             value = kind(text)
@@ -24,6 +25,7 @@ def _number_arg(kind, what, accept):
         if value is None or (kind is float and not math.isfinite(value)) or not accept(value):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
+
     parse.__name__ = what  # argparse names the type in some messages
     return parse
 
@@ -35,15 +37,16 @@ non_negative_float_arg = _number_arg(float, "a number >= 0", lambda v: v >= 0)
 ratio_arg = _number_arg(float, "a number between 0 and 1", lambda v: 0.0 <= v <= 1.0)
 
 
-seed_arg = _number_arg(int, "a whole number between 0 and 2**32 - 1", lambda v: 0 <= v < 2 ** 32)
+seed_arg = _number_arg(int, "a whole number between 0 and 2**32 - 1", lambda v: 0 <= v < 2**32)
 
 
 def layer_arg(text) -> str:
     """A model layer name such as conv4_2 (any conv or avgpool node)."""
     name = str(text).strip()
     if name not in LAYER_NAMES:
-        raise argparse.ArgumentTypeError(f"unknown layer {text!r}; choose one of "
-                                         f"{', '.join(LAYER_NAMES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown layer {text!r}; choose one of {', '.join(LAYER_NAMES)}"
+        )
     return name
 
 
@@ -55,8 +58,10 @@ def style_layers_arg(text) -> tuple:
     """
     items = [item.strip() for item in str(text).split(",")]
     if not items or any(not item for item in items):
-        raise argparse.ArgumentTypeError(f"malformed style layers {text!r}: expected "
-                                         f"LAYER:WEIGHT,... such as conv1_1:0.2,conv2_1:0.2")
+        raise argparse.ArgumentTypeError(
+            f"malformed style layers {text!r}: expected "
+            f"LAYER:WEIGHT,... such as conv1_1:0.2,conv2_1:0.2"
+        )
     layers = []
     for item in items:
         name, sep, weight_text = item.partition(":")
@@ -69,7 +74,8 @@ def style_layers_arg(text) -> tuple:
             if not math.isfinite(weight) or weight < 0:
                 raise argparse.ArgumentTypeError(
                     f"malformed style layers {text!r}: the weight of {name} must be a number "
-                    f">= 0, got {weight_text!r}")
+                    f">= 0, got {weight_text!r}"
+                )
         else:
             weight = 1.0 / len(items)
         if name in dict(layers):
@@ -91,8 +97,10 @@ def blend_weights(count: int, weights) -> tuple:
     if not weights:
         return tuple(1.0 / count for _ in range(count))
     if len(weights) != count:
-        raise ConfigError(f"--style-blend-weights has {len(weights)} value(s) for {count} "
-                          f"style image(s); give one weight per --style image")
+        raise ConfigError(
+            f"--style-blend-weights has {len(weights)} value(s) for {count} "
+            f"style image(s); give one weight per --style image"
+        )
     total = float(sum(weights))
     if total <= 0:
         raise ConfigError("--style-blend-weights must not all be 0")

@@ -18,12 +18,20 @@ class ProgressBar:
     def __init__(self, num_iterations: int, enabled: bool = True, stream=None, initial: int = 0):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=num_iterations, disable=not enabled, file=stream or sys.stderr,
-                        unit="it", dynamic_ncols=True, leave=True, initial=initial)
+        self.bar = tqdm(
+            total=num_iterations,
+            disable=not enabled,
+            file=stream or sys.stderr,
+            unit="it",
+            dynamic_ncols=True,
+            leave=True,
+            initial=initial,
+        )
 
     def on_step(self, i, total, content, style):
-        self.bar.set_postfix_str(f"total {total:.4g}  content {content:.4g}  style {style:.4g}",
-                                 refresh=False)
+        self.bar.set_postfix_str(
+            f"total {total:.4g}  content {content:.4g}  style {style:.4g}", refresh=False
+        )
         self.bar.update(1)
 
     def report(self, i, total, content, style):

@@ -32,12 +32,15 @@ STARTUP_NOISE = re.compile(
     r"|computation_placer\.cc"
     r"|TF-TRT Warning"
     r"|This TensorFlow binary is optimized to use available CPU instructions"
-    r"|To enable the following instructions: .* rebuild TensorFlow")
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+)
 
 
 def without_startup_noise(text: str) -> str:
     """`text` less the lines of TensorFlow's start-up chatter."""
-    return "".join(line for line in text.splitlines(keepends=True) if not STARTUP_NOISE.search(line))
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not STARTUP_NOISE.search(line)
+    )
 
 
 class _NoDeprecationNotices(logging.Filter):
@@ -78,12 +81,16 @@ def requirement_error(exc: ImportError):
 
     cause = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
     top = (exc.name or "").split(".")[0]
-    inside = any("tensorflow" in Path(frame.f_code.co_filename).parts
-                 for frame, _ in traceback.walk_tb(exc.__traceback__))
+    inside = any(
+        "tensorflow" in Path(frame.f_code.co_filename).parts
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
     what = "TensorFlow" if top == "tensorflow" or (not top and inside) else top or "a requirement"
-    return NSTError(f"{what} cannot be imported ({type(exc).__name__}: {cause}); install nst's "
-                    f"requirements into this Python: pip install -r requirements.txt "
-                    f"(Python 3.11 to 3.13)")
+    return NSTError(
+        f"{what} cannot be imported ({type(exc).__name__}: {cause}); install nst's "
+        f"requirements into this Python: pip install -r requirements.txt "
+        f"(Python 3.11 to 3.13)"
+    )
 
 
 def _filter_deprecations(tensorflow) -> None:
@@ -96,6 +103,7 @@ def _import_held():
     """Import tensorflow and find its devices while file descriptor 2 is held, without Keras."""
     with _quiet_loading():
         import tensorflow
+
         tensorflow.config.list_physical_devices()  # device discovery prints the cuInit line
     return tensorflow
 
@@ -122,8 +130,10 @@ def _interrupt_after():
     import signal
     import threading
 
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     pressed = []
@@ -137,7 +147,7 @@ def _interrupt_after():
     try:
         yield
     finally:
-        if signal.getsignal(signal.SIGINT) is held:   # a handler the load set stays
+        if signal.getsignal(signal.SIGINT) is held:  # a handler the load set stays
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if pressed:
         raise KeyboardInterrupt
@@ -175,8 +185,9 @@ class _KerasRefused:
         spec = _find_past(self.nst_hook, name, path, target)
         if spec is None:
             return None
-        refused = importlib.machinery.ModuleSpec(name, _RefuseLoading(), origin=spec.origin,
-                                                 is_package=True)
+        refused = importlib.machinery.ModuleSpec(
+            name, _RefuseLoading(), origin=spec.origin, is_package=True
+        )
         refused.submodule_search_locations = spec.submodule_search_locations
         refused.has_location = spec.has_location
         return refused
@@ -251,10 +262,11 @@ class _QuietTensorFlowImport:
                 with _quiet_loading():
                     load(module)
                     module.config.list_physical_devices()
-            except KeyboardInterrupt:   # not imported: the next try is quiet and Keras-free too
-                _install_hook()          # (tensorflow leaves sys.modules only after this)
+            except KeyboardInterrupt:  # not imported: the next try is quiet and Keras-free too
+                _install_hook()  # (tensorflow leaves sys.modules only after this)
                 raise
             _filter_deprecations(module)
+
         loader.exec_module = exec_module  # this loader serves this one module
         return spec
 
@@ -272,8 +284,9 @@ def _install_hook() -> None:
 
 
 def _uninstall_hook() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path
-                        if not _is_hook(f, _QuietTensorFlowImport.nst_hook)]
+    sys.meta_path[:] = [
+        f for f in sys.meta_path if not _is_hook(f, _QuietTensorFlowImport.nst_hook)
+    ]
 
 
 def _is_hook(finder, kind: str) -> bool:

@@ -22,8 +22,11 @@ PUBLISHED = {
     "compute_layer_style_cost": 9.19028,
     "total_cost": 35.34667875478276,
 }
-PUBLISHED_TOLERANCE = {"compute_content_cost": 1e-5, "compute_layer_style_cost": 1e-5,
-                       "total_cost": 1e-12}
+PUBLISHED_TOLERANCE = {
+    "compute_content_cost": 1e-5,
+    "compute_layer_style_cost": 1e-5,
+    "total_cost": 1e-12,
+}
 GRAPH_SEED = 1
 #: Operations that tf.random_normal creates before it asks for its seed.
 _OPS_BEFORE_SEED = 3
@@ -72,13 +75,25 @@ def reference_values(functions=None) -> dict:
 
     `functions` maps names to implementations to evaluate (the package's by default).
     """
-    fns = {name: getattr(costs, name) for name in
-           ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")}
+    fns = {
+        name: getattr(costs, name)
+        for name in (
+            "compute_content_cost",
+            "gram_matrix",
+            "compute_layer_style_cost",
+            "total_cost",
+        )
+    }
     fns.update(functions or {})
     return {
-        "compute_content_cost": float(evaluate(fns["compute_content_cost"], reference_inputs("content"))),
-        "gram_matrix": evaluate(fns["gram_matrix"], reference_inputs("gram")).astype(np.float64).tolist(),
-        "compute_layer_style_cost": float(evaluate(fns["compute_layer_style_cost"],
-                                                   reference_inputs("layer_style"))),
+        "compute_content_cost": float(
+            evaluate(fns["compute_content_cost"], reference_inputs("content"))
+        ),
+        "gram_matrix": evaluate(fns["gram_matrix"], reference_inputs("gram"))
+        .astype(np.float64)
+        .tolist(),
+        "compute_layer_style_cost": float(
+            evaluate(fns["compute_layer_style_cost"], reference_inputs("layer_style"))
+        ),
         "total_cost": float(fns["total_cost"](*total_cost_inputs())),
     }

@@ -54,21 +54,23 @@ class FolderLock:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError:
-                return        # a folder the lock cannot be made in fails later, with its own error
+                return  # a folder the lock cannot be made in fails later, with its own error
             locked = lock_exclusively(fd, blocking=False)
             if locked is None:
-                break         # a file system without flock: the run goes on unguarded
+                break  # a file system without flock: the run goes on unguarded
             if not locked:
                 os.close(fd)
-                raise ConfigError(f"another nst process is writing in {folder} (a run still "
-                                  f"running); wait for it to end or stop it, or choose another "
-                                  f"folder") from None
+                raise ConfigError(
+                    f"another nst process is writing in {folder} (a run still "
+                    f"running); wait for it to end or stop it, or choose another "
+                    f"folder"
+                ) from None
             try:
                 if os.fstat(fd).st_ino == os.stat(path).st_ino:
                     break
             except FileNotFoundError:
                 pass
-            os.close(fd)      # its holder removed the file as it ended: lock the new one
+            os.close(fd)  # its holder removed the file as it ended: lock the new one
         self._held[folder] = fd
 
     def release(self) -> None:
@@ -96,7 +98,9 @@ def _is_run_file(path: Path) -> bool:
 def _holds_a_run(path: Path) -> bool:
     """True when `path` holds the run.json of a generate run."""
     try:
-        return json.loads((path / RUN_JSON).read_text(encoding="utf-8")).get("command") == "generate"
+        return (
+            json.loads((path / RUN_JSON).read_text(encoding="utf-8")).get("command") == "generate"
+        )
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -110,17 +114,24 @@ def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
     """
     if run_dir is not None:
         path = prepare_output_dir(run_dir)
-        entries = [p for p in path.iterdir()
-                   if not p.name.startswith(".nst-write-check-") and p.name != LOCK_FILE]
+        entries = [
+            p
+            for p in path.iterdir()
+            if not p.name.startswith(".nst-write-check-") and p.name != LOCK_FILE
+        ]
         if entries and not overwrite:
-            raise ConfigError(f"the output folder {path} is not empty (an earlier run?); choose "
-                              f"a new --output, or add --overwrite to replace that run's files")
+            raise ConfigError(
+                f"the output folder {path} is not empty (an earlier run?); choose "
+                f"a new --output, or add --overwrite to replace that run's files"
+            )
         doomed = [entry for entry in entries if entry.is_file() and _is_run_file(entry)]
         if doomed and not _holds_a_run(path):
             # Numbered PNGs beside no run.json are someone's pictures, not a run's snapshots.
-            raise ConfigError(f"the output folder {path} holds no earlier run (no run.json of "
-                              f"one) but files --overwrite would remove ({doomed[0].name}, ...); "
-                              f"choose a new --output")
+            raise ConfigError(
+                f"the output folder {path} holds no earlier run (no run.json of "
+                f"one) but files --overwrite would remove ({doomed[0].name}, ...); "
+                f"choose a new --output"
+            )
         for entry in doomed:
             entry.unlink()
         return path
@@ -134,8 +145,10 @@ def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise ConfigError(f"cannot create a run folder in {root} ({exc.strerror or exc}); "
-                              f"choose another with --output") from None
+            raise ConfigError(
+                f"cannot create a run folder in {root} ({exc.strerror or exc}); "
+                f"choose another with --output"
+            ) from None
     else:
         raise ConfigError(f"cannot find a free run folder name in {root}; choose one with --output")
     link_latest(root, path)
@@ -180,9 +193,11 @@ def check_free_space(path, needed: int) -> None:
     except OSError:
         return
     if free < needed:
-        raise DiskFullError(f"the disk holding {path} has {_megabytes(free)} free and this run "
-                            f"needs about {_megabytes(needed)}; free some space or choose "
-                            f"another --output")
+        raise DiskFullError(
+            f"the disk holding {path} has {_megabytes(free)} free and this run "
+            f"needs about {_megabytes(needed)}; free some space or choose "
+            f"another --output"
+        )
 
 
 def prepare_output_dir(path) -> Path:
@@ -194,8 +209,9 @@ def prepare_output_dir(path) -> Path:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"cannot write to the output folder {path} ({reason}); choose another "
-                          f"with --output") from None
+        raise ConfigError(
+            f"cannot write to the output folder {path} ({reason}); choose another with --output"
+        ) from None
     return path
 
 
@@ -240,8 +256,10 @@ def write_run_json(path, record: dict) -> Path:
 
 def history_rows(history) -> list:
     """[(total, content, style), ...] -> [{'iteration', 'total', 'content', 'style'}, ...]."""
-    return [{"iteration": i, "total": t, "content": c, "style": s}
-            for i, (t, c, s) in enumerate(history)]
+    return [
+        {"iteration": i, "total": t, "content": c, "style": s}
+        for i, (t, c, s) in enumerate(history)
+    ]
 
 
 def _figure(width, height):
@@ -266,7 +284,12 @@ def plot_costs(path, history) -> Path:
     for column, label in enumerate(("total", "content", "style")):
         series = values[:, column]
         positive = series > 0
-        axes.plot(iterations[positive], series[positive], label=label, marker="." if len(values) < 30 else None)
+        axes.plot(
+            iterations[positive],
+            series[positive],
+            label=label,
+            marker="." if len(values) < 30 else None,
+        )
     axes.set_yscale("log")
     from matplotlib.ticker import MaxNLocator
 
@@ -277,8 +300,9 @@ def plot_costs(path, history) -> Path:
     if len(values):
         axes.legend()
     else:
-        axes.text(0.5, 0.5, "no iteration completed", ha="center", va="center",
-                  transform=axes.transAxes)
+        axes.text(
+            0.5, 0.5, "no iteration completed", ha="center", va="center", transform=axes.transAxes
+        )
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     return _save_figure(figure, path)

@@ -38,7 +38,9 @@ def scale_sizes(width: int, height: int, scales: int, smallest: int = 64) -> lis
 def style_size(width: int, height: int, style_scale: float) -> tuple:
     """The size a style image is resized to for a width x height painting."""
     if not (isinstance(style_scale, (int, float)) and 0 < style_scale <= 16):
-        raise ConfigError(f"the style scale must be a number above 0 and at most 16, got {style_scale!r}")
+        raise ConfigError(
+            f"the style scale must be a number above 0 and at most 16, got {style_scale!r}"
+        )
     return max(16, round(width * style_scale)), max(16, round(height * style_scale))
 
 
@@ -58,8 +60,9 @@ def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> 
         advice = memory.fitting_advice(width, height, room_mb, tile=smallest, **options)
         raise NotEnoughMemoryError(
             f"a {width}x{height} painting does not fit in {room_mb / 1024:.1f} GB even in the "
-            f"smallest tiles (it needs about {estimate} in them); {advice}")
-    low, high = 1, -(-max(width, height) // tiles.GRID)   # fits(low); bisect up to high
+            f"smallest tiles (it needs about {estimate} in them); {advice}"
+        )
+    low, high = 1, -(-max(width, height) // tiles.GRID)  # fits(low); bisect up to high
     while low < high:
         mid = (low + high + 1) // 2
         low, high = (mid, high) if fits(mid) else (low, mid - 1)
@@ -70,9 +73,14 @@ def resize_network(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """A (1, h, w, 3) float network image resized to (1, height, width, 3), channel by channel."""
     from PIL import Image
 
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[0, :, :, c], np.float32),
-                                           mode=None).resize((width, height), Image.BICUBIC))
-                for c in range(3)]
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[0, :, :, c], np.float32), mode=None).resize(
+                (width, height), Image.BICUBIC
+            )
+        )
+        for c in range(3)
+    ]
     return np.stack(channels, axis=-1)[None].astype(np.float32)
 
 
@@ -87,7 +95,7 @@ class BigPrint:
 
     width: int
     height: int
-    iterations: Sequence[int]            # per scale, coarse to fine
+    iterations: Sequence[int]  # per scale, coarse to fine
     style_scale: float = 1.0
     blend: Sequence[float] = (1.0,)
     content_layer: str = "conv4_2"
@@ -97,7 +105,7 @@ class BigPrint:
     learning_rate: float = 2.0
     noise_ratio: float = 0.6
     seed: int = 0
-    cell: Optional[int] = None           # None: chosen from the memory available
+    cell: Optional[int] = None  # None: chosen from the memory available
     pooling: str = "avg"
     precision: str = "float32"
     means: Sequence[float] = (123.68, 116.779, 103.939)
@@ -110,7 +118,7 @@ def split_iterations(total: int, scales: int) -> list:
     shares = [2 ** (scales - 1 - k) for k in range(scales)]
     counts = [max(1, total * share // sum(shares)) for share in shares]
     counts[0] += max(0, total - sum(counts))
-    for least in (1, 0):            # the ones given above their share: the coarse give way
+    for least in (1, 0):  # the ones given above their share: the coarse give way
         for k in range(scales):
             counts[k] -= max(0, min(sum(counts) - total, counts[k] - least))
     return counts
@@ -144,7 +152,7 @@ class Position:
     @property
     def done(self) -> int:
         """Steps done over all scales."""
-        return sum(self.iterations[:self.scale]) + self.step
+        return sum(self.iterations[: self.scale]) + self.step
 
 
 @dataclasses.dataclass
@@ -159,11 +167,18 @@ class BigPrintResult:
     position: Optional[Position] = None
 
 
-def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndarray],
-          on_step: Optional[Callable] = None, room_mb: float | None = None,
-          should_stop: Optional[Callable[[], bool]] = None,
-          start: Optional[np.ndarray] = None, resume: Optional[Position] = None,
-          after_step: Optional[Callable[[Position], None]] = None) -> BigPrintResult:
+def paint(
+    weights,
+    plan: BigPrint,
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    on_step: Optional[Callable] = None,
+    room_mb: float | None = None,
+    should_stop: Optional[Callable[[], bool]] = None,
+    start: Optional[np.ndarray] = None,
+    resume: Optional[Position] = None,
+    after_step: Optional[Callable[[Position], None]] = None,
+) -> BigPrintResult:
     """Paint `plan` coarse to fine, or continue it from `resume` (a Position it reported).
 
     content, styles, start: (H, W, 3) uint8 pixels of any size (resized at each scale); start
@@ -177,22 +192,32 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
     means = np.reshape(np.asarray(plan.means, dtype=np.float32), (1, 1, 1, 3))
     sizes = scale_sizes(plan.width, plan.height, len(plan.iterations))
     iterations = list(plan.iterations)
-    dropped = len(iterations) - len(sizes)          # scales too small to paint: their
-    iterations = [sum(iterations[:dropped + 1])] + iterations[dropped + 1:]   # steps go first
+    dropped = len(iterations) - len(sizes)  # scales too small to paint: their
+    iterations = [sum(iterations[: dropped + 1])] + iterations[dropped + 1 :]  # steps go first
     first_scale = 0
     if resume is not None:
         check_position(resume, sizes, iterations)
         first_scale = resume.scale
     room = memory.available_mb()[0] if room_mb is None else room_mb
-    costs = tiles.TiledCosts(weights, plan.content_layer, plan.style_layers, plan.alpha, plan.beta,
-                             plan.pooling, plan.precision)
+    costs = tiles.TiledCosts(
+        weights,
+        plan.content_layer,
+        plan.style_layers,
+        plan.alpha,
+        plan.beta,
+        plan.pooling,
+        plan.precision,
+    )
     image, stopped = None, None
     index, i, adam = first_scale, 0, tiles.Adam(plan.learning_rate)
     done = 0 if resume is None else resume.done
     try:
         for index in range(first_scale, len(sizes)):
             (width, height), count = sizes[index], iterations[index]
-            network = lambda pixels: pixels[None].astype(np.float32) - means
+
+            def network(pixels):
+                return pixels[None].astype(np.float32) - means
+
             content_k = network(resize_image(content, width, height))
             adam, first = tiles.Adam(plan.learning_rate), 0
             if resume is not None and index == resume.scale:
@@ -207,16 +232,23 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
             i = first
             if first >= count:
                 continue
-            costs.cell = plan.cell if plan.cell is not None else pick_cell(
-                width, height, room, costs.halo, styles=len(styles), precision=plan.precision)
+            costs.cell = (
+                plan.cell
+                if plan.cell is not None
+                else pick_cell(
+                    width, height, room, costs.halo, styles=len(styles), precision=plan.precision
+                )
+            )
             a_C = costs.content_target(content_k)
             targets = []
             for style, weight in zip(styles, plan.blend):
                 sw, sh = style_size(width, height, plan.style_scale)
                 grams = costs.style_grams(network(resize_image(style, sw, sh)))
                 # A Gram matrix sums over positions: scale it to the painting's count of them.
-                grams = {k: v * np.float32(_positions(k, height, width) / _positions(k, sh, sw))
-                         for k, v in grams.items()}
+                grams = {
+                    k: v * np.float32(_positions(k, height, width) / _positions(k, sh, sw))
+                    for k, v in grams.items()
+                }
                 targets.append((weight, grams))
             for i in range(first, count):
                 if should_stop is not None and should_stop():
@@ -230,7 +262,7 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
                     on_step(index, (width, height), i, values, image)
                 stepped = adam.step(image, gradient)
                 done += 1
-                if not np.isfinite(stepped).all():   # keep the last finite image
+                if not np.isfinite(stepped).all():  # keep the last finite image
                     stopped = "non-finite"
                     break
                 image = stepped
@@ -247,8 +279,9 @@ def paint(weights, plan: BigPrint, content: np.ndarray, styles: Sequence[np.ndar
     return BigPrintResult(image=image, iterations=done, stopped=stopped, position=position)
 
 
-def check_position(position: Position, sizes: list, iterations: Optional[list] = None,
-                   done: Optional[int] = None) -> None:
+def check_position(
+    position: Position, sizes: list, iterations: Optional[list] = None, done: Optional[int] = None
+) -> None:
     """A ConfigError unless `position` can continue a painting of these scale sizes (coarse to
     fine, as `scale_sizes` gives them), with these iterations per scale and `done` steps in all
     when given: its scale and step in range, its image that scale's (1, h, w, 3) float32, and
@@ -260,14 +293,20 @@ def check_position(position: Position, sizes: list, iterations: Optional[list] =
     def float32_like(array, shape):
         return isinstance(array, np.ndarray) and array.dtype == np.float32 and array.shape == shape
 
-    fits = (len(counts) == len(sizes) and all(n >= 0 for n in counts)
-            and (iterations is None or counts == list(iterations))
-            and 0 <= scale < len(sizes) and 0 <= step <= counts[scale]
-            and float32_like(image, (1, sizes[scale][1], sizes[scale][0], 3))
-            and position.adam_t == step
-            and all(s is None if step == 0 else float32_like(s, image.shape) for s in slots)
-            and (done is None or position.done == done))
+    fits = (
+        len(counts) == len(sizes)
+        and all(n >= 0 for n in counts)
+        and (iterations is None or counts == list(iterations))
+        and 0 <= scale < len(sizes)
+        and 0 <= step <= counts[scale]
+        and float32_like(image, (1, sizes[scale][1], sizes[scale][0], 3))
+        and position.adam_t == step
+        and all(s is None if step == 0 else float32_like(s, image.shape) for s in slots)
+        and (done is None or position.done == done)
+    )
     if not fits:
-        raise ConfigError("the saved state does not match this coarse-to-fine painting (its "
-                          "scales, sizes, iterations or optimiser state differ, or it is "
-                          "damaged); start the run again")
+        raise ConfigError(
+            "the saved state does not match this coarse-to-fine painting (its "
+            "scales, sizes, iterations or optimiser state differ, or it is "
+            "damaged); start the run again"
+        )

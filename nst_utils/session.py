@@ -22,18 +22,22 @@ def session_config(config: Settings | None = None) -> "tf1.ConfigProto":
     from tensorflow.core.protobuf import rewriter_config_pb2
 
     config = config or DEFAULTS
-    proto = tf1.ConfigProto(intra_op_parallelism_threads=config.intra_op_threads,
-                            inter_op_parallelism_threads=config.inter_op_threads,
-                            allow_soft_placement=True)
+    proto = tf1.ConfigProto(
+        intra_op_parallelism_threads=config.intra_op_threads,
+        inter_op_parallelism_threads=config.inter_op_threads,
+        allow_soft_placement=True,
+    )
     # One round of graph optimisation per new set of fetches: a second round finds nothing
     # more in these graphs (the same ops, the same results) and costs start-up time.
     proto.graph_options.rewrite_options.meta_optimizer_iterations = (
-        rewriter_config_pb2.RewriterConfig.ONE)
+        rewriter_config_pb2.RewriterConfig.ONE
+    )
     # The memory optimiser plans swapping to host memory and recomputation for accelerators;
     # on a CPU it changes nothing here and its static analysis costs 20 to 40 ms per new set of
     # fetches (measured on the training step at 400x300).
     proto.graph_options.rewrite_options.memory_optimization = (
-        rewriter_config_pb2.RewriterConfig.NO_MEM_OPT)
+        rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+    )
     return proto
 
 

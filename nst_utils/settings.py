@@ -19,8 +19,17 @@ import numpy as np
 
 from .config import CONFIG, STYLE_LAYERS
 from .errors import ConfigError
-from .options import (format_style_layers, layer_arg, non_negative_float_arg, non_negative_int_arg,
-                      positive_float_arg, positive_int_arg, ratio_arg, seed_arg, style_layers_arg)
+from .options import (
+    format_style_layers,
+    layer_arg,
+    non_negative_float_arg,
+    non_negative_int_arg,
+    positive_float_arg,
+    positive_int_arg,
+    ratio_arg,
+    seed_arg,
+    style_layers_arg,
+)
 
 PRECISIONS = ("float32", "bfloat16")
 OPTIMIZERS = ("adam", "lbfgs")
@@ -40,8 +49,16 @@ def _env_int(text):
     return int(text)
 
 
-_FLAGS = {"0": False, "false": False, "no": False, "off": False,
-          "1": True, "true": True, "yes": True, "on": True}
+_FLAGS = {
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+}
 
 
 def _env_flag(text):
@@ -51,11 +68,19 @@ def _env_flag(text):
 _ENV_EXPECTS = {_env_int: "a whole number", _env_flag: "0 or 1"}
 
 
-def _field(default, flag=None, help=None, record=None, env=None, env_parse=None, **argparse_options):
+def _field(
+    default, flag=None, help=None, record=None, env=None, env_parse=None, **argparse_options
+):
     """A settings field: its default, its command-line flag with argparse's options, its key in
     run.json's settings (None: not recorded) and its environment variable."""
-    metadata = {"flag": flag, "help": help, "record": record, "env": env, "env_parse": env_parse,
-                "argparse": argparse_options}
+    metadata = {
+        "flag": flag,
+        "help": help,
+        "record": record,
+        "env": env,
+        "env_parse": env_parse,
+        "argparse": argparse_options,
+    }
     if isinstance(default, (list, dict, set)):
         raise TypeError("settings defaults must be immutable")
     return dataclasses.field(default=default, metadata=metadata)
@@ -70,90 +95,222 @@ class Settings:
     """
 
     content_image: Path = _field(
-        Path(CONFIG.CONTENT_IMAGE), "--content", "content image (PNG or JPEG)", "content",
-        "NST_CONTENT_IMAGE", _env_path, type=Path)
+        Path(CONFIG.CONTENT_IMAGE),
+        "--content",
+        "content image (PNG or JPEG)",
+        "content",
+        "NST_CONTENT_IMAGE",
+        _env_path,
+        type=Path,
+    )
     style_images: tuple = _field(
-        (Path(CONFIG.STYLE_IMAGE),), "--style", "style image(s), resized to the model size",
-        "style", "NST_STYLE_IMAGE", _env_paths, type=Path, nargs="+", metavar="PATH")
+        (Path(CONFIG.STYLE_IMAGE),),
+        "--style",
+        "style image(s), resized to the model size",
+        "style",
+        "NST_STYLE_IMAGE",
+        _env_paths,
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+    )
     style_blend_weights: tuple | None = _field(
-        None, "--style-blend-weights", "one weight per style image, scaled to sum to 1 "
-        "(default: equal)", "style_blend_weights", type=non_negative_float_arg, nargs="+",
-        metavar="W")
-    num_iterations: int = _field(160, "--iterations", "optimisation steps", "iterations",
-                                 "NST_ITERATIONS", _env_int, type=positive_int_arg)
-    learning_rate: float = _field(2.0, "--learning-rate", "Adam's learning rate (not used by "
-                                  "L-BFGS)", "learning_rate", type=positive_float_arg)
-    alpha: float = _field(10.0, "--alpha", "weight of the content cost", "alpha",
-                          type=non_negative_float_arg)
-    beta: float = _field(40.0, "--beta", "weight of the style cost", "beta",
-                         type=non_negative_float_arg)
-    content_layer: str = _field("conv4_2", "--content-layer", "layer of the content cost",
-                                "content_layer", type=layer_arg)
-    style_layers: tuple = _field(STYLE_LAYERS, "--style-layers", "layers of the style cost and "
-                                 "their weights", "style_layers", type=style_layers_arg,
-                                 metavar="LAYER:WEIGHT,...")
+        None,
+        "--style-blend-weights",
+        "one weight per style image, scaled to sum to 1 (default: equal)",
+        "style_blend_weights",
+        type=non_negative_float_arg,
+        nargs="+",
+        metavar="W",
+    )
+    num_iterations: int = _field(
+        160,
+        "--iterations",
+        "optimisation steps",
+        "iterations",
+        "NST_ITERATIONS",
+        _env_int,
+        type=positive_int_arg,
+    )
+    learning_rate: float = _field(
+        2.0,
+        "--learning-rate",
+        "Adam's learning rate (not used by L-BFGS)",
+        "learning_rate",
+        type=positive_float_arg,
+    )
+    alpha: float = _field(
+        10.0, "--alpha", "weight of the content cost", "alpha", type=non_negative_float_arg
+    )
+    beta: float = _field(
+        40.0, "--beta", "weight of the style cost", "beta", type=non_negative_float_arg
+    )
+    content_layer: str = _field(
+        "conv4_2", "--content-layer", "layer of the content cost", "content_layer", type=layer_arg
+    )
+    style_layers: tuple = _field(
+        STYLE_LAYERS,
+        "--style-layers",
+        "layers of the style cost and their weights",
+        "style_layers",
+        type=style_layers_arg,
+        metavar="LAYER:WEIGHT,...",
+    )
     image_width: int | None = _field(
-        CONFIG.IMAGE_WIDTH, "--width", "model width in pixels (with --height omitted, the height "
-        "follows the content's aspect)", "width", "NST_IMAGE_WIDTH", _env_int,
-        type=positive_int_arg)
+        CONFIG.IMAGE_WIDTH,
+        "--width",
+        "model width in pixels (with --height omitted, the height follows the content's aspect)",
+        "width",
+        "NST_IMAGE_WIDTH",
+        _env_int,
+        type=positive_int_arg,
+    )
     image_height: int | None = _field(
-        CONFIG.IMAGE_HEIGHT, "--height", "model height in pixels (with --width omitted, the "
-        "width follows the content's aspect)", "height", "NST_IMAGE_HEIGHT", _env_int,
-        type=positive_int_arg)
-    init: str = _field("noise", "--init", "starting image: noise blended with the content (the "
-                       "original), the content, or an image file", "init",
-                       metavar="noise|content|PATH")
-    noise_ratio: float = _field(CONFIG.NOISE_RATIO, "--noise-ratio", "share of noise in the "
-                                "starting image for --init noise", "noise_ratio", type=ratio_arg)
-    seed: int | None = _field(None, "--seed", "seed of the noise and the graph: the same seed "
-                              "repeats a run bit for bit (default: drawn at random and printed)",
-                              "seed", type=seed_arg)
-    save_every: int = _field(20, "--save-every", "save <output>/<i>.png every N iterations (0: "
-                             "only the final image)", "save_every", "NST_SAVE_EVERY", _env_int,
-                             type=non_negative_int_arg)
-    log_every: int = _field(20, "--log-every", "print the original's cost report every N "
-                            "iterations (0: never)", "log_every", type=non_negative_int_arg)
+        CONFIG.IMAGE_HEIGHT,
+        "--height",
+        "model height in pixels (with --width omitted, the width follows the content's aspect)",
+        "height",
+        "NST_IMAGE_HEIGHT",
+        _env_int,
+        type=positive_int_arg,
+    )
+    init: str = _field(
+        "noise",
+        "--init",
+        "starting image: noise blended with the content (the "
+        "original), the content, or an image file",
+        "init",
+        metavar="noise|content|PATH",
+    )
+    noise_ratio: float = _field(
+        CONFIG.NOISE_RATIO,
+        "--noise-ratio",
+        "share of noise in the starting image for --init noise",
+        "noise_ratio",
+        type=ratio_arg,
+    )
+    seed: int | None = _field(
+        None,
+        "--seed",
+        "seed of the noise and the graph: the same seed "
+        "repeats a run bit for bit (default: drawn at random and printed)",
+        "seed",
+        type=seed_arg,
+    )
+    save_every: int = _field(
+        20,
+        "--save-every",
+        "save <output>/<i>.png every N iterations (0: only the final image)",
+        "save_every",
+        "NST_SAVE_EVERY",
+        _env_int,
+        type=non_negative_int_arg,
+    )
+    log_every: int = _field(
+        20,
+        "--log-every",
+        "print the original's cost report every N iterations (0: never)",
+        "log_every",
+        type=non_negative_int_arg,
+    )
     run_dir: Path | None = _field(
-        None, "--output", "the run's folder, new or empty (default: a new folder under "
-        "output/, linked as output/latest)", "output", type=Path)
-    overwrite: bool = _field(False, "--overwrite", "reuse a non-empty --output folder, "
-                             "removing the files an earlier run wrote there",
-                             action="store_true")
+        None,
+        "--output",
+        "the run's folder, new or empty (default: a new folder under "
+        "output/, linked as output/latest)",
+        "output",
+        type=Path,
+    )
+    overwrite: bool = _field(
+        False,
+        "--overwrite",
+        "reuse a non-empty --output folder, removing the files an earlier run wrote there",
+        action="store_true",
+    )
     output_dir: Path = _field(Path(CONFIG.OUTPUT_DIR), env="NST_OUTPUT_DIR", env_parse=_env_path)
     vgg_model: Path = _field(
-        Path(CONFIG.VGG_MODEL), "--weights", "VGG-19 weights file (.mat); the configured file is "
-        "downloaded when missing, a path given here is not", "weights", "NST_WEIGHTS", _env_path, type=Path)
+        Path(CONFIG.VGG_MODEL),
+        "--weights",
+        "VGG-19 weights file (.mat); the configured file is "
+        "downloaded when missing, a path given here is not",
+        "weights",
+        "NST_WEIGHTS",
+        _env_path,
+        type=Path,
+    )
     weights_cache: bool = _field(True, env="NST_WEIGHTS_CACHE", env_parse=_env_flag)
-    weights_cache_dir: Path | None = _field(None, "--weights-cache-dir", "folder of the weights' "
-                                            "cache (default: beside the .mat if writable, else "
-                                            "~/.cache/nst)", env="NST_WEIGHTS_CACHE_DIR",
-                                            env_parse=_env_path, type=Path)
-    optimizer: str = _field("adam", "--optimizer", "adam (the original) or lbfgs (SciPy's "
-                            "L-BFGS-B on the session's loss and gradient)", "optimizer",
-                            choices=OPTIMIZERS)
-    tv_weight: float = _field(0.0, "--tv-weight", "weight of a total-variation smoothness cost "
-                              "(0: the original, none)", "tv_weight", type=non_negative_float_arg)
-    preserve_colors: bool = _field(False, "--preserve-colors", "keep the content's colours: "
-                                   "transfer the style to luminance only", "preserve_colors",
-                                   action="store_true")
-    pooling: str = _field("avg", "--pooling", "pooling between blocks: avg (the original) or "
-                          "VGG's own max", "pooling", choices=POOLINGS)
-    precision: str = _field("float32", "--precision", "convolutions in float32 (the original) "
-                            "or bfloat16 (about 3x faster on CPUs with native bfloat16; the image "
-                            "and costs stay float32)", "precision", choices=PRECISIONS)
-    scales: int = _field(1, "--scales", "paint coarse to fine in this many scales, each twice the "
-                         "size of the last and from its result, the iterations halving from "
-                         "scale to scale (1: the original, one scale); for big prints",
-                         "scales", type=positive_int_arg)
-    style_scale: float = _field(1.0, "--style-scale", "size of the style images against the "
-                                "painting's (1: the painting's size, the original)",
-                                "style_scale", type=positive_float_arg)
+    weights_cache_dir: Path | None = _field(
+        None,
+        "--weights-cache-dir",
+        "folder of the weights' cache (default: beside the .mat if writable, else ~/.cache/nst)",
+        env="NST_WEIGHTS_CACHE_DIR",
+        env_parse=_env_path,
+        type=Path,
+    )
+    optimizer: str = _field(
+        "adam",
+        "--optimizer",
+        "adam (the original) or lbfgs (SciPy's L-BFGS-B on the session's loss and gradient)",
+        "optimizer",
+        choices=OPTIMIZERS,
+    )
+    tv_weight: float = _field(
+        0.0,
+        "--tv-weight",
+        "weight of a total-variation smoothness cost (0: the original, none)",
+        "tv_weight",
+        type=non_negative_float_arg,
+    )
+    preserve_colors: bool = _field(
+        False,
+        "--preserve-colors",
+        "keep the content's colours: transfer the style to luminance only",
+        "preserve_colors",
+        action="store_true",
+    )
+    pooling: str = _field(
+        "avg",
+        "--pooling",
+        "pooling between blocks: avg (the original) or VGG's own max",
+        "pooling",
+        choices=POOLINGS,
+    )
+    precision: str = _field(
+        "float32",
+        "--precision",
+        "convolutions in float32 (the original) "
+        "or bfloat16 (about 3x faster on CPUs with native bfloat16; the image "
+        "and costs stay float32)",
+        "precision",
+        choices=PRECISIONS,
+    )
+    scales: int = _field(
+        1,
+        "--scales",
+        "paint coarse to fine in this many scales, each twice the "
+        "size of the last and from its result, the iterations halving from "
+        "scale to scale (1: the original, one scale); for big prints",
+        "scales",
+        type=positive_int_arg,
+    )
+    style_scale: float = _field(
+        1.0,
+        "--style-scale",
+        "size of the style images against the painting's (1: the painting's size, the original)",
+        "style_scale",
+        type=positive_float_arg,
+    )
     #: Threads TensorFlow uses inside one op (0: one per core) and ops run at once (1: one after
     #: another, each with every core). See nst_utils.session.
-    intra_op_threads: int = _field(0, "--intra-op-threads", "threads inside one op (0: one per "
-                                   "core)", type=non_negative_int_arg)
-    inter_op_threads: int = _field(1, "--inter-op-threads", "ops run at once",
-                                   type=non_negative_int_arg)
+    intra_op_threads: int = _field(
+        0,
+        "--intra-op-threads",
+        "threads inside one op (0: one per core)",
+        type=non_negative_int_arg,
+    )
+    inter_op_threads: int = _field(
+        1, "--inter-op-threads", "ops run at once", type=non_negative_int_arg
+    )
     progress: bool = _field(True, "--no-progress", "hide the progress bar", action="store_false")
     means: tuple = _field(tuple(float(m) for m in CONFIG.MEANS.ravel()), record="means")
     color_channels: int = _field(CONFIG.COLOR_CHANNELS)
@@ -165,8 +322,11 @@ class Settings:
             if getattr(self, name) is not None:
                 _set(self, name, Path(getattr(self, name)))
         styles = self.style_images
-        _set(self, "style_images", (Path(styles),) if isinstance(styles, (str, Path))
-             else tuple(Path(p) for p in styles))
+        _set(
+            self,
+            "style_images",
+            (Path(styles),) if isinstance(styles, (str, Path)) else tuple(Path(p) for p in styles),
+        )
         if not self.style_images:
             raise ConfigError("style_images must name at least one image")
         for name in ("weights_cache", "preserve_colors", "overwrite", "progress"):
@@ -185,13 +345,18 @@ class Settings:
         for name in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name} must be a whole number >= 0 (0: let TensorFlow "
-                                  f"choose), got {value!r}")
-        for name, known in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS),
-                            ("pooling", POOLINGS)):
+                raise ConfigError(
+                    f"{name} must be a whole number >= 0 (0: let TensorFlow choose), got {value!r}"
+                )
+        for name, known in (
+            ("precision", PRECISIONS),
+            ("optimizer", OPTIMIZERS),
+            ("pooling", POOLINGS),
+        ):
             if getattr(self, name) not in known:
-                raise ConfigError(f"{name} must be one of {', '.join(known)}, got "
-                                  f"{getattr(self, name)!r}")
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(known)}, got {getattr(self, name)!r}"
+                )
         if self.color_channels != 3:
             raise ConfigError("color_channels must be 3: VGG-19 takes RGB images")
         if not (isinstance(self.style_scale, (int, float)) and 0 < self.style_scale <= 16):
@@ -204,7 +369,7 @@ class Settings:
         _set(self, "style_layers", tuple((str(n), float(w)) for n, w in self.style_layers))
         if self.style_blend_weights is not None:
             _set(self, "style_blend_weights", tuple(float(w) for w in self.style_blend_weights))
-        if self.seed is not None and not 0 <= int(self.seed) < 2 ** 32:
+        if self.seed is not None and not 0 <= int(self.seed) < 2**32:
             raise ConfigError(f"seed must lie in [0, 2**32), got {self.seed!r}")
 
     @property
@@ -221,13 +386,16 @@ class Settings:
         """A copy with some settings changed, validated like the original."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: "
-                              + ", ".join(f.name for f in dataclasses.fields(self)))
+            raise ConfigError(
+                f"unknown setting(s) {', '.join(unknown)}; known: "
+                + ", ".join(f.name for f in dataclasses.fields(self))
+            )
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
-                 base: "Settings | None" = None) -> "Settings":
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, base: "Settings | None" = None
+    ) -> "Settings":
         """`base` (default: the defaults) with the ``NST_*`` environment variables applied.
 
         NST_WEIGHTS, NST_OUTPUT_DIR, NST_CONTENT_IMAGE, NST_STYLE_IMAGE, NST_WEIGHTS_CACHE_DIR
@@ -243,8 +411,9 @@ class Settings:
                 try:
                     changes[field.name] = parse(environ[var])
                 except (ValueError, KeyError):
-                    raise ConfigError(f"{var} must be {_ENV_EXPECTS.get(parse, 'a path')}, got "
-                                      f"{environ[var]!r}") from None
+                    raise ConfigError(
+                        f"{var} must be {_ENV_EXPECTS.get(parse, 'a path')}, got {environ[var]!r}"
+                    ) from None
         return (base or cls()).replace(**changes)
 
     def record(self) -> dict:
@@ -307,8 +476,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             help_text += f" (default: {_flag_default(field)})"
         if field.metadata.get("env"):
             help_text += f"; environment variable {field.metadata['env']}"
-        parser.add_argument(flag, dest=field.name, default=argparse.SUPPRESS, help=help_text,
-                            **options)
+        parser.add_argument(
+            flag, dest=field.name, default=argparse.SUPPRESS, help=help_text, **options
+        )
 
 
 def from_args(args: argparse.Namespace, base: Settings) -> Settings:

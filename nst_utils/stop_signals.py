@@ -41,8 +41,12 @@ class StopSignals:
             raise KeyboardInterrupt  # the second signal: stop now
         self.signal_number = number
         name = signal.Signals(number).name
-        print(f"\n{name} received: stopping after this iteration and saving the image and "
-              f"record (send it again to quit at once)", file=self.stream or sys.stderr, flush=True)
+        print(
+            f"\n{name} received: stopping after this iteration and saving the image and "
+            f"record (send it again to quit at once)",
+            file=self.stream or sys.stderr,
+            flush=True,
+        )
 
     def run(self, work: Callable[[], object]):
         """work() in a worker thread; its result, or its exception re-raised here.

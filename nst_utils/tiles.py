@@ -41,9 +41,9 @@ def receptive_radius(layer: str) -> int:
     for conv in CONV_LAYERS:
         block, position = conv.name[4], conv.name[6]
         if position == "1" and block != "1":
-            radius += step      # a 2x2 pool of stride 2 reaches one more position at this step
+            radius += step  # a 2x2 pool of stride 2 reaches one more position at this step
             step *= 2
-        radius += step          # a 3x3 conv reaches one position further each side
+        radius += step  # a 3x3 conv reaches one position further each side
         if conv.name == layer:
             return radius
     raise AssertionError("unreachable")
@@ -72,22 +72,39 @@ class Tile:
     @property
     def interior_in_window(self) -> tuple:
         """The cell's box (top, left, bottom, right) in the window's own coordinates."""
-        return (self.top - self.y0, self.left - self.x0, self.bottom - self.y0, self.right - self.x0)
+        return (
+            self.top - self.y0,
+            self.left - self.x0,
+            self.bottom - self.y0,
+            self.right - self.x0,
+        )
 
 
 def plan_tiles(height: int, width: int, cell: int | None, halo: int) -> list:
     """Cells of `cell` x `cell` pixels (a multiple of GRID; None: one cell, the whole image)
     covering height x width, each with its window of `halo` pixels around it."""
     if cell is not None and (cell <= 0 or cell % GRID):
-        raise ConfigError(f"the tile's cell must be a positive multiple of {GRID} pixels, got {cell}")
+        raise ConfigError(
+            f"the tile's cell must be a positive multiple of {GRID} pixels, got {cell}"
+        )
     if cell is None or (cell >= height and cell >= width):
         return [Tile(0, 0, height, width, 0, 0, height, width)]
     tiles = []
     for top in range(0, height, cell):
         for left in range(0, width, cell):
             bottom, right = min(height, top + cell), min(width, left + cell)
-            tiles.append(Tile(top, left, bottom, right, max(0, top - halo), max(0, left - halo),
-                              min(height, bottom + halo), min(width, right + halo)))
+            tiles.append(
+                Tile(
+                    top,
+                    left,
+                    bottom,
+                    right,
+                    max(0, top - halo),
+                    max(0, left - halo),
+                    min(height, bottom + halo),
+                    min(width, right + halo),
+                )
+            )
     return tiles
 
 
@@ -105,8 +122,18 @@ class TiledCosts:
     style image's Gram matrices at the style layers.
     """
 
-    def __init__(self, weights, content_layer="conv4_2", style_layers=None, alpha=10.0, beta=40.0,
-                 pooling="avg", precision="float32", cell: int | None = None, session_config=None):
+    def __init__(
+        self,
+        weights,
+        content_layer="conv4_2",
+        style_layers=None,
+        alpha=10.0,
+        beta=40.0,
+        pooling="avg",
+        precision="float32",
+        cell: int | None = None,
+        session_config=None,
+    ):
         import tensorflow as tf
 
         from . import costs, vgg
@@ -121,7 +148,9 @@ class TiledCosts:
         self.graph = tf.Graph()
         with self.graph.as_default():
             if precision not in vgg.DTYPES:
-                raise ConfigError(f"precision must be one of {', '.join(vgg.DTYPES)}, got {precision!r}")
+                raise ConfigError(
+                    f"precision must be one of {', '.join(vgg.DTYPES)}, got {precision!r}"
+                )
             dtype = vgg.DTYPES[precision]
             self.image = tf1.placeholder(tf.float32, (1, None, None, 3), name="tile")
             self.box = tf1.placeholder(tf.int32, (4,), name="interior")
@@ -147,8 +176,10 @@ class TiledCosts:
             self.content_sum = tf.reduce_sum(tf.square(self.a_C - self.interior[content_layer]))
             # Pass 2: a surrogate whose gradient is the cell's share of dJ/dimage, with
             # M_l = dJ/dG_l and the content weight fixed by the whole image.
-            self.dJ_dG = {name: tf1.placeholder(tf.float32, self.grams[name].shape, name=f"M_{name}")
-                          for name in self.grams}
+            self.dJ_dG = {
+                name: tf1.placeholder(tf.float32, self.grams[name].shape, name=f"M_{name}")
+                for name in self.grams
+            }
             self.content_weight = tf1.placeholder(tf.float32, (), name="content_weight")
             surrogate = self.content_weight * self.content_sum
             for name, G in self.grams.items():
@@ -157,12 +188,17 @@ class TiledCosts:
             # One pass when the image is a single tile: J's style part in the graph, as
             # sum_l k_l ||G_l - mean_l||^2 with mean_l the blend of the style Grams and k_l
             # beta * coeff_l * (sum of blend weights) / norm_l, fed with the image's size.
-            self.mean_G = {name: tf1.placeholder(tf.float32, G.shape, name=f"mean_{name}")
-                           for name, G in self.grams.items()}
-            self.style_weight = {name: tf1.placeholder(tf.float32, (), name=f"k_{name}")
-                                 for name in self.grams}
-            self.distance = {name: tf.reduce_sum(tf.square(G - self.mean_G[name]))
-                             for name, G in self.grams.items()}
+            self.mean_G = {
+                name: tf1.placeholder(tf.float32, G.shape, name=f"mean_{name}")
+                for name, G in self.grams.items()
+            }
+            self.style_weight = {
+                name: tf1.placeholder(tf.float32, (), name=f"k_{name}") for name in self.grams
+            }
+            self.distance = {
+                name: tf.reduce_sum(tf.square(G - self.mean_G[name]))
+                for name, G in self.grams.items()
+            }
             whole = self.content_weight * self.content_sum
             for name, distance in self.distance.items():
                 whole += self.style_weight[name] * distance
@@ -183,7 +219,9 @@ class TiledCosts:
         return plan_tiles(height, width, self.cell, self.halo)
 
     def _window(self, image, tile):
-        return np.ascontiguousarray(image[:, tile.y0:tile.y1, tile.x0:tile.x1, :], dtype=np.float32)
+        return np.ascontiguousarray(
+            image[:, tile.y0 : tile.y1, tile.x0 : tile.x1, :], dtype=np.float32
+        )
 
     def content_target(self, content_image) -> np.ndarray:
         """a_C: the content image's activation at the content layer, (1, n_H, n_W, n_C)."""
@@ -193,11 +231,15 @@ class TiledCosts:
         out = np.zeros((1, n_H, n_W, n_C), dtype=np.float32)
         stride = layer_stride(self.content_layer)
         for tile in self.tiles(height, width):
-            part = self.sess.run(self.interior[self.content_layer],
-                                 {self.image: self._window(content_image, tile),
-                                  self.box: tile.interior_in_window})
-            out[:, tile.top // stride:tile.top // stride + part.shape[1],
-                tile.left // stride:tile.left // stride + part.shape[2]] = part
+            part = self.sess.run(
+                self.interior[self.content_layer],
+                {self.image: self._window(content_image, tile), self.box: tile.interior_in_window},
+            )
+            out[
+                :,
+                tile.top // stride : tile.top // stride + part.shape[1],
+                tile.left // stride : tile.left // stride + part.shape[2],
+            ] = part
         return out
 
     def style_grams(self, style_image) -> dict:
@@ -205,8 +247,10 @@ class TiledCosts:
         _, height, width, _ = np.shape(style_image)
         total = None
         for tile in self.tiles(height, width):
-            part = self.sess.run(self.grams, {self.image: self._window(style_image, tile),
-                                              self.box: tile.interior_in_window})
+            part = self.sess.run(
+                self.grams,
+                {self.image: self._window(style_image, tile), self.box: tile.interior_in_window},
+            )
             total = part if total is None else {k: total[k] + part[k] for k in total}
         return {k: v.astype(np.float32) for k, v in total.items()}
 
@@ -226,11 +270,15 @@ class TiledCosts:
         if len(tiles) == 1:
             return self._one_pass(image, a_C, style_targets)
         grams, content_sum = None, 0.0
-        for tile in tiles:                                   # pass 1: the whole image's sums
-            part, c = self.sess.run((self.grams, self.content_sum),
-                                    {self.image: self._window(image, tile),
-                                     self.box: tile.interior_in_window,
-                                     self.a_C: self._slice_a_C(a_C, tile)})
+        for tile in tiles:  # pass 1: the whole image's sums
+            part, c = self.sess.run(
+                (self.grams, self.content_sum),
+                {
+                    self.image: self._window(image, tile),
+                    self.box: tile.interior_in_window,
+                    self.a_C: self._slice_a_C(a_C, tile),
+                },
+            )
             grams = part if grams is None else {k: grams[k] + part[k] for k in grams}
             content_sum += float(c)
         n_H, n_W = layer_size(self.content_layer, height, width)
@@ -241,21 +289,28 @@ class TiledCosts:
         for name, coeff in self.style_layers:
             n_H, n_W = layer_size(name, height, width)
             n_C = grams[name].shape[0]
-            norm = 4.0 * n_C ** 2 * (n_H * n_W) ** 2
+            norm = 4.0 * n_C**2 * (n_H * n_W) ** 2
             G = grams[name].astype(np.float64)
             dJ_dG[name] = np.zeros_like(G)
             for weight, targets in style_targets:
                 diff = G - targets[name].astype(np.float64)
-                J_style += weight * coeff * float(np.sum(diff ** 2)) / norm
+                J_style += weight * coeff * float(np.sum(diff**2)) / norm
                 dJ_dG[name] += self.beta * weight * coeff * 2.0 * diff / norm
         J = self.alpha * J_content + self.beta * J_style
         gradient = np.zeros((1, height, width, 3), dtype=np.float32)
         feed = {self.content_weight: self.alpha / content_norm}
         feed.update({self.dJ_dG[name]: value.astype(np.float32) for name, value in dJ_dG.items()})
-        for tile in tiles:                                   # pass 2: each cell's share
-            feed.update({self.image: self._window(image, tile), self.box: tile.interior_in_window,
-                         self.a_C: self._slice_a_C(a_C, tile)})
-            gradient[:, tile.y0:tile.y1, tile.x0:tile.x1, :] += self.sess.run(self.gradient, feed)
+        for tile in tiles:  # pass 2: each cell's share
+            feed.update(
+                {
+                    self.image: self._window(image, tile),
+                    self.box: tile.interior_in_window,
+                    self.a_C: self._slice_a_C(a_C, tile),
+                }
+            )
+            gradient[:, tile.y0 : tile.y1, tile.x0 : tile.x1, :] += self.sess.run(
+                self.gradient, feed
+            )
         return (J, J_content, J_style), gradient
 
     def _one_pass(self, image, a_C, style_targets) -> tuple:
@@ -267,25 +322,32 @@ class TiledCosts:
         _, height, width, _ = np.shape(image)
         n_H, n_W = layer_size(self.content_layer, height, width)
         content_norm = 4.0 * n_H * n_W * a_C.shape[-1]
-        feed = {self.image: np.ascontiguousarray(image, dtype=np.float32),
-                self.box: (0, 0, height, width), self.a_C: a_C,
-                self.content_weight: self.alpha / content_norm}
+        feed = {
+            self.image: np.ascontiguousarray(image, dtype=np.float32),
+            self.box: (0, 0, height, width),
+            self.a_C: a_C,
+            self.content_weight: self.alpha / content_norm,
+        }
         norms, constants, blend = {}, {}, sum(weight for weight, _ in style_targets)
         for name, coeff in self.style_layers:
             n_H, n_W = layer_size(name, height, width)
             n_C = self.grams[name].get_shape().as_list()[0]
-            norms[name] = 4.0 * n_C ** 2 * (n_H * n_W) ** 2
+            norms[name] = 4.0 * n_C**2 * (n_H * n_W) ** 2
             targets = [(w, t[name].astype(np.float64)) for w, t in style_targets]
             mean = sum(w * G for w, G in targets) / blend if blend else np.zeros((n_C, n_C))
-            constants[name] = (sum(w * float(np.sum(G ** 2)) for w, G in targets)
-                               - blend * float(np.sum(mean ** 2)))
+            constants[name] = sum(w * float(np.sum(G**2)) for w, G in targets) - blend * float(
+                np.sum(mean**2)
+            )
             feed[self.mean_G[name]] = mean.astype(np.float32)
             feed[self.style_weight[name]] = self.beta * coeff * blend / norms[name]
         content_sum, distances, gradient = self.sess.run(
-            (self.content_sum, self.distance, self.whole_gradient), feed)
+            (self.content_sum, self.distance, self.whole_gradient), feed
+        )
         J_content = float(content_sum) / content_norm
-        J_style = sum(coeff * (blend * float(distances[name]) + constants[name]) / norms[name]
-                      for name, coeff in self.style_layers)
+        J_style = sum(
+            coeff * (blend * float(distances[name]) + constants[name]) / norms[name]
+            for name, coeff in self.style_layers
+        )
         return (self.alpha * J_content + self.beta * J_style, J_content, J_style), gradient
 
 
@@ -293,7 +355,12 @@ class Adam:
     """TensorFlow 1's Adam (the original's optimiser) on a numpy image, for the tiled loop."""
 
     def __init__(self, learning_rate=2.0, beta1=0.9, beta2=0.999, epsilon=1e-8):
-        self.learning_rate, self.beta1, self.beta2, self.epsilon = learning_rate, beta1, beta2, epsilon
+        self.learning_rate, self.beta1, self.beta2, self.epsilon = (
+            learning_rate,
+            beta1,
+            beta2,
+            epsilon,
+        )
         self.m = self.v = None
         self.t = 0
 
@@ -303,11 +370,11 @@ class Adam:
             self.m = np.zeros_like(gradient, dtype=np.float32)
             self.v = np.zeros_like(gradient, dtype=np.float32)
         self.t += 1
-        with np.errstate(over="ignore", invalid="ignore"):   # the caller checks for non-finite
+        with np.errstate(over="ignore", invalid="ignore"):  # the caller checks for non-finite
             return self._update(image, gradient)
 
     def _update(self, image, gradient):
-        lr = self.learning_rate * math.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        lr = self.learning_rate * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
         self.m *= self.beta1
         self.m += (1 - self.beta1) * gradient
         self.v *= self.beta2

@@ -72,8 +72,9 @@ def assign_image(sess, variable, image):
     feeders = _FEEDERS.setdefault(variable.graph, {})
     if variable.name not in feeders:
         with variable.graph.as_default():
-            feed = tf1.placeholder(variable.dtype.base_dtype, shape=variable.get_shape(),
-                                   name="image_feed")
+            feed = tf1.placeholder(
+                variable.dtype.base_dtype, shape=variable.get_shape(), name="image_feed"
+            )
             feeders[variable.name] = (feed, variable.assign(feed))
     feed, op = feeders[variable.name]
     sess.run(op, {feed: np.asarray(image, dtype=np.float32).reshape(variable.get_shape())})
@@ -112,8 +113,17 @@ class RunTracker:
     iterations, history and snapshots carry on).
     """
 
-    def __init__(self, sess, variable, costs: Sequence, input_image, save_every, output_dir,
-                 hooks: Hooks, previous: Optional[RunResult] = None):
+    def __init__(
+        self,
+        sess,
+        variable,
+        costs: Sequence,
+        input_image,
+        save_every,
+        output_dir,
+        hooks: Hooks,
+        previous: Optional[RunResult] = None,
+    ):
         self.sess, self.variable, self.costs = sess, variable, list(costs)
         self.save_every, self.output_dir, self.hooks = save_every, output_dir, hooks
         self.log_every = save_every if hooks.log_every is None else hooks.log_every
@@ -127,8 +137,11 @@ class RunTracker:
             # A run cut short right after a checkpoint may owe the snapshot of its last step
             # (its costs were to come from the next step): that image is the one resumed from.
             last = previous.iterations - 1
-            if (last >= 0 and self._saves(last)
-                    and not any(Path(p).stem == str(last) for p in previous.saved)):
+            if (
+                last >= 0
+                and self._saves(last)
+                and not any(Path(p).stem == str(last) for p in previous.saved)
+            ):
                 self._pending = (last, self.good_image)
 
     def stop_requested(self) -> bool:
@@ -210,7 +223,9 @@ class RunTracker:
             assign_image(self.sess, self.variable, self.good_image)
         self.result.image = self.good_image
         if self.output_dir is not False:
-            self.result.saved.append(self.save(Path(self.output_dir) / FINAL_IMAGE, self.good_image))
+            self.result.saved.append(
+                self.save(Path(self.output_dir) / FINAL_IMAGE, self.good_image)
+            )
         if self.hooks.checkpoint is not None and self.result.stopped != "non-finite":
             self.hooks.checkpoint(self.result)
         return self.result
@@ -229,9 +244,19 @@ def image_after(train_step, variable):
     return made[train_step.name]
 
 
-def optimize(sess, model, train_step, costs: Sequence, input_image, num_iterations=None,
-             save_every=None, output_dir=None, means=None, hooks: Optional[Hooks] = None,
-             previous: Optional[RunResult] = None) -> RunResult:
+def optimize(
+    sess,
+    model,
+    train_step,
+    costs: Sequence,
+    input_image,
+    num_iterations=None,
+    save_every=None,
+    output_dir=None,
+    means=None,
+    hooks: Optional[Hooks] = None,
+    previous: Optional[RunResult] = None,
+) -> RunResult:
     """Run `train_step` num_iterations times on model['input'], starting from input_image.
 
     costs: the (J, J_content, J_style) tensors. Every `save_every` iterations (after the step,
@@ -251,9 +276,13 @@ def optimize(sess, model, train_step, costs: Sequence, input_image, num_iteratio
         hooks = dataclasses.replace(hooks, save=lambda path, image: save_image(path, image, means))
     variable = model["input"]
     if previous is None:  # each variable's own initializer: no grouping op altering the graph
-        sess.run([v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)])
+        sess.run(
+            [v.initializer for v in variable.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)]
+        )
     assign_image(sess, variable, input_image)
-    tracker = RunTracker(sess, variable, costs, input_image, save_every, output_dir, hooks, previous)
+    tracker = RunTracker(
+        sess, variable, costs, input_image, save_every, output_dir, hooks, previous
+    )
     if hasattr(train_step, "drive"):
         train_step.drive(tracker, num_iterations)
         return tracker.finish()

@@ -34,13 +34,23 @@ class Targets:
         self.style_count = len(style_weights)
         self.grams = style_grams(model, settings.style_layers)
         # Only styles with a non-zero blend weight are compared with: (weight, {layer: G_S}).
-        self.styles = [(index, weight, {layer: _target(gram, f"G_S_{index}_{layer}")
-                                        for layer, gram in self.grams.items()})
-                       for index, weight in enumerate(style_weights) if weight]
+        self.styles = [
+            (
+                index,
+                weight,
+                {
+                    layer: _target(gram, f"G_S_{index}_{layer}")
+                    for layer, gram in self.grams.items()
+                },
+            )
+            for index, weight in enumerate(style_weights)
+            if weight
+        ]
         self.a_C = _target(model[self.content_layer], "a_C")
         self.variables = [self.a_C] + [v for _, _, grams in self.styles for v in grams.values()]
-        self._feeds = [tf1.placeholder(tf.float32, v.shape, name="target_feed")
-                       for v in self.variables]
+        self._feeds = [
+            tf1.placeholder(tf.float32, v.shape, name="target_feed") for v in self.variables
+        ]
         self._load = tf.group(*[v.assign(feed) for v, feed in zip(self.variables, self._feeds)])
 
     def fill(self, sess, content_image, style_images) -> None:
@@ -52,9 +62,11 @@ class Targets:
         A ConfigError, with nothing loaded, unless there are as many style images as built for.
         """
         if len(style_images) != self.style_count:
-            raise ConfigError(f"the costs were built for {self.style_count} style image(s), not "
-                              f"the {len(style_images)} given; build them with style_count="
-                              f"{len(style_images)}")
+            raise ConfigError(
+                f"the costs were built for {self.style_count} style image(s), not "
+                f"the {len(style_images)} given; build them with style_count="
+                f"{len(style_images)}"
+            )
         variable = self.model["input"]
         assign_image(sess, variable, content_image)
         values = [sess.run(self.model[self.content_layer])]
@@ -68,8 +80,12 @@ class Targets:
 def _target(tensor, name):
     """A zero-filled float32 variable of `tensor`'s shape. Local, so the original loop's
     global_variables_initializer leaves the targets it optimises towards alone."""
-    return tf1.Variable(tf.zeros(tensor.get_shape()), trainable=False, name=name,
-                        collections=[tf1.GraphKeys.LOCAL_VARIABLES])
+    return tf1.Variable(
+        tf.zeros(tensor.get_shape()),
+        trainable=False,
+        name=name,
+        collections=[tf1.GraphKeys.LOCAL_VARIABLES],
+    )
 
 
 @dataclasses.dataclass
@@ -121,12 +137,13 @@ def style_cost_from_grams(model, grams, style_grams_values, style_layers):
         _, n_H, n_W, n_C = model[layer_name].get_shape().as_list()
         GS = style_grams_values[layer_name]
         J_layer = tf.reduce_sum(tf.square(tf.subtract(GS, grams[layer_name])))
-        J_style += coeff * J_layer / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+        J_style += coeff * J_layer / (4 * n_C**2 * (n_H * n_W) ** 2)
     return J_style
 
 
-def build_transfer_costs(model, settings: Settings = DEFAULTS, style_count: int = 1
-                         ) -> TransferCosts:
+def build_transfer_costs(
+    model, settings: Settings = DEFAULTS, style_count: int = 1
+) -> TransferCosts:
     """J = alpha J_content + beta sum_s(w_s J_style(s)) + tv_weight J_tv, on model['input'],
     for one content image and `style_count` style images.
 
@@ -139,7 +156,9 @@ def build_transfer_costs(model, settings: Settings = DEFAULTS, style_count: int 
     J_content = costs.compute_content_cost(targets.a_C, model[settings.content_layer])
     J_style = 0
     for _, weight, style in targets.styles:
-        J_style += weight * style_cost_from_grams(model, targets.grams, style, settings.style_layers)
+        J_style += weight * style_cost_from_grams(
+            model, targets.grams, style, settings.style_layers
+        )
     J_style = tf.convert_to_tensor(J_style, dtype=tf.float32)
     J_tv = total_variation_cost(model["input"])
     J = costs.total_cost(J_content, J_style, alpha=settings.alpha, beta=settings.beta)

@@ -61,8 +61,9 @@ def _conv2d_relu(prev_layer, kernel, bias, name, dtype=tf.float32):
     kernel and bias become non-trainable variables of `dtype`, the dtype of prev_layer.
     """
     with tf.name_scope(name):
-        conv = tf.nn.conv2d(prev_layer, _weight(kernel, dtype, "weights"),
-                            strides=[1, 1, 1, 1], padding="SAME")
+        conv = tf.nn.conv2d(
+            prev_layer, _weight(kernel, dtype, "weights"), strides=[1, 1, 1, 1], padding="SAME"
+        )
         return tf.nn.relu(tf.nn.bias_add(conv, _weight(bias, dtype, "bias")), name="relu")
 
 
@@ -81,13 +82,18 @@ def _warn_if_bfloat16_is_emulated():
     from .hardware import bfloat16_support
 
     if bfloat16_support() is None:
-        warnings.warn("this CPU has no native bfloat16 arithmetic (no AMX or AVX512_BF16 flag): "
-                      "precision='bfloat16' will be emulated and slower than float32; use "
-                      "float32", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "this CPU has no native bfloat16 arithmetic (no AMX or AVX512_BF16 flag): "
+            "precision='bfloat16' will be emulated and slower than float32; use "
+            "float32",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
-def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str = "avg",
-                    precision: str = "float32") -> dict:
+def build_vgg_graph(
+    weights: VGGWeights, height: int, width: int, pooling: str = "avg", precision: str = "float32"
+) -> dict:
     """The model dict, in the current default graph, for an input of shape (1, height, width, 3).
 
     precision: 'float32' (the original) or 'bfloat16' convolutions; the input and every entry
@@ -103,11 +109,15 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
         _warn_if_bfloat16_is_emulated()
 
     def as_float32(tensor, name):
-        return tensor if dtype == tf.float32 else tf.cast(tensor, tf.float32, name=f"{name}_float32")
+        return (
+            tensor if dtype == tf.float32 else tf.cast(tensor, tf.float32, name=f"{name}_float32")
+        )
 
     # Zeros made by an op, not a (1, H, W, 3) constant that every graph optimisation would copy.
     graph = {"input": tf1.Variable(tf.zeros((1, height, width, 3)), dtype="float32", name="input")}
-    prev = graph["input"] if dtype == tf.float32 else tf.cast(graph["input"], dtype, name="input_cast")
+    prev = (
+        graph["input"] if dtype == tf.float32 else tf.cast(graph["input"], dtype, name="input_cast")
+    )
     for layer in CONV_LAYERS:
         block, position = layer.name[4], layer.name[6]
         if position == "1" and block != "1":
@@ -126,9 +136,16 @@ def build_vgg_graph(weights: VGGWeights, height: int, width: int, pooling: str =
     return graph
 
 
-def load_vgg_model(path=None, config: Settings | None = None, *, image_height=None,
-                   image_width=None, pooling: str = "avg", weights: VGGWeights | None = None,
-                   precision: str | None = None) -> dict:
+def load_vgg_model(
+    path=None,
+    config: Settings | None = None,
+    *,
+    image_height=None,
+    image_width=None,
+    pooling: str = "avg",
+    weights: VGGWeights | None = None,
+    precision: str | None = None,
+) -> dict:
     """Read the weights file at `path` and build the model dict at the configured image size.
 
     Without `config`, the path and size are the original CONFIG's as they are when called
@@ -137,14 +154,23 @@ def load_vgg_model(path=None, config: Settings | None = None, *, image_height=No
     without reading a file. precision ('float32' or 'bfloat16') defaults to `config.precision`.
     """
     if config is None:
-        config = DEFAULTS.replace(vgg_model=CONFIG.VGG_MODEL, image_width=CONFIG.IMAGE_WIDTH,
-                                  image_height=CONFIG.IMAGE_HEIGHT)
+        config = DEFAULTS.replace(
+            vgg_model=CONFIG.VGG_MODEL,
+            image_width=CONFIG.IMAGE_WIDTH,
+            image_height=CONFIG.IMAGE_HEIGHT,
+        )
     precision = config.precision if precision is None else precision
     _check_choice("precision", precision, PRECISIONS)
     if weights is None:
-        weights = load_weights(config.vgg_model if path is None else path,
-                               cache=config.weights_cache, cache_dir=config.weights_cache_dir)
-    return build_vgg_graph(weights,
-                           config.image_height if image_height is None else image_height,
-                           config.image_width if image_width is None else image_width,
-                           pooling, precision)
+        weights = load_weights(
+            config.vgg_model if path is None else path,
+            cache=config.weights_cache,
+            cache_dir=config.weights_cache_dir,
+        )
+    return build_vgg_graph(
+        weights,
+        config.image_height if image_height is None else image_height,
+        config.image_width if image_width is None else image_width,
+        pooling,
+        precision,
+    )

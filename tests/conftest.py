@@ -34,8 +34,10 @@ def weights_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def vgg_mat_files(weights_dir):
     """{format: path} of a random-weights VGG-19 file in each format (seeds 0, 1, 2)."""
-    return {fmt: write_vgg19_mat(weights_dir / f"vgg19-{fmt}.mat", fmt, seed=i)
-            for i, fmt in enumerate(FORMATS)}
+    return {
+        fmt: write_vgg19_mat(weights_dir / f"vgg19-{fmt}.mat", fmt, seed=i)
+        for i, fmt in enumerate(FORMATS)
+    }
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +49,12 @@ def vgg_mat(vgg_mat_files):
 @pytest.fixture
 def small_config(vgg_mat, tmp_path):
     """The run defaults at 64x48 on the fixture weights, writing into a temporary output folder."""
-    return DEFAULTS.replace(image_width=SMALL_WIDTH, image_height=SMALL_HEIGHT,
-                          vgg_model=vgg_mat, output_dir=tmp_path / "output")
+    return DEFAULTS.replace(
+        image_width=SMALL_WIDTH,
+        image_height=SMALL_HEIGHT,
+        vgg_model=vgg_mat,
+        output_dir=tmp_path / "output",
+    )
 
 
 @pytest.fixture
@@ -165,7 +171,13 @@ def published_is_local(monkeypatch, file_server, vgg_mat_bytes):
 
     from nst_utils.weights import sources
 
-    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {
-        "url": file_server.url, "md5": hashlib.md5(vgg_mat_bytes).hexdigest(),
-        "size": len(vgg_mat_bytes)})
+    monkeypatch.setitem(
+        sources.WEIGHTS_SOURCES,
+        "new",
+        {
+            "url": file_server.url,
+            "md5": hashlib.md5(vgg_mat_bytes).hexdigest(),
+            "size": len(vgg_mat_bytes),
+        },
+    )
     return file_server

@@ -47,8 +47,11 @@ def write(notebook, path):
 
 
 def cell_source(notebook, name: str) -> str:
-    return next(c.source for c in notebook.cells
-                if c.cell_type == "code" and c.source.startswith(f"{GRADED_HEADER} {name}\n"))
+    return next(
+        c.source
+        for c in notebook.cells
+        if c.cell_type == "code" and c.source.startswith(f"{GRADED_HEADER} {name}\n")
+    )
 
 
 def as_json(notebook) -> dict:
@@ -82,9 +85,25 @@ def require_isolation():
     if problem is None:
         return
     unshare = shutil.which("unshare")
-    offered = unshare is not None and subprocess.run(
-        [unshare, "--user", "--map-root-user", "--pid", "--net", "--mount", "--ipc", "--fork",
-         "true"], capture_output=True, timeout=60).returncode == 0
+    offered = (
+        unshare is not None
+        and subprocess.run(
+            [
+                unshare,
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--net",
+                "--mount",
+                "--ipc",
+                "--fork",
+                "true",
+            ],
+            capture_output=True,
+            timeout=60,
+        ).returncode
+        == 0
+    )
     if offered:
         pytest.fail(f"the kernel offers namespaces, but the sandbox cannot isolate: {problem}")
     pytest.skip(f"no kernel isolation here: {problem}")

@@ -10,7 +10,7 @@ def numpy_conv_relu(x, kernel, bias):
     out = np.zeros((1, h, w, kernel.shape[3]))
     for dy in range(3):
         for dx in range(3):
-            out += padded[:, dy:dy + h, dx:dx + w, :] @ kernel[dy, dx].astype(np.float64)
+            out += padded[:, dy : dy + h, dx : dx + w, :] @ kernel[dy, dx].astype(np.float64)
     return np.maximum(out + bias, 0.0)
 
 

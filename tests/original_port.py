@@ -18,6 +18,7 @@ from PIL import Image
 from nst_utils import *
 import numpy as np
 import tensorflow.compat.v1 as tf
+
 tf.disable_v2_behavior()
 
 # 2 - Transfer learning
@@ -33,7 +34,9 @@ def compute_content_cost(a_C, a_G):
     m, n_H, n_W, n_C = a_G.get_shape().as_list()
     a_C_unrolled = tf.reshape(a_C, [n_H * n_W, n_C])
     a_G_unrolled = tf.reshape(a_G, [n_H * n_W, n_C])
-    J_content = tf.reduce_sum(tf.square(tf.subtract(a_C_unrolled, a_G_unrolled))) / (4 * n_H * n_W * n_C)
+    J_content = tf.reduce_sum(tf.square(tf.subtract(a_C_unrolled, a_G_unrolled))) / (
+        4 * n_H * n_W * n_C
+    )
     return J_content
 
 
@@ -71,7 +74,7 @@ def compute_layer_style_cost(a_S, a_G):
     a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
     GS = gram_matrix(a_S)
     GG = gram_matrix(a_G)
-    J_style_layer = tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+    J_style_layer = tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / (4 * n_C**2 * (n_H * n_W) ** 2)
     return J_style_layer
 
 
@@ -85,11 +88,12 @@ with tf.Session() as test:
     print("J_style_layer = " + str(J_style_layer.eval()))
 
 STYLE_LAYERS = [
-    ('conv1_1', 0.2),
-    ('conv2_1', 0.2),
-    ('conv3_1', 0.2),
-    ('conv4_1', 0.2),
-    ('conv5_1', 0.2)]
+    ("conv1_1", 0.2),
+    ("conv2_1", 0.2),
+    ("conv3_1", 0.2),
+    ("conv4_1", 0.2),
+    ("conv5_1", 0.2),
+]
 
 
 def compute_style_cost(model, STYLE_LAYERS):
@@ -104,7 +108,7 @@ def compute_style_cost(model, STYLE_LAYERS):
 
 
 # 3.3 - Defining the total cost to optimize
-def total_cost(J_content, J_style, alpha = 10, beta = 40):
+def total_cost(J_content, J_style, alpha=10, beta=40):
     J = alpha * J_content + beta * J_style
     return J
 
@@ -134,35 +138,35 @@ imshow(generated_image[0])
 
 model = load_vgg_model("pretrained-model/imagenet-vgg-verydeep-19.mat")
 
-sess.run(model['input'].assign(content_image))
-out = model['conv4_2']
+sess.run(model["input"].assign(content_image))
+out = model["conv4_2"]
 a_C = sess.run(out)
 a_G = out
 J_content = compute_content_cost(a_C, a_G)
 
-sess.run(model['input'].assign(style_image))
+sess.run(model["input"].assign(style_image))
 J_style = compute_style_cost(model, STYLE_LAYERS)
 
-J = total_cost(J_content, J_style, alpha = 10, beta = 40)
+J = total_cost(J_content, J_style, alpha=10, beta=40)
 
 optimizer = tf.train.AdamOptimizer(2.0)
 train_step = optimizer.minimize(J)
 
 
-def model_nn(sess, input_image, num_iterations = 160):
+def model_nn(sess, input_image, num_iterations=160):
     sess.run(tf.global_variables_initializer())
-    sess.run(model['input'].assign(input_image))
+    sess.run(model["input"].assign(input_image))
     for i in range(num_iterations):
         sess.run(train_step)
-        generated_image = sess.run(model['input'])
-        if i%20 == 0:
+        generated_image = sess.run(model["input"])
+        if i % 20 == 0:
             Jt, Jc, Js = sess.run([J, J_content, J_style])
             print("Iteration " + str(i) + " :")
             print("total cost = " + str(Jt))
             print("content cost = " + str(Jc))
             print("style cost = " + str(Js))
             save_image("output/" + str(i) + ".png", generated_image)
-    save_image('output/generated_image.jpg', generated_image)
+    save_image("output/generated_image.jpg", generated_image)
     return generated_image
 
 

@@ -52,13 +52,26 @@ def test_the_student_build_holds_no_solution(assignment):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.stmt):
                 assert ast.dump(node) not in reference, f"{path}: {ast.unparse(node)}"
-    texts = [p.read_text(errors="replace") for p in student.rglob("*") if p.is_file() and p.suffix != ".jpg"]
+    texts = [
+        p.read_text(errors="replace")
+        for p in student.rglob("*")
+        if p.is_file() and p.suffix != ".jpg"
+    ]
     for line in ("tf.matmul(A, tf.transpose(A))", "tf.square(tf.subtract(a_C, a_G))", "A @ A.T"):
         assert not any(line in text for text in texts), line
-    grading = {p.relative_to(student / "nst_utils" / "grading").as_posix()
-               for p in (student / "nst_utils" / "grading").rglob("*") if p.is_file()}
-    assert not grading & {"functions.py", "answer_key.py", "grader.py", "sandbox/host.py",
-                          "sandbox/box/worker.py", "gradescope.py"}
+    grading = {
+        p.relative_to(student / "nst_utils" / "grading").as_posix()
+        for p in (student / "nst_utils" / "grading").rglob("*")
+        if p.is_file()
+    }
+    assert not grading & {
+        "functions.py",
+        "answer_key.py",
+        "grader.py",
+        "sandbox/host.py",
+        "sandbox/box/worker.py",
+        "gradescope.py",
+    }
     assert "public_key.json" in grading
     notebook = next((student / "notebooks").glob("*_student.ipynb"))
     assert "GRADED FUNCTION: compute_content_cost" in notebook.read_text()
@@ -106,15 +119,25 @@ print(json.dumps({name: check_line(env[name]) for name in
 def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp_path):
     student = assignment / "student"
     env = dict(os.environ, PYTHONPATH=str(student), TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, "-c", SELF_CHECK, str(student)], capture_output=True,
-                          text=True, cwd=tmp_path, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", SELF_CHECK, str(student)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = json.loads(done.stdout.strip().splitlines()[-1])
-    assert lines["compute_content_cost"].startswith("compute_content_cost: PASS 25/25 - correct: "
-                                                    "the published value 6.76559")
+    assert lines["compute_content_cost"].startswith(
+        "compute_content_cost: PASS 25/25 - correct: the published value 6.76559"
+    )
     assert lines["total_cost"].startswith("total_cost: PASS 25/25")
     assert lines["gram_matrix"].startswith("gram_matrix: FAIL 0/25 - computes A^T A")
-    assert "your gram_matrix fails too, fix it first: computes A^T A" in lines["compute_layer_style_cost"]
+    assert (
+        "your gram_matrix fails too, fix it first: computes A^T A"
+        in lines["compute_layer_style_cost"]
+    )
 
 
 def _autograder_root(assignment, tmp_path, notebook_text):
@@ -129,11 +152,16 @@ def _autograder_root(assignment, tmp_path, notebook_text):
 
 
 def _run_autograder(root):
-    env = dict(os.environ, NST_AUTOGRADER_ROOT=str(root), NST_PYTHON=sys.executable,
-               TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(
+        os.environ,
+        NST_AUTOGRADER_ROOT=str(root),
+        NST_PYTHON=sys.executable,
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
     env.pop("PYTHONPATH", None)
-    done = subprocess.run(["bash", str(root / "run_autograder")], capture_output=True, text=True,
-                          env=env, timeout=600)
+    done = subprocess.run(
+        ["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((root / "results" / "results.json").read_text())
 
@@ -152,8 +180,14 @@ def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment
 
     with zipfile.ZipFile(assignment / "autograder.zip") as archive:
         names = set(archive.namelist())
-        assert {"setup.sh", "run_autograder", "requirements.txt", "assignment.json",
-                "nst_utils/costs.py", "nst_utils/grading/sandbox/isolate.py"} <= names
+        assert {
+            "setup.sh",
+            "run_autograder",
+            "requirements.txt",
+            "assignment.json",
+            "nst_utils/costs.py",
+            "nst_utils/grading/sandbox/isolate.py",
+        } <= names
         assert json.loads(archive.read("assignment.json"))["hidden_seed"] == 12345
         assert archive.getinfo("run_autograder").external_attr >> 16 & 0o111
     submitted = with_body(solved_notebook(), "gram_matrix", "GA = tf.matmul(tf.transpose(A), A)")
@@ -163,7 +197,9 @@ def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment
     assert results["score"] == 75
     tests = {t["name"]: t for t in results["tests"]}
     assert tests["gram_matrix"]["score"] == 0 and "computes A^T A" in tests["gram_matrix"]["output"]
-    assert tests["compute_layer_style_cost"]["output"].startswith("passes with the reference gram_matrix")
+    assert tests["compute_layer_style_cost"]["output"].startswith(
+        "passes with the reference gram_matrix"
+    )
     assert (tests["total_cost"]["score"], tests["total_cost"]["max_score"]) == (25, 25)
     hidden = [t for t in results["tests"] if t["name"].endswith("(hidden cases)")]
     assert len(hidden) == 4 and {t["visibility"] for t in hidden} == {"after_published"}

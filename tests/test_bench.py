@@ -16,24 +16,60 @@ from nst_utils.flops import adam_step_flops
 BENCH = PROJECT_ROOT / "benchmarks" / "bench.py"
 
 EXPECTED_NUMBERS = (
-    "matmul_gflops", "step_gflop", "floor_seconds",
-    "float32_seconds_per_iteration", "float32_floor_ratio",
-    "bfloat16_seconds_per_iteration", "bfloat16_floor_ratio", "bfloat16_to_float32_time_ratio",
-    "float32_large_seconds_per_iteration", "float32_large_to_base_ratio",
-    "bfloat16_large_seconds_per_iteration", "bfloat16_large_to_base_ratio",
-    "first_iteration_from_mat_seconds", "first_iteration_from_mat_peak_rss_mb",
-    "loop_seconds_per_iteration", "image_fetch_seconds", "pixel_ratio",
-    "peak_rss_mb", "benchmark_seconds", "help_seconds", "first_iteration_after_cache_load_seconds",
-    "loop_peak_rss_mb", "loop_estimate_mb", "loop_peak_anon_mb", "loop_first_iteration_seconds",
+    "matmul_gflops",
+    "step_gflop",
+    "floor_seconds",
+    "float32_seconds_per_iteration",
+    "float32_floor_ratio",
+    "bfloat16_seconds_per_iteration",
+    "bfloat16_floor_ratio",
+    "bfloat16_to_float32_time_ratio",
+    "float32_large_seconds_per_iteration",
+    "float32_large_to_base_ratio",
+    "bfloat16_large_seconds_per_iteration",
+    "bfloat16_large_to_base_ratio",
+    "first_iteration_from_mat_seconds",
+    "first_iteration_from_mat_peak_rss_mb",
+    "loop_seconds_per_iteration",
+    "image_fetch_seconds",
+    "pixel_ratio",
+    "peak_rss_mb",
+    "benchmark_seconds",
+    "help_seconds",
+    "first_iteration_after_cache_load_seconds",
+    "loop_peak_rss_mb",
+    "loop_estimate_mb",
+    "loop_peak_anon_mb",
+    "loop_first_iteration_seconds",
 )
 
 
 def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--weights", str(vgg_mat), "--size", "32x24",
-         "--large", "64x48", "--iterations", "3", "--rounds", "1", "--round-iterations", "1",
-         "--matmul-size", "256"],
-        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--weights",
+            str(vgg_mat),
+            "--size",
+            "32x24",
+            "--large",
+            "64x48",
+            "--iterations",
+            "3",
+            "--rounds",
+            "1",
+            "--round-iterations",
+            "1",
+            "--matmul-size",
+            "256",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT_ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     last = done.stdout.strip().splitlines()[-1]
     figures = json.loads(last)
@@ -43,9 +79,12 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
     assert "first_iteration_from_cache_seconds" in figures  # a number once load_weights caches
     assert figures["step_gflop"] == adam_step_flops(24, 32) / 1e9
     assert figures["pixel_ratio"] == 4.0
-    assert figures["floor_seconds"] == pytest.approx(figures["step_gflop"] / figures["matmul_gflops"])
+    assert figures["floor_seconds"] == pytest.approx(
+        figures["step_gflop"] / figures["matmul_gflops"]
+    )
     assert figures["float32_floor_ratio"] == pytest.approx(
-        figures["float32_seconds_per_iteration"] / figures["floor_seconds"])
+        figures["float32_seconds_per_iteration"] / figures["floor_seconds"]
+    )
     psnr = figures["bfloat16_psnr_db_after_3"]
     assert 20 < psnr <= math.inf  # bfloat16 drifts from float32, but not into another image
     assert "s per iteration at 32x24" in done.stdout and "the floor" in done.stdout
@@ -66,8 +105,13 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
 
 def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
     missing = tmp_path / "nowhere.mat"
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--weights", str(missing)],
-                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--weights", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+    )
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"VGG-19 weights not found at {missing}" in errors[0]
@@ -76,9 +120,24 @@ def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
 
 def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_mat):
     done = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "benchmarks" / "big_print.py"), "--weights",
-         str(vgg_mat), "--size", "256x192", "--iterations", "3", "3", "--budget-gb", "8"],
-        capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "benchmarks" / "big_print.py"),
+            "--weights",
+            str(vgg_mat),
+            "--size",
+            "256x192",
+            "--iterations",
+            "3",
+            "3",
+            "--budget-gb",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT_ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["finite"] is True and figures["peak_rss_mb"] > 0
@@ -90,8 +149,9 @@ def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_m
 def _benchmark_python(code: str) -> str:
     """What `code` prints, run by a fresh Python with benchmarks/ importable; it must succeed."""
     code = f"import sys\nsys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n" + code
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=PROJECT_ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -112,7 +172,8 @@ def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
         "    assert np.array_equal(kernel.numpy(), np.transpose(original[name][0], (3, 2, 0, 1)))\n"
         "    assert np.array_equal(bias.numpy(), original[name][1])\n"
         "print(sum(np.shares_memory(k.numpy(), weights.conv[n][0]) for n, k, _ in net.layers),\n"
-        "      len(net.layers))\n")
+        "      len(net.layers))\n"
+    )
     assert _benchmark_python(code).split() == ["13", "13"]
 
 
@@ -131,7 +192,8 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
         "m = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)\n"
         "total = sum(m[i] for i in range(0, len(m), 4096))\n"
         "after = split()\n"
-        "print(before, middle, after, sep='\\n')\n")
+        "print(before, middle, after, sep='\\n')\n"
+    )
     printed = _benchmark_python(code)
     before, middle, after = (eval(line) for line in printed.split("\n")[:3])  # noqa: S307
     assert 60 <= middle["anon"] - before["anon"] <= 70
@@ -160,6 +222,7 @@ def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(
 
     channels = load_weights(vgg_mat).conv["conv1_1"][0].shape[-1]
     printed = _benchmark_python(
-        f"import json, memory\nprint(json.dumps(memory.step_tensors_child({str(vgg_mat)!r}, 64, 48)))")
+        f"import json, memory\nprint(json.dumps(memory.step_tensors_child({str(vgg_mat)!r}, 64, 48)))"
+    )
     peak_mb = json.loads(printed.splitlines()[-1])["step_tensors_peak_mb"]
     assert 2 * 64 * 48 * channels * 4 / (1 << 20) <= peak_mb < 512

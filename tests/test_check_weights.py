@@ -40,5 +40,8 @@ def test_the_default_path_follows_nst_weights(tmp_path, monkeypatch, capsys):
     assert cli.main(["check-weights"]) == 1
     out = capsys.readouterr().out
     assert f"VGG-19 weights not found at {tmp_path / 'nowhere.mat'}" in out
-    assert f"(from NST_WEIGHTS): run `python -m nst_utils fetch-weights --dest {tmp_path / 'nowhere.mat'}`" in out
+    assert (
+        f"(from NST_WEIGHTS): run `python -m nst_utils fetch-weights --dest {tmp_path / 'nowhere.mat'}`"
+        in out
+    )
     assert "unset NST_WEIGHTS" in out

@@ -35,9 +35,11 @@ def _paint(settings, inputs, weights, folder, state=None, kill_at=None):
 
 @pytest.mark.parametrize("save_every, kill_at", [(1, 2), (1, 3), (2, 2)])
 def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_snapshots_and_image(
-        save_every, kill_at, small_config, tmp_path):
-    settings, inputs = prepare(small_config.replace(seed=4, num_iterations=ITERATIONS,
-                                                    save_every=save_every, log_every=0))
+    save_every, kill_at, small_config, tmp_path
+):
+    settings, inputs = prepare(
+        small_config.replace(seed=4, num_iterations=ITERATIONS, save_every=save_every, log_every=0)
+    )
     weights = load_weights(settings.vgg_model)
     whole = _paint(settings, inputs, weights, tmp_path / "whole")
     killed = tmp_path / "killed"
@@ -53,20 +55,31 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_snapshots_and_image
     assert resumed.history == whole.history
 
 
-BIG_ITERATIONS = 6          # over two scales: 4 at 80x64, then 2 at 160x128
+BIG_ITERATIONS = 6  # over two scales: 4 at 80x64, then 2 at 160x128
 
 
 def _big_settings(small_config):
-    settings, inputs = prepare(small_config.replace(
-        seed=4, num_iterations=BIG_ITERATIONS, save_every=1, log_every=0, scales=2,
-        image_width=160, image_height=128))
+    settings, inputs = prepare(
+        small_config.replace(
+            seed=4,
+            num_iterations=BIG_ITERATIONS,
+            save_every=1,
+            log_every=0,
+            scales=2,
+            image_width=160,
+            image_height=128,
+        )
+    )
     return settings, inputs, load_weights(settings.vgg_model)
 
 
 def _paint_big(settings, inputs, weights, folder, state=None, stop_after=None):
     steps = []
-    hooks = Hooks(report=None, on_step=lambda *values: steps.append(values),
-                  should_stop=lambda: stop_after is not None and len(steps) >= stop_after)
+    hooks = Hooks(
+        report=None,
+        on_step=lambda *values: steps.append(values),
+        should_stop=lambda: stop_after is not None and len(steps) >= stop_after,
+    )
     return stylize(settings, weights, inputs, folder, hooks, state=state).result
 
 
@@ -92,9 +105,10 @@ def _same_as_whole(resumed, folder, big_whole):
         assert (folder / name).read_bytes() == (whole_folder / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("stop_after", [1, 3, 4, 5])   # 4: just as the fine scale begins
-def test_a_stopped_coarse_to_fine_run_resumes_to_the_same_result(stop_after, small_config,
-                                                                 tmp_path, big_whole):
+@pytest.mark.parametrize("stop_after", [1, 3, 4, 5])  # 4: just as the fine scale begins
+def test_a_stopped_coarse_to_fine_run_resumes_to_the_same_result(
+    stop_after, small_config, tmp_path, big_whole
+):
     settings, inputs, weights = _big_settings(small_config)
     folder = tmp_path / "stopped"
     stopped = _paint_big(settings, inputs, weights, folder, stop_after=stop_after)
@@ -105,9 +119,10 @@ def test_a_stopped_coarse_to_fine_run_resumes_to_the_same_result(stop_after, sma
     _same_as_whole(_paint_big(settings, inputs, weights, folder, state=state), folder, big_whole)
 
 
-@pytest.mark.parametrize("kill_at", [2, 4])            # 4: the state after the coarse scale's last step
+@pytest.mark.parametrize("kill_at", [2, 4])  # 4: the state after the coarse scale's last step
 def test_a_coarse_to_fine_run_killed_after_a_state_resumes_to_the_same_result(
-        kill_at, small_config, tmp_path, big_whole, monkeypatch):
+    kill_at, small_config, tmp_path, big_whole, monkeypatch
+):
     from nst_utils import stylize as stylize_module
 
     settings, inputs, weights = _big_settings(small_config)
@@ -119,6 +134,7 @@ def test_a_coarse_to_fine_run_killed_after_a_state_resumes_to_the_same_result(
         if len(writes) == kill_at:
             raise Killed
         return written
+
     monkeypatch.setattr(stylize_module, "save_big_state", save_then_die)
     folder = tmp_path / "killed"
     with pytest.raises(Killed):
@@ -136,16 +152,28 @@ def test_a_run_painted_whole_that_no_longer_fits_whole_is_not_resumed(small_conf
 
     settings = small_config.replace(image_width=400, image_height=300, seed=1)
     image = np.zeros((1, 300, 400, 3), np.float32)
-    adam = {"input:0": image, "input/Adam:0": image, "input/Adam_1:0": image,
-            "beta1_power:0": np.float32(0.9), "beta2_power:0": np.float32(0.999)}
-    whole_state = {"iterations": 1, "history": [[1.0, 1.0, 1.0]], "snapshots": [],
-                   "variables": adam, "image": image}
+    adam = {
+        "input:0": image,
+        "input/Adam:0": image,
+        "input/Adam_1:0": image,
+        "beta1_power:0": np.float32(0.9),
+        "beta2_power:0": np.float32(0.999),
+    }
+    whole_state = {
+        "iterations": 1,
+        "history": [[1.0, 1.0, 1.0]],
+        "snapshots": [],
+        "variables": adam,
+        "image": image,
+    }
     check_state(settings, whole_state)
     with pytest.raises(ConfigError, match=r"shape \(1, 300, 400, 3\), not this 401x300 run's"):
         check_state(settings.replace(image_width=401), whole_state)
     # Room for tiles of 400x300, not for the whole image.
-    room = (memory.estimate_peak(400, 300).total_mb + memory.estimate_peak(
-        400, 300, tile=(128, 128)).total_mb) / 2
+    room = (
+        memory.estimate_peak(400, 300).total_mb
+        + memory.estimate_peak(400, 300, tile=(128, 128)).total_mb
+    ) / 2
     monkeypatch.setenv("NST_MEMORY_LIMIT_MB", str(room))
     with pytest.raises(NotEnoughMemoryError, match="painted whole.*free some memory"):
         check_state(settings, whole_state)
@@ -155,14 +183,18 @@ def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_
     from nst_utils import stylize as stylize_module
 
     settings, inputs, weights = _big_settings(small_config)
-    settings = settings.replace(save_every=0)           # no snapshots: only the clock saves
+    settings = settings.replace(save_every=0)  # no snapshots: only the clock saves
     positions, write = [], stylize_module.save_big_state
-    monkeypatch.setattr(stylize_module, "save_big_state",
-                        lambda path, position, *rest: positions.append(position.done)
-                        or write(path, position, *rest))
+    monkeypatch.setattr(
+        stylize_module,
+        "save_big_state",
+        lambda path, position, *rest: (
+            positions.append(position.done) or write(path, position, *rest)
+        ),
+    )
     monkeypatch.setattr(stylize_module, "BIG_STATE_EVERY_SECONDS", 0.0)
     _paint_big(settings, inputs, weights, tmp_path / "clock")
-    assert positions == [1, 2, 3, 4, 5, 6, 6]           # after every step, then at the end
+    assert positions == [1, 2, 3, 4, 5, 6, 6]  # after every step, then at the end
     monkeypatch.setattr(stylize_module, "BIG_STATE_EVERY_SECONDS", 3600.0)
     positions.clear()
     _paint_big(settings, inputs, weights, tmp_path / "hour")
@@ -171,7 +203,8 @@ def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_
 
 @pytest.mark.parametrize("preserve_colors", [False, True])
 def test_a_coarse_to_fine_run_stopped_in_its_coarse_scale_keeps_an_image_of_the_painting_size(
-        preserve_colors, small_config, tmp_path):
+    preserve_colors, small_config, tmp_path
+):
     import imageio.v3 as iio
 
     settings, inputs, weights = _big_settings(small_config)
@@ -180,7 +213,7 @@ def test_a_coarse_to_fine_run_stopped_in_its_coarse_scale_keeps_an_image_of_the_
     stopped = _paint_big(settings, inputs, weights, folder, stop_after=2)
     assert stopped.stopped == "interrupted" and stopped.image.shape == (1, 128, 160, 3)
     assert iio.imread(folder / FINAL_IMAGE).shape == (128, 160, 3)
-    position = read_state(folder / STATE_FILE)["big"]   # the state keeps the scale's own size
+    position = read_state(folder / STATE_FILE)["big"]  # the state keeps the scale's own size
     assert (position.scale, position.step, position.image.shape) == (0, 2, (1, 64, 80, 3))
 
 
@@ -205,8 +238,13 @@ def _damaged(arrays, **changes):
 def _whole_state(arrays):
     """The same folder's state as a run painted whole would have written it."""
     image = np.zeros((1, 128, 160, 3), np.float32)
-    return {"iterations": arrays["iterations"], "history": arrays["history"],
-            "snapshots": arrays["snapshots"], "var:input:0": image, "var:input/Adam:0": image}
+    return {
+        "iterations": arrays["iterations"],
+        "history": arrays["history"],
+        "snapshots": arrays["snapshots"],
+        "var:input:0": image,
+        "var:input/Adam:0": image,
+    }
 
 
 DAMAGES = {
@@ -214,8 +252,9 @@ DAMAGES = {
     "a negative step": lambda a: _damaged(a, scale_step=np.int64(-1)),
     "a scale out of range": lambda a: _damaged(a, scale=np.int64(2)),
     "an image of another size": lambda a: _damaged(a, image=np.zeros((1, 10, 10, 3), np.float32)),
-    "Adam's slots of another size": lambda a: _damaged(a, adam_m=np.zeros((1, 2, 2, 3),
-                                                                          np.float32)),
+    "Adam's slots of another size": lambda a: _damaged(
+        a, adam_m=np.zeros((1, 2, 2, 3), np.float32)
+    ),
     "Adam's slots missing": lambda a: _damaged(a, adam_v=np.zeros((0,), np.float32)),
     "Adam's step count not the scale's": lambda a: _damaged(a, adam_t=np.int64(7)),
     "no iterations per scale": lambda a: _damaged(a, scale_iterations=np.zeros((0,), np.int64)),
@@ -231,8 +270,9 @@ DAMAGES = {
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
-def test_a_damaged_or_foreign_coarse_to_fine_state_is_refused_in_one_line(damage, big_stopped,
-                                                                          tmp_path):
+def test_a_damaged_or_foreign_coarse_to_fine_state_is_refused_in_one_line(
+    damage, big_stopped, tmp_path
+):
     from nst_utils.errors import NSTError
     from nst_utils.stylize import check_state
 
@@ -250,24 +290,46 @@ def test_a_truncated_state_is_refused_in_one_line(cut, big_stopped, tmp_path):
     settings, arrays = big_stopped
     np.savez(tmp_path / "whole.npz", **arrays)
     data = (tmp_path / "whole.npz").read_bytes()
-    (tmp_path / STATE_FILE).write_bytes(data[:len(data) // 2 if cut == "half" else cut])
+    (tmp_path / STATE_FILE).write_bytes(data[: len(data) // 2 if cut == "half" else cut])
     with pytest.raises(NSTError, match="cannot be resumed"):
         read_state(tmp_path / STATE_FILE)
 
 
 def test_a_refused_resume_keeps_the_runs_record(vgg_mat, tmp_path, capsys):
-    import json
 
     from nst_utils.cli import main
 
     out = tmp_path / "big"
-    assert main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
-                 "--seed", "2", "--width", "160", "--height", "128", "--scales", "2",
-                 "--iterations", "3", "--save-every", "1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--weights",
+                str(vgg_mat),
+                "--no-progress",
+                "--output",
+                str(out),
+                "--seed",
+                "2",
+                "--width",
+                "160",
+                "--height",
+                "128",
+                "--scales",
+                "2",
+                "--iterations",
+                "3",
+                "--save-every",
+                "1",
+            ]
+        )
+        == 0
+    )
     record = (out / "run.json").read_bytes()
     with np.load(out / STATE_FILE) as data:
-        np.savez(out / STATE_FILE, **_damaged({k: data[k] for k in data.files},
-                                              scale_step=np.int64(40)))
+        np.savez(
+            out / STATE_FILE, **_damaged({k: data[k] for k in data.files}, scale_step=np.int64(40))
+        )
     capsys.readouterr()
     assert main(["generate", "--resume", str(out), "--iterations", "5", "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -280,8 +342,9 @@ def test_a_painter_whose_resume_failed_part_way_paints_its_next_run_from_scratch
     painter's next run initialises them again instead of starting from the half-loaded state."""
     from nst_utils.stylize import Painter, network_inputs
 
-    settings, inputs = prepare(small_config.replace(seed=4, num_iterations=3, save_every=0,
-                                                    log_every=0))
+    settings, inputs = prepare(
+        small_config.replace(seed=4, num_iterations=3, save_every=0, log_every=0)
+    )
     weights = load_weights(settings.vgg_model)
     content, styles, start = network_inputs(settings, inputs)
     hooks = Hooks(report=None)
@@ -291,8 +354,13 @@ def test_a_painter_whose_resume_failed_part_way_paints_its_next_run_from_scratch
     # beta1_power and beta2_power load before the second slot, whose shape is wrong.
     damaged = {name: value * 1.5 + 0.25 for name, value in saved.items()}
     damaged["input/Adam_1:0"] = np.zeros((1, 2, 2, 3), np.float32)
-    state = {"image": saved["input:0"], "variables": damaged, "iterations": 3,
-             "history": fresh.history, "snapshots": []}
+    state = {
+        "image": saved["input:0"],
+        "variables": damaged,
+        "iterations": 3,
+        "history": fresh.history,
+        "snapshots": [],
+    }
     with Painter(settings, weights, content, styles) as painter:
         with pytest.raises(ValueError):
             painter.run(start, False, hooks, state=state)
@@ -301,16 +369,38 @@ def test_a_painter_whose_resume_failed_part_way_paints_its_next_run_from_scratch
     np.testing.assert_array_equal(again.image, fresh.image)
 
 
-@pytest.mark.parametrize("damage", ["a slot of another shape", "no beta1_power",
-                                    "a step count that is not a number"])
-def test_a_damaged_state_of_a_run_painted_whole_is_refused_in_one_line(damage, vgg_mat, tmp_path,
-                                                                       capsys):
+@pytest.mark.parametrize(
+    "damage", ["a slot of another shape", "no beta1_power", "a step count that is not a number"]
+)
+def test_a_damaged_state_of_a_run_painted_whole_is_refused_in_one_line(
+    damage, vgg_mat, tmp_path, capsys
+):
     from nst_utils.cli import main
 
     out = tmp_path / "whole"
-    assert main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
-                 "--seed", "2", "--width", "64", "--height", "48", "--iterations", "2",
-                 "--save-every", "1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--weights",
+                str(vgg_mat),
+                "--no-progress",
+                "--output",
+                str(out),
+                "--seed",
+                "2",
+                "--width",
+                "64",
+                "--height",
+                "48",
+                "--iterations",
+                "2",
+                "--save-every",
+                "1",
+            ]
+        )
+        == 0
+    )
     record = (out / "run.json").read_bytes()
     with np.load(out / STATE_FILE) as data:
         arrays = {k: data[k] for k in data.files}
@@ -329,16 +419,40 @@ def test_a_damaged_state_of_a_run_painted_whole_is_refused_in_one_line(damage, v
     assert (out / "run.json").read_bytes() == record
 
 
-@pytest.mark.parametrize("scales, key", [("1", "var:input:0"), ("1", "var:beta1_power:0"),
-                                         ("2", "image")])
-def test_a_state_with_nan_is_refused_and_the_last_image_kept(scales, key, vgg_mat, tmp_path,
-                                                              capsys):
+@pytest.mark.parametrize(
+    "scales, key", [("1", "var:input:0"), ("1", "var:beta1_power:0"), ("2", "image")]
+)
+def test_a_state_with_nan_is_refused_and_the_last_image_kept(
+    scales, key, vgg_mat, tmp_path, capsys
+):
     from nst_utils.cli import main
 
     out = tmp_path / "run"
-    assert main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
-                 "--seed", "2", "--width", "64", "--height", "48", "--scales", scales,
-                 "--iterations", "3", "--save-every", "1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--weights",
+                str(vgg_mat),
+                "--no-progress",
+                "--output",
+                str(out),
+                "--seed",
+                "2",
+                "--width",
+                "64",
+                "--height",
+                "48",
+                "--scales",
+                scales,
+                "--iterations",
+                "3",
+                "--save-every",
+                "1",
+            ]
+        )
+        == 0
+    )
     final = (out / "generated_image.jpg").read_bytes()
     with np.load(out / STATE_FILE) as data:
         arrays = {k: data[k] for k in data.files}

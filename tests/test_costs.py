@@ -26,15 +26,18 @@ def np_unroll(a):
 def np_layer_style(a_S, a_G):
     _, h, w, c = a_G.shape
     gs, gg = np_unroll(a_S) @ np_unroll(a_S).T, np_unroll(a_G) @ np_unroll(a_G).T
-    return np.sum((gs - gg) ** 2) / (4 * c ** 2 * (h * w) ** 2)
+    return np.sum((gs - gg) ** 2) / (4 * c**2 * (h * w) ** 2)
 
 
-@pytest.mark.parametrize("name, numpy_cost, shape", [
-    ("compute_content_cost", np_content, (1, 4, 4, 3)),
-    ("compute_content_cost", np_content, (1, 5, 7, 16)),
-    ("compute_layer_style_cost", np_layer_style, (1, 4, 4, 3)),
-    ("compute_layer_style_cost", np_layer_style, (1, 6, 5, 8)),
-])
+@pytest.mark.parametrize(
+    "name, numpy_cost, shape",
+    [
+        ("compute_content_cost", np_content, (1, 4, 4, 3)),
+        ("compute_content_cost", np_content, (1, 5, 7, 16)),
+        ("compute_layer_style_cost", np_layer_style, (1, 4, 4, 3)),
+        ("compute_layer_style_cost", np_layer_style, (1, 6, 5, 8)),
+    ],
+)
 def test_layer_costs_equal_numpy(sess, rng, name, numpy_cost, shape):
     a, b = rng.normal(1, 4, shape).astype(np.float32), rng.normal(1, 4, shape).astype(np.float32)
     got = sess.run(getattr(costs, name)(tf.constant(a), tf.constant(b)))

@@ -42,7 +42,9 @@ def test_a_good_file_of_each_format(vgg_mat_files, fmt):
 
 def test_a_file_with_a_published_md5_is_named_as_such(vgg_mat, monkeypatch):
     digest = hashlib.md5(vgg_mat.read_bytes()).hexdigest()
-    monkeypatch.setitem(sources.WEIGHTS_SOURCES, "new", {**sources.WEIGHTS_SOURCES["new"], "md5": digest})
+    monkeypatch.setitem(
+        sources.WEIGHTS_SOURCES, "new", {**sources.WEIGHTS_SOURCES["new"], "md5": digest}
+    )
     report = doctor.diagnose(vgg_mat)
     assert report.published == "new"
     assert report.verdict == "usable: the published new-format file"
@@ -80,9 +82,12 @@ def test_a_layer_missing_and_a_layer_misshaped(tmp_path):
     def damage(layers):
         layers[0, 12][0, 0]["name"] = "something_else"  # conv3_2
         layers[0, 21][0, 0]["weights"][0, 0] = np.zeros((3, 3, 512, 256), dtype=np.float32)
+
     report = doctor.diagnose(write_modified(tmp_path / "bad.mat", damage))
-    assert report.problems == ["layer conv3_2 is missing",
-                               "layer conv4_2 kernel has shape (3, 3, 512, 256), expected (3, 3, 512, 512)"]
+    assert report.problems == [
+        "layer conv3_2 is missing",
+        "layer conv4_2 kernel has shape (3, 3, 512, 256), expected (3, 3, 512, 512)",
+    ]
     assert report.verdict == "NOT usable (2 problems)" and report.format == "new"
     by_name = {c.name: c for c in report.layers}
     assert by_name["conv3_2"].kernel_shape is None
@@ -99,6 +104,7 @@ def test_dtypes_are_reported_and_checked(tmp_path):
         cell[0, 0], cell[0, 1] = cell[0, 0].astype(np.float64), cell[0, 1].astype(np.float64)
         cell = layers[0, 2][0, 0]["weights"]  # conv1_2 as integers: cannot serve
         cell[0, 0] = cell[0, 0].astype(np.int32)
+
     report = doctor.diagnose(write_modified(tmp_path / "types.mat", retype, fmt="old"))
     assert report.layers[0].dtype == "float64" and report.layers[0].problem is None
     assert report.layers[1].dtype == "int32/float32"
@@ -143,9 +149,14 @@ def test_a_mean_pixel_other_than_imagenets_is_noted(tmp_path):
 def test_the_report_as_dict_is_complete(vgg_mat):
     data = doctor.diagnose(vgg_mat).as_dict()
     assert data["usable"] is True and data["format"] == "new" and len(data["layers"]) == 16
-    assert data["layers"][15] == {"name": "conv5_4", "expected_shape": [3, 3, 512, 512],
-                                  "kernel_shape": [3, 3, 512, 512], "bias_shape": [512, 1],
-                                  "dtype": "float32", "problem": None}
+    assert data["layers"][15] == {
+        "name": "conv5_4",
+        "expected_shape": [3, 3, 512, 512],
+        "kernel_shape": [3, 3, 512, 512],
+        "bias_shape": [512, 1],
+        "dtype": "float32",
+        "problem": None,
+    }
 
 
 def test_the_doctor_tells_a_cut_file_by_its_class_not_its_words(vgg_mat, monkeypatch):
@@ -157,7 +168,9 @@ def test_the_doctor_tells_a_cut_file_by_its_class_not_its_words(vgg_mat, monkeyp
     def raising(error):
         def read(path):
             raise error
+
         return read
+
     monkeypatch.setattr(doctor, "read_mat", raising(TruncatedWeightsError("it ends early")))
     report = doctor.diagnose(vgg_mat, check_cache=False)
     assert report.problems == ["it ends early"]

@@ -52,7 +52,9 @@ def test_a_verified_file_is_not_downloaded_again(file_server, served_md5, tmp_pa
     assert len(file_server.requests) == 1
 
 
-def test_a_cut_connection_resumes_where_it_stopped(file_server, vgg_mat_bytes, served_md5, tmp_path):
+def test_a_cut_connection_resumes_where_it_stopped(
+    file_server, vgg_mat_bytes, served_md5, tmp_path
+):
     cut = len(vgg_mat_bytes) // 3
     file_server.cut_at, file_server.cuts = cut, 1
     dest = tmp_path / "imagenet-vgg-verydeep-19.mat"
@@ -63,8 +65,9 @@ def test_a_cut_connection_resumes_where_it_stopped(file_server, vgg_mat_bytes, s
     assert file_server.sent == len(vgg_mat_bytes)  # nothing was sent twice
 
 
-def test_a_failed_run_keeps_the_part_and_the_next_run_resumes(file_server, vgg_mat_bytes,
-                                                              served_md5, tmp_path):
+def test_a_failed_run_keeps_the_part_and_the_next_run_resumes(
+    file_server, vgg_mat_bytes, served_md5, tmp_path
+):
     cut = len(vgg_mat_bytes) // 4
     file_server.cut_at, file_server.cuts = cut, 1
     dest = tmp_path / "imagenet-vgg-verydeep-19.mat"
@@ -92,8 +95,9 @@ def test_a_server_without_ranges_starts_over(file_server, vgg_mat_bytes, served_
     assert file_server.sent == cut + len(vgg_mat_bytes)
 
 
-def test_a_complete_part_file_is_verified_without_downloading(file_server, vgg_mat_bytes,
-                                                               served_md5, tmp_path):
+def test_a_complete_part_file_is_verified_without_downloading(
+    file_server, vgg_mat_bytes, served_md5, tmp_path
+):
     dest = tmp_path / "imagenet-vgg-verydeep-19.mat"
     download.part_path(dest).write_bytes(vgg_mat_bytes)
     result = fetch(file_server, dest, served_md5)
@@ -111,10 +115,14 @@ def test_a_checksum_mismatch_leaves_nothing_behind(file_server, served_md5, tmp_
     assert leftovers(tmp_path) == []
 
 
-def test_a_size_other_than_the_published_one_stops_before_writing(file_server, vgg_mat_bytes, tmp_path):
+def test_a_size_other_than_the_published_one_stops_before_writing(
+    file_server, vgg_mat_bytes, tmp_path
+):
     dest = tmp_path / "imagenet-vgg-verydeep-19.mat"
-    with pytest.raises(WeightsError, match=f"offers {len(vgg_mat_bytes):,} bytes, the published "
-                                           f"file has 534,904,783") as err:
+    with pytest.raises(
+        WeightsError,
+        match=f"offers {len(vgg_mat_bytes):,} bytes, the published file has 534,904,783",
+    ) as err:
         download.fetch_weights(dest, "new", file_server.url, timeout=TIMEOUT, progress=False)
     one_line(err)
     assert leftovers(tmp_path) == []
@@ -157,7 +165,9 @@ def test_a_server_that_never_answers_times_out(served_md5, tmp_path):
     one_line(err)
 
 
-def test_another_file_in_the_way_is_kept_unless_forced(file_server, vgg_mat_bytes, served_md5, tmp_path):
+def test_another_file_in_the_way_is_kept_unless_forced(
+    file_server, vgg_mat_bytes, served_md5, tmp_path
+):
     dest = tmp_path / "imagenet-vgg-verydeep-19.mat"
     dest.write_bytes(b"my own file")
     with pytest.raises(WeightsError, match="already exists but its MD5 is") as err:
@@ -185,9 +195,15 @@ def test_progress_bar_shows_bytes_rate_and_time_left(file_server, served_md5, tm
 def test_expected_source_defaults_and_overrides():
     assert download.expected_source("new") == (
         "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat",
-        "106118b7cf60435e6d8e04f6a6dc3657", 534_904_783)
+        "106118b7cf60435e6d8e04f6a6dc3657",
+        534_904_783,
+    )
     assert download.expected_source("old")[1:] == ("8ee3263992981a1d26e73b3ca028a123", None)
-    assert download.expected_source("new", "http://m/x.mat", "AB" * 16) == ("http://m/x.mat", "ab" * 16, None)
+    assert download.expected_source("new", "http://m/x.mat", "AB" * 16) == (
+        "http://m/x.mat",
+        "ab" * 16,
+        None,
+    )
     with pytest.raises(WeightsError, match="32 hexadecimal digits"):
         download.expected_source("new", md5="1234")
     with pytest.raises(WeightsError, match="unknown weights format"):
@@ -204,7 +220,9 @@ def test_ensure_weights_returns_a_present_file_without_network(vgg_mat, refused_
 
 def test_ensure_weights_downloads_a_missing_file(file_server, vgg_mat_bytes, served_md5, tmp_path):
     dest = tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat"
-    assert download.ensure_weights(dest, url=file_server.url, md5=served_md5, progress=False) == dest
+    assert (
+        download.ensure_weights(dest, url=file_server.url, md5=served_md5, progress=False) == dest
+    )
     assert dest.read_bytes() == vgg_mat_bytes
 
 
@@ -220,8 +238,18 @@ def test_a_library_call_suggests_a_command_with_its_own_arguments(refused_url, t
     with pytest.raises(WeightsError) as err:
         fetch(refused_url, dest, "ab" * 16, retries=0)
     suggested = one_line(err).split("retry `", 1)[1].split("`", 1)[0]
-    assert shlex.split(suggested) == ["python", "-m", "nst_utils", "fetch-weights", "--dest",
-                                      str(dest), "--url", refused_url, "--md5", "ab" * 16]
+    assert shlex.split(suggested) == [
+        "python",
+        "-m",
+        "nst_utils",
+        "fetch-weights",
+        "--dest",
+        str(dest),
+        "--url",
+        refused_url,
+        "--md5",
+        "ab" * 16,
+    ]
 
 
 def test_a_given_retry_command_is_used_as_it_is(refused_url, tmp_path):

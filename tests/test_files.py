@@ -39,8 +39,7 @@ def test_check_writable_keeps_an_existing_file_and_refuses_a_file_as_folder(tmp_
     assert "\n" not in str(err.value)
 
 
-def test_lock_exclusively_tells_a_held_lock_from_a_file_system_without_flock(tmp_path,
-                                                                           monkeypatch):
+def test_lock_exclusively_tells_a_held_lock_from_a_file_system_without_flock(tmp_path, monkeypatch):
     import errno
     import fcntl
     import os
@@ -51,7 +50,7 @@ def test_lock_exclusively_tells_a_held_lock_from_a_file_system_without_flock(tmp
     first, second = (os.open(path, os.O_RDWR | os.O_CREAT) for _ in range(2))
     try:
         assert lock_exclusively(first, blocking=False) is True
-        assert lock_exclusively(second, blocking=False) is False   # held by another open file
+        assert lock_exclusively(second, blocking=False) is False  # held by another open file
 
         def no_flock(fd, operation):
             raise OSError(errno.ENOLCK, "No locks available")

@@ -22,16 +22,21 @@ from nst_utils.settings import DEFAULTS
 from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 from nst_utils.weights import load_weights
 
-LOUVRE, SANDSTONE = PROJECT_ROOT / "images" / "louvre.jpg", PROJECT_ROOT / "images" / "sandstone.jpg"
+LOUVRE, SANDSTONE = (
+    PROJECT_ROOT / "images" / "louvre.jpg",
+    PROJECT_ROOT / "images" / "sandstone.jpg",
+)
 RECORD = ("run.json", "costs.png", "progress.png", "state.npz")
 
 
 @pytest.fixture
 def paint(vgg_mat, tmp_path):
     """paint(name, *options) -> (exit code, output folder): a 64x48 run on the fixture weights."""
+
     def run(name, *options, **size):
         out = tmp_path / name
         return paint_in(out, vgg_mat, *options, **size), out
+
     return run
 
 
@@ -39,8 +44,18 @@ SEEDED = ("--seed", "4", "--iterations", "2", "--save-every", "1")
 
 
 def paint_in(out, vgg_mat, *options, size=("--width", "64", "--height", "48")):
-    return main(["generate", "--weights", str(vgg_mat), *size, "--no-progress", "--output",
-                 str(out), *options])
+    return main(
+        [
+            "generate",
+            "--weights",
+            str(vgg_mat),
+            *size,
+            "--no-progress",
+            "--output",
+            str(out),
+            *options,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,54 +80,88 @@ def net(pixels):
 
 
 def test_defaults_write_the_expected_files_and_record(paint, vgg_mat, capsys):
-    code, out = paint("defaults", "--iterations", "5", "--save-every", "2", "--log-every", "2",
-                      "--seed", "21")
+    code, out = paint(
+        "defaults", "--iterations", "5", "--save-every", "2", "--log-every", "2", "--seed", "21"
+    )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["0.png", "2.png", "4.png", "generated_image.jpg", *RECORD])
+        ["0.png", "2.png", "4.png", "generated_image.jpg", *RECORD]
+    )
     for name in ("0.png", "2.png", "4.png", "generated_image.jpg"):
         assert iio.imread(out / name).shape == (48, 64, 3)
     rec = record(out)
     s = rec["settings"]
     assert (s["content"], s["style"]) == (str(DEFAULTS.content_image), [str(DEFAULTS.style_image)])
     assert (s["alpha"], s["beta"], s["learning_rate"], s["noise_ratio"]) == (10.0, 40.0, 2.0, 0.6)
-    assert s["content_layer"] == "conv4_2" and s["style_layers"] == [list(x) for x in DEFAULTS.style_layers]
-    assert (s["optimizer"], s["pooling"], s["tv_weight"], s["init"]) == ("adam", "avg", 0.0, "noise")
+    assert s["content_layer"] == "conv4_2" and s["style_layers"] == [
+        list(x) for x in DEFAULTS.style_layers
+    ]
+    assert (s["optimizer"], s["pooling"], s["tv_weight"], s["init"]) == (
+        "adam",
+        "avg",
+        0.0,
+        "noise",
+    )
     assert (s["width"], s["height"], s["iterations"]) == (64, 48, 5)
     assert rec["seed"] == 21 and rec["seed_given"] and rec["stopped"] is None
     assert rec["weights"]["md5"] == hashlib.md5(vgg_mat.read_bytes()).hexdigest()
     assert rec["weights"]["format"] == "new" and rec["weights"]["bytes"] == vgg_mat.stat().st_size
     assert {"tensorflow", "numpy", "scipy", "python"} <= set(rec["versions"])
     assert rec["iterations_completed"] == 5 and rec["wall_time_seconds"] > 0
-    assert rec["snapshots"] == ["0.png", "2.png", "4.png"] and rec["final_image"] == "generated_image.jpg"
+    assert (
+        rec["snapshots"] == ["0.png", "2.png", "4.png"]
+        and rec["final_image"] == "generated_image.jpg"
+    )
     totals = [row["total"] for row in rec["costs"]]
     assert [row["iteration"] for row in rec["costs"]] == list(range(5))
     assert all(b < a for a, b in zip(totals, totals[1:]))
     for row in rec["costs"]:
         assert row["total"] == pytest.approx(10 * row["content"] + 40 * row["style"], rel=1e-5)
     assert iio.imread(out / "costs.png").shape[:2] == (450, 700)
-    assert iio.imread(out / "progress.png").shape[1] == 6 * 240  # content, style, 3 snapshots, result
+    assert (
+        iio.imread(out / "progress.png").shape[1] == 6 * 240
+    )  # content, style, 3 snapshots, result
     printed = capsys.readouterr().out
     assert "seed 21\n" in printed
-    assert [line for line in printed.splitlines() if line.startswith("Iteration")] == \
-        ["Iteration 0 :", "Iteration 2 :", "Iteration 4 :"]
+    assert [line for line in printed.splitlines() if line.startswith("Iteration")] == [
+        "Iteration 0 :",
+        "Iteration 2 :",
+        "Iteration 4 :",
+    ]
     assert f"saved {out / 'generated_image.jpg'} after 5 iteration(s)" in printed
 
 
 def test_layers_and_weights_give_the_costs_numpy_computes(paint, vgg_mat):
     # conv1_1 is one convolution from the image, so numpy can check the whole chain: image
     # loading, seeded noise, the layer choices, the layer weight, alpha and beta.
-    code, out = paint("numpy", "--content-layer", "conv1_1", "--style-layers", "conv1_1:0.5",
-                      "--alpha", "3", "--beta", "7", "--seed", "9", "--iterations", "1",
-                      "--save-every", "0")
+    code, out = paint(
+        "numpy",
+        "--content-layer",
+        "conv1_1",
+        "--style-layers",
+        "conv1_1:0.5",
+        "--alpha",
+        "3",
+        "--beta",
+        "7",
+        "--seed",
+        "9",
+        "--iterations",
+        "1",
+        "--save-every",
+        "0",
+    )
     assert code == 0
     kernel, bias = load_weights(vgg_mat).conv["conv1_1"]
 
     def conv1_1(image):
         x = np.pad(np.asarray(image, np.float64)[0], ((1, 1), (1, 1), (0, 0)))
         h, w = image.shape[1:3]
-        z = sum(x[dy:dy + h, dx:dx + w] @ kernel[dy, dx].astype(np.float64)
-                for dy in range(3) for dx in range(3))
+        z = sum(
+            x[dy : dy + h, dx : dx + w] @ kernel[dy, dx].astype(np.float64)
+            for dy in range(3)
+            for dx in range(3)
+        )
         return np.maximum(z + bias, 0).reshape(h * w, -1)
 
     content = net(load_image(LOUVRE, (64, 48)))
@@ -121,7 +170,7 @@ def test_layers_and_weights_give_the_costs_numpy_computes(paint, vgg_mat):
     a_C, a_S, a_G = conv1_1(content), conv1_1(style), conv1_1(start)
     n_hw, n_c = a_G.shape
     j_content = np.sum((a_C - a_G) ** 2) / (4 * n_hw * n_c)
-    j_style = 0.5 * np.sum((a_S.T @ a_S - a_G.T @ a_G) ** 2) / (4 * n_c ** 2 * n_hw ** 2)
+    j_style = 0.5 * np.sum((a_S.T @ a_S - a_G.T @ a_G) ** 2) / (4 * n_c**2 * n_hw**2)
     total, got_content, got_style = first_costs(out)
     assert got_content == pytest.approx(j_content, rel=1e-4)
     assert got_style == pytest.approx(j_style, rel=1e-4)
@@ -138,13 +187,18 @@ def test_seed_repeats_a_run_bit_for_bit_and_an_unseeded_run_prints_its_seed(pain
     code, drawn = paint("drawn", "--iterations", "1", "--save-every", "0")
     seed = record(drawn)["seed"]
     assert code == 0 and not record(drawn)["seed_given"] and record(again)["seed_given"]
-    assert f"seed {seed} (drawn at random; repeat this run with --seed {seed})" in capsys.readouterr().out
+    assert (
+        f"seed {seed} (drawn at random; repeat this run with --seed {seed})"
+        in capsys.readouterr().out
+    )
     if seed != 4:
         assert record(drawn)["costs"][0] != record(seeded)["costs"][0]
     # Max pooling changes the network after the first block: other costs from the same start.
     code, maxed = paint("max", "--seed", "4", "--iterations", "1", "--pooling", "max")
     assert code == 0 and record(maxed)["settings"]["pooling"] == "max"
-    assert record(maxed)["costs"][0]["content"] != pytest.approx(record(seeded)["costs"][0]["content"])
+    assert record(maxed)["costs"][0]["content"] != pytest.approx(
+        record(seeded)["costs"][0]["content"]
+    )
     assert record(maxed)["costs"][0]["style"] != pytest.approx(record(seeded)["costs"][0]["style"])
 
 
@@ -152,8 +206,17 @@ def test_learning_rate_sets_the_size_of_adams_first_step(paint):
     # Adam's first update moves every pixel by the learning rate (m/sqrt(v) = sign of gradient).
     content = load_image(LOUVRE, (64, 48)).astype(int)
     for rate, low, high in (("5", 4, 6), ("1", 0, 2)):
-        code, out = paint(f"lr{rate}", "--init", "content", "--learning-rate", rate,
-                          "--iterations", "1", "--save-every", "1")
+        code, out = paint(
+            f"lr{rate}",
+            "--init",
+            "content",
+            "--learning-rate",
+            rate,
+            "--iterations",
+            "1",
+            "--save-every",
+            "1",
+        )
         assert code == 0
         inside = (content > 10) & (content < 245)
         step = np.abs(iio.imread(out / "0.png").astype(int) - content)[inside]
@@ -162,8 +225,19 @@ def test_learning_rate_sets_the_size_of_adams_first_step(paint):
 
 def test_init_options_and_tv_weight(paint):
     # --init content: no content cost at the start; the TV term is numpy's on the content.
-    code, out = paint("content", "--init", "content", "--tv-weight", "0.5", "--iterations", "1",
-                      "--save-every", "0", "--seed", "1")
+    code, out = paint(
+        "content",
+        "--init",
+        "content",
+        "--tv-weight",
+        "0.5",
+        "--iterations",
+        "1",
+        "--save-every",
+        "0",
+        "--seed",
+        "1",
+    )
     assert code == 0
     total, content_cost, style_cost = first_costs(out)
     image = net(load_image(LOUVRE, (64, 48))).astype(np.float32).astype(np.float64)
@@ -180,8 +254,9 @@ def test_init_options_and_tv_weight(paint):
 
 
 def test_blend_weights_1_0_equal_the_single_style(paint, seeded):
-    code, blend = paint("blend", "--style", str(SANDSTONE), str(LOUVRE), "--style-blend-weights",
-                        "1", "0", *SEEDED)
+    code, blend = paint(
+        "blend", "--style", str(SANDSTONE), str(LOUVRE), "--style-blend-weights", "1", "0", *SEEDED
+    )
     assert code == 0 and record(blend)["settings"]["style_blend_weights"] == [1.0, 0.0]
     assert record(blend)["costs"] == record(seeded)["costs"]
     assert (blend / "1.png").read_bytes() == (seeded / "1.png").read_bytes()
@@ -202,44 +277,95 @@ def test_preserve_colors_keeps_the_contents_chroma(paint, seeded):
 
 
 def test_lbfgs_lowers_the_cost_and_reports_like_adam(paint, capsys):
-    code, out = paint("lbfgs", "--optimizer", "lbfgs", "--iterations", "4", "--save-every", "2",
-                      "--log-every", "3", "--seed", "3")
+    code, out = paint(
+        "lbfgs",
+        "--optimizer",
+        "lbfgs",
+        "--iterations",
+        "4",
+        "--save-every",
+        "2",
+        "--log-every",
+        "3",
+        "--seed",
+        "3",
+    )
     assert code == 0
     printed = capsys.readouterr().out.splitlines()
-    assert [line for line in printed if line.startswith("Iteration")] == ["Iteration 0 :", "Iteration 3 :"]
+    assert [line for line in printed if line.startswith("Iteration")] == [
+        "Iteration 0 :",
+        "Iteration 3 :",
+    ]
     rec = record(out)
     totals = [row["total"] for row in rec["costs"]]
     assert rec["iterations_completed"] == 4 == len(totals)
     assert all(b < a for a, b in zip(totals, totals[1:]))
     assert rec["final_costs"]["total"] < 0.5 * totals[0]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["0.png", "2.png", "generated_image.jpg", *RECORD])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["0.png", "2.png", "generated_image.jpg", *RECORD]
+    )
 
 
 def test_one_side_keeps_the_aspect_and_odd_images_work(paint, tmp_path, rng):
     louvre = load_image(LOUVRE, (300, 225))
     grey16 = (colors.rgb_to_yiq(louvre)[..., 0] * 257).astype(np.uint16)
     iio.imwrite(tmp_path / "grey16.png", grey16)
-    rgba = np.dstack([load_image(SANDSTONE, (40, 30)), rng.integers(0, 256, (30, 40), dtype=np.uint8)])
+    rgba = np.dstack(
+        [load_image(SANDSTONE, (40, 30)), rng.integers(0, 256, (30, 40), dtype=np.uint8)]
+    )
     iio.imwrite(tmp_path / "rgba.png", rgba)
-    code, out = paint("odd", "--content", str(tmp_path / "grey16.png"), "--style",
-                      str(tmp_path / "rgba.png"), "--iterations", "1", "--save-every", "0",
-                      size=("--width", "64"))
+    code, out = paint(
+        "odd",
+        "--content",
+        str(tmp_path / "grey16.png"),
+        "--style",
+        str(tmp_path / "rgba.png"),
+        "--iterations",
+        "1",
+        "--save-every",
+        "0",
+        size=("--width", "64"),
+    )
     assert code == 0 and iio.imread(out / "generated_image.jpg").shape == (48, 64, 3)
     assert (record(out)["settings"]["width"], record(out)["settings"]["height"]) == (64, 48)
     iio.imwrite(tmp_path / "large.jpg", load_image(LOUVRE, (3000, 2250)))
     iio.imwrite(tmp_path / "tiny.png", rng.integers(0, 256, (2, 2, 3), dtype=np.uint8))
-    code, out = paint("sizes", "--content", str(tmp_path / "large.jpg"), "--style",
-                      str(tmp_path / "tiny.png"), "--init", str(tmp_path / "tiny.png"),
-                      "--iterations", "1", "--save-every", "0", size=("--height", "30"))
+    code, out = paint(
+        "sizes",
+        "--content",
+        str(tmp_path / "large.jpg"),
+        "--style",
+        str(tmp_path / "tiny.png"),
+        "--init",
+        str(tmp_path / "tiny.png"),
+        "--iterations",
+        "1",
+        "--save-every",
+        "0",
+        size=("--height", "30"),
+    )
     assert code == 0 and iio.imread(out / "generated_image.jpg").shape == (30, 40, 3)
 
 
 def test_a_non_finite_cost_stops_with_a_message_and_keeps_the_last_good_image(paint, capsys):
-    code, out = paint("nan", "--init", "content", "--learning-rate", "1e38", "--iterations", "4",
-                      "--save-every", "1", "--log-every", "0")
+    code, out = paint(
+        "nan",
+        "--init",
+        "content",
+        "--learning-rate",
+        "1e38",
+        "--iterations",
+        "4",
+        "--save-every",
+        "1",
+        "--log-every",
+        "0",
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: the cost became NaN or infinite after 1 iteration")
+    assert len(err) == 1 and err[0].startswith(
+        "error: the cost became NaN or infinite after 1 iteration"
+    )
     rec = record(out)
     assert rec["stopped"] == "non-finite" and rec["iterations_completed"] == 1
     assert rec["final_costs"]["content"] == 0.0  # the kept image is the start: the content
@@ -249,29 +375,34 @@ def test_a_non_finite_cost_stops_with_a_message_and_keeps_the_last_good_image(pa
     assert sorted(p.name for p in out.iterdir()) == sorted(["generated_image.jpg", *RECORD[:3]])
 
 
-@pytest.mark.parametrize("options, says", [
-    (("--content", "missing.jpg"), "missing.jpg does not exist"),
-    (("--style", "{text}"), "could not be read as an image"),
-    (("--content", "{folder}"), "is a folder, not an image file"),
-    (("--init", "nowhere.png"), "nowhere.png does not exist"),
-    (("--content-layer", "conv6_1"), "unknown layer 'conv6_1'"),
-    (("--style-layers", "conv1_1;0.2"), "unknown layer 'conv1_1;0.2'"),
-    (("--style-layers", "conv1_1:0.2,conv2_1:x"), "the weight of conv2_1 must be a number"),
-    (("--style-layers", "conv1_1:0.2,"), "malformed style layers"),
-    (("--iterations", "0"), "argument --iterations: expected a positive whole number, got '0'"),
-    (("--iterations", "-5"), "expected a positive whole number, got '-5'"),
-    (("--width", "0"), "argument --width: expected a positive whole number"),
-    (("--height", "-48"), "argument --height: expected a positive whole number"),
-    (("--learning-rate", "0"), "argument --learning-rate: expected a positive number"),
-    (("--noise-ratio", "1.5"), "between 0 and 1"),
-    (("--style-blend-weights", "0.5", "0.5"), "2 value(s) for 1 style image(s)"),
-    (("--optimizer", "sgd"), "invalid choice: 'sgd'"),
-    (("--weights", "{missing}"), "VGG-19 weights not found"),
-    (("--weights", "{text}"), "is not a MATLAB .mat file"),
-    (("--output", "{text}"), "cannot write to the output folder"),
-    (("--output", "{text}/sub"), "cannot write to the output folder"),
-])
-def test_bad_input_gets_one_line_and_exit_2_with_nothing_written(options, says, vgg_mat, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        (("--content", "missing.jpg"), "missing.jpg does not exist"),
+        (("--style", "{text}"), "could not be read as an image"),
+        (("--content", "{folder}"), "is a folder, not an image file"),
+        (("--init", "nowhere.png"), "nowhere.png does not exist"),
+        (("--content-layer", "conv6_1"), "unknown layer 'conv6_1'"),
+        (("--style-layers", "conv1_1;0.2"), "unknown layer 'conv1_1;0.2'"),
+        (("--style-layers", "conv1_1:0.2,conv2_1:x"), "the weight of conv2_1 must be a number"),
+        (("--style-layers", "conv1_1:0.2,"), "malformed style layers"),
+        (("--iterations", "0"), "argument --iterations: expected a positive whole number, got '0'"),
+        (("--iterations", "-5"), "expected a positive whole number, got '-5'"),
+        (("--width", "0"), "argument --width: expected a positive whole number"),
+        (("--height", "-48"), "argument --height: expected a positive whole number"),
+        (("--learning-rate", "0"), "argument --learning-rate: expected a positive number"),
+        (("--noise-ratio", "1.5"), "between 0 and 1"),
+        (("--style-blend-weights", "0.5", "0.5"), "2 value(s) for 1 style image(s)"),
+        (("--optimizer", "sgd"), "invalid choice: 'sgd'"),
+        (("--weights", "{missing}"), "VGG-19 weights not found"),
+        (("--weights", "{text}"), "is not a MATLAB .mat file"),
+        (("--output", "{text}"), "cannot write to the output folder"),
+        (("--output", "{text}/sub"), "cannot write to the output folder"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2_with_nothing_written(
+    options, says, vgg_mat, tmp_path, capsys
+):
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     folder = tmp_path / "a_folder"
@@ -279,8 +410,21 @@ def test_bad_input_gets_one_line_and_exit_2_with_nothing_written(options, says, 
     places = {"text": text, "folder": folder, "missing": tmp_path / "none.mat"}
     options = [o.format(**places) for o in options]
     out = tmp_path / "out"
-    argv = ["generate", "--weights", str(vgg_mat), "--width", "64", "--height", "48",
-            "--iterations", "2", "--no-progress", "--output", str(out), *options]
+    argv = [
+        "generate",
+        "--weights",
+        str(vgg_mat),
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--iterations",
+        "2",
+        "--no-progress",
+        "--output",
+        str(out),
+        *options,
+    ]
     try:
         code = main(argv)
     except SystemExit as exit_info:  # argparse's own errors exit through SystemExit
@@ -297,10 +441,34 @@ def run_until_first_snapshot(vgg_mat, out):
     """Start a long run in a subprocess; return it once 0.png has been written."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nst_utils", "generate", "--weights", str(vgg_mat), "--width", "64",
-         "--height", "48", "--iterations", "100000", "--save-every", "1", "--log-every", "0",
-         "--seed", "5", "--output", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(out.parent))
+        [
+            sys.executable,
+            "-m",
+            "nst_utils",
+            "generate",
+            "--weights",
+            str(vgg_mat),
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--iterations",
+            "100000",
+            "--save-every",
+            "1",
+            "--log-every",
+            "0",
+            "--seed",
+            "5",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(out.parent),
+    )
     deadline = time.monotonic() + 120
     while not (out / "0.png").exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -353,7 +521,9 @@ def test_an_unknown_precision_is_refused_in_one_line(vgg_mat, tmp_path, capsys):
     assert "\n" not in err and not out.exists()
 
 
-@pytest.mark.parametrize("size", [("--width", "8", "--height", "8"), ("--width", "64", "--height", "12")])
+@pytest.mark.parametrize(
+    "size", [("--width", "8", "--height", "8"), ("--width", "64", "--height", "12")]
+)
 def test_a_painting_with_a_side_under_16_pixels_is_painted(size, paint):
     # Styles were loaded at least 16 pixels a side, then did not fit the painting's targets.
     code, out = paint("small", "--iterations", "1", "--save-every", "0", "--seed", "1", size=size)

@@ -23,11 +23,16 @@ def class_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("class")
     write(solved_notebook(), folder / "alice.ipynb")
     (folder / "bob.ipynb").write_text(STUDENT.read_text())
-    write(with_body(solved_notebook(), "compute_layer_style_cost", NO_TRANSPOSE), folder / "carol.ipynb")
+    write(
+        with_body(solved_notebook(), "compute_layer_style_cost", NO_TRANSPOSE),
+        folder / "carol.ipynb",
+    )
     (folder / "dave.ipynb").write_text("{ this is not json")
     (folder / "erin").mkdir()
-    write(with_body(solved_notebook(), "total_cost", "J = beta * J_content + alpha * J_style"),
-          folder / "erin" / "submission.ipynb")
+    write(
+        with_body(solved_notebook(), "total_cost", "J = beta * J_content + alpha * J_style"),
+        folder / "erin" / "submission.ipynb",
+    )
     (folder / ".ipynb_checkpoints").mkdir()
     write(solved_notebook(), folder / ".ipynb_checkpoints" / "alice-checkpoint.ipynb")
     return folder
@@ -41,9 +46,24 @@ def graded_class(class_folder, tmp_path_factory):
 
     printed = io.StringIO()
     with redirect_stdout(printed):
-        code = main(["grade", str(class_folder), "--json", str(out / "grades.json"),
-                     "--csv", str(out / "grades.csv"), "--gradebook", str(out / "gradebook.csv"),
-                     "--feedback", str(out / "feedback"), "--time-limit", "10", "--jobs", "2"])
+        code = main(
+            [
+                "grade",
+                str(class_folder),
+                "--json",
+                str(out / "grades.json"),
+                "--csv",
+                str(out / "grades.csv"),
+                "--gradebook",
+                str(out / "gradebook.csv"),
+                "--feedback",
+                str(out / "feedback"),
+                "--time-limit",
+                "10",
+                "--jobs",
+                "2",
+            ]
+        )
     return code, printed.getvalue(), out
 
 
@@ -55,9 +75,18 @@ def test_table_has_one_row_per_student(graded_class):
     assert code == 0
     rows = {line.split()[0]: line.split()[-1] for line in printed.splitlines()[1:6]}
     assert rows == {student: f"{points}/100" for student, points in EXPECTED_POINTS.items()}
-    assert printed.splitlines()[0].split() == ["student", "content", "gram", "layer_style", "total",
-                                               "points"]
-    assert "carol: compute_layer_style_cost: FAIL 0/25 - reshaped straight to (n_C, n_H*n_W)" in printed
+    assert printed.splitlines()[0].split() == [
+        "student",
+        "content",
+        "gram",
+        "layer_style",
+        "total",
+        "points",
+    ]
+    assert (
+        "carol: compute_layer_style_cost: FAIL 0/25 - reshaped straight to (n_C, n_H*n_W)"
+        in printed
+    )
     assert "erin/submission: total_cost: FAIL 0/25 - alpha and beta are swapped" in printed
     assert "dave: compute_content_cost: FAIL 0/25 - could not read" in printed
     assert "without isolation" not in printed
@@ -82,8 +111,14 @@ def test_gradebook_csv_has_one_row_per_student_with_totals(graded_class):
     _, _, out = graded_class
     with open(out / "gradebook.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["Student", "Total [100]", "compute_content_cost [25]", "gram_matrix [25]",
-                       "compute_layer_style_cost [25]", "total_cost [25]"]
+    assert rows[0] == [
+        "Student",
+        "Total [100]",
+        "compute_content_cost [25]",
+        "gram_matrix [25]",
+        "compute_layer_style_cost [25]",
+        "total_cost [25]",
+    ]
     assert {r[0]: int(r[1]) for r in rows[1:]} == EXPECTED_POINTS
     carol = next(r for r in rows if r[0] == "carol")
     assert carol[2:] == ["25", "25", "0", "25"] and sum(map(int, carol[2:])) == int(carol[1])
@@ -99,16 +134,33 @@ def test_one_feedback_file_per_student(graded_class):
     assert "| `gram_matrix` | 25/25 | correct" in carol
 
 
-def test_grading_refuses_without_isolation_unless_asked(class_folder, tmp_path, capsys, monkeypatch):
+def test_grading_refuses_without_isolation_unless_asked(
+    class_folder, tmp_path, capsys, monkeypatch
+):
     from nst_utils.grading.sandbox import host
 
     monkeypatch.setattr(host, "isolation_problem", lambda: "user namespaces are disabled")
     assert main(["grade", str(class_folder / "alice.ipynb")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: cannot isolate submissions on this machine (user namespaces "
-                          "are disabled)") and "--no-isolation" in err and "\n" not in err
-    assert main(["grade", str(class_folder / "alice.ipynb"), "--no-isolation",
-                 "--json", str(tmp_path / "grades.json")]) == 0
+    assert (
+        err.startswith(
+            "error: cannot isolate submissions on this machine (user namespaces are disabled)"
+        )
+        and "--no-isolation" in err
+        and "\n" not in err
+    )
+    assert (
+        main(
+            [
+                "grade",
+                str(class_folder / "alice.ipynb"),
+                "--no-isolation",
+                "--json",
+                str(tmp_path / "grades.json"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "graded without isolation" in printed
     (row,) = json.loads((tmp_path / "grades.json").read_text())
@@ -116,13 +168,16 @@ def test_grading_refuses_without_isolation_unless_asked(class_folder, tmp_path, 
     assert all("graded without isolation" in f["feedback"] for f in row["functions"].values())
 
 
-@pytest.mark.parametrize("args, message", [
-    (["does-not-exist.ipynb"], "no such notebook or folder"),
-    (["README.txt"], "is not a notebook"),
-    (["empty"], "no .ipynb notebooks in folder"),
-    (["x.ipynb", "--time-limit", "0"], "time limit must be positive"),
-    (["empty", "--jobs", "0"], "jobs must be a positive whole number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["does-not-exist.ipynb"], "no such notebook or folder"),
+        (["README.txt"], "is not a notebook"),
+        (["empty"], "no .ipynb notebooks in folder"),
+        (["x.ipynb", "--time-limit", "0"], "time limit must be positive"),
+        (["empty", "--jobs", "0"], "jobs must be a positive whole number"),
+    ],
+)
 def test_bad_arguments_get_one_line_errors(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "README.txt").write_text("hello")
@@ -132,7 +187,9 @@ def test_bad_arguments_get_one_line_errors(tmp_path, monkeypatch, capsys, args, 
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
 
 
-def test_an_unwritable_report_is_refused_before_any_grading(class_folder, tmp_path, capsys, monkeypatch):
+def test_an_unwritable_report_is_refused_before_any_grading(
+    class_folder, tmp_path, capsys, monkeypatch
+):
     from nst_utils.grading import grader
 
     graded = []

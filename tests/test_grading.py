@@ -24,9 +24,11 @@ from grading_helpers import cell_source, packed, solved_notebook, with_bodies, w
 LIMITS = Limits(time=8.0, memory_mb=600, output_bytes=100_000)
 SHAPE = "m, n_H, n_W, n_C = a_G.get_shape().as_list()"
 #: The correct first lines of compute_layer_style_cost, up to the two Gram matrices.
-UNROLLED_GRAMS = (f"{SHAPE}\n        a_S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))\n"
-                  "        a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))\n"
-                  "        GS = gram_matrix(a_S)\n        GG = gram_matrix(a_G)")
+UNROLLED_GRAMS = (
+    f"{SHAPE}\n        a_S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))\n"
+    "        a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))\n"
+    "        GS = gram_matrix(a_S)\n        GG = gram_matrix(a_G)"
+)
 STYLE_COST = "tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)"
 CONTENT = f"{SHAPE}\nJ_content = tf.reduce_sum(tf.square(a_C - a_G)) / (4 * n_H * n_W * n_C)"
 
@@ -66,56 +68,104 @@ CORRECT = {
 
 #: submission -> (function, body, expected diagnosis): one classic mistake each.
 MISTAKES = {
-    "no_transpose": ("compute_layer_style_cost", f"""
+    "no_transpose": (
+        "compute_layer_style_cost",
+        f"""
         {SHAPE}
         a_S = tf.reshape(a_S, [n_C, n_H * n_W])
         a_G = tf.reshape(a_G, [n_C, n_H * n_W])
         GS = gram_matrix(a_S)
         GG = gram_matrix(a_G)
         J_style_layer = {STYLE_COST}
-        """, "no_transpose"),
-    "content_norm": ("compute_content_cost", f"""
+        """,
+        "no_transpose",
+    ),
+    "content_norm": (
+        "compute_content_cost",
+        f"""
         {SHAPE}
         J_content = tf.reduce_sum(tf.square(a_C - a_G)) / (n_H * n_W * n_C)
-        """, "normalisation"),
-    "content_no_norm": ("compute_content_cost", """
+        """,
+        "normalisation",
+    ),
+    "content_no_norm": (
+        "compute_content_cost",
+        """
         J_content = tf.reduce_sum(tf.square(a_C - a_G))
-        """, "normalisation"),
-    "style_norm": ("compute_layer_style_cost", f"""
+        """,
+        "normalisation",
+    ),
+    "style_norm": (
+        "compute_layer_style_cost",
+        f"""
         {UNROLLED_GRAMS}
         J_style_layer = tf.reduce_sum(tf.square(GS - GG)) / (4 * n_C * n_H * n_W)
-        """, "normalisation"),
-    "content_squared": ("compute_content_cost", f"""
+        """,
+        "normalisation",
+    ),
+    "content_squared": (
+        "compute_content_cost",
+        f"""
         {SHAPE}
         J_content = tf.square(tf.reduce_sum(tf.square(a_C - a_G))) / (4 * n_H * n_W * n_C)
-        """, "squared"),
-    "content_sqrt": ("compute_content_cost", f"""
+        """,
+        "squared",
+    ),
+    "content_sqrt": (
+        "compute_content_cost",
+        f"""
         {SHAPE}
         J_content = tf.sqrt(tf.reduce_sum(tf.square(a_C - a_G))) / (4 * n_H * n_W * n_C)
-        """, "square_root"),
-    "style_sqrt": ("compute_layer_style_cost", f"""
+        """,
+        "square_root",
+    ),
+    "style_sqrt": (
+        "compute_layer_style_cost",
+        f"""
         {UNROLLED_GRAMS}
         J_style_layer = tf.reduce_sum(tf.sqrt(tf.square(GS - GG))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)
-        """, "square_root"),
-    "content_numpy_ops": ("compute_content_cost", f"""
+        """,
+        "square_root",
+    ),
+    "content_numpy_ops": (
+        "compute_content_cost",
+        f"""
         {SHAPE}
         J_content = np.sum(np.square(a_C - a_G)) / (4 * n_H * n_W * n_C)
-        """, "numpy_on_tensor"),
+        """,
+        "numpy_on_tensor",
+    ),
     "gram_transposed": ("gram_matrix", "GA = tf.matmul(tf.transpose(A), A)", "transposed"),
     "alpha_beta_swapped": ("total_cost", "J = beta * J_content + alpha * J_style", "swapped"),
-    "content_eval": ("compute_content_cost", f"""
+    "content_eval": (
+        "compute_content_cost",
+        f"""
         {SHAPE}
         J_content = (tf.reduce_sum(tf.square(a_C - a_G)) / (4 * n_H * n_W * n_C)).eval()
-        """, "not_a_tensor"),
-    "style_python_float": ("compute_layer_style_cost", f"""
+        """,
+        "not_a_tensor",
+    ),
+    "style_python_float": (
+        "compute_layer_style_cost",
+        f"""
         {UNROLLED_GRAMS}
         J_style_layer = float(({STYLE_COST}).eval())
-        """, "not_a_tensor"),
-    "content_wrong_tensor": ("compute_content_cost", """
+        """,
+        "not_a_tensor",
+    ),
+    "content_wrong_tensor": (
+        "compute_content_cost",
+        """
         m, n_H, n_W, n_C = a_C.get_shape().as_list()
         J_content = tf.reduce_sum(tf.square(a_C - a_G)) / (4 * n_H * n_W * n_C)
-        """, "shape_from_wrong_tensor"),
-    "forgot_return_value": ("gram_matrix", "GA = tf.matmul(A, tf.transpose(A))\nreturn", "wrong_type"),
+        """,
+        "shape_from_wrong_tensor",
+    ),
+    "forgot_return_value": (
+        "gram_matrix",
+        "GA = tf.matmul(A, tf.transpose(A))\nreturn",
+        "wrong_type",
+    ),
     "syntax_error": ("total_cost", "J = alpha * J_content +", "cell_error"),
 }
 
@@ -123,14 +173,23 @@ MISTAKES = {
 MISBEHAVING = {
     "raises": ("compute_content_cost", "raise ValueError('boom')", "raises"),
     "hangs": ("gram_matrix", "while True:\n    pass", "timeout"),
-    "eats_memory": ("compute_layer_style_cost", "hog = [bytearray(50_000_000) for _ in range(200)]",
-                    "memory"),
-    "prints_megabytes": ("total_cost", "print('x' * 5_000_000)\nJ = alpha * J_content + beta * J_style",
-                         "output"),
+    "eats_memory": (
+        "compute_layer_style_cost",
+        "hog = [bytearray(50_000_000) for _ in range(200)]",
+        "memory",
+    ),
+    "prints_megabytes": (
+        "total_cost",
+        "print('x' * 5_000_000)\nJ = alpha * J_content + beta * J_style",
+        "output",
+    ),
     "sys_exit": ("compute_content_cost", "import sys\nsys.exit(0)", "exit"),
     "os_exit": ("gram_matrix", "import os\nos._exit(3)", "exit"),
-    "writes_files": ("total_cost", "open('/tmp/stolen.txt', 'w').write('x')\n"
-                                   "J = alpha * J_content + beta * J_style", "forbidden"),
+    "writes_files": (
+        "total_cost",
+        "open('/tmp/stolen.txt', 'w').write('x')\nJ = alpha * J_content + beta * J_style",
+        "forbidden",
+    ),
 }
 
 
@@ -146,9 +205,10 @@ def _malformed(folder):
     numbers = json.loads(nbformat.writes(solved_notebook()))
     for cell in numbers["cells"]:
         if cell["cell_type"] == "code":
-            cell["source"] = [7, 3.5, None] if "total_cost" not in "".join(cell["source"]) else cell["source"]
+            cell["source"] = (
+                [7, 3.5, None] if "total_cost" not in "".join(cell["source"]) else cell["source"]
+            )
     (folder / "odd_source_numbers.ipynb").write_text(json.dumps(numbers))
-
 
 
 @pytest.fixture(scope="module")
@@ -163,13 +223,19 @@ def graded(tmp_path_factory):
     entries = {**MISTAKES, **MISBEHAVING}
     packs = {}
     for i, pack in enumerate(packed({k: v[0] for k, v in entries.items()})):
-        write(with_bodies(solved, {name: entries[key][1] for name, key in pack.items()}),
-              folder / f"pack{i}.ipynb")
+        write(
+            with_bodies(solved, {name: entries[key][1] for name, key in pack.items()}),
+            folder / f"pack{i}.ipynb",
+        )
         packs.update({key: f"pack{i}" for key in pack.values()})
-    write(with_bodies(solved, {"gram_matrix": "GA = tf.matmul(tf.transpose(A), A)"}),
-          folder / "gram_wrong_style_right.ipynb")
+    write(
+        with_bodies(solved, {"gram_matrix": "GA = tf.matmul(tf.transpose(A), A)"}),
+        folder / "gram_wrong_style_right.ipynb",
+    )
     missing = solved_notebook()
-    missing.cells = [c for c in missing.cells if not c.source.startswith("# GRADED FUNCTION: gram_matrix")]
+    missing.cells = [
+        c for c in missing.cells if not c.source.startswith("# GRADED FUNCTION: gram_matrix")
+    ]
     write(missing, folder / "missing_cell.ipynb")
     _malformed(folder)
     rows = {row.student: row for row in grade_paths([folder], LIMITS, jobs=2)}
@@ -185,8 +251,12 @@ def others_pass(graded, key) -> bool:
 
 
 def test_the_graded_set_is_the_originals_four():
-    assert GRADED_FUNCTIONS == ("compute_content_cost", "gram_matrix", "compute_layer_style_cost",
-                                "total_cost")
+    assert GRADED_FUNCTIONS == (
+        "compute_content_cost",
+        "gram_matrix",
+        "compute_layer_style_cost",
+        "total_cost",
+    )
     assert set(POINTS.values()) == {25} and sum(POINTS.values()) == 100
 
 
@@ -235,8 +305,9 @@ def test_a_wrong_gram_matrix_costs_once_and_is_named_where_it_is_used(graded):
     assert row.points == 75 and row.grades["gram_matrix"].diagnosis == "transposed"
     style = row.grades["compute_layer_style_cost"]
     assert style.passed
-    assert style.feedback.startswith("passes with the reference gram_matrix; your gram_matrix "
-                                     "fails: computes A^T A")
+    assert style.feedback.startswith(
+        "passes with the reference gram_matrix; your gram_matrix fails: computes A^T A"
+    )
 
 
 @pytest.mark.parametrize("key", sorted(MISBEHAVING))
@@ -260,11 +331,15 @@ def test_misbehaviour_feedback_says_what_happened(graded):
 def test_missing_cell_is_explained(graded):
     assert graded["missing_cell"].points == 75
     missing = graded["missing_cell"].grades["gram_matrix"]
-    assert missing.diagnosis == "missing" and "no cell headed '# GRADED FUNCTION: gram_matrix'" in missing.feedback
+    assert (
+        missing.diagnosis == "missing"
+        and "no cell headed '# GRADED FUNCTION: gram_matrix'" in missing.feedback
+    )
 
 
-@pytest.mark.parametrize("key", ["bad_not_json", "bad_binary", "bad_cells_null", "bad_list",
-                                 "bad_deep", "bad_huge"])
+@pytest.mark.parametrize(
+    "key", ["bad_not_json", "bad_binary", "bad_cells_null", "bad_list", "bad_deep", "bad_huge"]
+)
 def test_malformed_notebooks_are_reported_not_fatal(graded, key):
     row = graded[key]
     assert row.points == 0 and row.error and row.error.startswith("could not read")
@@ -289,8 +364,17 @@ def _defined(source: str, name: str):
     return env[name]
 
 
-@pytest.mark.parametrize("key", ["no_transpose", "content_norm", "alpha_beta_swapped",
-                                 "content_wrong_tensor", "content_sqrt", "content_numpy_ops"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "no_transpose",
+        "content_norm",
+        "alpha_beta_swapped",
+        "content_wrong_tensor",
+        "content_sqrt",
+        "content_numpy_ops",
+    ],
+)
 def test_self_check_prints_the_graders_feedback(graded, key, capsys):
     name, body, _ = MISTAKES[key]
     fn = _defined(cell_source(with_body(solved_notebook(), name, body), name), name)
@@ -304,8 +388,10 @@ def test_self_check_says_when_the_reference_dependency_was_used():
     for name in ("gram_matrix", "compute_layer_style_cost"):
         exec(cell_source(notebook, name), env)
     line = check_line(env["compute_layer_style_cost"])
-    assert line.startswith("compute_layer_style_cost: passes with the reference gram_matrix; "
-                           "your gram_matrix fails: computes A^T A")
+    assert line.startswith(
+        "compute_layer_style_cost: passes with the reference gram_matrix; "
+        "your gram_matrix fails: computes A^T A"
+    )
     assert "PASS" not in line
 
 
@@ -326,12 +412,15 @@ def test_self_check_refuses_other_functions():
         check(print)
 
 
-@pytest.mark.parametrize("outputs", [
-    [{"kind": "tensor", "value": "not a number", "shape": []}] * 9,
-    [{"error": {"type": "X", "message": 5}}] * 9,
-    ["garbage"] * 9,
-    None,
-])
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        [{"kind": "tensor", "value": "not a number", "shape": []}] * 9,
+        [{"error": {"type": "X", "message": 5}}] * 9,
+        ["garbage"] * 9,
+        None,
+    ],
+)
 def test_malformed_results_from_the_sandbox_fail_cleanly(outputs):
     grade = grade_result("compute_content_cost", {"status": "ok", "outputs": outputs}, LIMITS)
     assert (grade.points, grade.passed) == (0, False)
@@ -344,7 +433,9 @@ def test_mistake_values_are_independent_numpy_computations():
     for case, want in zip(key["cases"], key["expected"]):
         a_C, a_G = (np.asarray(a["value"], np.float64) for a in case["args"])
         _, n_H, n_W, n_C = a_G.shape
-        assert np.isclose(want["value"], np.sum((a_C - a_G) ** 2) / (4 * n_H * n_W * n_C), rtol=1e-5)
+        assert np.isclose(
+            want["value"], np.sum((a_C - a_G) ** 2) / (4 * n_H * n_W * n_C), rtol=1e-5
+        )
     hidden = [c for c in key["cases"] if c.get("hidden")]
     assert hidden and key["public"] == len(key["cases"]) - len(hidden)
 
@@ -387,7 +478,10 @@ def test_a_dead_sandbox_is_replaced_and_the_class_goes_on(tmp_path, monkeypatch)
     monkeypatch.setattr(host._Box, "read", read_then_kill)
     first, second = grade_submissions(submissions, LIMITS, ["gram_matrix", "total_cost"])
     assert killed == ["0:gram_matrix"]
-    assert (first.grades["gram_matrix"].points, first.grades["gram_matrix"].diagnosis) == (0, "crashed")
+    assert (first.grades["gram_matrix"].points, first.grades["gram_matrix"].diagnosis) == (
+        0,
+        "crashed",
+    )
     assert "the sandbox stopped while running it" in first.grades["gram_matrix"].feedback
     assert first.grades["total_cost"].passed  # graded in a fresh sandbox
     assert second.points == 50 and all(g.passed for g in second.grades.values())

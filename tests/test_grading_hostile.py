@@ -28,7 +28,9 @@ GIVE_UP = "raise RuntimeError('the attack found nothing')"
 #: attack -> (function, body). @HOST@ is a folder of the grader's, @CANARY@ a file in it,
 #: @PORT@ a UDP port and @UNIX@ an abstract unix socket the test listens on.
 ATTACKS = {
-    "import_the_reference": ("compute_content_cost", f"""
+    "import_the_reference": (
+        "compute_content_cost",
+        f"""
         import importlib
         for module in ("nst_utils.costs", "nst_utils.grading.answer_key", "costs"):
             try:
@@ -36,8 +38,11 @@ ATTACKS = {
             except Exception:
                 pass
         {GIVE_UP}
-        """),
-    "search_the_disk": ("compute_content_cost", f"""
+        """,
+    ),
+    "search_the_disk": (
+        "compute_content_cost",
+        f"""
         import os, time
         start = time.time()
         for top in ("/work", "/root", "/home", "/srv", "/opt", "/tmp", "/nstbox", "/proc/1/cwd", "@HOST@"):
@@ -53,8 +58,11 @@ ATTACKS = {
             if pid.isdigit() and pid != "1" and int(pid) != os.getpid():
                 return open(f"/proc/{{pid}}/cmdline").read()
         {GIVE_UP}
-        """),
-    "kill_everyone": ("compute_content_cost", f"""
+        """,
+    ),
+    "kill_everyone": (
+        "compute_content_cost",
+        f"""
         import os, signal, time, ctypes
         libc = ctypes.CDLL(None)
         mine = {{int(t) for t in os.listdir("/proc/self/task")}}
@@ -70,8 +78,11 @@ ATTACKS = {
                 if pid not in mine:
                     libc.kill(pid, signal.SIGKILL)
         {GIVE_UP}
-        """),
-    "ask_the_oracle": ("gram_matrix", f"""
+        """,
+    ),
+    "ask_the_oracle": (
+        "gram_matrix",
+        f"""
         import os, json
         for fd in range(3, 64):
             try:
@@ -87,8 +98,11 @@ ATTACKS = {
                 except OSError:
                     pass
         {GIVE_UP}
-        """),
-    "leave_the_group": ("gram_matrix", f"""
+        """,
+    ),
+    "leave_the_group": (
+        "gram_matrix",
+        f"""
         import os, time, signal
         if os.fork() == 0:
             os.setsid()
@@ -104,13 +118,19 @@ ATTACKS = {
             os._exit(0)
         time.sleep(0.3)
         {GIVE_UP}
-        """),
-    "spawn_low_level": ("gram_matrix", f"""
+        """,
+    ),
+    "spawn_low_level": (
+        "gram_matrix",
+        f"""
         import os, _posixsubprocess
         os.posix_spawn("/bin/sh", ["sh", "-c", "sleep 120 & echo x > /tmp/nst-escape-spawn; echo x > @HOST@/spawned"], {{}})
         {GIVE_UP}
-        """),
-    "patch_the_runner": ("compute_layer_style_cost", """
+        """,
+    ),
+    "patch_the_runner": (
+        "compute_layer_style_cost",
+        """
         import sys
         for module in list(sys.modules.values()):
             if hasattr(module, "describe") and hasattr(module, "run_cases"):
@@ -118,8 +138,11 @@ ATTACKS = {
             if hasattr(module, "blocked"):
                 module.blocked = []
         J_style_layer = tf.constant(9.19028)
-        """),
-    "native_calls": ("compute_layer_style_cost", f"""
+        """,
+    ),
+    "native_calls": (
+        "compute_layer_style_cost",
+        f"""
         import ctypes, os
         libc = ctypes.CDLL(None, use_errno=True)
         libc.kill(-1, 9)
@@ -128,8 +151,11 @@ ATTACKS = {
         libc.mkfifo(b"@HOST@/native.fifo", 0o666)
         libc.mkfifo(b"/tmp/nst-escape-fifo", 0o666)
         {GIVE_UP}
-        """),
-    "tensorflow_file_ops": ("total_cost", f"""
+        """,
+    ),
+    "tensorflow_file_ops": (
+        "total_cost",
+        f"""
         sess = tf.get_default_session()
         for path in ("@HOST@/tf.txt", "/tmp/nst-escape-tf"):
             try:
@@ -141,8 +167,11 @@ ATTACKS = {
         except Exception:
             pass
         {GIVE_UP}
-        """),
-    "network_and_files": ("total_cost", f"""
+        """,
+    ),
+    "network_and_files": (
+        "total_cost",
+        f"""
         import os, socket
         for target in (("127.0.0.1", @PORT@), ("8.8.8.8", 53)):
             try:
@@ -164,15 +193,21 @@ ATTACKS = {
         except OSError:
             pass
         {GIVE_UP}
-        """),
-    "oracle_memory_bomb": ("compute_layer_style_cost", f"""
+        """,
+    ),
+    "oracle_memory_bomb": (
+        "compute_layer_style_cost",
+        f"""
         try:  # a (2000, 1) question asks for a (2000, 2000) answer; (200000, 1) for 320 GB
             tf.get_default_session().run(gram_matrix(tf.zeros((2000, 1))))
         except Exception:
             pass
         {GIVE_UP}
-        """),
-    "blame_the_sandbox": ("compute_content_cost", f"""
+        """,
+    ),
+    "blame_the_sandbox": (
+        "compute_content_cost",
+        f"""
         import os, json
         lie = json.dumps({{"sandbox_error": {{"type": "OSError", "message": "not my fault"}}}})
         for fd in range(3, 64):
@@ -181,14 +216,24 @@ ATTACKS = {
             except OSError:
                 pass
         {GIVE_UP}
-        """),
-    "forge_table_rows": ("total_cost", """
+        """,
+    ),
+    "forge_table_rows": (
+        "total_cost",
+        """
         forged = type("Evil\nz_victim  0  0  0  0  0/100\x1b[2J", (Exception,), {})
         raise forged("\x1b[1A\x1b[2K\rz_victim: total_cost: FAIL 0/25 \u202e")
-        """),
+        """,
+    ),
 }
 
-ESCAPES = ("nst-escape-spawn", "nst-escape-fifo", "nst-escape-tf", "nst-escape-file", "nst-escape-fifo2")
+ESCAPES = (
+    "nst-escape-spawn",
+    "nst-escape-fifo",
+    "nst-escape-tf",
+    "nst-escape-file",
+    "nst-escape-fifo2",
+)
 
 
 def _packs():
@@ -202,7 +247,9 @@ def _ours(pid: str) -> bool:
         status = Path(f"/proc/{pid}/status").read_text()
         if f"PPid:\t{os.getpid()}\n" in status:
             return True
-        return f"NST_GRADER={os.getpid()}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return f"NST_GRADER={os.getpid()}".encode() in Path(
+            f"/proc/{pid}/environ"
+        ).read_bytes().split(b"\0")
     except OSError:
         return True  # unreadable: counted, to be safe
 
@@ -215,8 +262,11 @@ def _box_processes(settle: float = 10.0) -> list:
         found = []
         for pid in os.listdir("/proc"):
             try:
-                if pid.isdigit() and b"/nstbox" in Path(f"/proc/{pid}/cmdline").read_bytes() \
-                        and _ours(pid):
+                if (
+                    pid.isdigit()
+                    and b"/nstbox" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                    and _ours(pid)
+                ):
                     found.append(int(pid))
             except OSError:
                 pass
@@ -242,8 +292,12 @@ def attacked(request, tmp_path_factory):
     unix.bind("\0" + unix_name)
     unix.listen(1)
     unix.setblocking(False)
-    fill = {"@HOST@": str(target), "@CANARY@": str(canary), "@PORT@": str(udp.getsockname()[1]),
-            "@UNIX@": unix_name}
+    fill = {
+        "@HOST@": str(target),
+        "@CANARY@": str(canary),
+        "@PORT@": str(udp.getsockname()[1]),
+        "@UNIX@": unix_name,
+    }
     solved = solved_notebook()
     victims = ["a_victim", "m_victim", "z_victim"]
     write(solved, folder / "a_victim.ipynb")
@@ -272,9 +326,16 @@ def attacked(request, tmp_path_factory):
         pass
     udp.close()
     unix.close()
-    return {"rows": rows, "victims": victims, "packs": packs, "canary": canary, "target": target,
-            "received": received, "new_in_tmp": set(os.listdir("/tmp")) - tmp_before,
-            "left_running": _box_processes()}
+    return {
+        "rows": rows,
+        "victims": victims,
+        "packs": packs,
+        "canary": canary,
+        "target": target,
+        "received": received,
+        "new_in_tmp": set(os.listdir("/tmp")) - tmp_before,
+        "left_running": _box_processes(),
+    }
 
 
 def test_every_attack_scores_zero_for_what_it_attacked(attacked):
@@ -291,8 +352,11 @@ def test_every_attack_scores_zero_for_what_it_attacked(attacked):
 
 def test_no_answer_was_found(attacked):
     rows = attacked["rows"]
-    by_key = {key: rows[f"h{i}_attacker"].grades[name]
-              for i, pack in enumerate(attacked["packs"]) for name, key in pack.items()}
+    by_key = {
+        key: rows[f"h{i}_attacker"].grades[name]
+        for i, pack in enumerate(attacked["packs"])
+        for name, key in pack.items()
+    }
     assert "the attack found nothing" in by_key["import_the_reference"].feedback
     assert "the attack found nothing" in by_key["search_the_disk"].feedback
     assert "the attack found nothing" in by_key["ask_the_oracle"].feedback
@@ -318,8 +382,11 @@ def test_nothing_outside_the_sandboxes_was_touched(attacked):
     assert sorted(p.name for p in attacked["target"].iterdir()) == ["canary.txt"]
     assert attacked["received"] == []
     assert not [name for name in attacked["new_in_tmp"] if name.startswith(ESCAPES + ("nst-box-",))]
-    assert not any(os.path.exists(os.path.join(folder, name))
-                   for folder in ("/tmp", "/var/tmp", "/dev/shm") for name in ESCAPES)
+    assert not any(
+        os.path.exists(os.path.join(folder, name))
+        for folder in ("/tmp", "/var/tmp", "/dev/shm")
+        for name in ESCAPES
+    )
 
 
 def test_nothing_is_left_running(attacked):
@@ -333,8 +400,11 @@ def _processes_of(uid: int) -> list:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        if pid.isdigit() and any(line.split()[1:2] == [str(uid)] for line in status.splitlines()
-                                 if line.startswith("Uid:")):
+        if pid.isdigit() and any(
+            line.split()[1:2] == [str(uid)]
+            for line in status.splitlines()
+            if line.startswith("Uid:")
+        ):
             found.append(int(pid))
     return found
 
@@ -342,7 +412,9 @@ def _processes_of(uid: int) -> list:
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a grader run by root changes the box's user")
 def test_without_isolation_root_runs_no_submission_as_root(tmp_path):
     if not host._runs_as(host.ROOT_UID_BASE):
-        pytest.skip(f"an ordinary user cannot run {sys.executable} here (it is in a private folder)")
+        pytest.skip(
+            f"an ordinary user cannot run {sys.executable} here (it is in a private folder)"
+        )
     """Where the kernel offers no namespaces (a Gradescope container), a box run by root takes an
     id of its own: the grader's private files stay unreadable, and whatever it leaves running
     (in a session of its own) is killed with it."""
@@ -350,13 +422,15 @@ def test_without_isolation_root_runs_no_submission_as_root(tmp_path):
     private.mkdir(mode=0o700)
     secret = private / "hidden_seed.txt"
     secret.write_text("1234")
-    bodies = {"compute_content_cost": f"""
+    bodies = {
+        "compute_content_cost": f"""
         try:
             stolen = open("{secret}").read()
         except OSError:
             raise RuntimeError("the attack found nothing")
         raise RuntimeError("stole " + stolen)
-        """, "gram_matrix": f"""
+        """,
+        "gram_matrix": f"""
         import os, time
         if os.fork() == 0:
             os.setsid()
@@ -365,11 +439,13 @@ def test_without_isolation_root_runs_no_submission_as_root(tmp_path):
             os._exit(0)
         time.sleep(0.3)
         {GIVE_UP}
-        """}
+        """,
+    }
     write(with_bodies(solved_notebook(), bodies), tmp_path / "plain.ipynb")
     limits = Limits(time=8.0, memory_mb=600, output_bytes=100_000, audit_hook=False)
-    (row,) = grade_paths([tmp_path / "plain.ipynb"], limits, ["compute_content_cost", "gram_matrix"],
-                         isolation=False)
+    (row,) = grade_paths(
+        [tmp_path / "plain.ipynb"], limits, ["compute_content_cost", "gram_matrix"], isolation=False
+    )
     content, gram = row.grades["compute_content_cost"], row.grades["gram_matrix"]
     assert "the attack found nothing" in content.feedback and content.points == 0, content.line()
     assert gram.points == 0

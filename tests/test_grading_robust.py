@@ -25,12 +25,20 @@ def _array(values, dtype, shape):
 def test_messages_decode_numbers_only():
     back = protocol.loads(protocol.dumps(np.arange(6, dtype=np.float32).reshape(2, 3)))
     assert back.dtype == np.float32 and back.tolist() == [[0, 1, 2], [3, 4, 5]]
-    for text in (_array(["a"], "<U100000000", [1]),  # 400 MB per item, had it been decoded
-                 _array([1], "object", [1]), _array([1], "V8", [1]), _array([1], "S8", [1]),
-                 _array([], "float64", [10 ** 7, 10 ** 7]), _array([1], "float64", "1"),
-                 _array([1, 2], "float64", [3]), _array([[1], {}], "float64", [2]),
-                 json.dumps({"__ndarray__": [1]}), _array([1], "no such type", [1]),
-                 "[" * 100_000 + "]" * 100_000, "not json"):
+    for text in (
+        _array(["a"], "<U100000000", [1]),  # 400 MB per item, had it been decoded
+        _array([1], "object", [1]),
+        _array([1], "V8", [1]),
+        _array([1], "S8", [1]),
+        _array([], "float64", [10**7, 10**7]),
+        _array([1], "float64", "1"),
+        _array([1, 2], "float64", [3]),
+        _array([[1], {}], "float64", [2]),
+        json.dumps({"__ndarray__": [1]}),
+        _array([1], "no such type", [1]),
+        "[" * 100_000 + "]" * 100_000,
+        "not json",
+    ):
         with pytest.raises(ValueError):
             protocol.loads(text)
 
@@ -45,8 +53,14 @@ def test_an_oracle_that_fails_in_any_way_gets_an_error_reply():
     def exhausted(value):
         raise MemoryError("Unable to allocate 298. GiB")
 
-    task = host.Task("0:compute_layer_style_cost", "compute_layer_style_cost", "", [], {},
-                     {"gram_matrix": exhausted})
+    task = host.Task(
+        "0:compute_layer_style_cost",
+        "compute_layer_style_cost",
+        "",
+        [],
+        {},
+        {"gram_matrix": exhausted},
+    )
     reply = json.loads(host._answer(task, {"name": "gram_matrix", "value": [[1.0]]}))
     assert "error" in reply and "value" not in reply
     task.oracle = {"gram_matrix": BY_NAME["gram_matrix"].oracle}  # the grader's own stand-in
@@ -61,7 +75,9 @@ def test_an_unexpected_error_costs_one_submission_a_sandbox_row_not_the_class_ru
         raise KeyError("something no one foresaw")
 
     monkeypatch.setattr(host, "_run_one_box", broken)
-    tasks = [host.Task(f"0:{name}", name, "", [], {"time": 1}) for name in ("gram_matrix", "total_cost")]
+    tasks = [
+        host.Task(f"0:{name}", name, "", [], {"time": 1}) for name in ("gram_matrix", "total_cost")
+    ]
     results = host.run_submission(tasks)
     assert {r["status"] for r in results.values()} == {"sandbox"}
     assert set(results) == {"0:gram_matrix", "0:total_cost"}
@@ -73,8 +89,10 @@ def test_fifos_devices_and_folders_named_ipynb_are_reported_not_read(tmp_path):
     (tmp_path / "folder.ipynb").mkdir()
     (tmp_path / "-dash ünï cödé.ipynb").write_text(json.dumps({"cells": []}))
     found = {}
-    reader = threading.Thread(target=lambda: found.update(
-        {s.student: s for s in extract.find_submissions([tmp_path])}), daemon=True)
+    reader = threading.Thread(
+        target=lambda: found.update({s.student: s for s in extract.find_submissions([tmp_path])}),
+        daemon=True,
+    )
     reader.start()
     reader.join(30)
     assert not reader.is_alive(), "reading a FIFO blocked the class run"
@@ -86,16 +104,32 @@ def test_fifos_devices_and_folders_named_ipynb_are_reported_not_read(tmp_path):
 
 def test_text_a_submission_controls_cannot_forge_the_class_table():
     limits = Limits()
-    forged = {"id": "0:total_cost", "status": "ok", "definition_error": {
-        "type": "Evil\nz_victim  25  25  25  25  100/100\x1b[2J", "message": "\r\x1b[1A" + "x" * 5000}}
+    forged = {
+        "id": "0:total_cost",
+        "status": "ok",
+        "definition_error": {
+            "type": "Evil\nz_victim  25  25  25  25  100/100\x1b[2J",
+            "message": "\r\x1b[1A" + "x" * 5000,
+        },
+    }
     grade = grade_result("total_cost", forged, limits)
-    files = grade_result("total_cost", {"id": "0:total_cost", "status": "files",
-                                        "files": ["a\nb\x1b]0;title\x07", "\u202egpj.exe"]}, limits)
+    files = grade_result(
+        "total_cost",
+        {
+            "id": "0:total_cost",
+            "status": "files",
+            "files": ["a\nb\x1b]0;title\x07", "\u202egpj.exe"],
+        },
+        limits,
+    )
     for g in (grade, files):
         assert g.points == 0 and g.feedback.isprintable() and len(g.feedback) <= 600
     spec = BY_NAME["total_cost"].spec
-    row = SubmissionGrade("m\nz_victim  25  25  25  25  100/100", "x.ipynb",
-                          {"total_cost": failed(spec, "raises", "boom\nz_victim: PASS")})
+    row = SubmissionGrade(
+        "m\nz_victim  25  25  25  25  100/100",
+        "x.ipynb",
+        {"total_cost": failed(spec, "raises", "boom\nz_victim: PASS")},
+    )
     table = report.table([row])
     assert len(table.splitlines()) == 4  # header, one row, a blank, one note
     assert all(line.isprintable() for line in table.splitlines())
@@ -108,8 +142,15 @@ def test_a_file_name_that_is_not_utf8_still_gets_a_row_in_every_report(tmp_path)
     (tmp_path / os.fsdecode(b"caf\xe9 \xff.ipynb")).write_bytes(b"\x00 not json")
     (row,) = grade_paths([tmp_path], isolation=False)
     assert row.points == 0 and "could not read" in row.error
-    for text in (row.student, row.path, report.to_csv([row]), report.to_gradebook_csv([row]),
-                 report.to_json([row]), report.table([row]), report.feedback_markdown([row][0])):
+    for text in (
+        row.student,
+        row.path,
+        report.to_csv([row]),
+        report.to_gradebook_csv([row]),
+        report.to_json([row]),
+        report.table([row]),
+        report.feedback_markdown([row][0]),
+    ):
         text.encode("utf-8")  # no surrogate left to fail the write
 
 

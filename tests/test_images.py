@@ -37,9 +37,9 @@ def test_grayscale_becomes_three_equal_channels(tmp_path, rng):
 
 def test_rgba_is_composited_over_white(tmp_path):
     rgba = np.zeros((2, 2, 4), dtype=np.uint8)
-    rgba[0, 0] = (200, 100, 0, 255)   # opaque
-    rgba[0, 1] = (0, 0, 0, 0)         # transparent -> white
-    rgba[1, 0] = (0, 0, 0, 51)        # 20% black over white -> 204
+    rgba[0, 0] = (200, 100, 0, 255)  # opaque
+    rgba[0, 1] = (0, 0, 0, 0)  # transparent -> white
+    rgba[1, 0] = (0, 0, 0, 51)  # 20% black over white -> 204
     iio.imwrite(tmp_path / "a.png", rgba)
     rgb = images.read_image(tmp_path / "a.png")
     np.testing.assert_array_equal(rgb[0, 0], (200, 100, 0))
@@ -99,7 +99,7 @@ def test_noise_image_refuses_an_unbatched_content():
 def test_save_image_round_trips_through_png(tmp_path, rng):
     pixels = rng.integers(0, 256, (5, 6, 3)).astype(np.float64)
     network = pixels[None] - MEANS
-    network[0, 0, 0] = (-500, 900, 0)   # clipped to (0, 255, ...)
+    network[0, 0, 0] = (-500, 900, 0)  # clipped to (0, 255, ...)
     path = images.save_image(tmp_path / "deep" / "folder" / "x.png", network)
     back = iio.imread(path)
     expected = pixels.astype(np.uint8)
@@ -111,15 +111,16 @@ def test_save_image_round_trips_through_png(tmp_path, rng):
 
 def test_save_image_writes_jpeg(tmp_path, rng):
     ramp = np.linspace(0, 255, 16)
-    pixels = np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, 255 - ramp) / 2,
-                       np.full((16, 16), 90.0)], axis=-1)
+    pixels = np.stack(
+        [np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, 255 - ramp) / 2, np.full((16, 16), 90.0)],
+        axis=-1,
+    )
     network = pixels[None] - MEANS
     path = images.save_image(tmp_path / "out.jpg", network)
     assert path.read_bytes()[:3] == b"\xff\xd8\xff"
     back = iio.imread(path)
     assert back.shape == (16, 16, 3)
     assert np.abs(back.astype(float) - images.deprocess_image(network)).mean() < 3
-
 
 
 def test_an_image_written_to_a_full_disk_is_one_error_and_no_traceback(tmp_path, monkeypatch):
@@ -141,11 +142,13 @@ def test_an_image_written_to_a_full_disk_is_one_error_and_no_traceback(tmp_path,
     gc.collect()
     assert ignored == [] and not (tmp_path / name).exists()
 
+
 def _photo(h=48, w=64):
     """A smooth colourful (h, w, 3) uint8 picture that survives JPEG well."""
     y, x = np.mgrid[0:h, 0:w]
-    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (w + h - 2)],
-                    axis=-1).astype(np.uint8)
+    return np.stack(
+        [x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (w + h - 2)], axis=-1
+    ).astype(np.uint8)
 
 
 def _bad_files(folder):
@@ -157,7 +160,7 @@ def _bad_files(folder):
     Image.fromarray(_photo()).save(png)
     (folder / "cut.png").write_bytes(png.read_bytes()[:-40])
     scrambled = bytearray(data)
-    scrambled[200:260] = b"\xff" * 60   # markers where the pixels were; the end marker stays
+    scrambled[200:260] = b"\xff" * 60  # markers where the pixels were; the end marker stays
     (folder / "scrambled.jpg").write_bytes(bytes(scrambled))
     (folder / "notes.png").write_text("not an image")
     (folder / "empty.png").write_bytes(b"")
@@ -165,15 +168,21 @@ def _bad_files(folder):
     (folder / "drawing.jpg").write_text('<svg xmlns="http://www.w3.org/2000/svg"></svg>')
 
 
-@pytest.mark.parametrize("name, message", [
-    ("missing.png", "missing.png does not exist"),
-    ("notes.png", "could not be read as an image: its contents are in no image format"),
-    ("empty.png", "could not be read as an image: the file is empty"),
-    ("cut.jpg", "cut.jpg is truncated"),
-    ("cut.png", "cut.png is truncated"),
-    ("phone.heic", r"is a HEIC/HEIF \(an iPhone photo\) file, which nst cannot read; convert it"),
-    ("drawing.jpg", "is a SVG file"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("missing.png", "missing.png does not exist"),
+        ("notes.png", "could not be read as an image: its contents are in no image format"),
+        ("empty.png", "could not be read as an image: the file is empty"),
+        ("cut.jpg", "cut.jpg is truncated"),
+        ("cut.png", "cut.png is truncated"),
+        (
+            "phone.heic",
+            r"is a HEIC/HEIF \(an iPhone photo\) file, which nst cannot read; convert it",
+        ),
+        ("drawing.jpg", "is a SVG file"),
+    ],
+)
 def test_bad_images_get_one_line_errors_naming_the_cause(tmp_path, name, message):
     _bad_files(tmp_path)
     with pytest.raises(ImageError, match=message) as err:
@@ -185,9 +194,9 @@ def test_a_damaged_jpeg_is_told_apart_from_a_truncated_one(tmp_path):
     _bad_files(tmp_path)
     try:
         pixels = images.read_image(tmp_path / "scrambled.jpg")
-    except ImageError as err:   # Pillow may refuse it outright ...
+    except ImageError as err:  # Pillow may refuse it outright ...
         assert "damaged" in str(err) and "truncated" not in str(err)
-    else:                        # ... or decode what it can, as image viewers do
+    else:  # ... or decode what it can, as image viewers do
         assert pixels.shape == (48, 64, 3)
 
 
@@ -209,11 +218,18 @@ def test_permission_denied_is_named(tmp_path, monkeypatch):
 
 def test_a_cmyk_jpeg_keeps_its_colours(tmp_path):
     # Flat blocks of known ink: C, M, Y, K, C+M, none -> RGB = 255 (1 - ink) (1 - black).
-    inks = [(255, 0, 0, 0), (0, 255, 0, 0), (0, 0, 255, 0), (0, 0, 0, 128), (255, 255, 0, 0),
-            (0, 0, 0, 0), (64, 128, 192, 32)]
+    inks = [
+        (255, 0, 0, 0),
+        (0, 255, 0, 0),
+        (0, 0, 255, 0),
+        (0, 0, 0, 128),
+        (255, 255, 0, 0),
+        (0, 0, 0, 0),
+        (64, 128, 192, 32),
+    ]
     cmyk = np.zeros((16, 16 * len(inks), 4), dtype=np.uint8)
     for i, ink in enumerate(inks):
-        cmyk[:, 16 * i:16 * (i + 1)] = ink
+        cmyk[:, 16 * i : 16 * (i + 1)] = ink
     Image.fromarray(cmyk, mode="CMYK").save(tmp_path / "cmyk.jpg", quality=95)
     assert Image.open(tmp_path / "cmyk.jpg").mode == "CMYK"
     rgb = images.read_image(tmp_path / "cmyk.jpg")
@@ -222,7 +238,7 @@ def test_a_cmyk_jpeg_keeps_its_colours(tmp_path):
         c = np.array(ink[:3]) / 255.0
         k = ink[3] / 255.0
         expected = 255.0 * (1 - c) * (1 - k)
-        block = rgb[4:12, 16 * i + 4:16 * i + 12].reshape(-1, 3).mean(axis=0)
+        block = rgb[4:12, 16 * i + 4 : 16 * i + 12].reshape(-1, 3).mean(axis=0)
         np.testing.assert_allclose(block, expected, atol=4)
 
 
@@ -231,13 +247,13 @@ def _modes(folder):
     rng = np.random.default_rng(5)
     grey = rng.integers(0, 256, (6, 5), dtype=np.uint8)
     out = {}
-    palette = Image.fromarray(grey).convert("P")          # 'P' without transparency
+    palette = Image.fromarray(grey).convert("P")  # 'P' without transparency
     pal = np.asarray(palette.convert("RGB"))
     palette.save(folder / "p.png")
     out["p.png"] = pal
     transparent = palette.copy()
     index = int(np.asarray(palette)[0, 0])
-    transparent.info["transparency"] = index               # one colour of the palette is clear
+    transparent.info["transparency"] = index  # one colour of the palette is clear
     transparent.save(folder / "p_clear.gif", transparency=index)
     expected = pal.copy()
     expected[np.asarray(palette) == index] = 255
@@ -249,7 +265,7 @@ def _modes(folder):
     bits = grey > 128
     Image.fromarray(bits).save(folder / "one.png")
     out["one.png"] = np.repeat((bits * 255)[..., None], 3, axis=2)
-    wide = rng.integers(0, 2 ** 31 - 1, (6, 5)).astype(np.int32)
+    wide = rng.integers(0, 2**31 - 1, (6, 5)).astype(np.int32)
     Image.fromarray(wide).save(folder / "i.tif")
     out["i.tif"] = np.repeat(np.rint(wide * (255.0 / wide.max()))[..., None], 3, axis=2)
     real = rng.random((6, 5)).astype(np.float32)
@@ -268,12 +284,15 @@ def test_every_common_mode_reads_as_the_rgb_it_shows(tmp_path):
         np.testing.assert_allclose(rgb, expected, atol=1, err_msg=name)
 
 
-@pytest.mark.parametrize("mode, pixel, rgb", [
-    ("YCbCr", (76, 85, 255), (255, 0, 0)),      # JPEG's full-range BT.601 red
-    ("HSV", (85, 255, 255), (0, 255, 0)),       # hue 120 degrees: green
-    ("LAB", (255, 128, 128), (255, 255, 255)),  # L* = 100: white
-    ("CMYK", (0, 255, 255, 0), (255, 0, 0)),
-])
+@pytest.mark.parametrize(
+    "mode, pixel, rgb",
+    [
+        ("YCbCr", (76, 85, 255), (255, 0, 0)),  # JPEG's full-range BT.601 red
+        ("HSV", (85, 255, 255), (0, 255, 0)),  # hue 120 degrees: green
+        ("LAB", (255, 128, 128), (255, 255, 255)),  # L* = 100: white
+        ("CMYK", (0, 255, 255, 0), (255, 0, 0)),
+    ],
+)
 def test_colour_spaces_convert_to_rgb(mode, pixel, rgb):
     out = images.pil_to_rgb_uint8(Image.new(mode, (2, 2), pixel))
     np.testing.assert_allclose(out[0, 0], rgb, atol=3)
@@ -291,7 +310,7 @@ SHOWN = {
     3: lambda a: a[::-1, ::-1],
     4: lambda a: a[::-1],
     5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: np.rot90(a, -1),           # a quarter turn clockwise
+    6: lambda a: np.rot90(a, -1),  # a quarter turn clockwise
     7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
     8: lambda a: np.rot90(a, 1),
 }
@@ -309,7 +328,7 @@ def test_exif_orientation_turns_the_picture_upright(tmp_path, orientation):
 
 
 def test_a_sideways_phone_jpeg_comes_out_upright_even_when_decoded_small(tmp_path):
-    stored = np.repeat(np.repeat(_photo(48, 64), 8, axis=0), 8, axis=1)   # 512x384 stored
+    stored = np.repeat(np.repeat(_photo(48, 64), 8, axis=0), 8, axis=1)  # 512x384 stored
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
@@ -318,12 +337,12 @@ def test_a_sideways_phone_jpeg_comes_out_upright_even_when_decoded_small(tmp_pat
     assert full.shape == (512, 384, 3)
     np.testing.assert_allclose(full.astype(float), np.rot90(stored, -1), atol=6)
     small = images.read_image(tmp_path / "phone.jpg", at_least=(48, 64))
-    assert small.shape == (64, 48, 3)          # decoded at 1/8 scale, already upright
+    assert small.shape == (64, 48, 3)  # decoded at 1/8 scale, already upright
     np.testing.assert_allclose(small.astype(float), np.rot90(_photo(48, 64), -1), atol=8)
 
 
 def test_a_large_jpeg_is_decoded_at_reduced_scale_for_a_small_model(tmp_path):
-    big = np.repeat(np.repeat(_photo(60, 80), 20, axis=0), 20, axis=1)   # 1600x1200
+    big = np.repeat(np.repeat(_photo(60, 80), 20, axis=0), 20, axis=1)  # 1600x1200
     Image.fromarray(big).save(tmp_path / "big.jpg", quality=92)
     assert images.read_image(tmp_path / "big.jpg", at_least=(400, 300)).shape == (300, 400, 3)
     assert images.read_image(tmp_path / "big.jpg", at_least=(401, 300)).shape == (600, 800, 3)
@@ -336,9 +355,9 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale_for_a_small_model(tmp_path):
 def test_a_photo_beyond_the_decoding_limit_gets_one_line_with_its_size(tmp_path, monkeypatch):
     Image.fromarray(_photo(300, 400)).save(tmp_path / "wide.png")
     Image.fromarray(_photo(300, 400)).save(tmp_path / "wide.jpg")
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)    # decoding limit: 40,000 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # decoding limit: 40,000 pixels
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                        # no bomb warning leaks out
+        warnings.simplefilter("error")  # no bomb warning leaks out
         with pytest.raises(ImageTooLargeError) as err:
             images.read_image(tmp_path / "wide.png")
         message = str(err.value)
@@ -347,7 +366,7 @@ def test_a_photo_beyond_the_decoding_limit_gets_one_line_with_its_size(tmp_path,
         # The same size as a JPEG for a small model decodes at 1/8 scale: 50x38, well inside.
         assert images.load_image(tmp_path / "wide.jpg", (40, 30)).shape == (30, 40, 3)
         assert images.image_size(tmp_path / "wide.png") == (400, 300)
-    assert Image.MAX_IMAGE_PIXELS == 20_000                   # Pillow's setting is left as it was
+    assert Image.MAX_IMAGE_PIXELS == 20_000  # Pillow's setting is left as it was
 
 
 def test_a_folder_is_not_an_image(tmp_path):
@@ -373,10 +392,16 @@ def write_png16(path, pixels):
     raw = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(h))
 
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_16_bit_rgb_png_keeps_its_colours(tmp_path):

@@ -36,7 +36,7 @@ def imported_modules(name: str, path: Path, known: set) -> set:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 origin = ".".join(base + ([node.module] if node.module else []))
             else:
                 origin = node.module
@@ -61,7 +61,7 @@ def find_cycle(graph: dict):
         stack.append(node)
         for target in sorted(graph[node]):
             if state.get(target) == "open":
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state:
                 cycle = visit(target)
                 if cycle:
@@ -96,12 +96,15 @@ def test_the_graph_sees_function_level_and_relative_imports():
     assert "nst_utils.weights.load" in graph["nst_utils.weights"]
 
 
-@pytest.mark.parametrize("graph, cyclic", [
-    ({"a": {"b"}, "b": {"c"}, "c": set()}, False),
-    ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True),
-    ({"a": {"a"}}, True),
-    ({"a": {"b", "c"}, "b": {"d"}, "c": {"d"}, "d": set()}, False),
-])
+@pytest.mark.parametrize(
+    "graph, cyclic",
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, False),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True),
+        ({"a": {"a"}}, True),
+        ({"a": {"b", "c"}, "b": {"d"}, "c": {"d"}, "d": set()}, False),
+    ],
+)
 def test_find_cycle_on_small_graphs(graph, cyclic):
     cycle = find_cycle(graph)
     assert (cycle is not None) == cyclic
@@ -117,9 +120,14 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
     (package / "a.py").write_text("from .b import thing\n")
     (package / "b.py").write_text("def thing():\n    from . import a\n    return a\n")
     known = {"pkg", "pkg.a", "pkg.b"}
-    graph = {name: imported_modules(name, package / (name.split(".")[-1] + ".py")
-                                    if name != "pkg" else package / "__init__.py", known)
-             for name in known}
+    graph = {
+        name: imported_modules(
+            name,
+            package / (name.split(".")[-1] + ".py") if name != "pkg" else package / "__init__.py",
+            known,
+        )
+        for name in known
+    }
     assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}}
     assert find_cycle(graph) in (["pkg.a", "pkg.b", "pkg.a"], ["pkg.b", "pkg.a", "pkg.b"])
 
@@ -130,8 +138,11 @@ def test_the_weights_modules_import_only_those_before_them():
     order = ["sources", "mat", "cache", "download", "load", "doctor"]
     graph = import_graph()
     for i, short in enumerate(order):
-        inside = {t.rpartition(".")[2] for t in graph[f"nst_utils.weights.{short}"]
-                  if t.startswith("nst_utils.weights.")}
+        inside = {
+            t.rpartition(".")[2]
+            for t in graph[f"nst_utils.weights.{short}"]
+            if t.startswith("nst_utils.weights.")
+        }
         assert inside <= set(order[:i]), f"{short} imports {sorted(inside - set(order[:i]))}"
     outside = set().union(*(graph[name] for name in graph if name.startswith("nst_utils.weights")))
     assert not {t for t in outside if t.startswith("nst_utils.commands") or t == "nst_utils.vgg"}

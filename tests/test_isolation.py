@@ -43,13 +43,24 @@ print(json.dumps(found))
 def _spec(tmp_path, argv, uid=301_234):
     binds = [[d, d, "dir"] for d in ("/usr", "/lib", "/lib64", "/bin") if os.path.isdir(d)]
     binds += [["/etc/ld.so.cache", "/etc/ld.so.cache", "file"], ["/dev/null", "/dev/null", "dev"]]
-    return {"binds": binds, "tmp_mb": 4, "uid": uid, "rlimits": {"nproc": 64, "core": 0},
-            "argv": argv, "env": {}, "cwd": "/tmp"}
+    return {
+        "binds": binds,
+        "tmp_mb": 4,
+        "uid": uid,
+        "rlimits": {"nproc": 64, "core": 0},
+        "argv": argv,
+        "env": {},
+        "cwd": "/tmp",
+    }
 
 
 def _run(spec, prefix=()):
-    done = subprocess.run([*prefix, SYSTEM_PYTHON, "-I", "-S", str(ISOLATE), json.dumps(spec)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*prefix, SYSTEM_PYTHON, "-I", "-S", str(ISOLATE), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -83,8 +94,9 @@ def test_the_box_sees_only_itself_and_writes_only_its_tmp(tmp_path, who):
     probe = PROBE.replace("@OUTSIDE@", str(outside))
     found = _run(_spec(tmp_path, [SYSTEM_PYTHON, "-I", "-S", "-c", probe]), prefix)
     assert found["pid"] == 1 and found["pids"] == ["1"]
-    assert found["root"] == ["bin", "dev", "etc", "lib", "lib64", "proc", "tmp", "usr"] or \
-        set(found["root"]) <= {"bin", "dev", "etc", "lib", "lib64", "proc", "tmp", "usr"}
+    assert found["root"] == ["bin", "dev", "etc", "lib", "lib64", "proc", "tmp", "usr"] or set(
+        found["root"]
+    ) <= {"bin", "dev", "etc", "lib", "lib64", "proc", "tmp", "usr"}
     assert found["writes"]["/tmp/x"] == "written"
     assert found["writes"]["/x"] == found["writes"]["/usr/x"] == "Read-only file system"
     assert found["writes"][f"{outside}/x"] == "No such file or directory"
@@ -100,14 +112,17 @@ def test_killing_the_launcher_ends_everything_in_the_box(tmp_path):
     marker = f"nst-isolation-marker-{os.getpid()}"
     code = f"import os, time\nos.fork(); os.fork()\ntime.sleep(120)  # {marker}"
     spec = _spec(tmp_path, [SYSTEM_PYTHON, "-I", "-S", "-c", code])
-    launcher = subprocess.Popen([SYSTEM_PYTHON, "-I", "-S", str(ISOLATE), json.dumps(spec)],
-                                start_new_session=True)
+    launcher = subprocess.Popen(
+        [SYSTEM_PYTHON, "-I", "-S", str(ISOLATE), json.dumps(spec)], start_new_session=True
+    )
 
     def running():
         found = 0
         for pid in os.listdir("/proc"):
             try:
-                found += pid.isdigit() and marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+                found += (
+                    pid.isdigit() and marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+                )
             except OSError:
                 pass
         return found
@@ -127,7 +142,11 @@ def test_killing_the_launcher_ends_everything_in_the_box(tmp_path):
 def test_a_failed_setup_never_runs_the_program_unconfined(tmp_path):
     spec = _spec(tmp_path, [SYSTEM_PYTHON, "-c", "print('ran')"])
     spec["binds"].append(["/does/not/exist", "/x", "dir"])
-    done = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(ISOLATE), json.dumps(spec)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-S", str(ISOLATE), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 125 and "ran" not in done.stdout
     assert done.stderr.startswith("isolation failed: ")

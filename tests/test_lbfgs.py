@@ -25,11 +25,18 @@ def test_lbfgs_reaches_the_minimum_of_a_quadratic_and_saves_like_adam(sess, tmp_
     model, costs = quadratic(sess, target)
     step = LBFGS(sess, model["input"], costs)
     reports, steps = [], []
-    result = optimize(sess, model, step, costs, np.zeros((1, 2, 3, 3)), num_iterations=5,
-                      save_every=2, output_dir=tmp_path,
-                      hooks=Hooks(report=lambda *a: reports.append(a),
-                                  on_step=lambda *a: steps.append(a)))
-    start_cost = float(np.sum(target ** 2))
+    result = optimize(
+        sess,
+        model,
+        step,
+        costs,
+        np.zeros((1, 2, 3, 3)),
+        num_iterations=5,
+        save_every=2,
+        output_dir=tmp_path,
+        hooks=Hooks(report=lambda *a: reports.append(a), on_step=lambda *a: steps.append(a)),
+    )
+    start_cost = float(np.sum(target**2))
     assert result.history[0][0] == pytest.approx(start_cost, rel=1e-6)
     assert result.iterations == len(result.history) == len(steps) >= 1
     totals = [h[0] for h in result.history]
@@ -47,10 +54,21 @@ def test_lbfgs_runs_exactly_the_iterations_asked_on_a_harder_problem(sess, rng):
     # A Rosenbrock-like valley over 18 numbers: many iterations are needed, so all 7 run.
     x = tf1.Variable(np.zeros((1, 2, 3, 3)), dtype="float32")
     flat = tf.reshape(x, [-1]) / 10.0
-    J = tf.reduce_sum(100.0 * tf.square(flat[1:] - tf.square(flat[:-1])) + tf.square(1.0 - flat[:-1]))
+    J = tf.reduce_sum(
+        100.0 * tf.square(flat[1:] - tf.square(flat[:-1])) + tf.square(1.0 - flat[:-1])
+    )
     model, costs = {"input": x}, (J, J, J)
-    result = optimize(sess, model, LBFGS(sess, x, costs), costs, np.full((1, 2, 3, 3), -12.0),
-                      num_iterations=7, save_every=0, output_dir=False, hooks=Hooks(report=None))
+    result = optimize(
+        sess,
+        model,
+        LBFGS(sess, x, costs),
+        costs,
+        np.full((1, 2, 3, 3), -12.0),
+        num_iterations=7,
+        save_every=0,
+        output_dir=False,
+        hooks=Hooks(report=None),
+    )
     assert result.stopped is None and result.iterations == 7
     totals = [h[0] for h in result.history]
     assert all(b < a for a, b in zip(totals, totals[1:]))
@@ -59,18 +77,35 @@ def test_lbfgs_runs_exactly_the_iterations_asked_on_a_harder_problem(sess, rng):
 def test_lbfgs_stops_when_asked_and_on_a_non_finite_start(sess, tmp_path):
     model, costs = quadratic(sess, np.ones((1, 2, 3, 3)))
     asked = []
-    result = optimize(sess, model, LBFGS(sess, model["input"], costs), costs,
-                      np.full((1, 2, 3, 3), 40.0), num_iterations=20, save_every=0,
-                      output_dir=False,
-                      hooks=Hooks(report=None, should_stop=lambda: len(asked) >= 1,
-                                  on_step=lambda *a: asked.append(a)))
+    result = optimize(
+        sess,
+        model,
+        LBFGS(sess, model["input"], costs),
+        costs,
+        np.full((1, 2, 3, 3), 40.0),
+        num_iterations=20,
+        save_every=0,
+        output_dir=False,
+        hooks=Hooks(
+            report=None, should_stop=lambda: len(asked) >= 1, on_step=lambda *a: asked.append(a)
+        ),
+    )
     assert result.stopped == "interrupted" and result.iterations == 1
     # sqrt of a negative number: the first cost is NaN, the start image is kept and saved.
     x = tf1.Variable(np.zeros((1, 2, 3, 3)), dtype="float32")
     J = tf.reduce_sum(tf.sqrt(x))
     start = np.full((1, 2, 3, 3), -1.0)
-    result = optimize(sess, {"input": x}, LBFGS(sess, x, (J, J, J)), (J, J, J), start,
-                      num_iterations=3, save_every=1, output_dir=tmp_path, hooks=Hooks(report=None))
+    result = optimize(
+        sess,
+        {"input": x},
+        LBFGS(sess, x, (J, J, J)),
+        (J, J, J),
+        start,
+        num_iterations=3,
+        save_every=1,
+        output_dir=tmp_path,
+        hooks=Hooks(report=None),
+    )
     assert result.stopped == "non-finite" and result.iterations == 0
     np.testing.assert_array_equal(result.image, start)
     assert [p.name for p in tmp_path.iterdir()] == [FINAL_IMAGE]

@@ -26,13 +26,19 @@ tf1 = tf.compat.v1
 
 def _model_nn_source(path=SOLVED) -> str:
     nb = nbformat.read(str(path), as_version=4)
-    (source,) = [c.source for c in nb.cells if c.cell_type == "code" and "def model_nn(" in c.source]
+    (source,) = [
+        c.source for c in nb.cells if c.cell_type == "code" and "def model_nn(" in c.source
+    ]
     return source
 
 
 def _model_nn(source=None, namespace=None):
     """The notebook's model_nn defined in `namespace` (a fresh one with the notebook's imports)."""
-    namespace = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image} if namespace is None else namespace
+    namespace = (
+        {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image}
+        if namespace is None
+        else namespace
+    )
     source = source or _model_nn_source()
     # As IPython does for a cell, so that inspect.getsource finds the function's text.
     filename = f"<cell-{abs(hash(source))}>"
@@ -50,8 +56,9 @@ def _changed(old: str, new: str):
 def test_the_notebooks_loop_gives_optimizes_images_bit_for_bit(vgg_mat, tmp_path, monkeypatch):
     width, height, iterations = 32, 24, 3
     rng = np.random.default_rng(5)
-    content, style, start = (rng.normal(0, 50, (1, height, width, 3)).astype(np.float32)
-                             for _ in range(3))
+    content, style, start = (
+        rng.normal(0, 50, (1, height, width, 3)).astype(np.float32) for _ in range(3)
+    )
     graph = tf.Graph()
     with graph.as_default(), tf1.Session(graph=graph) as sess, sess.as_default():
         model = load_vgg_model(vgg_mat, image_height=height, image_width=width)
@@ -61,19 +68,37 @@ def test_the_notebooks_loop_gives_optimizes_images_bit_for_bit(vgg_mat, tmp_path
         J_style = costs.compute_style_cost(model, STYLE_LAYERS, sess=sess)
         J = costs.total_cost(J_content, J_style)
         train_step = tf1.train.AdamOptimizer(2.0).minimize(J)
-        namespace = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image,
-                     "model": model, "train_step": train_step, "J": J, "J_content": J_content,
-                     "J_style": J_style}
+        namespace = {
+            "tf": tf1,
+            "np": np,
+            "CONFIG": CONFIG,
+            "save_image": save_image,
+            "model": model,
+            "train_step": train_step,
+            "J": J,
+            "J_content": J_content,
+            "J_style": J_style,
+        }
         model_nn = _model_nn(namespace=namespace)
         monkeypatch.setattr(CONFIG, "OUTPUT_DIR", str(tmp_path / "notebook") + "/")
         mine = model_nn(sess, start.copy(), num_iterations=iterations)
-        theirs = optimize(sess, model, train_step, (J, J_content, J_style), start.copy(),
-                          num_iterations=iterations, output_dir=tmp_path / "optimize", hooks=Hooks(report=None))
+        theirs = optimize(
+            sess,
+            model,
+            train_step,
+            (J, J_content, J_style),
+            start.copy(),
+            num_iterations=iterations,
+            output_dir=tmp_path / "optimize",
+            hooks=Hooks(report=None),
+        )
     assert mine.dtype == theirs.image.dtype == np.float32
     assert not np.array_equal(mine, start)
     np.testing.assert_array_equal(mine, theirs.image)
     for name in ("0.png", "generated_image.jpg"):
-        assert (tmp_path / "notebook" / name).read_bytes() == (tmp_path / "optimize" / name).read_bytes()
+        assert (tmp_path / "notebook" / name).read_bytes() == (
+            tmp_path / "optimize" / name
+        ).read_bytes()
 
 
 def test_check_passes_the_solved_model_nn(capsys):
@@ -84,33 +109,57 @@ def test_check_passes_the_solved_model_nn(capsys):
     assert capsys.readouterr().out == verdict + "\n"
 
 
-@pytest.mark.parametrize("old, new, expected", [
-    ("sess.run(tf.global_variables_initializer())", "pass",
-     "first run tf.global_variables_initializer()"),
-    ("sess.run(model['input'].assign(input_image))", "pass",
-     "the loop started from zeros, not from input_image"),
-    ("sess.run(train_step)", "pass", "the image never changed"),
-    ("generated_image = sess.run(model['input'])",
-     "generated_image = sess.run(model['input']) + 1e-3",
-     "the image differs from the reference loop's"),
-    ("    return generated_image", "    return None", "returns NoneType, not the generated image"),
-    ('print("total cost = " + str(Jt))', 'print("total cost = " + str(float(Jt)))',
-     "the cost report differs"),
-    ('save_image(CONFIG.OUTPUT_DIR + str(i) + ".png", generated_image)',
-     'save_image(CONFIG.OUTPUT_DIR + str(i + 1) + ".png", generated_image)',
-     "it saved ['1.png', '21.png', 'generated_image.jpg'] where"),
-])
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (
+            "sess.run(tf.global_variables_initializer())",
+            "pass",
+            "first run tf.global_variables_initializer()",
+        ),
+        (
+            "sess.run(model['input'].assign(input_image))",
+            "pass",
+            "the loop started from zeros, not from input_image",
+        ),
+        ("sess.run(train_step)", "pass", "the image never changed"),
+        (
+            "generated_image = sess.run(model['input'])",
+            "generated_image = sess.run(model['input']) + 1e-3",
+            "the image differs from the reference loop's",
+        ),
+        (
+            "    return generated_image",
+            "    return None",
+            "returns NoneType, not the generated image",
+        ),
+        (
+            'print("total cost = " + str(Jt))',
+            'print("total cost = " + str(float(Jt)))',
+            "the cost report differs",
+        ),
+        (
+            'save_image(CONFIG.OUTPUT_DIR + str(i) + ".png", generated_image)',
+            'save_image(CONFIG.OUTPUT_DIR + str(i + 1) + ".png", generated_image)',
+            "it saved ['1.png', '21.png', 'generated_image.jpg'] where",
+        ),
+    ],
+)
 def test_check_names_the_mistake(old, new, expected):
     verdict = check_model_nn(_changed(old, new))
     assert verdict.startswith("model_nn: FAIL - ") and expected in verdict, verdict
 
 
 def test_a_step_before_reading_in_the_wrong_order_fails():
-    swapped = _model_nn_source().replace(
-        "        sess.run(train_step)\n", "        __STEP__\n").replace(
-        "        generated_image = sess.run(model['input'])\n",
-        "        generated_image = sess.run(model['input'])\n        sess.run(train_step)\n").replace(
-        "        __STEP__\n", "")
+    swapped = (
+        _model_nn_source()
+        .replace("        sess.run(train_step)\n", "        __STEP__\n")
+        .replace(
+            "        generated_image = sess.run(model['input'])\n",
+            "        generated_image = sess.run(model['input'])\n        sess.run(train_step)\n",
+        )
+        .replace("        __STEP__\n", "")
+    )
     verdict = check_model_nn(_model_nn(swapped))
     assert verdict.startswith("model_nn: FAIL - after 21 iterations the image differs"), verdict
 
@@ -127,8 +176,14 @@ def test_other_errors_are_reported_in_one_line():
 
 
 def test_the_notebooks_globals_and_config_are_restored():
-    namespace = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image,
-                 "model": "the notebook's model", "J": 1.5}
+    namespace = {
+        "tf": tf1,
+        "np": np,
+        "CONFIG": CONFIG,
+        "save_image": save_image,
+        "model": "the notebook's model",
+        "J": 1.5,
+    }
     model_nn = _model_nn(namespace=namespace)
     before = CONFIG.OUTPUT_DIR
     assert check_model_nn(model_nn).startswith("model_nn: PASS")

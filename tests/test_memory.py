@@ -13,8 +13,10 @@ def test_the_activation_counts_are_vgg19s_to_conv5_1():
     names = [c.name for c in CONV_LAYERS][:13] + ["avgpool1", "avgpool2", "avgpool3", "avgpool4"]
     floats = sum(np.prod(activation_shape(n, 32, 48)) for n in names)
     assert memory.ACTIVATION_FLOATS_PER_PIXEL == pytest.approx(floats / (32 * 48))
-    style = sum(np.prod(activation_shape(n, 32, 48)) for n in
-                ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))
+    style = sum(
+        np.prod(activation_shape(n, 32, 48))
+        for n in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    )
     assert memory.STYLE_FLOATS_PER_PIXEL == pytest.approx(style / (32 * 48))
 
 
@@ -45,14 +47,23 @@ def _cgroup(tmp_path, membership, files):
     return tmp_path / "sys", tmp_path / "proc" / "cgroup"
 
 
-@pytest.mark.parametrize("membership, files, room", [
-    ("0::/job\n", {"job/memory.max": str(4 << 30), "job/memory.current": str(1 << 30)}, 3072.0),
-    ("0::/job\n", {"job/memory.max": "max", "job/memory.current": "5"}, None),
-    ("4:memory:/box\n0::/\n", {"memory/box/memory.limit_in_bytes": str(2 << 30),
-                               "memory/box/memory.usage_in_bytes": str(512 << 20)}, 1536.0),
-    ("4:memory:/box\n", {"memory/box/memory.limit_in_bytes": str(1 << 62)}, None),
-    ("garbage", {}, None),
-])
+@pytest.mark.parametrize(
+    "membership, files, room",
+    [
+        ("0::/job\n", {"job/memory.max": str(4 << 30), "job/memory.current": str(1 << 30)}, 3072.0),
+        ("0::/job\n", {"job/memory.max": "max", "job/memory.current": "5"}, None),
+        (
+            "4:memory:/box\n0::/\n",
+            {
+                "memory/box/memory.limit_in_bytes": str(2 << 30),
+                "memory/box/memory.usage_in_bytes": str(512 << 20),
+            },
+            1536.0,
+        ),
+        ("4:memory:/box\n", {"memory/box/memory.limit_in_bytes": str(1 << 62)}, None),
+        ("garbage", {}, None),
+    ],
+)
 def test_the_cgroup_limit_is_read_in_v1_and_v2(tmp_path, membership, files, room):
     root, proc = _cgroup(tmp_path, membership, files)
     assert memory.cgroup_room_mb(root, proc) == room
@@ -82,13 +93,17 @@ def test_a_run_that_does_not_fit_is_refused_with_what_would(monkeypatch):
     assert "but 4.0 GB is available (MemAvailable)" in message
     w, h = (int(v) for v in message.split("about ")[-1].split(" ")[0].split("x"))
     assert abs(w / h - 1.5) < 0.01
-    assert memory.estimate_peak(w, h).total_mb <= 4096.0 < memory.estimate_peak(w + 8, h + 6).total_mb
+    assert (
+        memory.estimate_peak(w, h).total_mb <= 4096.0 < memory.estimate_peak(w + 8, h + 6).total_mb
+    )
     monkeypatch.setattr(memory, "available_mb", lambda: (100.0, "the cgroup's limit"))
     with pytest.raises(NotEnoughMemoryError, match="close other programs"):
         memory.check_fits(400, 300)
 
 
-def test_a_painting_that_fits_neither_whole_nor_in_tiles_is_refused_before_any_image_is_made(monkeypatch):
+def test_a_painting_that_fits_neither_whole_nor_in_tiles_is_refused_before_any_image_is_made(
+    monkeypatch,
+):
     from nst_utils import stylize
     from nst_utils.settings import DEFAULTS
 

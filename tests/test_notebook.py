@@ -27,17 +27,19 @@ from conftest import SMALL_HEIGHT, SMALL_WIDTH
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer.ipynb"
 GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
 #: The four lines the student writes in model_nn, as the original had them.
-MODEL_NN_LINES = ("sess.run(tf.global_variables_initializer())",
-                  "sess.run(model['input'].assign(input_image))",
-                  "sess.run(train_step)",
-                  "generated_image = sess.run(model['input'])")
+MODEL_NN_LINES = (
+    "sess.run(tf.global_variables_initializer())",
+    "sess.run(model['input'].assign(input_image))",
+    "sess.run(train_step)",
+    "generated_image = sess.run(model['input'])",
+)
 J_LINE = "J = total_cost(J_content, J_style, alpha=10, beta=40)"
 COMPARE_MARK = "NB_COMPARE "
 
 #: Appended to the notebook: the largest relative difference between each of the notebook's
 #: cost functions (the four graded ones and the given compute_style_cost) and the package's,
 #: over random inputs with unequal n_H, n_W, n_C.
-COMPARE_CELL = r'''
+COMPARE_CELL = r"""
 import json as _json
 from nst_utils import costs as _ref
 from nst_utils.reference import evaluate as _evaluate
@@ -77,7 +79,7 @@ sess.run(model["input"].assign(_rng.normal(0, 50, _shape).astype("float32")))
 _values = sess.run(_mine + _theirs)
 _worst["compute_style_cost"] = max(_rel(_values[0], _values[2]), _rel(_values[1], _values[3]))
 print("NB_COMPARE " + _json.dumps(_worst))
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -88,18 +90,33 @@ def executed(vgg_mat, tmp_path_factory):
     at = next(i for i, c in enumerate(nb.cells) if "def model_nn(" in c.source)
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell("model_nn.__defaults__ = (2,)"))
     nb.cells.append(nbformat.v4.new_code_cell(COMPARE_CELL))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NST_") and k != "TF_CPP_MIN_LOG_LEVEL"}
-    env.update(NST_WEIGHTS=str(vgg_mat), NST_IMAGE_WIDTH=str(SMALL_WIDTH),
-               NST_IMAGE_HEIGHT=str(SMALL_HEIGHT), NST_OUTPUT_DIR=str(out), MPLBACKEND="agg")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NST_") and k != "TF_CPP_MIN_LOG_LEVEL"
+    }
+    env.update(
+        NST_WEIGHTS=str(vgg_mat),
+        NST_IMAGE_WIDTH=str(SMALL_WIDTH),
+        NST_IMAGE_HEIGHT=str(SMALL_HEIGHT),
+        NST_OUTPUT_DIR=str(out),
+        MPLBACKEND="agg",
+    )
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
     client.execute(env=env)
     return nb, out
 
 
 def _stdout(cell) -> str:
-    return "".join(o.get("text", "") for o in cell.outputs
-                   if o.output_type == "stream" and o.name == "stdout")
+    return "".join(
+        o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"
+    )
 
 
 def _cell_printing(nb, prefix: str) -> str:
@@ -130,7 +147,8 @@ def test_graded_cells_are_the_originals_four():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     heads = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "code" and c.source]
     assert sorted(h for h in heads if h.startswith("# GRADED FUNCTION:")) == sorted(
-        f"# GRADED FUNCTION: {name}" for name in GRADED)
+        f"# GRADED FUNCTION: {name}" for name in GRADED
+    )
     for name in GRADED:
         cell = next(c.source for c in nb.cells if c.source.startswith(f"# GRADED FUNCTION: {name}"))
         start, end = cell.index("### START CODE HERE ###"), cell.index("### END CODE HERE ###")
@@ -148,7 +166,9 @@ def test_student_notebook_blanks_exactly_the_originals_exercises():
     solved = nbformat.read(NOTEBOOK, as_version=4)
     student = nbformat.read(STUDENT, as_version=4)
     assert len(solved.cells) == len(student.cells)
-    changed = [(a.source, b.source) for a, b in zip(solved.cells, student.cells) if a.source != b.source]
+    changed = [
+        (a.source, b.source) for a, b in zip(solved.cells, student.cells) if a.source != b.source
+    ]
     # the four graded functions, the J line and model_nn: nothing else changes
     assert len(changed) == 6
     model_nn = _cell(student, "def model_nn(").source
@@ -161,31 +181,43 @@ def test_student_notebook_blanks_exactly_the_originals_exercises():
     j_cell = next(b for a, b in changed if J_LINE in a)
     assert J_LINE not in j_cell and "J = None" in j_cell
     # compute_style_cost and the optimizer stay given
-    assert _cell(student, "def compute_style_cost(").source == _cell(solved, "def compute_style_cost(").source
+    assert (
+        _cell(student, "def compute_style_cost(").source
+        == _cell(solved, "def compute_style_cost(").source
+    )
     assert "optimizer.minimize(J)" in _cell(student, "optimizer.minimize(J)").source
 
 
 def test_notebook_runs_without_error(executed):
     nb, _ = executed
-    errors = [(o.ename, o.evalue) for c in nb.cells if c.cell_type == "code"
-              for o in c.outputs if o.output_type == "error"]
+    errors = [
+        (o.ename, o.evalue)
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert errors == []
 
 
 def test_no_tensorflow_startup_lines_in_the_outputs(executed):
     nb, _ = executed
-    streams = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-               if o.output_type == "stream"]
+    streams = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
+    ]
     assert [o.text for o in streams if o.name == "stderr"] == []
     text = "".join(o.text for o in streams)
     assert not STARTUP_NOISE.search(text) and "is deprecated" not in text
 
 
-@pytest.mark.parametrize("prefix, expected, tol", [
-    ("J_content = ", 6.76559, 1e-5),
-    ("J_style_layer = ", 9.19028, 1e-5),
-    ("J = ", 35.34667875478276, 1e-12),
-])
+@pytest.mark.parametrize(
+    "prefix, expected, tol",
+    [
+        ("J_content = ", 6.76559, 1e-5),
+        ("J_style_layer = ", 9.19028, 1e-5),
+        ("J = ", 35.34667875478276, 1e-12),
+    ],
+)
 def test_test_cells_print_published_values(executed, prefix, expected, tol):
     text = _cell_printing(executed[0], prefix)
     value = float(text.split(prefix, 1)[1].split()[0])
@@ -194,8 +226,11 @@ def test_test_cells_print_published_values(executed, prefix, expected, tol):
 
 def test_gram_cell_prints_published_matrix(executed):
     text = _cell_printing(executed[0], "GA = ")
-    expected = [[6.422305, -4.429122, -2.096682], [-4.429122, 19.465837, 19.563871],
-                [-2.096682, 19.563871, 20.686462]]
+    expected = [
+        [6.422305, -4.429122, -2.096682],
+        [-4.429122, 19.465837, 19.563871],
+        [-2.096682, 19.563871, 20.686462],
+    ]
     np.testing.assert_allclose(np.reshape(_numbers(text), (3, 3)), expected, atol=1e-5)
 
 
@@ -240,8 +275,12 @@ def test_final_cell_shows_no_stale_picture(tmp_path, capsys):
 
 def test_self_checks_pass(executed):
     nb, _ = executed
-    lines = [line for c in nb.cells if c.cell_type == "code" and c.source.startswith("check(")
-             for line in _stdout(c).splitlines()]
+    lines = [
+        line
+        for c in nb.cells
+        if c.cell_type == "code" and c.source.startswith("check(")
+        for line in _stdout(c).splitlines()
+    ]
     assert sorted(line.split(":")[0] for line in lines) == sorted(GRADED + ("model_nn",))
     for line in lines:
         expected = " PASS - " if line.startswith("model_nn:") else " - correct: "
@@ -259,9 +298,15 @@ def test_notebook_functions_agree_with_package(executed):
 def test_figures_the_notebook_shows_exist():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     text = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    paths = re.findall(r'\]\((\.\./images/[^)]+)\)', text) + re.findall(r'src="(\.\./images/[^"]+)"', text)
-    assert {"../images/seed_result_louvre_sandstone.png", "../images/diagram_content_cost.png",
-            "../images/diagram_unrolling.png", "../images/diagram_gram.png"} <= set(paths)
+    paths = re.findall(r"\]\((\.\./images/[^)]+)\)", text) + re.findall(
+        r'src="(\.\./images/[^"]+)"', text
+    )
+    assert {
+        "../images/seed_result_louvre_sandstone.png",
+        "../images/diagram_content_cost.png",
+        "../images/diagram_unrolling.png",
+        "../images/diagram_gram.png",
+    } <= set(paths)
     assert [p for p in paths if not (NOTEBOOK.parent / p).is_file()] == []
 
 

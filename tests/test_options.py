@@ -10,7 +10,10 @@ from nst_utils.errors import ConfigError
 
 
 def test_style_layers_parse_names_and_weights():
-    assert options.style_layers_arg("conv1_1:0.2,conv2_1:0.5") == (("conv1_1", 0.2), ("conv2_1", 0.5))
+    assert options.style_layers_arg("conv1_1:0.2,conv2_1:0.5") == (
+        ("conv1_1", 0.2),
+        ("conv2_1", 0.5),
+    )
     assert options.style_layers_arg(" conv3_1 : 1e-1 ") == (("conv3_1", 0.1),)
     # Bare names share the weight equally: the original's five layers at 0.2 each.
     five = options.style_layers_arg("conv1_1,conv2_1,conv3_1,conv4_1,conv5_1")
@@ -19,31 +22,41 @@ def test_style_layers_parse_names_and_weights():
     assert options.style_layers_arg(options.format_style_layers(STYLE_LAYERS)) == STYLE_LAYERS
 
 
-@pytest.mark.parametrize("text, says", [
-    ("conv1_1=0.2", "unknown layer"),
-    ("conv9_1:0.2", "unknown layer 'conv9_1'"),
-    ("conv1_1:abc", "the weight of conv1_1 must be a number"),
-    ("conv1_1:-1", "must be a number >= 0"),
-    ("conv1_1:nan", "must be a number >= 0"),
-    ("conv1_1:0.2,,conv2_1:0.2", "malformed style layers"),
-    ("", "malformed style layers"),
-    ("conv1_1:0.2,conv1_1:0.3", "listed twice"),
-    ("conv1_1:0,conv2_1:0", "at least one weight must be > 0"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("conv1_1=0.2", "unknown layer"),
+        ("conv9_1:0.2", "unknown layer 'conv9_1'"),
+        ("conv1_1:abc", "the weight of conv1_1 must be a number"),
+        ("conv1_1:-1", "must be a number >= 0"),
+        ("conv1_1:nan", "must be a number >= 0"),
+        ("conv1_1:0.2,,conv2_1:0.2", "malformed style layers"),
+        ("", "malformed style layers"),
+        ("conv1_1:0.2,conv1_1:0.3", "listed twice"),
+        ("conv1_1:0,conv2_1:0", "at least one weight must be > 0"),
+    ],
+)
 def test_malformed_style_layers_are_refused_with_a_reason(text, says):
     with pytest.raises(argparse.ArgumentTypeError, match=says):
         options.style_layers_arg(text)
 
 
-@pytest.mark.parametrize("convert, good, bad", [
-    (options.positive_int_arg, {"3": 3}, ["0", "-2", "1.5", "x"]),
-    (options.non_negative_int_arg, {"0": 0, "7": 7}, ["-1", "two"]),
-    (options.positive_float_arg, {"0.5": 0.5}, ["0", "-1", "inf", "nan", "x"]),
-    (options.non_negative_float_arg, {"0": 0.0, "2.5": 2.5}, ["-0.1", "inf"]),
-    (options.ratio_arg, {"0": 0.0, "1": 1.0, "0.6": 0.6}, ["1.01", "-0.2"]),
-    (options.seed_arg, {"0": 0, "4294967295": 2 ** 32 - 1}, ["-1", "4294967296", "s"]),
-    (options.layer_arg, {"conv4_2": "conv4_2", "avgpool3": "avgpool3"}, ["input", "conv4_5", "relu1_1"]),
-])
+@pytest.mark.parametrize(
+    "convert, good, bad",
+    [
+        (options.positive_int_arg, {"3": 3}, ["0", "-2", "1.5", "x"]),
+        (options.non_negative_int_arg, {"0": 0, "7": 7}, ["-1", "two"]),
+        (options.positive_float_arg, {"0.5": 0.5}, ["0", "-1", "inf", "nan", "x"]),
+        (options.non_negative_float_arg, {"0": 0.0, "2.5": 2.5}, ["-0.1", "inf"]),
+        (options.ratio_arg, {"0": 0.0, "1": 1.0, "0.6": 0.6}, ["1.01", "-0.2"]),
+        (options.seed_arg, {"0": 0, "4294967295": 2**32 - 1}, ["-1", "4294967296", "s"]),
+        (
+            options.layer_arg,
+            {"conv4_2": "conv4_2", "avgpool3": "avgpool3"},
+            ["input", "conv4_5", "relu1_1"],
+        ),
+    ],
+)
 def test_number_and_layer_converters(convert, good, bad):
     for text, value in good.items():
         assert convert(text) == value

@@ -31,24 +31,38 @@ def port_run(vgg_mat, tmp_path_factory):
     project = tmp_path_factory.mktemp("original-project")
     (project / "images").mkdir()
     for name in ("louvre.jpg", "sandstone.jpg"):
-        iio.imwrite(project / "images" / name,
-                    load_image(PROJECT_ROOT / "images" / name, size=(WIDTH, HEIGHT)), quality=95)
+        iio.imwrite(
+            project / "images" / name,
+            load_image(PROJECT_ROOT / "images" / name, size=(WIDTH, HEIGHT)),
+            quality=95,
+        )
     (project / "pretrained-model").mkdir()
     (project / "pretrained-model" / "imagenet-vgg-verydeep-19.mat").symlink_to(vgg_mat)
     (project / "output").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NST_")}
-    env.update(NST_IMAGE_WIDTH=str(WIDTH), NST_IMAGE_HEIGHT=str(HEIGHT), MPLBACKEND="agg",
-               NST_WEIGHTS_CACHE_DIR=str(project / "cache"),
-               PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT)] + [p for p in
-                                           [os.environ.get("PYTHONPATH")] if p]))
-    done = subprocess.run([sys.executable, str(PORT)], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=600)
+    env.update(
+        NST_IMAGE_WIDTH=str(WIDTH),
+        NST_IMAGE_HEIGHT=str(HEIGHT),
+        MPLBACKEND="agg",
+        NST_WEIGHTS_CACHE_DIR=str(project / "cache"),
+        PYTHONPATH=os.pathsep.join(
+            [str(PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+        ),
+    )
+    done = subprocess.run(
+        [sys.executable, str(PORT)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout, project
 
 
 def _value(stdout: str, prefix: str) -> str:
-    found = [line[len(prefix):] for line in stdout.splitlines() if line.startswith(prefix)]
+    found = [line[len(prefix) :] for line in stdout.splitlines() if line.startswith(prefix)]
     assert len(found) == 1, f"{prefix!r} printed {len(found)} times"
     return found[0]
 
@@ -66,7 +80,7 @@ def _numpy_layer_style_cost(a_S, a_G):
     _, n_H, n_W, n_C = a_G.shape
     unrolled = [a.reshape(n_H * n_W, n_C).T for a in (a_S, a_G)]
     GS, GG = (u @ u.T for u in unrolled)
-    return np.sum((GS - GG) ** 2) / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+    return np.sum((GS - GG) ** 2) / (4 * n_C**2 * (n_H * n_W) ** 2)
 
 
 def test_test_cells_print_tf2s_draws(port_run):
@@ -75,14 +89,17 @@ def test_test_cells_print_tf2s_draws(port_run):
     assert float(_value(stdout, "J_content = ")) == pytest.approx(7.6410217, abs=1e-5)
     a_S, a_G = _tf2_draws([1, 4, 4, 3])
     assert float(_value(stdout, "J_style_layer = ")) == pytest.approx(
-        _numpy_layer_style_cost(a_S, a_G), rel=1e-5)
+        _numpy_layer_style_cost(a_S, a_G), rel=1e-5
+    )
     assert float(_value(stdout, "J = ")) == 35.34667875478276
 
 
 def test_gram_cell(port_run):
     stdout, _ = port_run
     block = stdout.split("GA = ", 1)[1].split("]]", 1)[0]
-    printed = np.array([float(x) for x in re.findall(r"-?\d+\.\d*(?:e[-+]?\d+)?", block)]).reshape(3, 3)
+    printed = np.array([float(x) for x in re.findall(r"-?\d+\.\d*(?:e[-+]?\d+)?", block)]).reshape(
+        3, 3
+    )
     A = _tf2_draws([3, 2])[0]
     np.testing.assert_allclose(printed, A @ A.T, rtol=1e-5)
 

@@ -35,6 +35,7 @@ def test_layout_of_the_design():
 def test_weights_and_outputs_are_ignored_by_git_but_their_notes_are_not():
     def ignored(path):
         return subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT).returncode == 0
+
     if subprocess.run(["git", "rev-parse"], cwd=PROJECT_ROOT, capture_output=True).returncode:
         return  # not a git checkout (an sdist): nothing to check
     assert ignored("pretrained-model/imagenet-vgg-verydeep-19.mat")

@@ -20,15 +20,18 @@ E0000 00:00:1795613781.376593    8014 cuda_platform.cc:52] failed call to cuInit
 
 def _clean_env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PROJECT_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    )
     env.update(extra)
     return env
 
 
 def _python(*args):
     """Run this Python with `args` in a clean environment; the finished process."""
-    return subprocess.run([sys.executable, *args], env=_clean_env(), capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], env=_clean_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 def _printed(code) -> tuple:
@@ -46,9 +49,11 @@ def test_the_filter_drops_the_startup_lines_and_keeps_the_rest():
 
 
 def test_the_notebooks_imports_print_nothing():
-    code = ("from nst_utils import *\nimport tensorflow as tf\n"
-            "tf.compat.v1.disable_v2_behavior()\n"
-            "with tf.compat.v1.Session() as s: print(s.run(tf.constant(2) * 3))")
+    code = (
+        "from nst_utils import *\nimport tensorflow as tf\n"
+        "tf.compat.v1.disable_v2_behavior()\n"
+        "with tf.compat.v1.Session() as s: print(s.run(tf.constant(2) * 3))"
+    )
     assert _printed(code) == ("6\n", "")
 
 
@@ -68,10 +73,12 @@ def test_tensorflow_imported_after_nst_utils_is_quiet_and_leaves_keras_for_later
     # A grading record or a notebook cell writes a plain `import tensorflow`; after nst_utils
     # it prints nothing and skips Keras, which stays importable. Looking TensorFlow up first
     # (importlib.util.find_spec, as libraries check what is installed) changes nothing.
-    code = ("import importlib.util, sys, nst_utils\n" + lookup + "import tensorflow as tf\n"
-            "print('keras' in sys.modules)\n"
-            "import keras\n"
-            "print(tf.keras.layers.Dense.__name__, 'keras' in sys.modules)")
+    code = (
+        "import importlib.util, sys, nst_utils\n" + lookup + "import tensorflow as tf\n"
+        "print('keras' in sys.modules)\n"
+        "import keras\n"
+        "print(tf.keras.layers.Dense.__name__, 'keras' in sys.modules)"
+    )
     assert _printed(code) == ("False\nDense True\n", "")
 
 
@@ -84,12 +91,14 @@ def test_keras_held_back_while_tensorflow_loads_still_imports_as_a_submodule_lat
     # TensorFlow puts Keras's folders on its own __path__ as it loads (so that
     # `from tensorflow.keras import layers` resolves); holding Keras back must leave no holes
     # there. The same import without nst_utils is the reference.
-    code = ("import sys, tensorflow as tf\n"
-            "print(tf.__path__, tf.compat.v2.__path__)\n"
-            "print('keras' in sys.modules)\n"
-            "from tensorflow.keras import layers\n"
-            "from tensorflow.keras.optimizers import Adam\n"
-            "print(layers.Dense.__name__, Adam.__name__)")
+    code = (
+        "import sys, tensorflow as tf\n"
+        "print(tf.__path__, tf.compat.v2.__path__)\n"
+        "print('keras' in sys.modules)\n"
+        "from tensorflow.keras import layers\n"
+        "from tensorflow.keras.optimizers import Adam\n"
+        "print(layers.Dense.__name__, Adam.__name__)"
+    )
     held = _printed("import nst_utils\n" + code)[0].splitlines()
     plain = _printed(code)[0].splitlines()
     assert held[0] == plain[0] and "None" not in held[0]
@@ -99,12 +108,14 @@ def test_keras_held_back_while_tensorflow_loads_still_imports_as_a_submodule_lat
 def test_a_reloaded_nst_utils_installs_one_hook_and_imports_tensorflow_once_quietly():
     # importlib.reload (or a notebook's autoreload) makes a second hook class; the hooks of
     # both must be known as the same hook, not call each other without end.
-    code = ("import importlib, sys, nst_utils, nst_utils.quiet\n"
-            "importlib.reload(nst_utils.quiet)\nimportlib.reload(nst_utils)\n"
-            "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))\n"
-            "import tensorflow as tf\n"
-            "print('keras' in sys.modules, len(sys.meta_path) == len(set(map(id, sys.meta_path))))\n"
-            "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))")
+    code = (
+        "import importlib, sys, nst_utils, nst_utils.quiet\n"
+        "importlib.reload(nst_utils.quiet)\nimportlib.reload(nst_utils)\n"
+        "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))\n"
+        "import tensorflow as tf\n"
+        "print('keras' in sys.modules, len(sys.meta_path) == len(set(map(id, sys.meta_path))))\n"
+        "print(sum(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))"
+    )
     assert _printed(code) == ("1\nFalse True\n0\n", "")
 
 
@@ -114,29 +125,42 @@ def _broken_tensorflow(folder):
     package.mkdir()
     (package / "__init__.py").write_text(
         "import os\nos.write(2, b'loader: libtensorflow_cc.so.2 is missing\\n')\n"
-        "raise ImportError('libtensorflow_cc.so.2: cannot open shared object file')\n")
+        "raise ImportError('libtensorflow_cc.so.2: cannot open shared object file')\n"
+    )
     env = _clean_env()
     env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
     return env
 
 
 def test_a_broken_tensorflow_is_shown_and_stderr_given_back(tmp_path):
-    code = ("import os, nst_utils\ntry:\n    import tensorflow\n"
-            "except ImportError as exc:\n    print('caught', exc)\n"
-            "os.write(2, b'stderr is back\\n')")
-    done = subprocess.run([sys.executable, "-c", code], env=_broken_tensorflow(tmp_path),
-                          capture_output=True, text=True, timeout=60)
+    code = (
+        "import os, nst_utils\ntry:\n    import tensorflow\n"
+        "except ImportError as exc:\n    print('caught', exc)\n"
+        "os.write(2, b'stderr is back\\n')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_broken_tensorflow(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "caught libtensorflow_cc.so.2: cannot open shared object file\n"
     assert done.stderr == "loader: libtensorflow_cc.so.2 is missing\nstderr is back\n"
 
 
-@pytest.mark.parametrize("command", [["reference"], ["grade", "nowhere.ipynb"],
-                                     ["generate", "--iterations", "1"]])
+@pytest.mark.parametrize(
+    "command", [["reference"], ["grade", "nowhere.ipynb"], ["generate", "--iterations", "1"]]
+)
 def test_a_command_without_a_working_tensorflow_says_so_in_one_line(tmp_path, command):
-    done = subprocess.run([sys.executable, "-m", "nst_utils", *command],
-                          env=_broken_tensorflow(tmp_path), capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "nst_utils", *command],
+        env=_broken_tensorflow(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     last = done.stderr.splitlines()[-1]
     assert last.startswith("error: TensorFlow cannot be imported (ImportError: libtensorflow_cc")
@@ -148,7 +172,8 @@ def test_another_missing_requirement_is_named_in_the_one_line():
 
     missing = ModuleNotFoundError("No module named 'xxhash'", name="xxhash")
     assert str(requirement_error(missing)).startswith(
-        "xxhash cannot be imported (ModuleNotFoundError: No module named 'xxhash'); install")
+        "xxhash cannot be imported (ModuleNotFoundError: No module named 'xxhash'); install"
+    )
     nameless = ImportError("DLL load failed")
     assert str(requirement_error(nameless)).startswith("a requirement cannot be imported")
 
@@ -182,8 +207,8 @@ def test_ctrl_c_while_tensorflow_loads_is_one_keyboard_interrupt_after_the_load(
     # Raised inside TensorFlow's import, it could come out as another error or end Python by
     # the signal; held back, it is a plain KeyboardInterrupt once TensorFlow has loaded.
     code = CTRL_C_DURING_IMPORT.format(
-        imports="from nst_utils.quiet import import_tensorflow", delays=[0.3],
-        statement=statement)
+        imports="from nst_utils.quiet import import_tensorflow", delays=[0.3], statement=statement
+    )
     done = _python("-c", code)
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stderr
@@ -193,14 +218,18 @@ def test_ctrl_c_while_tensorflow_loads_is_one_keyboard_interrupt_after_the_load(
 
 def test_a_second_ctrl_c_while_tensorflow_loads_interrupts_at_once():
     code = CTRL_C_DURING_IMPORT.format(imports="", delays=[0.2, 0.2], statement="import tensorflow")
-    held = _python("-c", CTRL_C_DURING_IMPORT.format(imports="", delays=[0.2],
-                                                  statement="import tensorflow"))
+    held = _python(
+        "-c", CTRL_C_DURING_IMPORT.format(imports="", delays=[0.2], statement="import tensorflow")
+    )
     done = _python("-c", code)
     assert done.returncode == 0, done.stderr
     at_once, after_load = (float(r.stdout.split()[1]) for r in (done, held))
     assert at_once < after_load, (done.stdout, held.stdout)
-    assert done.stdout.splitlines()[1:] == ["handler restored True", "works 6.0",
-                                            "keras loaded False"]
+    assert done.stdout.splitlines()[1:] == [
+        "handler restored True",
+        "works 6.0",
+        "keras loaded False",
+    ]
 
 
 def test_a_sigint_handler_set_while_tensorflow_loads_is_left_in_place():
@@ -215,10 +244,10 @@ def test_a_sigint_handler_set_while_tensorflow_loads_is_left_in_place():
     try:
         with _interrupt_after():
             assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # held
-            signal.signal(signal.SIGINT, mine)     # what the loading code chose stays
+            signal.signal(signal.SIGINT, mine)  # what the loading code chose stays
         assert signal.getsignal(signal.SIGINT) is mine
         with _interrupt_after():
             pass
-        assert signal.getsignal(signal.SIGINT) is mine   # not Python's own: left alone
+        assert signal.getsignal(signal.SIGINT) is mine  # not Python's own: left alone
     finally:
         signal.signal(signal.SIGINT, before)

@@ -12,9 +12,11 @@ from nst_utils.cli import main
 from nst_utils.config import PROJECT_ROOT
 
 # The gram matrix of the original test input A (3, 2), as TF1 printed it.
-ORIGINAL_GRAM = [[6.422305, -4.429122, -2.096682],
-                 [-4.429122, 19.465837, 19.563871],
-                 [-2.096682, 19.563871, 20.686462]]
+ORIGINAL_GRAM = [
+    [6.422305, -4.429122, -2.096682],
+    [-4.429122, 19.465837, 19.563871],
+    [-2.096682, 19.563871, 20.686462],
+]
 
 
 def check_published(values):
@@ -37,6 +39,7 @@ def test_gram_matrix_is_A_times_A_transposed_of_the_legacy_draw():
 
 def test_plain_tf2_draws_differ_which_is_why_legacy_seeds_are_needed():
     import tensorflow as tf
+
     tf1 = tf.compat.v1
     with tf.Graph().as_default() as graph, tf1.Session(graph=graph) as sess:
         tf1.set_random_seed(1)
@@ -50,7 +53,10 @@ def test_plain_tf2_draws_differ_which_is_why_legacy_seeds_are_needed():
 
 
 def test_layer_style_inputs_are_the_content_inputs():
-    content, style = reference.reference_inputs("content"), reference.reference_inputs("layer_style")
+    content, style = (
+        reference.reference_inputs("content"),
+        reference.reference_inputs("layer_style"),
+    )
     np.testing.assert_array_equal(content["a_C"], style["a_S"])
     np.testing.assert_array_equal(content["a_G"], style["a_G"])
 
@@ -65,13 +71,22 @@ def test_reference_command_prints_one_json_object(capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     values = json.loads(out[0])
-    assert set(values) == {"compute_content_cost", "gram_matrix", "compute_layer_style_cost",
-                           "total_cost"}
+    assert set(values) == {
+        "compute_content_cost",
+        "gram_matrix",
+        "compute_layer_style_cost",
+        "total_cost",
+    }
     check_published(values)
 
 
 def test_python_dash_m_reference_runs_in_a_fresh_process():
-    done = subprocess.run([sys.executable, "-m", "nst_utils", "reference"], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "nst_utils", "reference"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     check_published(json.loads(done.stdout))

@@ -16,17 +16,27 @@ def test_prepare_output_dir_creates_folders_and_refuses_unwritable_ones(tmp_path
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
     for bad in (blocker, blocker / "sub"):
-        with pytest.raises(ConfigError, match="cannot write to the output folder .* choose another with --output"):
+        with pytest.raises(
+            ConfigError, match="cannot write to the output folder .* choose another with --output"
+        ):
             run_record.prepare_output_dir(bad)
 
 
 def test_run_json_turns_non_finite_numbers_into_null_and_leaves_no_partial_file(tmp_path):
-    path = run_record.write_run_json(tmp_path / "run.json", {
-        "costs": run_record.history_rows([(3.0, 1.0, 2.0), (float("nan"), float("inf"), 1.5)]),
-        "where": tmp_path, "n": np.int64(4), "x": np.float32(0.5)})
+    path = run_record.write_run_json(
+        tmp_path / "run.json",
+        {
+            "costs": run_record.history_rows([(3.0, 1.0, 2.0), (float("nan"), float("inf"), 1.5)]),
+            "where": tmp_path,
+            "n": np.int64(4),
+            "x": np.float32(0.5),
+        },
+    )
     data = json.loads(path.read_text())
-    assert data["costs"] == [{"iteration": 0, "total": 3.0, "content": 1.0, "style": 2.0},
-                             {"iteration": 1, "total": None, "content": None, "style": 1.5}]
+    assert data["costs"] == [
+        {"iteration": 0, "total": 3.0, "content": 1.0, "style": 2.0},
+        {"iteration": 1, "total": None, "content": None, "style": 1.5},
+    ]
     assert data["where"] == str(tmp_path) and data["n"] == 4 and data["x"] == 0.5
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
@@ -36,7 +46,9 @@ def test_library_versions_name_the_libraries_of_a_run():
     import tensorflow
 
     versions = run_record.library_versions()
-    assert versions["tensorflow"] == tensorflow.__version__ and versions["numpy"] == numpy.__version__
+    assert (
+        versions["tensorflow"] == tensorflow.__version__ and versions["numpy"] == numpy.__version__
+    )
     assert {"python", "nst_utils", "scipy", "pillow", "matplotlib", "imageio"} <= set(versions)
 
 
@@ -48,7 +60,14 @@ def test_plots_are_png_images_sized_by_their_content(tmp_path, rng):
     assert empty.shape[:2] == (450, 700)
     tile = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
     one_row = iio.imread(run_record.plot_progress(tmp_path / "p1.png", [("a", tile)] * 3))
-    two_rows = iio.imread(run_record.plot_progress(tmp_path / "p2.png", [("a", tile)] * 8, columns=4))
+    two_rows = iio.imread(
+        run_record.plot_progress(tmp_path / "p2.png", [("a", tile)] * 8, columns=4)
+    )
     assert one_row.shape[1] == 3 * 240 and two_rows.shape[1] == 4 * 240
     assert two_rows.shape[0] > 1.8 * one_row.shape[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["costs.png", "empty.png", "p1.png", "p2.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "costs.png",
+        "empty.png",
+        "p1.png",
+        "p2.png",
+    ]

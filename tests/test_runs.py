@@ -33,8 +33,9 @@ def one_error_line(capsys) -> str:
     return lines[0]
 
 
-def test_each_run_gets_its_own_folder_and_latest_points_to_the_newest(vgg_mat, tmp_path,
-                                                                      monkeypatch, capsys):
+def test_each_run_gets_its_own_folder_and_latest_points_to_the_newest(
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     root = tmp_path / "runs"
     monkeypatch.setenv("NST_OUTPUT_DIR", str(root))
     for seed in ("1", "2"):
@@ -52,8 +53,12 @@ def test_each_run_gets_its_own_folder_and_latest_points_to_the_newest(vgg_mat, t
 
 def test_a_non_empty_output_is_refused_unless_overwrite(vgg_mat, tmp_path, capsys):
     out = tmp_path / "out"
-    assert generate(vgg_mat, "--output", str(out), "--iterations", "3", "--save-every", "1",
-                    "--seed", "1") == 0
+    assert (
+        generate(
+            vgg_mat, "--output", str(out), "--iterations", "3", "--save-every", "1", "--seed", "1"
+        )
+        == 0
+    )
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
     assert generate(vgg_mat, "--output", str(out), "--iterations", "1") == 2
@@ -62,8 +67,21 @@ def test_a_non_empty_output_is_refused_unless_overwrite(vgg_mat, tmp_path, capsy
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     # --overwrite: the earlier run's snapshots 1.png and 2.png do not linger beside the new run.
     (out / "notes.txt").write_text("mine")
-    assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1",
-                    "--save-every", "1", "--seed", "2") == 0
+    assert (
+        generate(
+            vgg_mat,
+            "--output",
+            str(out),
+            "--overwrite",
+            "--iterations",
+            "1",
+            "--save-every",
+            "1",
+            "--seed",
+            "2",
+        )
+        == 0
+    )
     names = {p.name for p in out.iterdir()}
     assert "1.png" not in names and "2.png" not in names and "0.png" in names
     assert (out / "notes.txt").read_text() == "mine" and record(out)["seed"] == 2
@@ -119,8 +137,7 @@ def test_a_full_disk_says_so_and_how_much_the_run_needs(vgg_mat, tmp_path, monke
 
 def test_too_little_free_space_is_refused_before_the_run(vgg_mat, tmp_path, monkeypatch, capsys):
     usage = run_record.shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(run_record.shutil, "disk_usage",
-                        lambda path: usage._replace(free=1000))
+    monkeypatch.setattr(run_record.shutil, "disk_usage", lambda path: usage._replace(free=1000))
     out = tmp_path / "out"
     assert generate(vgg_mat, "--output", str(out), "--iterations", "2") == 2
     line = one_error_line(capsys)
@@ -133,33 +150,49 @@ def test_the_bytes_a_run_needs_grow_with_its_size_and_snapshots():
 
     small = run_record.bytes_needed(DEFAULTS.replace(image_width=64, image_height=48))
     big = run_record.bytes_needed(DEFAULTS.replace(image_width=640, image_height=480))
-    fewer = run_record.bytes_needed(DEFAULTS.replace(image_width=640, image_height=480,
-                                                     save_every=0))
+    fewer = run_record.bytes_needed(
+        DEFAULTS.replace(image_width=640, image_height=480, save_every=0)
+    )
     # The state (image and Adam's two slots, float32) twice over, at least.
     assert big - small >= 2 * 3 * (640 * 480 - 64 * 48) * 3 * 4
     assert fewer < big
 
 
-@pytest.mark.parametrize("options, says", [
-    (("--alpha", "1e38", "--beta", "1e38"), "lower --alpha, --beta"),
-    (("--style-layers", "conv1_1:1e38"), "the cost overflowed float32"),
-])
-def test_a_cost_overflowing_float32_names_the_weights_not_the_learning_rate(options, says, vgg_mat,
-                                                                            tmp_path, capsys):
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        (("--alpha", "1e38", "--beta", "1e38"), "lower --alpha, --beta"),
+        (("--style-layers", "conv1_1:1e38"), "the cost overflowed float32"),
+    ],
+)
+def test_a_cost_overflowing_float32_names_the_weights_not_the_learning_rate(
+    options, says, vgg_mat, tmp_path, capsys
+):
     out = tmp_path / "out"
-    assert generate(vgg_mat, "--output", str(out), "--iterations", "3", "--seed", "1",
-                    *options) == 2
+    assert (
+        generate(vgg_mat, "--output", str(out), "--iterations", "3", "--seed", "1", *options) == 2
+    )
     line = one_error_line(capsys)
     assert line.startswith("error: the cost became NaN or infinite after 0 iteration")
     assert says in line and "learning-rate" not in line
     assert record(out)["stopped"] == "non-finite" and record(out)["iterations_completed"] == 0
 
 
-@pytest.mark.parametrize("key, value", [("style_layers", "conv1_1"), ("seed", "x"),
-                                        ("style", None), ("content", None), ("weights", 5),
-                                        ("style_layers", [["conv1_1", "a"]]), ("width", -5)])
-def test_resume_of_a_run_json_with_damaged_settings_is_one_line(key, value, vgg_mat, tmp_path,
-                                                                capsys):
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("style_layers", "conv1_1"),
+        ("seed", "x"),
+        ("style", None),
+        ("content", None),
+        ("weights", 5),
+        ("style_layers", [["conv1_1", "a"]]),
+        ("width", -5),
+    ],
+)
+def test_resume_of_a_run_json_with_damaged_settings_is_one_line(
+    key, value, vgg_mat, tmp_path, capsys
+):
     out = tmp_path / "out"
     assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
     kept = record(out)
@@ -176,7 +209,8 @@ def test_resume_of_a_run_json_with_damaged_settings_is_one_line(key, value, vgg_
 
 @pytest.mark.parametrize("key", ["weights", "resumed", "wall_time_seconds"])
 def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_resumes(
-        key, vgg_mat, tmp_path):
+    key, vgg_mat, tmp_path
+):
     out = tmp_path / "out"
     assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
     (out / "run.json").write_text(json.dumps(dict(record(out), **{key: "x"})))
@@ -187,12 +221,13 @@ def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_re
 
 
 def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resumes(
-        vgg_mat, tmp_path, monkeypatch, capsys):
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     from nst_utils.stylize import read_state
 
     encode, calls = iio.imwrite, []
 
-    def fills_up(*args, **kwargs):   # the fourth snapshot finds the disk full
+    def fills_up(*args, **kwargs):  # the fourth snapshot finds the disk full
         calls.append(1)
         if len(calls) == 4:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -208,10 +243,12 @@ def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resum
     assert saved["iterations"] >= 1
     assert (kept["stopped"], kept["iterations_completed"]) == ("disk full", saved["iterations"])
     assert kept["snapshots"] == saved["snapshots"] and len(kept["costs"]) == saved["iterations"]
-    monkeypatch.setattr(iio, "imwrite", encode)      # space again
+    monkeypatch.setattr(iio, "imwrite", encode)  # space again
     assert main(["generate", "--resume", str(out), "--no-progress"]) == 0
     assert record(out)["costs"] == record(whole)["costs"]
-    assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()
+    assert (out / "generated_image.jpg").read_bytes() == (
+        whole / "generated_image.jpg"
+    ).read_bytes()
 
 
 def test_overwrite_keeps_the_pictures_of_a_folder_that_holds_no_run(vgg_mat, tmp_path, capsys):
@@ -224,19 +261,20 @@ def test_overwrite_keeps_the_pictures_of_a_folder_that_holds_no_run(vgg_mat, tmp
     assert "holds no earlier run" in line and "7.png" in line
     assert (out / "7.png").read_bytes() == b"someone's picture"
     assert sorted(p.name for p in out.iterdir()) == ["7.png", "notes.txt"]
-    (out / "7.png").unlink()   # no file of a run's name: --overwrite reuses the folder
+    (out / "7.png").unlink()  # no file of a run's name: --overwrite reuses the folder
     assert generate(vgg_mat, "--output", str(out), "--overwrite", "--iterations", "1") == 0
     assert (out / "notes.txt").read_text() == "mine" and record(out)["iterations_completed"] == 1
 
 
 def test_ctrl_c_inside_a_librarys_import_at_start_up_ends_before_the_run_folder(
-        vgg_mat, tmp_path, monkeypatch, capsys):
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     import importlib
 
     real = importlib.import_module
 
     def interrupted(name, *args, **kwargs):
-        if name == "tqdm":   # as pybind11 reports a KeyboardInterrupt inside a module's init
+        if name == "tqdm":  # as pybind11 reports a KeyboardInterrupt inside a module's init
             try:
                 raise KeyboardInterrupt
             except KeyboardInterrupt as exc:
@@ -252,7 +290,8 @@ def test_ctrl_c_inside_a_librarys_import_at_start_up_ends_before_the_run_folder(
 
 
 def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
-        vgg_mat, tmp_path, monkeypatch, capsys):
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     from nst_utils.weights import load
 
     def interrupted(*args, **kwargs):
@@ -267,10 +306,11 @@ def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
 
 
 def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_state(
-        vgg_mat, tmp_path, monkeypatch, capsys):
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     from nst_utils.commands import generate as command
 
-    def second_ctrl_c(*args, **kwargs):   # what StopSignals raises on the second signal
+    def second_ctrl_c(*args, **kwargs):  # what StopSignals raises on the second signal
         raise KeyboardInterrupt
 
     class QuitAtOnce(Exception):
@@ -295,7 +335,8 @@ def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_
 
 
 def test_a_ctrl_c_after_the_last_iteration_ends_the_finished_run_as_done(
-        vgg_mat, tmp_path, monkeypatch, capsys):
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     import signal
 
     plot = run_record.plot_costs
@@ -325,21 +366,23 @@ def test_the_advice_for_a_non_finite_resumed_run_points_to_a_new_run():
     overflowed = types.SimpleNamespace(history=[(1e35, 1.0, 1.0)])
     assert _non_finite_advice(DEFAULTS, finite) == "try a lower --learning-rate"
     assert _non_finite_advice(DEFAULTS, finite, resumed=True) == (
-        "try a lower --learning-rate in a new run (--resume keeps the run's settings)")
+        "try a lower --learning-rate in a new run (--resume keeps the run's settings)"
+    )
     advice = _non_finite_advice(DEFAULTS, overflowed, resumed=True)
     assert advice.startswith("the cost overflowed float32 (alpha 10, beta 40")
     assert advice.endswith("--tv-weight in a new run (--resume keeps the run's settings)")
 
 
 def test_a_ctrl_c_while_the_run_folder_is_made_ends_as_a_stopped_run(
-        vgg_mat, tmp_path, monkeypatch, capsys):
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     import signal
 
     write = run_record.write_run_json
     calls = []
 
     def ctrl_c_then_write(*args, **kwargs):
-        if not calls:                       # the record as the run starts
+        if not calls:  # the record as the run starts
             os.kill(os.getpid(), signal.SIGINT)
         calls.append(args)
         return write(*args, **kwargs)
@@ -354,12 +397,13 @@ def test_a_ctrl_c_while_the_run_folder_is_made_ends_as_a_stopped_run(
     assert f"--resume {out}" in capsys.readouterr().out
 
 
-def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(vgg_mat, tmp_path,
-                                                                    monkeypatch, capsys):
+def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
     import errno
     import fcntl
 
-    def no_flock(fd, operation):   # NFS without its lock daemon, Lustre without -o flock
+    def no_flock(fd, operation):  # NFS without its lock daemon, Lustre without -o flock
         raise OSError(errno.ENOLCK, "No locks available")
 
     monkeypatch.setattr(fcntl, "flock", no_flock)
@@ -373,11 +417,19 @@ def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(vgg_mat, tmp
     assert record(out)["iterations_completed"] == 3
 
 
-@pytest.mark.parametrize("resuming, second_in", [
-    (False, "new_run_dir"), (False, "check_free_space"), (False, "write_run_json"),
-    (True, "check_free_space"), (True, "write_run_json")])
+@pytest.mark.parametrize(
+    "resuming, second_in",
+    [
+        (False, "new_run_dir"),
+        (False, "check_free_space"),
+        (False, "write_run_json"),
+        (True, "check_free_space"),
+        (True, "write_run_json"),
+    ],
+)
 def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked(
-        resuming, second_in, vgg_mat, tmp_path, monkeypatch, capsys):
+    resuming, second_in, vgg_mat, tmp_path, monkeypatch, capsys
+):
     import signal
 
     from nst_utils.commands import generate as command
@@ -389,9 +441,10 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
         raise QuitAtOnce(code)
 
     out = tmp_path / "out"
-    if resuming:   # a finished run of 1 iteration, its record and state on disk
-        assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--save-every",
-                        "1") == 0
+    if resuming:  # a finished run of 1 iteration, its record and state on disk
+        assert (
+            generate(vgg_mat, "--output", str(out), "--iterations", "1", "--save-every", "1") == 0
+        )
         before = record(out)
     take, then = run_record.FolderLock.take, getattr(run_record, second_in)
 
@@ -400,7 +453,7 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
         return take(self, folder)
 
     def sigint_then(*args, **kwargs):
-        monkeypatch.setattr(run_record, second_in, then)   # once
+        monkeypatch.setattr(run_record, second_in, then)  # once
         os.kill(os.getpid(), signal.SIGINT)
         return then(*args, **kwargs)
 
@@ -419,7 +472,7 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
         code = quit_at_once.args[0]
     assert code == 143
     err = capsys.readouterr().err
-    if second_in == "new_run_dir":   # the folder given is held, not yet the run's
+    if second_in == "new_run_dir":  # the folder given is held, not yet the run's
         assert err.strip().endswith("interrupted") and not (out / run_record.RUN_JSON).exists()
         return
     if not resuming:
@@ -428,11 +481,14 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
         return
     assert f"continue with --resume {out}" in err
     kept = record(out)
-    if second_in == "check_free_space":   # before the resumption's record: the run's own stays
+    if second_in == "check_free_space":  # before the resumption's record: the run's own stays
         assert kept == before
     else:
         assert (kept["stopped"], kept["signal"], kept["iterations_completed"]) == (
-            "interrupted", "SIGTERM", 1)
+            "interrupted",
+            "SIGTERM",
+            1,
+        )
         assert kept["costs"] == before["costs"] and kept["seed"] == before["seed"]
     monkeypatch.setattr(run_record.FolderLock, "take", take)
     assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 0

@@ -34,14 +34,28 @@ def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
 def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    plan = scales.BigPrint(32, 32, iterations=[5], content_layer="conv1_2",
-                           style_layers=[("conv1_1", 1.0)])
+    plan = scales.BigPrint(
+        32, 32, iterations=[5], content_layer="conv1_2", style_layers=[("conv1_1", 1.0)]
+    )
     asked = []
-    result = scales.paint(weights, plan, content, [content], room_mb=1e9,
-                          should_stop=lambda: asked.append(1) or len(asked) > 2)
+    result = scales.paint(
+        weights,
+        plan,
+        content,
+        [content],
+        room_mb=1e9,
+        should_stop=lambda: asked.append(1) or len(asked) > 2,
+    )
     assert (result.iterations, result.stopped) == (2, "interrupted")
-    wild = scales.BigPrint(32, 32, iterations=[5], content_layer="conv1_2",
-                           style_layers=[("conv1_1", 1.0)], learning_rate=1e38, alpha=1e30)
+    wild = scales.BigPrint(
+        32,
+        32,
+        iterations=[5],
+        content_layer="conv1_2",
+        style_layers=[("conv1_1", 1.0)],
+        learning_rate=1e38,
+        alpha=1e30,
+    )
     result = scales.paint(weights, wild, content, [content], room_mb=1e9)
     assert result.stopped == "non-finite" and np.isfinite(result.image).all()
 
@@ -49,7 +63,7 @@ def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
 def test_scales_halve_the_size_down_to_a_smallest_side():
     assert scales.scale_sizes(3000, 2250, 3) == [(750, 563), (1500, 1125), (3000, 2250)]
     assert scales.scale_sizes(400, 300, 1) == [(400, 300)]
-    assert scales.scale_sizes(200, 150, 5) == [(100, 75), (200, 150)]   # 75 // 2 < 64
+    assert scales.scale_sizes(200, 150, 5) == [(100, 75), (200, 150)]  # 75 // 2 < 64
     with pytest.raises(ConfigError, match="positive whole number"):
         scales.scale_sizes(400, 300, 0)
 
@@ -79,11 +93,13 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
-    plan = scales.BigPrint(56, 40, iterations=[3], content_layer="conv2_2", style_layers=LAYERS,
-                           seed=4, cell=16)
+    plan = scales.BigPrint(
+        56, 40, iterations=[3], content_layer="conv2_2", style_layers=LAYERS, seed=4, cell=16
+    )
     seen = []
-    result = scales.paint(weights, plan, content, [style], room_mb=1e9,
-                          on_step=lambda *a: seen.append(a))
+    result = scales.paint(
+        weights, plan, content, [style], room_mb=1e9, on_step=lambda *a: seen.append(a)
+    )
     painted = result.image
     assert (result.iterations, result.stopped) == (3, None)
     assert [(s[0], s[1], s[2]) for s in seen] == [(0, (56, 40), i) for i in range(3)]
@@ -113,18 +129,34 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
     y, x = np.mgrid[0:128, 0:160]
     content = np.stack([x, y * 2, (x + y) // 2], axis=-1).astype(np.uint8)
     style = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
-    plan = scales.BigPrint(160, 128, iterations=[6, 3], style_scale=0.5, content_layer="conv2_2",
-                           style_layers=LAYERS, cell=32, learning_rate=4.0)
+    plan = scales.BigPrint(
+        160,
+        128,
+        iterations=[6, 3],
+        style_scale=0.5,
+        content_layer="conv2_2",
+        style_layers=LAYERS,
+        cell=32,
+        learning_rate=4.0,
+    )
     seen = []
-    painted = scales.paint(weights, plan, content, [style], room_mb=1e9,
-                           on_step=lambda *a: seen.append(a)).image
+    painted = scales.paint(
+        weights, plan, content, [style], room_mb=1e9, on_step=lambda *a: seen.append(a)
+    ).image
     assert painted.shape == (1, 128, 160, 3) and np.isfinite(painted).all()
     assert [s[1] for s in seen] == [(80, 64)] * 6 + [(160, 128)] * 3
     coarse, fine = [s[3][0] for s in seen[:6]], [s[3][0] for s in seen[6:]]
     assert coarse[-1] < coarse[0] and fine[-1] < fine[0]
     # The fine scale starts from the coarse result, not from noise: far below a fresh start.
-    fresh = scales.BigPrint(160, 128, iterations=[1], style_scale=0.5, content_layer="conv2_2",
-                            style_layers=LAYERS, cell=32)
+    fresh = scales.BigPrint(
+        160,
+        128,
+        iterations=[1],
+        style_scale=0.5,
+        content_layer="conv2_2",
+        style_layers=LAYERS,
+        cell=32,
+    )
     start = []
     scales.paint(weights, fresh, content, [style], room_mb=1e9, on_step=lambda *a: start.append(a))
     assert fine[0] < 0.8 * start[0][3][0]
@@ -133,8 +165,19 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
 def _generate(vgg_mat, out, *options):
     from nst_utils.cli import main
 
-    return main(["generate", "--weights", str(vgg_mat), "--no-progress", "--output", str(out),
-                 "--seed", "2", *options])
+    return main(
+        [
+            "generate",
+            "--weights",
+            str(vgg_mat),
+            "--no-progress",
+            "--output",
+            str(out),
+            "--seed",
+            "2",
+            *options,
+        ]
+    )
 
 
 def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, capsys):
@@ -143,28 +186,58 @@ def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, 
     import imageio.v3 as iio
 
     out = tmp_path / "big"
-    code = _generate(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
-                     "--style-scale", "0.5", "--iterations", "6", "--save-every", "2")
+    code = _generate(
+        vgg_mat,
+        out,
+        "--width",
+        "160",
+        "--height",
+        "128",
+        "--scales",
+        "2",
+        "--style-scale",
+        "0.5",
+        "--iterations",
+        "6",
+        "--save-every",
+        "2",
+    )
     assert code == 0
     run = json.loads((out / "run.json").read_text())
     assert run["settings"]["scales"] == 2 and run["settings"]["style_scale"] == 0.5
     assert run["iterations_completed"] == 6 == len(run["costs"]) and run["stopped"] is None
     assert iio.imread(out / "generated_image.jpg").shape == (128, 160, 3)
-    for name in ("0.png", "2.png", "4.png"):          # snapshots at the painting's size
+    for name in ("0.png", "2.png", "4.png"):  # snapshots at the painting's size
         assert iio.imread(out / name).shape == (128, 160, 3)
     fine = [row["total"] for row in run["costs"][4:]]  # the fine scale's 2 of the 6 (4, 2)
     assert fine[-1] < fine[0]
 
 
 def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_scale(
-        vgg_mat, tmp_path, capsys):
+    vgg_mat, tmp_path, capsys
+):
     import json
 
     from nst_utils.cli import main
 
     out = tmp_path / "big"
-    assert _generate(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
-                     "--iterations", "4", "--save-every", "1") == 0   # 3 at 80x64, 1 at 160x128
+    assert (
+        _generate(
+            vgg_mat,
+            out,
+            "--width",
+            "160",
+            "--height",
+            "128",
+            "--scales",
+            "2",
+            "--iterations",
+            "4",
+            "--save-every",
+            "1",
+        )
+        == 0
+    )  # 3 at 80x64, 1 at 160x128
     first = json.loads((out / "run.json").read_text())
     capsys.readouterr()
     assert main(["generate", "--resume", str(out), "--iterations", "6", "--no-progress"]) == 0
@@ -173,7 +246,7 @@ def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_sca
     assert run["iterations_completed"] == 6 == len(run["costs"]) and run["stopped"] is None
     assert run["costs"][:4] == first["costs"]
     assert run["snapshots"] == [f"{i}.png" for i in range(6)]
-    fine = [row["total"] for row in run["costs"][3:]]   # the fine scale's 1 + 2 more steps
+    fine = [row["total"] for row in run["costs"][3:]]  # the fine scale's 1 + 2 more steps
     assert fine[-1] < fine[0]
     from nst_utils.stylize import read_state
 
@@ -181,16 +254,22 @@ def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_sca
     assert position.iterations == [3, 3] and (position.scale, position.step) == (1, 3)
 
 
-@pytest.mark.parametrize("options, says", [
-    (("--scales", "2", "--optimizer", "lbfgs"), "--optimizer lbfgs cannot be used in a coarse-to-fine"),
-    (("--style-scale", "0.5", "--tv-weight", "1"), "--tv-weight cannot be used"),
-    (("--style-scale", "0"), "--style-scale"),
-    (("--scales", "0"), "--scales"),
-])
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        (
+            ("--scales", "2", "--optimizer", "lbfgs"),
+            "--optimizer lbfgs cannot be used in a coarse-to-fine",
+        ),
+        (("--style-scale", "0.5", "--tv-weight", "1"), "--tv-weight cannot be used"),
+        (("--style-scale", "0"), "--style-scale"),
+        (("--scales", "0"), "--scales"),
+    ],
+)
 def test_big_print_options_that_cannot_work_get_one_line(vgg_mat, tmp_path, capsys, options, says):
     try:
         code = _generate(vgg_mat, tmp_path / "x", "--width", "64", "--iterations", "1", *options)
-    except SystemExit as exit:           # argparse refuses a malformed value itself
+    except SystemExit as exit:  # argparse refuses a malformed value itself
         code = exit.code
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -198,16 +277,20 @@ def test_big_print_options_that_cannot_work_get_one_line(vgg_mat, tmp_path, caps
 
 
 def test_a_run_that_cannot_fit_is_refused_before_painting(vgg_mat, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "600")          # less than TensorFlow itself takes
+    monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "600")  # less than TensorFlow itself takes
     code = _generate(vgg_mat, tmp_path / "lbfgs", "--width", "64", "--optimizer", "lbfgs")
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "needs about" in err[0] and "0.6 GB is available (NST_MEMORY_LIMIT_MB)" in err[0]
+    assert (
+        len(err) == 1
+        and "needs about" in err[0]
+        and "0.6 GB is available (NST_MEMORY_LIMIT_MB)" in err[0]
+    )
     code = _generate(vgg_mat, tmp_path / "adam", "--width", "64")
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not fit in 0.6 GB even in the smallest tiles" in err[0]
-    assert "close other programs" in err[0]                    # nothing fits in 0.6 GB
+    assert "close other programs" in err[0]  # nothing fits in 0.6 GB
 
 
 def test_a_print_too_big_even_for_tiles_is_told_the_largest_size_that_fits(monkeypatch):
@@ -235,8 +318,25 @@ def test_a_big_prints_snapshot_n_is_the_image_before_step_n(vgg_mat, tmp_path, c
     from nst_utils.images import load_image, resize_image
 
     out = tmp_path / "big"
-    assert _generate(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
-                     "--init", "content", "--iterations", "4", "--save-every", "2") == 0
+    assert (
+        _generate(
+            vgg_mat,
+            out,
+            "--width",
+            "160",
+            "--height",
+            "128",
+            "--scales",
+            "2",
+            "--init",
+            "content",
+            "--iterations",
+            "4",
+            "--save-every",
+            "2",
+        )
+        == 0
+    )
     means = np.reshape(DEFAULTS.means, (1, 1, 1, 3)).astype(np.float32)
     content = load_image(PROJECT_ROOT / "images" / "louvre.jpg", (160, 128))
     coarse = resize_image(content, 80, 64)[None].astype(np.float32) - means
@@ -245,4 +345,4 @@ def test_a_big_prints_snapshot_n_is_the_image_before_step_n(vgg_mat, tmp_path, c
     assert np.abs(snapshot - expected).max() <= 1
     assert np.abs(iio.imread(out / "2.png").astype(np.float32) - expected).mean() > 1
     run = json.loads((out / "run.json").read_text())
-    assert run["costs"][0]["content"] == 0.0      # the content image itself, before any step
+    assert run["costs"][0]["content"] == 0.0  # the content image itself, before any step

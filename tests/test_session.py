@@ -25,8 +25,9 @@ def test_make_session_runs_on_the_given_graph():
         assert sess.run(total) == 4.0
 
 
-@pytest.mark.parametrize("name, value", [("inter_op_threads", -1), ("intra_op_threads", 1.5),
-                                         ("inter_op_threads", True)])
+@pytest.mark.parametrize(
+    "name, value", [("inter_op_threads", -1), ("intra_op_threads", 1.5), ("inter_op_threads", True)]
+)
 def test_bad_thread_settings_are_refused(name, value):
     with pytest.raises(ConfigError, match=f"{name} must be a whole number >= 0"):
         DEFAULTS.replace(**{name: value})

@@ -20,9 +20,25 @@ from nst_utils.stylize import read_state
 def start(vgg_mat, out, *options):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "nst_utils", "generate", "--weights", str(vgg_mat),
-         "--log-every", "0", "--output", str(out), *options],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(out.parent))
+        [
+            sys.executable,
+            "-m",
+            "nst_utils",
+            "generate",
+            "--weights",
+            str(vgg_mat),
+            "--log-every",
+            "0",
+            "--output",
+            str(out),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(out.parent),
+    )
 
 
 def wait_for(path, proc, seconds=180):
@@ -58,8 +74,20 @@ def test_ctrl_c_during_start_up_is_one_line_without_a_traceback(delay, vgg_mat, 
 def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path):
     # 400x300 on the fixture's full-size convolutions: seconds per iteration on 2 cores.
     out = tmp_path / "out"
-    proc = start(vgg_mat, out, "--width", "400", "--height", "300", "--iterations", "1000",
-                 "--save-every", "1", "--seed", "3")
+    proc = start(
+        vgg_mat,
+        out,
+        "--width",
+        "400",
+        "--height",
+        "300",
+        "--iterations",
+        "1000",
+        "--save-every",
+        "1",
+        "--seed",
+        "3",
+    )
     wait_for(out / "state.npz", proc)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
@@ -78,16 +106,34 @@ def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path
     # run.json says how far the saved state goes, not the "running" it started with.
     record = json.loads((out / "run.json").read_text())
     assert (record["iterations_completed"], record["stopped"], record["signal"]) == (
-        state["iterations"], "interrupted", "SIGINT")
-    assert [[row["total"], row["content"], row["style"]] for row in record["costs"]] == state["history"]
+        state["iterations"],
+        "interrupted",
+        "SIGINT",
+    )
+    assert [[row["total"], row["content"], row["style"]] for row in record["costs"]] == state[
+        "history"
+    ]
     assert record["snapshots"] == state["snapshots"] and record["wall_time_seconds"] > 0
     assert quit_after < 1.0, (quit_after, stderr)
 
 
 def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, tmp_path):
     out, whole = tmp_path / "out", tmp_path / "whole"
-    proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "100000",
-                 "--save-every", "1", "--seed", "5", "--no-progress")
+    proc = start(
+        vgg_mat,
+        out,
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--iterations",
+        "100000",
+        "--save-every",
+        "1",
+        "--seed",
+        "5",
+        "--no-progress",
+    )
     wait_for(out / "1.png", proc)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = finish(proc)
@@ -97,20 +143,59 @@ def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, t
     assert done >= 2 and read_state(out / "state.npz")["iterations"] == done
     target = str(done + 2)
     assert main(["generate", "--resume", str(out), "--iterations", target, "--no-progress"]) == 0
-    assert main(["generate", "--weights", str(vgg_mat), "--width", "64", "--height", "48",
-                 "--iterations", target, "--save-every", "1", "--log-every", "0", "--seed", "5",
-                 "--no-progress", "--output", str(whole)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--weights",
+                str(vgg_mat),
+                "--width",
+                "64",
+                "--height",
+                "48",
+                "--iterations",
+                target,
+                "--save-every",
+                "1",
+                "--log-every",
+                "0",
+                "--seed",
+                "5",
+                "--no-progress",
+                "--output",
+                str(whole),
+            ]
+        )
+        == 0
+    )
     resumed, reference = (json.loads((d / "run.json").read_text()) for d in (out, whole))
     assert resumed["costs"] == reference["costs"]
     assert resumed["final_costs"] == reference["final_costs"]
     assert resumed["snapshots"] == reference["snapshots"]
-    assert (out / "generated_image.jpg").read_bytes() == (whole / "generated_image.jpg").read_bytes()
+    assert (out / "generated_image.jpg").read_bytes() == (
+        whole / "generated_image.jpg"
+    ).read_bytes()
 
 
 def test_a_coarse_to_fine_run_stopped_by_sigterm_resumes_from_its_scale_and_step(vgg_mat, tmp_path):
     out = tmp_path / "big"
-    proc = start(vgg_mat, out, "--width", "160", "--height", "128", "--scales", "2",
-                 "--iterations", "100000", "--save-every", "1", "--seed", "5", "--no-progress")
+    proc = start(
+        vgg_mat,
+        out,
+        "--width",
+        "160",
+        "--height",
+        "128",
+        "--scales",
+        "2",
+        "--iterations",
+        "100000",
+        "--save-every",
+        "1",
+        "--seed",
+        "5",
+        "--no-progress",
+    )
     wait_for(out / "1.png", proc)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = finish(proc)
@@ -120,9 +205,11 @@ def test_a_coarse_to_fine_run_stopped_by_sigterm_resumes_from_its_scale_and_step
     state = read_state(out / "state.npz")
     assert state["iterations"] == done >= 2
     assert (state["big"].scale, state["big"].step) == (0, done)
-    assert state["image"].shape == (1, 64, 80, 3)          # the coarse scale's size
-    assert main(["generate", "--resume", str(out), "--iterations", str(done + 2),
-                 "--no-progress"]) == 0
+    assert state["image"].shape == (1, 64, 80, 3)  # the coarse scale's size
+    assert (
+        main(["generate", "--resume", str(out), "--iterations", str(done + 2), "--no-progress"])
+        == 0
+    )
     run = json.loads((out / "run.json").read_text())
     assert run["iterations_completed"] == done + 2 == len(run["costs"])
     assert run["costs"][:done] == run_record.history_rows(state["history"])
@@ -130,8 +217,9 @@ def test_a_coarse_to_fine_run_stopped_by_sigterm_resumes_from_its_scale_and_step
 
 
 @pytest.mark.parametrize("saved", [True, False])
-def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(saved, tmp_path,
-                                                                       monkeypatch, capsys):
+def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(
+    saved, tmp_path, monkeypatch, capsys
+):
     from types import SimpleNamespace
 
     from nst_utils.commands import generate
@@ -146,7 +234,7 @@ def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(saved, tm
     lock = FolderLock()
     lock.take(tmp_path)
     generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT), dict(record), lock)
-    assert not (tmp_path / LOCK_FILE).exists()   # released before the process ends
+    assert not (tmp_path / LOCK_FILE).exists()  # released before the process ends
     stderr = capsys.readouterr().err
     assert exits == [130]
     # An unreadable state leaves the record as the run started it: no run.json rewritten.
@@ -159,13 +247,40 @@ def test_the_command_resumes_a_run_painted_whole_in_a_process_of_its_own(vgg_mat
     # The command runs TensorFlow with eager execution on (the tests turn it off in-process):
     # loading the saved optimiser state must still go into the run's own graph.
     out = tmp_path / "whole"
-    first = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "2",
-                  "--save-every", "1", "--seed", "2", "--no-progress")
+    first = start(
+        vgg_mat,
+        out,
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--iterations",
+        "2",
+        "--save-every",
+        "1",
+        "--seed",
+        "2",
+        "--no-progress",
+    )
     _, stderr = finish(first)
     assert first.returncode == 0, stderr
     again = subprocess.run(
-        [sys.executable, "-m", "nst_utils", "generate", "--resume", str(out), "--iterations", "3",
-         "--no-progress"], capture_output=True, text=True, cwd=str(out.parent), timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "nst_utils",
+            "generate",
+            "--resume",
+            str(out),
+            "--iterations",
+            "3",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(out.parent),
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
     run = json.loads((out / "run.json").read_text())
@@ -175,18 +290,51 @@ def test_the_command_resumes_a_run_painted_whole_in_a_process_of_its_own(vgg_mat
 def test_a_run_still_running_keeps_its_folder_from_a_second_process(vgg_mat, tmp_path, capsys):
     # A second --resume, or --overwrite of its folder, mixed the two runs' files and records.
     out = tmp_path / "out"
-    proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "100000",
-                 "--save-every", "1", "--seed", "5", "--no-progress")
+    proc = start(
+        vgg_mat,
+        out,
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--iterations",
+        "100000",
+        "--save-every",
+        "1",
+        "--seed",
+        "5",
+        "--no-progress",
+    )
     try:
         wait_for(out / "1.png", proc)
         capsys.readouterr()
-        assert main(["generate", "--weights", str(vgg_mat), "--width", "64", "--height", "48",
-                     "--iterations", "1", "--seed", "6", "--no-progress", "--output", str(out),
-                     "--overwrite"]) == 2
+        assert (
+            main(
+                [
+                    "generate",
+                    "--weights",
+                    str(vgg_mat),
+                    "--width",
+                    "64",
+                    "--height",
+                    "48",
+                    "--iterations",
+                    "1",
+                    "--seed",
+                    "6",
+                    "--no-progress",
+                    "--output",
+                    str(out),
+                    "--overwrite",
+                ]
+            )
+            == 2
+        )
         assert "another nst process is writing in" in capsys.readouterr().err
         assert (out / "0.png").exists() and json.loads((out / "run.json").read_text())["seed"] == 5
-        assert main(["generate", "--resume", str(out), "--iterations", "100001",
-                     "--no-progress"]) == 2
+        assert (
+            main(["generate", "--resume", str(out), "--iterations", "100001", "--no-progress"]) == 2
+        )
         assert "another nst process is writing in" in capsys.readouterr().err
     finally:
         proc.send_signal(signal.SIGINT)
@@ -194,5 +342,7 @@ def test_a_run_still_running_keeps_its_folder_from_a_second_process(vgg_mat, tmp
     assert proc.returncode == 130, stderr
     # Once it has stopped, the folder is free: the run resumes.
     done = json.loads((out / "run.json").read_text())["iterations_completed"]
-    assert main(["generate", "--resume", str(out), "--iterations", str(done + 1),
-                 "--no-progress"]) == 0
+    assert (
+        main(["generate", "--resume", str(out), "--iterations", str(done + 1), "--no-progress"])
+        == 0
+    )

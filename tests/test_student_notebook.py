@@ -14,13 +14,16 @@ from grading_helpers import as_json, solved_notebook, with_body, write
 
 
 def test_committed_student_notebook_matches_the_generator():
-    assert STUDENT.read_text(encoding="utf-8") == student_notebook_text(), \
+    assert STUDENT.read_text(encoding="utf-8") == student_notebook_text(), (
         "run: python -m nst_utils make-student-notebook"
+    )
 
 
 def test_graded_bodies_do_not_leak_into_the_student_notebook(tmp_path):
-    solved = write(with_body(solved_notebook(), "total_cost", "J = alpha * J_content  # SECRET"),
-                   tmp_path / "solved.ipynb")
+    solved = write(
+        with_body(solved_notebook(), "total_cost", "J = alpha * J_content  # SECRET"),
+        tmp_path / "solved.ipynb",
+    )
     assert "SECRET" not in student_notebook_text(solved)
     assert student_notebook_text(solved) == student_notebook_text()
 
@@ -29,11 +32,17 @@ def test_check_flag_reports_drift(tmp_path, capsys):
     solved = write(solved_notebook(), tmp_path / "solved.ipynb")
     target = tmp_path / "student.ipynb"
     assert main(["make-student-notebook", "--solved", str(solved), "--output", str(target)]) == 0
-    assert main(["make-student-notebook", "--solved", str(solved), "--output", str(target), "--check"]) == 0
+    assert (
+        main(["make-student-notebook", "--solved", str(solved), "--output", str(target), "--check"])
+        == 0
+    )
     edited = solved_notebook()
     edited.cells.append(nbformat.v4.new_markdown_cell("A new closing remark."))
     write(edited, solved)
-    assert main(["make-student-notebook", "--solved", str(solved), "--output", str(target), "--check"]) == 1
+    assert (
+        main(["make-student-notebook", "--solved", str(solved), "--output", str(target), "--check"])
+        == 1
+    )
     assert "out of date" in capsys.readouterr().err
 
 
@@ -45,26 +54,36 @@ def test_student_blanks_are_the_originals_and_keep_no_solution():
     for name, source in sources.items():
         assert is_untouched_blank(source) and not is_untouched_blank(solved[name])
         body = source.split("### START CODE HERE ###")[1].split("### END CODE HERE ###")[0]
-        code = [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
-        assert code and all(line == "None" or line.endswith(" = None") or line.endswith("(None)")
-                            for line in code), code
+        code = [
+            line.strip()
+            for line in body.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+        assert code and all(
+            line == "None" or line.endswith(" = None") or line.endswith("(None)") for line in code
+        ), code
         # the rest of the cell (signature, docstring, return) is the solved notebook's
-        assert source.split("### START CODE HERE ###")[0] == solved[name].split("### START CODE HERE ###")[0]
+        assert (
+            source.split("### START CODE HERE ###")[0]
+            == solved[name].split("### START CODE HERE ###")[0]
+        )
     assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
 
 
 def test_blanks_keep_targets_and_calls_of_every_marked_block():
-    source = ("def model_nn(sess, image):\n"
-              "    ### START CODE HERE ### (1 line)\n"
-              "    sess.run(tf.global_variables_initializer())\n"
-              "    ### END CODE HERE ###\n"
-              "    for i in range(2):\n"
-              "        ### START CODE HERE ### (1 line)\n"
-              "        # run the train step\n"
-              "        _ = sess.run(\n"
-              "            train_step)\n"
-              "        ### END CODE HERE ###\n"
-              "    return image\n")
+    source = (
+        "def model_nn(sess, image):\n"
+        "    ### START CODE HERE ### (1 line)\n"
+        "    sess.run(tf.global_variables_initializer())\n"
+        "    ### END CODE HERE ###\n"
+        "    for i in range(2):\n"
+        "        ### START CODE HERE ### (1 line)\n"
+        "        # run the train step\n"
+        "        _ = sess.run(\n"
+        "            train_step)\n"
+        "        ### END CODE HERE ###\n"
+        "    return image\n"
+    )
     blank = blank_body(source, "model_nn")
     assert blank.split("\n")[2] == "    sess.run(None)"
     assert blank.split("\n")[6:8] == ["        # run the train step", "        _ = None"]

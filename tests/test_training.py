@@ -33,8 +33,16 @@ def build_transfer(sess, config):
 def test_adam_steps_lower_the_total_cost_and_save_the_snapshots(sess, small_config, capsys):
     model, train_step, cost_tensors, content = build_transfer(sess, small_config)
     start = generate_noise_image(content, 0.6, seed=0)
-    result = optimize(sess, model, train_step, cost_tensors, start, num_iterations=6,
-                      save_every=3, output_dir=small_config.output_dir)
+    result = optimize(
+        sess,
+        model,
+        train_step,
+        cost_tensors,
+        start,
+        num_iterations=6,
+        save_every=3,
+        output_dir=small_config.output_dir,
+    )
     totals = [h[0] for h in result.history]
     assert result.stopped is None and result.iterations == 6 and len(totals) == 6
     assert totals[-1] < 0.9 * totals[0]
@@ -42,7 +50,11 @@ def test_adam_steps_lower_the_total_cost_and_save_the_snapshots(sess, small_conf
     for name in ("0.png", "3.png", FINAL_IMAGE):
         pixels = iio.imread(small_config.output_dir / name)
         assert pixels.shape == (48, 64, 3)
-    assert sorted(p.name for p in small_config.output_dir.iterdir()) == ["0.png", "3.png", FINAL_IMAGE]
+    assert sorted(p.name for p in small_config.output_dir.iterdir()) == [
+        "0.png",
+        "3.png",
+        FINAL_IMAGE,
+    ]
     printed = capsys.readouterr().out
     assert "Iteration 0 :\ntotal cost = " in printed and "Iteration 3 :" in printed
     # The returned image is the variable's final value and differs from the start.
@@ -54,14 +66,28 @@ def toy_problem(values, cost_of):
     """A one-variable 'model' whose cost is cost_of(x), for exercising the loop's edges."""
     x = tf1.Variable(np.zeros((1, 2, 2, 3)), dtype="float32")
     J = cost_of(x)
-    return {"input": x}, tf1.train.AdamOptimizer(2.0).minimize(J), (J, J, J), np.full((1, 2, 2, 3), values)
+    return (
+        {"input": x},
+        tf1.train.AdamOptimizer(2.0).minimize(J),
+        (J, J, J),
+        np.full((1, 2, 2, 3), values),
+    )
 
 
 def test_a_non_finite_cost_stops_and_keeps_the_last_good_image(sess, tmp_path):
     # sqrt of x: Adam's first step of about -2 takes x from 1 to -1, where the cost is NaN.
     model, step, cost_tensors, start = toy_problem(1.0, lambda x: tf.reduce_sum(tf.sqrt(x)))
-    result = optimize(sess, model, step, cost_tensors, start, num_iterations=5, save_every=0,
-                      output_dir=tmp_path, hooks=Hooks(report=None))
+    result = optimize(
+        sess,
+        model,
+        step,
+        cost_tensors,
+        start,
+        num_iterations=5,
+        save_every=0,
+        output_dir=tmp_path,
+        hooks=Hooks(report=None),
+    )
     assert result.stopped == "non-finite" and result.iterations == 1
     np.testing.assert_allclose(result.image, start)
     np.testing.assert_allclose(sess.run(model["input"]), start)  # restored in the session too
@@ -71,10 +97,21 @@ def test_a_non_finite_cost_stops_and_keeps_the_last_good_image(sess, tmp_path):
 def test_should_stop_ends_the_run_early_with_the_current_image(sess, tmp_path):
     model, step, cost_tensors, start = toy_problem(3.0, lambda x: tf.reduce_sum(tf.square(x)))
     calls = []
-    result = optimize(sess, model, step, cost_tensors, start, num_iterations=50, save_every=0,
-                      output_dir=False,
-                      hooks=Hooks(report=None, should_stop=lambda: len(calls) >= 2,
-                                  on_step=lambda i, *c: calls.append((i, c))))
+    result = optimize(
+        sess,
+        model,
+        step,
+        cost_tensors,
+        start,
+        num_iterations=50,
+        save_every=0,
+        output_dir=False,
+        hooks=Hooks(
+            report=None,
+            should_stop=lambda: len(calls) >= 2,
+            on_step=lambda i, *c: calls.append((i, c)),
+        ),
+    )
     assert result.stopped == "interrupted" and result.iterations == 2
     assert [i for i, _ in calls] == [0, 1]
     assert calls[0][1][0] == pytest.approx(12 * 9.0)  # cost of the start image, 12 pixels of 3
@@ -88,8 +125,10 @@ def test_the_report_prints_costs_as_the_original_did(capsys):
     from nst_utils.training import print_report
 
     print_report(0, 5050350000.0, 7877.67041015625, np.float64(126257000.0))
-    assert capsys.readouterr().out == ("Iteration 0 :\ntotal cost = 5.05035e+09\n"
-                                       "content cost = 7877.67\nstyle cost = 1.26257e+08\n")
+    assert capsys.readouterr().out == (
+        "Iteration 0 :\ntotal cost = 5.05035e+09\n"
+        "content cost = 7877.67\nstyle cost = 1.26257e+08\n"
+    )
 
 
 def test_a_snapshot_is_reported_with_the_costs_of_its_own_image(sess, small_config, tmp_path):
@@ -98,10 +137,20 @@ def test_a_snapshot_is_reported_with_the_costs_of_its_own_image(sess, small_conf
     model, train_step, cost_tensors, content = build_transfer(sess, small_config)
     start = generate_noise_image(content, 0.6, seed=0)
     reports, images = [], {}
-    result = optimize(sess, model, train_step, cost_tensors, start, num_iterations=5,
-                      save_every=2, output_dir=tmp_path,
-                      hooks=Hooks(report=lambda i, *c: reports.append((i, c)),
-                                  save=lambda path, image: images.setdefault(path.name, image)))
+    result = optimize(
+        sess,
+        model,
+        train_step,
+        cost_tensors,
+        start,
+        num_iterations=5,
+        save_every=2,
+        output_dir=tmp_path,
+        hooks=Hooks(
+            report=lambda i, *c: reports.append((i, c)),
+            save=lambda path, image: images.setdefault(path.name, image),
+        ),
+    )
     assert [i for i, _ in reports] == [0, 2, 4]
     assert result.history[1] == reports[0][1] and result.history[3] == reports[1][1]
     for i, reported in reports:
@@ -115,11 +164,23 @@ def test_a_checkpoint_never_keeps_a_state_whose_image_is_not_finite(sess, tmp_pa
     # but the gradient is not, so the second step leaves NaN in the variable. The snapshot of
     # step 0 is saved then; the state a checkpoint would keep is the session's, NaN.
     model, step, cost_tensors, start = toy_problem(
-        1.0, lambda x: tf.reduce_sum(tf.sqrt(tf.nn.relu(x))))
+        1.0, lambda x: tf.reduce_sum(tf.sqrt(tf.nn.relu(x)))
+    )
     kept = []
-    result = optimize(sess, model, step, cost_tensors, start, num_iterations=5, save_every=1,
-                      output_dir=tmp_path, hooks=Hooks(
-                          report=None, save=lambda path, image: path,
-                          checkpoint=lambda result: kept.append(sess.run(model["input"]))))
+    result = optimize(
+        sess,
+        model,
+        step,
+        cost_tensors,
+        start,
+        num_iterations=5,
+        save_every=1,
+        output_dir=tmp_path,
+        hooks=Hooks(
+            report=None,
+            save=lambda path, image: path,
+            checkpoint=lambda result: kept.append(sess.run(model["input"])),
+        ),
+    )
     assert result.stopped == "non-finite" and [p.name for p in result.saved][:1] == ["0.png"]
     assert all(np.isfinite(image).all() for image in kept)

@@ -22,7 +22,7 @@ def network_image(name, config):
 
 def numpy_tv(image):
     image = np.asarray(image, dtype=np.float64)
-    return (np.square(np.diff(image, axis=1)).sum() + np.square(np.diff(image, axis=2)).sum())
+    return np.square(np.diff(image, axis=1)).sum() + np.square(np.diff(image, axis=2)).sum()
 
 
 def test_total_variation_matches_numpy(sess, rng):
@@ -38,8 +38,9 @@ def test_blended_styles_are_the_weighted_sum_and_tv_enters_the_total(sess, small
     style_b = rng.uniform(-100, 100, content.shape)
 
     def costs_at(image, styles, blend, **kw):
-        settings = DEFAULTS.replace(style_blend_weights=blend, content_layer="conv4_2",
-                                    style_layers=LAYERS, **kw)
+        settings = DEFAULTS.replace(
+            style_blend_weights=blend, content_layer="conv4_2", style_layers=LAYERS, **kw
+        )
         c = build_transfer_costs(model, settings, len(styles))
         c.targets.fill(sess, content, styles)
         assign_image(sess, model["input"], image)
@@ -48,8 +49,9 @@ def test_blended_styles_are_the_weighted_sum_and_tv_enters_the_total(sess, small
     start = content + rng.uniform(-20, 20, content.shape)
     _, content_cost, s_a, _ = costs_at(start, [style_a], (1.0,))
     _, _, s_b, _ = costs_at(start, [style_b], (1.0,))
-    total, c, s_ab, tv = costs_at(start, [style_a, style_b], (0.75, 0.25), alpha=3.0, beta=7.0,
-                                  tv_weight=0.5)
+    total, c, s_ab, tv = costs_at(
+        start, [style_a, style_b], (0.75, 0.25), alpha=3.0, beta=7.0, tv_weight=0.5
+    )
     assert c == content_cost > 0
     assert s_ab == pytest.approx(0.75 * s_a + 0.25 * s_b, rel=1e-5) and s_a != pytest.approx(s_b)
     assert tv == pytest.approx(numpy_tv(start), rel=1e-5)
@@ -84,7 +86,9 @@ def test_the_targets_match_numpy_and_survive_the_original_initializer(sess, smal
     for layer, coeff in LAYERS:
         a_S, a_G = activations(style, layer), activations(start, layer)
         _, n_H, n_W, n_C = a_G.shape
-        expected_style += coeff * np.square(gram(a_S) - gram(a_G)).sum() / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+        expected_style += (
+            coeff * np.square(gram(a_S) - gram(a_G)).sum() / (4 * n_C**2 * (n_H * n_W) ** 2)
+        )
     assign_image(sess, model["input"], start)
     values = sess.run([c.content, c.style])
     assert values == pytest.approx([expected_content, expected_style], rel=1e-4)
@@ -93,8 +97,11 @@ def test_the_targets_match_numpy_and_survive_the_original_initializer(sess, smal
     assign_image(sess, model["input"], start)
     assert sess.run([c.content, c.style]) == pytest.approx(values, rel=1e-6)
     # They are variables: the graph holds no copy of a_C or of the Gram matrices.
-    largest = max(len(op.get_attr("value").tensor_content)
-                  for op in sess.graph.get_operations() if op.type == "Const")
+    largest = max(
+        len(op.get_attr("value").tensor_content)
+        for op in sess.graph.get_operations()
+        if op.type == "Const"
+    )
     assert largest < a_C.size * 4
 
 
@@ -103,7 +110,7 @@ def test_targets_refuse_a_style_list_of_another_length_than_built_for(sess, smal
     content = network_image("louvre.jpg", small_config)
     style_a = network_image("sandstone.jpg", small_config)
     settings = DEFAULTS.replace(content_layer="conv4_2", style_layers=LAYERS)
-    one = build_transfer_costs(model, settings)            # built for one style image
+    one = build_transfer_costs(model, settings)  # built for one style image
     # Two images given: the second was silently left out of J_style.
     with pytest.raises(ConfigError):
         one.targets.fill(sess, content, [style_a, content])

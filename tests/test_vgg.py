@@ -13,11 +13,16 @@ from numpy_vgg import numpy_avgpool, numpy_conv_relu
 
 # Shapes at 400x300 as the facts' section 2 lists them.
 FACTS_SHAPES_400x300 = {
-    "conv1": (1, 300, 400, 64), "avgpool1": (1, 150, 200, 64),
-    "conv2": (1, 150, 200, 128), "avgpool2": (1, 75, 100, 128),
-    "conv3": (1, 75, 100, 256), "avgpool3": (1, 38, 50, 256),
-    "conv4": (1, 38, 50, 512), "avgpool4": (1, 19, 25, 512),
-    "conv5": (1, 19, 25, 512), "avgpool5": (1, 10, 13, 512),
+    "conv1": (1, 300, 400, 64),
+    "avgpool1": (1, 150, 200, 64),
+    "conv2": (1, 150, 200, 128),
+    "avgpool2": (1, 75, 100, 128),
+    "conv3": (1, 75, 100, 256),
+    "avgpool3": (1, 38, 50, 256),
+    "conv4": (1, 38, 50, 512),
+    "avgpool4": (1, 19, 25, 512),
+    "conv5": (1, 19, 25, 512),
+    "avgpool5": (1, 10, 13, 512),
 }
 
 
@@ -81,11 +86,14 @@ def test_max_pooling_is_available(sess, fixture_weights):
     np.testing.assert_allclose(pool, c12.reshape(1, 2, 2, 2, 2, 64).max(axis=(2, 4)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"pooling": "median"}, "pooling must be one of"),
-    ({"image_height": 0}, "image height must be a positive whole number"),
-    ({"image_width": 12.5}, "image width must be a positive whole number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pooling": "median"}, "pooling must be one of"),
+        ({"image_height": 0}, "image height must be a positive whole number"),
+        ({"image_width": 12.5}, "image width must be a positive whole number"),
+    ],
+)
 def test_bad_model_settings_are_refused(sess, fixture_weights, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         load_vgg_model(weights=fixture_weights, **kwargs)

@@ -73,7 +73,9 @@ def test_bfloat16_outputs_are_float32_and_close_to_float32(fixture_weights):
         assert 1e-5 < error < BFLOAT16_RTOL, (key, error)  # really rounded, yet close
 
 
-def test_bfloat16_runs_the_convolutions_in_bfloat16_and_keeps_the_image_float32(sess, fixture_weights):
+def test_bfloat16_runs_the_convolutions_in_bfloat16_and_keeps_the_image_float32(
+    sess, fixture_weights
+):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         model = build_vgg_graph(fixture_weights, 8, 8, precision="bfloat16")
@@ -113,8 +115,10 @@ def test_precision_defaults_to_the_configuration(sess, small_config):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         model = load_vgg_model(config=small_config.replace(precision="bfloat16"))
-    assert any(op.type == "Conv2D" and op.get_attr("T") == tf.bfloat16
-               for op in sess.graph.get_operations())
+    assert any(
+        op.type == "Conv2D" and op.get_attr("T") == tf.bfloat16
+        for op in sess.graph.get_operations()
+    )
     assert model["conv5_1"].dtype == tf.float32
 
 

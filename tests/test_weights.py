@@ -52,7 +52,16 @@ def test_the_fixture_files_have_the_real_layouts(vgg_mat_files):
     assert {k for k in old if not k.startswith("__")} == {"layers", "classes", "normalization"}
     assert new["layers"].shape == old["layers"].shape == (1, 43)
     assert new["layers"][0][0][0][0].dtype.names == (
-        "name", "type", "weights", "size", "pad", "stride", "precious", "dilate", "opts")
+        "name",
+        "type",
+        "weights",
+        "size",
+        "pad",
+        "stride",
+        "precious",
+        "dilate",
+        "opts",
+    )
     assert old["layers"][0][0][0][0].dtype.names == ("weights", "pad", "type", "name", "stride")
     # The original notebook's positional access fits the new format only.
     assert new["layers"][0][21][0][0][0][0] == "conv4_2"
@@ -120,6 +129,7 @@ def write_modified(path, change):
 def test_a_mat_with_a_layer_missing(tmp_path):
     def rename(layers):
         layers[0, 12][0, 0]["name"] = "something_else"
+
     path = write_modified(tmp_path / "missing.mat", rename)
     with pytest.raises(WeightsError, match="layer conv3_2 is missing") as err:
         weights.load_weights(path)
@@ -130,9 +140,13 @@ def test_a_mat_with_a_misshaped_kernel(tmp_path):
     def reshape(layers):
         cell = layers[0, 21][0, 0]["weights"]
         cell[0, 0] = np.zeros((3, 3, 512, 256), dtype=np.float32)
+
     path = write_modified(tmp_path / "misshaped.mat", reshape)
-    with pytest.raises(WeightsError, match=r"conv4_2 kernel has shape \(3, 3, 512, 256\), "
-                                           r"expected \(3, 3, 512, 512\)") as err:
+    with pytest.raises(
+        WeightsError,
+        match=r"conv4_2 kernel has shape \(3, 3, 512, 256\), "
+        r"expected \(3, 3, 512, 512\)",
+    ) as err:
         weights.load_weights(path)
     one_line(err)
 
@@ -149,7 +163,10 @@ def test_problems_are_all_listed(tmp_path):
     def damage(layers):
         layers[0, 0][0, 0]["name"] = "gone"
         layers[0, 34][0, 0]["weights"][0, 1] = np.zeros((1, 7), dtype=np.float32)
-    arrays, problems = mat.conv_layer_problems(mat.read_mat(write_modified(tmp_path / "d.mat", damage)))
+
+    arrays, problems = mat.conv_layer_problems(
+        mat.read_mat(write_modified(tmp_path / "d.mat", damage))
+    )
     assert problems == ["layer conv1_1 is missing", "layer conv5_4 bias has 7 values, expected 512"]
     assert len(arrays) == 14
 
@@ -185,35 +202,56 @@ def test_a_missing_file_elsewhere_suggests_fetching_to_its_folder(default_path, 
     with pytest.raises(WeightsError) as err:
         weights.load_weights(path)
     command = backticked(one_line(err))
-    assert shlex.split(command) == ["python", "-m", "nst_utils", "fetch-weights", "--dest",
-                                    str(path.parent)]
+    assert shlex.split(command) == [
+        "python",
+        "-m",
+        "nst_utils",
+        "fetch-weights",
+        "--dest",
+        str(path.parent),
+    ]
     assert f"{command}` to download them there" in str(err.value)
 
 
 def test_a_missing_file_named_by_nst_weights_says_to_unset_it(default_path, tmp_path):
     path = tmp_path / "w.mat"
     message = sources.missing_weights_message(path, named_by="NST_WEIGHTS")
-    assert message.startswith(f"VGG-19 weights not found at {path} (from NST_WEIGHTS): run "
-                              f"`python -m nst_utils fetch-weights --dest {path}` to download "
-                              f"them there")
+    assert message.startswith(
+        f"VGG-19 weights not found at {path} (from NST_WEIGHTS): run "
+        f"`python -m nst_utils fetch-weights --dest {path}` to download "
+        f"them there"
+    )
     assert message.endswith(f", or unset NST_WEIGHTS to use the default {default_path}")
     assert "unset" not in sources.missing_weights_message(path, named_by="--weights")
 
 
-def test_load_for_run_downloads_only_to_the_path_it_may(published_is_local, vgg_mat_bytes,
-                                                        tmp_path):
+def test_load_for_run_downloads_only_to_the_path_it_may(
+    published_is_local, vgg_mat_bytes, tmp_path
+):
     allowed = tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat"
     other = tmp_path / "elsewhere" / "imagenet-vgg-verydeep-19.mat"
     with pytest.raises(WeightsError, match=r"not found at .* \(from NST_WEIGHTS\)"):
-        load.load_for_run(other, download_to=allowed, named_by="NST_WEIGHTS", cache=False,
-                          progress=False)
+        load.load_for_run(
+            other, download_to=allowed, named_by="NST_WEIGHTS", cache=False, progress=False
+        )
     with pytest.raises(WeightsError, match="not found"):
         load.load_for_run(allowed, download_to=None, cache=False, progress=False)
     assert published_is_local.requests == [] and not other.parent.exists()
-    run = load.load_for_run(allowed, download_to=tmp_path / "pretrained-model" / ".." /
-                            "pretrained-model" / allowed.name, cache=False, progress=False)
+    run = load.load_for_run(
+        allowed,
+        download_to=tmp_path / "pretrained-model" / ".." / "pretrained-model" / allowed.name,
+        cache=False,
+        progress=False,
+    )
     assert allowed.read_bytes() == vgg_mat_bytes and published_is_local.requests == [None]
-    assert (run.path, run.size, run.md5) == (allowed, len(vgg_mat_bytes),
-                                             hashlib.md5(vgg_mat_bytes).hexdigest())
-    assert run.record() == {"path": str(allowed), "bytes": len(vgg_mat_bytes), "md5": run.md5,
-                            "format": "new"}
+    assert (run.path, run.size, run.md5) == (
+        allowed,
+        len(vgg_mat_bytes),
+        hashlib.md5(vgg_mat_bytes).hexdigest(),
+    )
+    assert run.record() == {
+        "path": str(allowed),
+        "bytes": len(vgg_mat_bytes),
+        "md5": run.md5,
+        "format": "new",
+    }

@@ -28,7 +28,10 @@ def mat_copy(vgg_mat, tmp_path):
     """A private copy of the new-format fixture file, free to change."""
     folder = tmp_path / "weights"
     folder.mkdir()
-    return shutil.copy(vgg_mat, folder / "imagenet-vgg-verydeep-19.mat") and folder / "imagenet-vgg-verydeep-19.mat"
+    return (
+        shutil.copy(vgg_mat, folder / "imagenet-vgg-verydeep-19.mat")
+        and folder / "imagenet-vgg-verydeep-19.mat"
+    )
 
 
 def beside(mat):
@@ -48,6 +51,7 @@ def assert_same_weights(a, b):
 def forbid_mat_reads(monkeypatch):
     def refuse(path):
         raise AssertionError(f"read the .mat {path} although a sound cache was there")
+
     monkeypatch.setattr(load, "load_weights_from_mat", refuse)
 
 
@@ -72,7 +76,9 @@ def test_a_second_load_reads_the_cache_not_the_mat(mat_copy, monkeypatch):
 
 def test_the_cache_holds_only_the_conv_layers(mat_copy):
     weights.load_weights(mat_copy)
-    conv_bytes = sum(4 * (np.prod(l.kernel_shape) + l.kernel_shape[3]) for l in CONV_LAYERS)
+    conv_bytes = sum(
+        4 * (np.prod(layer.kernel_shape) + layer.kernel_shape[3]) for layer in CONV_LAYERS
+    )
     size = beside(mat_copy).stat().st_size
     assert conv_bytes <= size < conv_bytes + 16 * 1024  # data plus a few KB of header
     assert conv_bytes == 4 * 20_024_384  # VGG-19's conv parameters as float32: "about 80 MB"
@@ -117,13 +123,16 @@ def flip_byte(at):
         data = bytearray(path.read_bytes())
         data[at(len(data))] ^= 0x01
         path.write_bytes(bytes(data))
+
     return damage
 
 
 CORRUPTIONS = {
     "a flipped bit in the last layer": (flip_byte(lambda n: n - 5), "conv5_4 fails its checksum"),
-    "a flipped bit in the first layer": (flip_byte(lambda n: n - 4 * 20_024_384 + 100),
-                                         "conv1_1 fails its checksum"),
+    "a flipped bit in the first layer": (
+        flip_byte(lambda n: n - 4 * 20_024_384 + 100),
+        "conv1_1 fails its checksum",
+    ),
     "a flipped bit in the header": (flip_byte(lambda n: 40), "header fails its checksum"),
     "cut in half": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated"),
     "cut inside the header": (lambda p: p.write_bytes(p.read_bytes()[:100]), "truncated"),
@@ -150,8 +159,10 @@ def test_a_corrupt_cache_is_detected_and_rebuilt(mat_copy, caplog, kind):
 
 def test_no_temporary_files_are_left(mat_copy):
     weights.load_weights(mat_copy)
-    assert sorted(p.name for p in mat_copy.parent.iterdir()) == [mat_copy.name, beside(mat_copy).name]
-
+    assert sorted(p.name for p in mat_copy.parent.iterdir()) == [
+        mat_copy.name,
+        beside(mat_copy).name,
+    ]
 
 
 def test_a_build_killed_mid_write_leaves_no_lasting_temporary_file(mat_copy):
@@ -164,7 +175,7 @@ def test_a_build_killed_mid_write_leaves_no_lasting_temporary_file(mat_copy):
     killed = mat_copy.parent / f".{beside(mat_copy).name}.dead1234.tmp"
     killed.write_bytes(b"\0" * 4096)
     os.utime(killed, (old, old))
-    fresh = mat_copy.parent / f".{beside(mat_copy).name}.busy5678.tmp"   # another build, now
+    fresh = mat_copy.parent / f".{beside(mat_copy).name}.busy5678.tmp"  # another build, now
     fresh.write_bytes(b"\0" * 4096)
     locked = mat_copy.parent / f".{beside(mat_copy).name}.slow9012.tmp"  # a slow live build
     locked.write_bytes(b"\0" * 4096)
@@ -178,6 +189,7 @@ def test_a_build_killed_mid_write_leaves_no_lasting_temporary_file(mat_copy):
     os.utime(fresh, (old, old))
     weights.load_weights(mat_copy)
     assert not fresh.exists() and not locked.exists()
+
 
 def test_cache_false_writes_nothing(mat_copy, private_user_cache):
     weights.load_weights(mat_copy, cache=False)
@@ -202,6 +214,7 @@ def refuse_writes_in(monkeypatch, *folders):
         if cache_path.parent in folders:
             raise PermissionError(13, "Permission denied", str(cache_path.parent))
         return real(w, stamp, cache_path)
+
     monkeypatch.setattr(cache, "write_cache", write)
 
 
@@ -260,16 +273,17 @@ def test_load_vgg_model_uses_the_configured_cache_folder(sess, small_config, tmp
     from nst_utils.vgg import load_vgg_model
 
     folder = tmp_path / "model-cache"
-    config = small_config.replace(vgg_model=shutil.copy(small_config.vgg_model, tmp_path / "w.mat"),
-                                  weights_cache_dir=folder)
+    config = small_config.replace(
+        vgg_model=shutil.copy(small_config.vgg_model, tmp_path / "w.mat"), weights_cache_dir=folder
+    )
     load_vgg_model(config=config)
     assert len(list(folder.iterdir())) == 1
 
 
-def test_the_cache_remembers_the_source_md5_so_runs_need_not_rehash(tmp_path, vgg_mat_bytes,
-                                                                     monkeypatch):
+def test_the_cache_remembers_the_source_md5_so_runs_need_not_rehash(
+    tmp_path, vgg_mat_bytes, monkeypatch
+):
     import hashlib
-
 
     mat = tmp_path / "v.mat"
     mat.write_bytes(vgg_mat_bytes)
@@ -291,6 +305,7 @@ def spy_reads(monkeypatch):
     def read(location, stamp):
         opened.append(location)
         return real(location, stamp)
+
     monkeypatch.setattr(cache, "read_cache", read)
     return opened
 
@@ -307,13 +322,15 @@ def fallback_cache_only(mat_copy, private_user_cache, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["another file", "a flipped bit in the last layer", "stale"])
-def test_an_unsound_cache_before_a_sound_fallback_is_rebuilt_once(mat_copy, private_user_cache,
-                                                                   monkeypatch, caplog, kind):
+def test_an_unsound_cache_before_a_sound_fallback_is_rebuilt_once(
+    mat_copy, private_user_cache, monkeypatch, caplog, kind
+):
     expected, fallback = fallback_cache_only(mat_copy, private_user_cache, monkeypatch)
     if kind == "stale":  # a sound cache of other weights, as after the .mat was replaced
         other = write_vgg19_mat(mat_copy.parent / "other.mat", "new", seed=9)
-        cache.write_cache(weights.load_weights(other, cache=False),
-                                  cache.source_stamp(other), beside(mat_copy))
+        cache.write_cache(
+            weights.load_weights(other, cache=False), cache.source_stamp(other), beside(mat_copy)
+        )
     else:
         shutil.copy(fallback, beside(mat_copy))
         CORRUPTIONS[kind][0](beside(mat_copy))
@@ -332,8 +349,9 @@ def test_an_unsound_cache_before_a_sound_fallback_is_rebuilt_once(mat_copy, priv
     assert caplog.records == [] and opened == [beside(mat_copy)] * 2  # used, not skipped
 
 
-def test_an_unsound_cache_that_cannot_be_rebuilt_says_so(mat_copy, private_user_cache,
-                                                          monkeypatch, caplog):
+def test_an_unsound_cache_that_cannot_be_rebuilt_says_so(
+    mat_copy, private_user_cache, monkeypatch, caplog
+):
     expected, fallback = fallback_cache_only(mat_copy, private_user_cache, monkeypatch)
     beside(mat_copy).write_text("not a cache")
     refuse_writes_in(monkeypatch, mat_copy.parent)
@@ -341,12 +359,15 @@ def test_an_unsound_cache_that_cannot_be_rebuilt_says_so(mat_copy, private_user_
     with caplog.at_level(logging.WARNING, logger="nst_utils.weights.cache"):
         assert_same_weights(expected, weights.load_weights(mat_copy))
     assert "rebuilt it" not in caplog.text and "rebuilding" not in caplog.text
-    assert (f"it cannot be rebuilt (Permission denied), so {fallback} is used instead; remove "
-            f"{beside(mat_copy)} or make its folder writable") in caplog.text
+    assert (
+        f"it cannot be rebuilt (Permission denied), so {fallback} is used instead; remove "
+        f"{beside(mat_copy)} or make its folder writable"
+    ) in caplog.text
 
 
-def test_an_unsound_cache_in_a_read_only_folder_without_fallback(mat_copy, private_user_cache,
-                                                                  monkeypatch, caplog):
+def test_an_unsound_cache_in_a_read_only_folder_without_fallback(
+    mat_copy, private_user_cache, monkeypatch, caplog
+):
     expected = weights.load_weights(mat_copy, cache=False)
     beside(mat_copy).write_text("not a cache")
     refuse_writes_in(monkeypatch, mat_copy.parent)

@@ -10,9 +10,14 @@ EXIT_UNUSABLE = 1
 
 def add_arguments(parser):
     parser.formatter_class = argparse.HelpFormatter  # the default path is stated in the help
-    parser.add_argument("path", nargs="?", type=Path, default=None,
-                        help="the weights file to examine (default: the project's weights file, or "
-                             "NST_WEIGHTS when set)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="the weights file to examine (default: the project's weights file, or "
+        "NST_WEIGHTS when set)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
@@ -27,7 +32,11 @@ def run(args):
     else:
         path = config.vgg_model
         named_by = None if is_default_path(path) else WEIGHTS_ENV
-    report = diagnose(path, named_by=named_by, check_cache=config.weights_cache,
-                      cache_dir=config.weights_cache_dir)
+    report = diagnose(
+        path,
+        named_by=named_by,
+        check_cache=config.weights_cache,
+        cache_dir=config.weights_cache_dir,
+    )
     print(json.dumps(report.as_dict()) if args.json else format_report(report))
     return 0 if report.usable else EXIT_UNUSABLE

@@ -10,7 +10,6 @@ that `--resume RUN_FOLDER` continues it. This module imports no TensorFlow, so `
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import signal
@@ -22,21 +21,34 @@ from ..settings import add_flags
 
 MAX_PROGRESS_SNAPSHOTS = 12
 #: Settings a resumed run may take from the command line; the rest come from its record.
-RESUMABLE = ("num_iterations", "save_every", "log_every", "progress", "vgg_model",
-             "weights_cache_dir", "intra_op_threads", "inter_op_threads")
+RESUMABLE = (
+    "num_iterations",
+    "save_every",
+    "log_every",
+    "progress",
+    "vgg_model",
+    "weights_cache_dir",
+    "intra_op_threads",
+    "inter_op_threads",
+)
 
 
 def add_arguments(parser):
     add_flags(parser)
-    parser.add_argument("--resume", type=Path, metavar="RUN_FOLDER", default=None,
-                        help="continue a stopped run in its folder, from its saved image and "
-                             "optimiser state, to a larger --iterations if given")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_FOLDER",
+        default=None,
+        help="continue a stopped run in its folder, from its saved image and "
+        "optimiser state, to a larger --iterations if given",
+    )
 
 
 def run(args):
     from .. import run_record
 
-    with run_record.FolderLock() as lock:   # released when the run ends, however it ends
+    with run_record.FolderLock() as lock:  # released when the run ends, however it ends
         return _run(args, lock)
 
 
@@ -71,38 +83,47 @@ def _run(args, lock):
         run_dir = record = None
         try:
             if resumed is None:
-                if settings.run_dir is not None:   # held before --overwrite removes anything
+                if settings.run_dir is not None:  # held before --overwrite removes anything
                     lock.take(run_record.prepare_output_dir(settings.run_dir))
-                run_dir = run_record.new_run_dir(settings.run_dir, settings.output_dir,
-                                                 settings.overwrite)
+                run_dir = run_record.new_run_dir(
+                    settings.run_dir, settings.output_dir, settings.overwrite
+                )
                 lock.take(run_dir)
                 settings = settings.replace(run_dir=run_dir)
             else:
-                lock.take(settings.run_dir)   # run_dir only once it is this run's to quit
+                lock.take(settings.run_dir)  # run_dir only once it is this run's to quit
                 run_dir = settings.run_dir
                 state = read_state(run_dir / STATE_FILE)
                 # Before run.json is rewritten: a refusal keeps the record.
                 check_state(settings, state)
                 if state["iterations"] >= settings.num_iterations:
-                    raise _config_error(f"the run in {run_dir} has already done "
-                                        f"{state['iterations']} iteration(s); give a larger "
-                                        f"--iterations to continue it")
+                    raise _config_error(
+                        f"the run in {run_dir} has already done "
+                        f"{state['iterations']} iteration(s); give a larger "
+                        f"--iterations to continue it"
+                    )
             run_record.check_free_space(run_dir, run_record.bytes_needed(settings))
             seed = settings.seed
-            print(f"seed {seed}" + ("" if seed_given else
-                                    f" (drawn at random; repeat this run with --seed {seed})"),
-                  flush=True)
-            print(f"run folder {run_dir}" + (f" (resuming after iteration {state['iterations']})"
-                                             if state else ""), flush=True)
+            print(
+                f"seed {seed}"
+                + ("" if seed_given else f" (drawn at random; repeat this run with --seed {seed})"),
+                flush=True,
+            )
+            print(
+                f"run folder {run_dir}"
+                + (f" (resuming after iteration {state['iterations']})" if state else ""),
+                flush=True,
+            )
 
             record = _record(settings, seed_given, weights, started, versions, resumed)
             earlier_seconds = record["wall_time_seconds"] or 0
 
-            def wall_time():   # this run's seconds, with the earlier ones of a resumed run
+            def wall_time():  # this run's seconds, with the earlier ones of a resumed run
                 return round(earlier_seconds + time.perf_counter() - clock, 3)
+
             run_record.write_run_json(run_dir / run_record.RUN_JSON, record)
-        except KeyboardInterrupt:   # a second signal before the painting began
-            if run_dir is None:      # no run folder yet: nothing to record or resume
+        except KeyboardInterrupt:  # a second signal before the painting began
+            if run_dir is None:  # no run folder yet: nothing to record or resume
                 print("interrupted", file=sys.stderr, flush=True)
                 return 128 + (stop.signal_number or signal.SIGINT)
             _quit_now(run_dir, stop, record, lock)
@@ -114,25 +135,35 @@ def _run(args, lock):
             _write_record(record, painting, run_dir, inputs, stop, wall_time)
         except KeyboardInterrupt:
             record["wall_time_seconds"] = wall_time()
-            _quit_now(run_dir, stop, record, lock,
-                      finished=painting is not None and painting.result.stopped is None)
+            _quit_now(
+                run_dir,
+                stop,
+                record,
+                lock,
+                finished=painting is not None and painting.result.stopped is None,
+            )
         except DiskFullError as exc:
             record["wall_time_seconds"] = wall_time()
             _record_saved_state(run_dir, stop, record, "disk full")
-            raise DiskFullError(f"{exc}; this run needs about "
-                                f"{run_record.bytes_needed(settings) / 1e6:.1f} MB") from None
+            raise DiskFullError(
+                f"{exc}; this run needs about {run_record.bytes_needed(settings) / 1e6:.1f} MB"
+            ) from None
     result = painting.result
     final_path = result.saved[-1]
-    print(f"saved {final_path} after {result.iterations} iteration(s) in "
-          f"{record['wall_time_seconds']:.1f} s; record: {run_dir / run_record.RUN_JSON}, "
-          f"{run_record.COSTS_PNG}, {run_record.PROGRESS_PNG}", flush=True)
+    print(
+        f"saved {final_path} after {result.iterations} iteration(s) in "
+        f"{record['wall_time_seconds']:.1f} s; record: {run_dir / run_record.RUN_JSON}, "
+        f"{run_record.COSTS_PNG}, {run_record.PROGRESS_PNG}",
+        flush=True,
+    )
     if result.stopped == "interrupted":
         print(f"continue it with: python -m nst_utils generate --resume {run_dir}", flush=True)
     if result.stopped == "non-finite":
         raise NonFiniteCostError(
             f"the cost became NaN or infinite after {result.iterations} iteration(s); the last "
             f"good image was kept in {final_path}; "
-            f"{_non_finite_advice(settings, result, resumed=resumed is not None)}")
+            f"{_non_finite_advice(settings, result, resumed=resumed is not None)}"
+        )
     # A signal that came after the last iteration found the painting done: it ends as done.
     return 0 if stop.signal_number is None or result.stopped is None else 128 + stop.signal_number
 
@@ -142,10 +173,20 @@ def _write_record(record, painting, run_dir, inputs, stop, wall_time) -> None:
     from .. import run_record
 
     result = painting.result
-    _record_progress(record, result.iterations, result.history,
-                     [_relative(p, run_dir) for p in result.saved[:-1]], result.stopped, stop)
-    record.update({"final_image": _relative(result.saved[-1], run_dir),
-                   "final_costs": dict(zip(("total", "content", "style"), painting.final_costs))})
+    _record_progress(
+        record,
+        result.iterations,
+        result.history,
+        [_relative(p, run_dir) for p in result.saved[:-1]],
+        result.stopped,
+        stop,
+    )
+    record.update(
+        {
+            "final_image": _relative(result.saved[-1], run_dir),
+            "final_costs": dict(zip(("total", "content", "style"), painting.final_costs)),
+        }
+    )
     run_record.plot_costs(run_dir / run_record.COSTS_PNG, result.history)
     run_record.plot_progress(run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
     record["wall_time_seconds"] = wall_time()
@@ -171,20 +212,25 @@ def _resumed_settings(args, environment):
         if not isinstance(recorded, dict):
             raise TypeError("settings that are not a mapping")
     except (OSError, ValueError, KeyError, TypeError):
-        raise _config_error(f"{run_dir} holds no readable run.json: --resume takes the folder "
-                            f"of an earlier generate run") from None
+        raise _config_error(
+            f"{run_dir} holds no readable run.json: --resume takes the folder "
+            f"of an earlier generate run"
+        ) from None
     given = {k for k in vars(args) if k in {f for f in Settings.__dataclass_fields__}}
     refused = sorted(given - set(RESUMABLE))
     if refused:
         raise _config_error(
             f"--resume continues a run with its recorded settings; drop "
             f"{', '.join(_flag(n) for n in refused)} (only --iterations, --save-every, "
-            f"--log-every, --no-progress, --weights and the thread options may change)")
+            f"--log-every, --no-progress, --weights and the thread options may change)"
+        )
     try:
         base = Settings.from_record(recorded, environment)
     except (TypeError, ValueError) as exc:  # ConfigError too: a value out of range or form
-        raise _config_error(f"the settings in {run_dir / 'run.json'} are damaged ({exc}); the run "
-                            f"cannot be resumed; start it again") from None
+        raise _config_error(
+            f"the settings in {run_dir / 'run.json'} are damaged ({exc}); the run "
+            f"cannot be resumed; start it again"
+        ) from None
     settings = base.replace(**{k: getattr(args, k) for k in given}, run_dir=run_dir.resolve())
     return settings, record
 
@@ -211,14 +257,17 @@ def _load_weights(settings, typed: bool):
         named_by = None
     else:
         named_by = sources.WEIGHTS_ENV
-    return load_for_run(path, download_to=None if typed else sources.default_weights_path(),
-                        named_by=named_by, cache=settings.weights_cache,
-                        cache_dir=settings.weights_cache_dir)
+    return load_for_run(
+        path,
+        download_to=None if typed else sources.default_weights_path(),
+        named_by=named_by,
+        cache=settings.weights_cache,
+        cache_dir=settings.weights_cache_dir,
+    )
 
 
 def _record(settings, seed_given, weights, started, versions, resumed=None) -> dict:
     """run.json at the start of a run (or of its resumption); the loop's figures come at the end."""
-    from .. import run_record
 
     record = {
         "command": "generate",
@@ -246,12 +295,15 @@ def _record(settings, seed_given, weights, started, versions, resumed=None) -> d
 
         record["started"] = earlier("started", str, record["started"])
         record["wall_time_seconds"] = earlier("wall_time_seconds", (int, float), None)
-        record["resumed"] = ([str(t) for t in earlier("resumed", list, [])]
-                             + [started.isoformat(timespec="seconds")])
+        record["resumed"] = [str(t) for t in earlier("resumed", list, [])] + [
+            started.isoformat(timespec="seconds")
+        ]
         md5 = earlier("weights", dict, {}).get("md5")
         if md5 not in (None, weights.md5):
-            raise _config_error(f"the weights {weights.path} are not the ones this run started "
-                                f"with (MD5 {md5}); give those with --weights")
+            raise _config_error(
+                f"the weights {weights.path} are not the ones this run started "
+                f"with (MD5 {md5}); give those with --weights"
+            )
     return record
 
 
@@ -262,8 +314,12 @@ def _paint(settings, weights, inputs, run_dir, stop, state):
 
     done = 0 if state is None else state["iterations"]
     with ProgressBar(settings.num_iterations, settings.progress, initial=done) as bar:
-        hooks = Hooks(report=bar.report, log_every=settings.log_every, on_step=bar.on_step,
-                      should_stop=stop.requested)
+        hooks = Hooks(
+            report=bar.report,
+            log_every=settings.log_every,
+            on_step=bar.on_step,
+            should_stop=stop.requested,
+        )
         return stylize(settings, weights.weights, inputs, run_dir, hooks, state=state)
 
 
@@ -272,14 +328,19 @@ def _record_progress(record, iterations, history, snapshots, stopped, stop) -> N
     a signal that came after the last iteration stopped nothing and is not recorded."""
     from .. import run_record
 
-    record.update({
-        "iterations_completed": iterations,
-        "stopped": stopped,
-        "signal": (None if stop.signal_number is None or stopped is None
-                   else signal.Signals(stop.signal_number).name),
-        "snapshots": list(snapshots),
-        "costs": run_record.history_rows(history),
-    })
+    record.update(
+        {
+            "iterations_completed": iterations,
+            "stopped": stopped,
+            "signal": (
+                None
+                if stop.signal_number is None or stopped is None
+                else signal.Signals(stop.signal_number).name
+            ),
+            "snapshots": list(snapshots),
+            "costs": run_record.history_rows(history),
+        }
+    )
 
 
 def _record_saved_state(run_dir, stop, record, stopped) -> bool:
@@ -293,12 +354,13 @@ def _record_saved_state(run_dir, stop, record, stopped) -> bool:
     state_path = Path(run_dir) / STATE_FILE
     if not state_path.exists():
         return False
-    if record is None:   # run.json is still the stopped run's own, which matches its state
+    if record is None:  # run.json is still the stopped run's own, which matches its state
         return True
     try:
         saved = read_state(state_path, arrays=False)
-        _record_progress(record, saved["iterations"], saved["history"], saved["snapshots"],
-                         stopped, stop)
+        _record_progress(
+            record, saved["iterations"], saved["history"], saved["snapshots"], stopped, stop
+        )
         run_record.write_run_json(Path(run_dir) / run_record.RUN_JSON, record)
     except (NSTError, OSError):
         pass
@@ -313,16 +375,28 @@ def _quit_now(run_dir, stop, record, lock, finished: bool = False):
     from ..training import FINAL_IMAGE
 
     if finished:
-        record["final_image"] = FINAL_IMAGE   # saved with the state, before the plots
+        record["final_image"] = FINAL_IMAGE  # saved with the state, before the plots
         _record_saved_state(run_dir, stop, record, None)
-        print(f"quitting at once: the painting is done ({Path(run_dir) / FINAL_IMAGE}); its "
-              f"plots were not drawn", file=sys.stderr, flush=True)
+        print(
+            f"quitting at once: the painting is done ({Path(run_dir) / FINAL_IMAGE}); its "
+            f"plots were not drawn",
+            file=sys.stderr,
+            flush=True,
+        )
     elif _record_saved_state(run_dir, stop, record, "interrupted"):
-        print(f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
-              f"--resume {run_dir})", file=sys.stderr, flush=True)
+        print(
+            f"quitting at once; the last snapshot and state are in {run_dir} (continue with "
+            f"--resume {run_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
     else:
-        print(f"quitting at once, before the first snapshot: nothing in {run_dir} to resume "
-              f"from; start the run again", file=sys.stderr, flush=True)
+        print(
+            f"quitting at once, before the first snapshot: nothing in {run_dir} to resume "
+            f"from; start the run again",
+            file=sys.stderr,
+            flush=True,
+        )
     sys.stdout.flush()
     lock.release()
     os._exit(128 + (stop.signal_number or signal.SIGINT))
@@ -336,10 +410,12 @@ def _non_finite_advice(settings, result, resumed: bool = False) -> str:
     totals = [row[0] for row in result.history]
     overflowed = not totals or max(abs(t) for t in totals if math.isfinite(t)) > 1e30
     if overflowed:
-        advice = (f"the cost overflowed float32 (alpha {settings.alpha:g}, beta {settings.beta:g}"
-                  f", style layer weights {', '.join(f'{w:g}' for _, w in settings.style_layers)}"
-                  f", tv weight {settings.tv_weight:g}): lower --alpha, --beta, the "
-                  f"--style-layers weights or --tv-weight")
+        advice = (
+            f"the cost overflowed float32 (alpha {settings.alpha:g}, beta {settings.beta:g}"
+            f", style layer weights {', '.join(f'{w:g}' for _, w in settings.style_layers)}"
+            f", tv weight {settings.tv_weight:g}): lower --alpha, --beta, the "
+            f"--style-layers weights or --tv-weight"
+        )
     elif settings.optimizer == "adam":
         advice = "try a lower --learning-rate"
     else:
@@ -357,12 +433,18 @@ def _progress_tiles(inputs, result):
     from .. import images
 
     tiles = [("content", inputs.content)]
-    tiles += [(f"style {k + 1}" if len(inputs.styles) > 1 else "style", p)
-              for k, p in enumerate(inputs.styles)]
+    tiles += [
+        (f"style {k + 1}" if len(inputs.styles) > 1 else "style", p)
+        for k, p in enumerate(inputs.styles)
+    ]
     snapshots = [p for p in result.saved[:-1] if Path(p).exists()]
     if len(snapshots) > MAX_PROGRESS_SNAPSHOTS:
-        picks = sorted({round(k * (len(snapshots) - 1) / (MAX_PROGRESS_SNAPSHOTS - 1))
-                        for k in range(MAX_PROGRESS_SNAPSHOTS)})
+        picks = sorted(
+            {
+                round(k * (len(snapshots) - 1) / (MAX_PROGRESS_SNAPSHOTS - 1))
+                for k in range(MAX_PROGRESS_SNAPSHOTS)
+            }
+        )
         snapshots = [snapshots[k] for k in picks]
     tiles += [(f"iteration {Path(p).stem}", images.read_image(p)) for p in snapshots]
     if result.saved:

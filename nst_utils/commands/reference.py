@@ -4,8 +4,12 @@ import json
 
 
 def add_arguments(parser):
-    parser.add_argument("--indent", type=int, default=None,
-                        help="indent the JSON by this many spaces (one line if omitted)")
+    parser.add_argument(
+        "--indent",
+        type=int,
+        default=None,
+        help="indent the JSON by this many spaces (one line if omitted)",
+    )
 
 
 def run(args):

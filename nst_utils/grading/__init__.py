@@ -13,7 +13,13 @@ __all__ = ["Limits", "check", "grade_paths", "grade_submissions", "GRADED_FUNCTI
 
 
 def __getattr__(name):
-    if name in ("grade_paths", "grade_submissions", "SubmissionGrade", "GRADED_FUNCTIONS", "POINTS"):
+    if name in (
+        "grade_paths",
+        "grade_submissions",
+        "SubmissionGrade",
+        "GRADED_FUNCTIONS",
+        "POINTS",
+    ):
         from . import grader
 
         return getattr(grader, name)

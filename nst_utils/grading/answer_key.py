@@ -38,15 +38,25 @@ def build_key(name: str, cases: list, public: int) -> dict:
             value = mistake.value(inputs(case))
             values.append(None if value is None else np.asarray(value, dtype=np.float64))
         mistakes.append({"key": mistake.key, "message": mistake.message, "values": values})
-    return {"spec": record.spec, "cases": cases, "expected": expected, "mistakes": mistakes,
-            "public": public}
+    return {
+        "spec": record.spec,
+        "cases": cases,
+        "expected": expected,
+        "mistakes": mistakes,
+        "public": public,
+    }
 
 
 def public_part(key: dict) -> dict:
     """The key restricted to its public cases."""
     n = key["public"]
-    return dict(key, cases=key["cases"][:n], expected=key["expected"][:n], public=n,
-                mistakes=[dict(m, values=m["values"][:n]) for m in key["mistakes"]])
+    return dict(
+        key,
+        cases=key["cases"][:n],
+        expected=key["expected"][:n],
+        public=n,
+        mistakes=[dict(m, values=m["values"][:n]) for m in key["mistakes"]],
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,6 +78,6 @@ def dumps(keys: dict) -> str:
     """{name: key} as JSON text (for the student build)."""
     import dataclasses
 
-    return protocol.dumps({name: dict(key, spec=dataclasses.asdict(key["spec"]))
-                           for name, key in keys.items()})
-
+    return protocol.dumps(
+        {name: dict(key, spec=dataclasses.asdict(key["spec"])) for name, key in keys.items()}
+    )

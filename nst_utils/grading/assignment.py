@@ -27,9 +27,17 @@ PACKAGE = Path(__file__).resolve().parents[1]
 #: Parts of the package students do not get: the grader, and the commands built on it.
 GRADER_ONLY = ("cli.py", "__main__.py", "commands", "grading")
 #: The grading modules the students' self-check needs; none holds a solution or the grader.
-SELF_CHECK = ("__init__.py", "catalog.py", "blanks.py", "diagnose.py", "selfcheck.py",
-              "sandbox/__init__.py", "sandbox/box/__init__.py", "sandbox/box/runner.py",
-              "sandbox/box/protocol.py")
+SELF_CHECK = (
+    "__init__.py",
+    "catalog.py",
+    "blanks.py",
+    "diagnose.py",
+    "selfcheck.py",
+    "sandbox/__init__.py",
+    "sandbox/box/__init__.py",
+    "sandbox/box/runner.py",
+    "sandbox/box/protocol.py",
+)
 STUDENT_GRADING_INIT = '''"""Self-checks for the notebook: `check(fn)` prints the grader's feedback on the public cases."""
 
 from .catalog import Limits
@@ -37,8 +45,10 @@ from .selfcheck import check
 
 __all__ = ["Limits", "check"]
 '''
-STUB = ('raise NotImplementedError("{name} is yours to write in the notebook; this copy of '
-        'nst_utils does not hold it")')
+STUB = (
+    'raise NotImplementedError("{name} is yours to write in the notebook; this copy of '
+    'nst_utils does not hold it")'
+)
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this once per submission: grade /autograder/submission/*.ipynb in the sandbox
 # and write /autograder/results/results.json. NST_AUTOGRADER_ROOT moves /autograder (tests).
@@ -69,15 +79,22 @@ def strip_solutions(source: str, names: set) -> str:
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None),
-                                                                     ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 body = body[1:]
             indent = " " * (node.col_offset + 4)
             if body:
-                spans.append((body[0].lineno - 1, node.end_lineno, indent + STUB.format(name=node.name)))
+                spans.append(
+                    (body[0].lineno - 1, node.end_lineno, indent + STUB.format(name=node.name))
+                )
             else:
-                spans.append((node.end_lineno, node.end_lineno, indent + STUB.format(name=node.name)))
+                spans.append(
+                    (node.end_lineno, node.end_lineno, indent + STUB.format(name=node.name))
+                )
     for first, last, stub in sorted(spans, reverse=True):
         lines[first:last] = [stub]
     return "\n".join(lines)
@@ -115,7 +132,8 @@ def _student_folder(out: Path, solved: Path) -> Path:
     notebooks = student / "notebooks"
     notebooks.mkdir()
     (notebooks / SOLVED.name.replace(".ipynb", "_student.ipynb")).write_text(
-        student_notebook_text(solved), encoding="utf-8")
+        student_notebook_text(solved), encoding="utf-8"
+    )
     shutil.copytree(PROJECT_ROOT / "images", student / "images")
     _copy_package(student / "nst_utils")
     return student
@@ -151,5 +169,5 @@ def make_assignment(out: Path, solved: Path = SOLVED, hidden_seed: int | None = 
     if out.exists() and any(out.iterdir()):
         raise NSTError(f"{out} is not empty; give a new or empty folder for the assignment")
     out.mkdir(parents=True, exist_ok=True)
-    seed = secrets.randbelow(2 ** 31) if hidden_seed is None else hidden_seed
+    seed = secrets.randbelow(2**31) if hidden_seed is None else hidden_seed
     return {"student": _student_folder(out, solved), "autograder": _autograder(out, seed)}

@@ -29,11 +29,15 @@ def code_blocks(source: str, name: str = "the cell") -> list:
     for i, line in enumerate(lines):
         if is_start(line):
             if start is not None:
-                raise NSTError(f"{name}: a {START_MARKER} line before the previous one's {END_MARKER}")
+                raise NSTError(
+                    f"{name}: a {START_MARKER} line before the previous one's {END_MARKER}"
+                )
             start = i + 1
         elif _is_end(line):
             if start is None:
-                raise NSTError(f"{name}: an {END_MARKER} line with no {START_MARKER} line before it")
+                raise NSTError(
+                    f"{name}: an {END_MARKER} line with no {START_MARKER} line before it"
+                )
             blocks.append((start, i))
             start = None
     if start is not None or not blocks:
@@ -65,10 +69,11 @@ def _blank_statement(node, text: str) -> str:
 
 def _blank_block(lines: list, name: str) -> list:
     statements = _statements(lines)
-    indent = next((l[: len(l) - len(l.lstrip())] for l in lines if l.strip()), "    ")
+    indent = next((ln[: len(ln) - len(ln.lstrip())] for ln in lines if ln.strip()), "    ")
     if statements is None:
-        return [l for l in lines if l.strip().startswith("#")] + [
-            f'{indent}raise NotImplementedError("{name} is not implemented yet")']
+        return [ln for ln in lines if ln.strip().startswith("#")] + [
+            f'{indent}raise NotImplementedError("{name} is not implemented yet")'
+        ]
     dedented = textwrap.dedent("\n".join(lines))
     firsts = {first: (last, node) for first, last, node in statements}
     out, skip_to = [], -1
@@ -98,12 +103,25 @@ def is_untouched_blank(source: str) -> bool:
         blocks = code_blocks(source)
     except NSTError:
         return False
-    return source.split("\n") == blank_body(source, "x").split("\n") and any(
-        any(line.strip() and not line.strip().startswith("#") for line in source.split("\n")[a:b])
-        for a, b in blocks) or _legacy_blank(source, blocks)
+    return (
+        source.split("\n") == blank_body(source, "x").split("\n")
+        and any(
+            any(
+                line.strip() and not line.strip().startswith("#")
+                for line in source.split("\n")[a:b]
+            )
+            for a, b in blocks
+        )
+        or _legacy_blank(source, blocks)
+    )
 
 
 def _legacy_blank(source: str, blocks) -> bool:
     lines = source.split("\n")
-    code = [l.strip() for a, b in blocks for l in lines[a:b] if l.strip() and not l.strip().startswith("#")]
+    code = [
+        ln.strip()
+        for a, b in blocks
+        for ln in lines[a:b]
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
     return bool(code) and all(c.startswith("raise NotImplementedError(") for c in code)

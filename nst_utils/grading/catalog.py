@@ -58,4 +58,6 @@ class Limits:
         if self.memory_mb < 64:
             raise ConfigError(f"the memory limit must be at least 64 MB, got {self.memory_mb!r}")
         if self.output_bytes < 1024:
-            raise ConfigError(f"the output limit must be at least 1024 bytes, got {self.output_bytes!r}")
+            raise ConfigError(
+                f"the output limit must be at least 1024 bytes, got {self.output_bytes!r}"
+            )

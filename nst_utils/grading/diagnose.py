@@ -20,10 +20,17 @@ import numpy as np
 from . import catalog
 
 PUBLISHED_LABEL = "the test cell's inputs"
-NOT_IMPLEMENTED = "not implemented yet: write your code between the START CODE HERE and END CODE HERE lines"
+NOT_IMPLEMENTED = (
+    "not implemented yet: write your code between the START CODE HERE and END CODE HERE lines"
+)
 #: Messages TensorFlow gives when numpy functions are applied to a graph tensor.
-_NUMPY_ON_TENSOR = ("symbolic tf.Tensor", "symbolic Tensor", "numpy array", "__array__",
-                    "Cannot convert a symbolic")
+_NUMPY_ON_TENSOR = (
+    "symbolic tf.Tensor",
+    "symbolic Tensor",
+    "numpy array",
+    "__array__",
+    "Cannot convert a symbolic",
+)
 
 
 @dataclasses.dataclass
@@ -63,28 +70,47 @@ def sandbox_failure(spec, result: dict, limits) -> Optional[FunctionGrade]:
     """The grade for a run the sandbox stopped or flagged, or None if it ran normally."""
     status = result.get("status")
     if status == "timeout":
-        return failed(spec, "timeout", f"did not return within {limits.time:g} s (an endless "
-                                       f"loop?); it must finish in well under a second")
+        return failed(
+            spec,
+            "timeout",
+            f"did not return within {limits.time:g} s (an endless "
+            f"loop?); it must finish in well under a second",
+        )
     if status == "output":
-        return failed(spec, "output", f"printed more than {limits.output_bytes} bytes; remove the prints")
+        return failed(
+            spec, "output", f"printed more than {limits.output_bytes} bytes; remove the prints"
+        )
     if status == "files":
-        return failed(spec, "files", f"wrote files ({', '.join(map(str, result.get('files', [])))}); "
-                                     f"graded functions must not write files")
+        return failed(
+            spec,
+            "files",
+            f"wrote files ({', '.join(map(str, result.get('files', [])))}); "
+            f"graded functions must not write files",
+        )
     if status == "forbidden":
         what = "; ".join(dict.fromkeys(map(str, result.get("blocked", []))))
         return failed(spec, "forbidden", f"tried to {what}, which graded code may not do")
     if status == "exit":
-        return failed(spec, "exit", f"ended the process (exit status {result.get('exit_code')}) "
-                                    f"instead of returning; never call sys.exit or os._exit")
+        return failed(
+            spec,
+            "exit",
+            f"ended the process (exit status {result.get('exit_code')}) "
+            f"instead of returning; never call sys.exit or os._exit",
+        )
     if status == "crashed":
         detail = result.get("detail") or f"killed by signal {result.get('signal')}"
-        return failed(spec, "crashed", f"crashed the process ({detail}); out of memory or a "
-                                       f"native crash")
+        return failed(
+            spec, "crashed", f"crashed the process ({detail}); out of memory or a native crash"
+        )
     if status == "sandbox":
         detail = result.get("detail") if isinstance(result.get("detail"), dict) else {}
-        return failed(spec, "sandbox", f"could not be graded: the sandbox failed to start "
-                                       f"({detail.get('type')}: {detail.get('message')}); "
-                                       f"not the submission's fault, grade it again")
+        return failed(
+            spec,
+            "sandbox",
+            f"could not be graded: the sandbox failed to start "
+            f"({detail.get('type')}: {detail.get('message')}); "
+            f"not the submission's fault, grade it again",
+        )
     if status != "ok":
         return failed(spec, "crashed", f"could not be run (sandbox status {status!r})")
     return None
@@ -92,29 +118,45 @@ def sandbox_failure(spec, result: dict, limits) -> Optional[FunctionGrade]:
 
 def _numpy_on_tensor(kind: str, message: str) -> bool:
     return kind in ("NotImplementedError", "TypeError", "ValueError") and any(
-        m in message for m in _NUMPY_ON_TENSOR)
+        m in message for m in _NUMPY_ON_TENSOR
+    )
 
 
 def error_grade(spec, error: dict, label: str = "", limits=None) -> FunctionGrade:
     kind, message = str(error.get("type", "Exception")), str(error.get("message", ""))
     if _numpy_on_tensor(kind, message):
-        return failed(spec, "numpy_on_tensor",
-                      f"numpy operations on a tensor ({kind}: {message[:120]}): the inputs are "
-                      f"TensorFlow tensors; use tf.reduce_sum, tf.square, tf.matmul, ... instead "
-                      f"of np.sum, np.square, np.dot, ...")
+        return failed(
+            spec,
+            "numpy_on_tensor",
+            f"numpy operations on a tensor ({kind}: {message[:120]}): the inputs are "
+            f"TensorFlow tensors; use tf.reduce_sum, tf.square, tf.matmul, ... instead "
+            f"of np.sum, np.square, np.dot, ...",
+        )
     if kind == "SystemExit":
-        return failed(spec, "exit", "called sys.exit() instead of returning; never exit from a "
-                                    "graded function")
+        return failed(
+            spec,
+            "exit",
+            "called sys.exit() instead of returning; never exit from a graded function",
+        )
     if kind in ("MemoryError", "ResourceExhaustedError"):
         limit = f" (limit {limits.memory_mb} MB)" if limits else ""
-        return failed(spec, "memory", f"ran out of memory{limit}; the cost needs only a few "
-                                      f"small tensors")
+        return failed(
+            spec, "memory", f"ran out of memory{limit}; the cost needs only a few small tensors"
+        )
     if kind == "Blocked":
-        return failed(spec, "forbidden", message.replace("blocked by the grader: graded code may not",
-                                                         "tried to") + ", which graded code may not do")
+        return failed(
+            spec,
+            "forbidden",
+            message.replace("blocked by the grader: graded code may not", "tried to")
+            + ", which graded code may not do",
+        )
     if kind in ("PermissionDeniedError", "PermissionError"):
-        return failed(spec, "forbidden", "tried to write where it may not (the system refused); "
-                                         "graded functions must not touch files")
+        return failed(
+            spec,
+            "forbidden",
+            "tried to write where it may not (the system refused); "
+            "graded functions must not touch files",
+        )
     if kind == "NotDefined":
         return failed(spec, "not_defined", message)
     where = f" (on {label})" if label else ""
@@ -123,8 +165,9 @@ def error_grade(spec, error: dict, label: str = "", limits=None) -> FunctionGrad
 
 def close(value, expected) -> bool:
     value, expected = np.asarray(value, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    return value.shape == expected.shape and bool(np.allclose(value, expected, rtol=catalog.RTOL,
-                                                              atol=catalog.ATOL))
+    return value.shape == expected.shape and bool(
+        np.allclose(value, expected, rtol=catalog.RTOL, atol=catalog.ATOL)
+    )
 
 
 def _dims_of_case(case):
@@ -157,9 +200,11 @@ def normalisation_factor(spec, cases, values, expected) -> Optional[str]:
     if abs(coef[0] - a) > 0.02 or abs(coef[1] - b) > 0.02:
         return None
     constant = math.exp(coef[2])
-    parts = [f"{constant:.4g}" if abs(constant - 1) > 1e-3 else "",
-             {0: "", 1: "n_H n_W"}.get(a, f"(n_H n_W)^{a}"),
-             {0: "", 1: "n_C"}.get(b, f"n_C^{b}")]
+    parts = [
+        f"{constant:.4g}" if abs(constant - 1) > 1e-3 else "",
+        {0: "", 1: "n_H n_W"}.get(a, f"(n_H n_W)^{a}"),
+        {0: "", 1: "n_C"}.get(b, f"n_C^{b}"),
+    ]
     return " ".join(p for p in parts if p) or None
 
 
@@ -181,12 +226,22 @@ def _matching_mistake(mistakes, values) -> Optional[dict]:
 
 def _passed(spec, cases) -> FunctionGrade:
     if cases and cases[0]["label"] == PUBLISHED_LABEL:
-        published = f"the published value {spec.published_text}" if spec.published_text else "the published value"
+        published = (
+            f"the published value {spec.published_text}"
+            if spec.published_text
+            else "the published value"
+        )
         what = f"{published} on the test cell's inputs and {len(cases) - 1} more cases agree"
     else:
         what = f"all {len(cases)} cases agree"
-    return FunctionGrade(spec.name, True, spec.points, spec.points, "correct",
-                         f"correct: {what} with the reference (relative tolerance {catalog.RTOL:g})")
+    return FunctionGrade(
+        spec.name,
+        True,
+        spec.points,
+        spec.points,
+        "correct",
+        f"correct: {what} with the reference (relative tolerance {catalog.RTOL:g})",
+    )
 
 
 def assess(key: dict, outputs, limits=None) -> FunctionGrade:
@@ -194,8 +249,11 @@ def assess(key: dict, outputs, limits=None) -> FunctionGrade:
     spec, cases, expected = key["spec"], key["cases"], key["expected"]
     if not isinstance(outputs, list) or len(outputs) != len(cases):
         return failed(spec, "crashed", "returned no usable result")
-    errors = [(i, out["error"]) for i, out in enumerate(outputs)
-              if isinstance(out, dict) and isinstance(out.get("error"), dict)]
+    errors = [
+        (i, out["error"])
+        for i, out in enumerate(outputs)
+        if isinstance(out, dict) and isinstance(out.get("error"), dict)
+    ]
     for i, error in errors:  # the sandbox-like verdicts first, whatever case they hit
         grade = error_grade(spec, error, "", limits)
         if grade.diagnosis != "raises":
@@ -203,10 +261,13 @@ def assess(key: dict, outputs, limits=None) -> FunctionGrade:
     if errors:
         on_numpy = all(any(a["as"] == "numpy" for a in cases[i]["args"]) for i, _ in errors)
         if on_numpy and any("ndarray" in str(e.get("message", "")) for _, e in errors):
-            return failed(spec, "shape_from_wrong_tensor",
-                          f"shapes taken from the wrong tensor: in the real run {spec.first_input} "
-                          f"is a numpy array (from sess.run), which has no get_shape(); take "
-                          f"n_H, n_W, n_C from a_G")
+            return failed(
+                spec,
+                "shape_from_wrong_tensor",
+                f"shapes taken from the wrong tensor: in the real run {spec.first_input} "
+                f"is a numpy array (from sess.run), which has no get_shape(); take "
+                f"n_H, n_W, n_C from a_G",
+            )
         i, error = errors[0]
         return error_grade(spec, error, cases[i]["label"], limits)
     values = []
@@ -214,27 +275,42 @@ def assess(key: dict, outputs, limits=None) -> FunctionGrade:
         kind = out.get("kind") if isinstance(out, dict) else None
         if want.get("kind") == "tensor" and kind in ("numpy", "float"):
             what = "numpy value" if kind == "numpy" else "Python float"
-            return failed(spec, "not_a_tensor",
-                          f"returns a {what} where a tensor is expected ({case['label']}): build the "
-                          f"result with TensorFlow ops and return the tensor, without sess.run, "
-                          f".eval() or float(), so that the optimizer can differentiate it")
+            return failed(
+                spec,
+                "not_a_tensor",
+                f"returns a {what} where a tensor is expected ({case['label']}): build the "
+                f"result with TensorFlow ops and return the tensor, without sess.run, "
+                f".eval() or float(), so that the optimizer can differentiate it",
+            )
         if kind in ("tensor", "numpy", "float") and out.get("value") is None:
-            return failed(spec, "wrong_shape", f"returns shape {tuple(out.get('shape') or ())} on "
-                                               f"{case['label']}, expected {tuple(want.get('shape') or ())}")
+            return failed(
+                spec,
+                "wrong_shape",
+                f"returns shape {tuple(out.get('shape') or ())} on "
+                f"{case['label']}, expected {tuple(want.get('shape') or ())}",
+            )
         if kind not in ("tensor", "numpy", "float"):
             shown = "None (is `return` missing?)" if kind == "NoneType" else f"a {kind}"
-            return failed(spec, "wrong_type", f"returns {shown} on {case['label']}; expected a tensor")
+            return failed(
+                spec, "wrong_type", f"returns {shown} on {case['label']}; expected a tensor"
+            )
         values.append(np.asarray(out["value"], dtype=np.float64))
     wants = [np.asarray(want["value"], dtype=np.float64) for want in expected]
     for case, value in zip(cases, values):
         if not np.all(np.isfinite(value)):
-            return failed(spec, "not_finite", f"returns {np.array2string(value, precision=4)} on "
-                                              f"{case['label']}: a square root of a negative "
-                                              f"number, or a division by zero?")
+            return failed(
+                spec,
+                "not_finite",
+                f"returns {np.array2string(value, precision=4)} on "
+                f"{case['label']}: a square root of a negative "
+                f"number, or a division by zero?",
+            )
     ok = []
     for case, value, want in zip(cases, values, wants):
         if case["label"] == PUBLISHED_LABEL:
-            tolerance = max(spec.published_tolerance, 1e-5 if outputs[0].get("kind") == "tensor" else 0)
+            tolerance = max(
+                spec.published_tolerance, 1e-5 if outputs[0].get("kind") == "tensor" else 0
+            )
             ok.append(value.shape == want.shape and bool(np.all(np.abs(value - want) <= tolerance)))
         else:
             ok.append(close(value, want))
@@ -245,18 +321,32 @@ def assess(key: dict, outputs, limits=None) -> FunctionGrade:
         return failed(spec, mistake["key"], mistake["message"])
     for case, value, want in zip(cases, values, wants):
         if value.shape != want.shape:
-            return failed(spec, "wrong_shape", f"returns shape {value.shape} on {case['label']}, "
-                                               f"expected {want.shape}")
+            return failed(
+                spec,
+                "wrong_shape",
+                f"returns shape {value.shape} on {case['label']}, expected {want.shape}",
+            )
     factor = normalisation_factor(spec, cases, values, wants)
     if factor:
-        return failed(spec, "normalisation", f"missing or wrong normalisation factor: your value is "
-                                             f"{factor} times the expected one; the factor is "
-                                             f"{spec.normalisation}")
+        return failed(
+            spec,
+            "normalisation",
+            f"missing or wrong normalisation factor: your value is "
+            f"{factor} times the expected one; the factor is "
+            f"{spec.normalisation}",
+        )
     if spec.defaults and all(ok[i] for i, c in enumerate(cases) if c.get("kwargs")):
         return failed(spec, "defaults", f"wrong default values: the defaults are {spec.defaults}")
     i = ok.index(False)
-    expected_text = (spec.published_text if cases[i]["label"] == PUBLISHED_LABEL and spec.published_text
-                     else np.array2string(wants[i], precision=6))
-    return failed(spec, "wrong_value", f"wrong value on {cases[i]['label']}: got "
-                                       f"{np.array2string(values[i], precision=6)}, expected "
-                                       f"{expected_text}")
+    expected_text = (
+        spec.published_text
+        if cases[i]["label"] == PUBLISHED_LABEL and spec.published_text
+        else np.array2string(wants[i], precision=6)
+    )
+    return failed(
+        spec,
+        "wrong_value",
+        f"wrong value on {cases[i]['label']}: got "
+        f"{np.array2string(values[i], precision=6)}, expected "
+        f"{expected_text}",
+    )

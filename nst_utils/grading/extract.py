@@ -47,8 +47,10 @@ def graded_sources(notebook: dict) -> dict:
     sources = {}
     cells = notebook.get("cells")
     if not isinstance(cells, list):
-        raise ValueError(f"its 'cells' is {type(cells).__name__ if cells is not None else 'missing'}, "
-                         f"not a list of cells")
+        raise ValueError(
+            f"its 'cells' is {type(cells).__name__ if cells is not None else 'missing'}, "
+            f"not a list of cells"
+        )
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
@@ -72,9 +74,15 @@ def _read_regular_file(path: Path):
 
 def read_submission(path: Path, student: str) -> Submission:
     """The submission at `path`; whatever the file holds, a Submission (with `error` if unusable)."""
+
     def unreadable(reason):
-        return Submission(student, Path(path), {}, f"could not read {printable(path)}: {reason}; "
-                                                   f"submit the notebook as saved by Jupyter")
+        return Submission(
+            student,
+            Path(path),
+            {},
+            f"could not read {printable(path)}: {reason}; submit the notebook as saved by Jupyter",
+        )
+
     try:
         data = _read_regular_file(Path(path))
         if data is None:
@@ -109,11 +117,16 @@ def find_submissions(paths) -> list:
     for given in paths:
         given = Path(given).expanduser()
         if given.is_dir():
-            notebooks = sorted(p for p in given.rglob("*.ipynb")
-                               if ".ipynb_checkpoints" not in p.parts and not p.is_dir())
+            notebooks = sorted(
+                p
+                for p in given.rglob("*.ipynb")
+                if ".ipynb_checkpoints" not in p.parts and not p.is_dir()
+            )
             if not notebooks:
-                raise NSTError(f"no .ipynb notebooks in folder {given}; give notebooks or folders "
-                               f"that hold them")
+                raise NSTError(
+                    f"no .ipynb notebooks in folder {given}; give notebooks or folders "
+                    f"that hold them"
+                )
             found += [(p, p.relative_to(given).with_suffix("").as_posix()) for p in notebooks]
         elif given.is_file():
             if given.suffix != ".ipynb":

@@ -46,8 +46,10 @@ def _selected(functions) -> tuple:
     functions = tuple(functions or GRADED_FUNCTIONS)
     unknown = [f for f in functions if f not in POINTS]
     if unknown:
-        raise NSTError(f"unknown graded function(s) {', '.join(unknown)}; choose from "
-                       f"{', '.join(GRADED_FUNCTIONS)}")
+        raise NSTError(
+            f"unknown graded function(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(GRADED_FUNCTIONS)}"
+        )
     return functions
 
 
@@ -58,7 +60,8 @@ def check_isolation(isolation: bool) -> None:
         if problem:
             raise host.IsolationUnavailable(
                 f"cannot isolate submissions on this machine ({problem}); grade on Linux with "
-                f"user namespaces, or pass --no-isolation to grade without it (only for trusted work)")
+                f"user namespaces, or pass --no-isolation to grade without it (only for trusted work)"
+            )
 
 
 def _task(number, name, source, limits, hidden_seed) -> host.Task:
@@ -68,9 +71,14 @@ def _task(number, name, source, limits, hidden_seed) -> host.Task:
     return host.Task(f"{number}:{name}", name, source, key["cases"], limits_data, oracle)
 
 
-def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
-                      functions: Iterable[str] | None = None, jobs: int = 1,
-                      isolation: bool = True, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED) -> list:
+def grade_submissions(
+    submissions: list,
+    limits: catalog.Limits | None = None,
+    functions: Iterable[str] | None = None,
+    jobs: int = 1,
+    isolation: bool = True,
+    hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED,
+) -> list:
     """A SubmissionGrade per submission; each submission runs in its own sandbox.
 
     jobs: how many sandboxes run side by side (each holds TensorFlow, about 650 MB).
@@ -81,10 +89,15 @@ def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
     functions = _selected(functions)
     groups = []
     for number, submission in enumerate(submissions):
-        groups.append([_task(number, name, submission.sources[name], limits, hidden_seed)
-                       for name in functions
-                       if submission.error is None and name in submission.sources
-                       and not is_untouched_blank(submission.sources[name])])
+        groups.append(
+            [
+                _task(number, name, submission.sources[name], limits, hidden_seed)
+                for name in functions
+                if submission.error is None
+                and name in submission.sources
+                and not is_untouched_blank(submission.sources[name])
+            ]
+        )
     results = host.run_submissions(groups, jobs, isolation)
     graded = []
     for number, submission in enumerate(submissions):
@@ -94,18 +107,30 @@ def grade_submissions(submissions: list, limits: catalog.Limits | None = None,
             if submission.error is not None:
                 grades[name] = failed(spec, "unreadable", submission.error)
             elif name not in submission.sources:
-                grades[name] = failed(spec, "missing", f"no cell headed "
-                                                       f"'{catalog.GRADED_HEADER} {name}' in the notebook")
+                grades[name] = failed(
+                    spec,
+                    "missing",
+                    f"no cell headed '{catalog.GRADED_HEADER} {name}' in the notebook",
+                )
             elif is_untouched_blank(submission.sources[name]):
                 grades[name] = failed(spec, "not_implemented", NOT_IMPLEMENTED)
             else:
-                grades[name] = grade_result(name, results.get(f"{number}:{name}"), limits, hidden_seed)
+                grades[name] = grade_result(
+                    name, results.get(f"{number}:{name}"), limits, hidden_seed
+                )
         _note_dependencies(grades)
         if not isolation:
             for grade in grades.values():
                 grade.feedback = f"{grade.feedback} ({UNISOLATED})"
-        graded.append(SubmissionGrade(submission.student, extract.printable(submission.path), grades,
-                                      submission.error, isolation))
+        graded.append(
+            SubmissionGrade(
+                submission.student,
+                extract.printable(submission.path),
+                grades,
+                submission.error,
+                isolation,
+            )
+        )
     return graded
 
 
@@ -115,13 +140,19 @@ def _note_dependencies(grades: dict) -> None:
         for dep in BY_NAME[name].spec.dependencies:
             own = grades.get(dep)
             if own is not None and not own.passed and grade.passed:
-                grade.feedback = f"passes with the reference {dep}; your {dep} fails: {own.feedback}"
+                grade.feedback = (
+                    f"passes with the reference {dep}; your {dep} fails: {own.feedback}"
+                )
                 if grade.public_feedback is not None:
-                    grade.public_feedback = (f"passes with the reference {dep}; your {dep} fails: "
-                                             f"{own.public_feedback or own.feedback}")
+                    grade.public_feedback = (
+                        f"passes with the reference {dep}; your {dep} fails: "
+                        f"{own.public_feedback or own.feedback}"
+                    )
 
 
-def grade_result(name: str, result, limits, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED) -> FunctionGrade:
+def grade_result(
+    name: str, result, limits, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED
+) -> FunctionGrade:
     """The grade of one sandbox result (untrusted data: anything malformed fails)."""
     spec = BY_NAME[name].spec
     try:
@@ -155,17 +186,26 @@ def _grade_result(name, result, limits, hidden_seed) -> FunctionGrade:
         public = assess(answer_key.public_part(key), outputs[: key["public"]], limits)
         grade.public_feedback = public.feedback
         if public.passed and not grade.passed:
-            grade.public_feedback = (f"passes the public cases but fails hidden ones (shown when "
-                                     f"the grades are published)")
+            grade.public_feedback = (
+                "passes the public cases but fails hidden ones (shown when "
+                "the grades are published)"
+            )
     return grade
 
 
-def grade_paths(paths, limits: catalog.Limits | None = None, functions=None, jobs: int = 1,
-                isolation: bool = True, hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED) -> list:
+def grade_paths(
+    paths,
+    limits: catalog.Limits | None = None,
+    functions=None,
+    jobs: int = 1,
+    isolation: bool = True,
+    hidden_seed: int = answer_key.DEFAULT_HIDDEN_SEED,
+) -> list:
     """Grade every notebook given, or found in the folders given."""
     _check_jobs(jobs)
-    return grade_submissions(extract.find_submissions(paths), limits, functions, jobs, isolation,
-                             hidden_seed)
+    return grade_submissions(
+        extract.find_submissions(paths), limits, functions, jobs, isolation, hidden_seed
+    )
 
 
 def _check_jobs(jobs) -> None:

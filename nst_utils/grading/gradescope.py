@@ -25,27 +25,51 @@ SETTINGS = Path(__file__).resolve().parents[2] / "assignment.json"
 def _tests(row) -> list:
     tests = []
     for name, grade in row.grades.items():
-        tests.append({"name": name, "score": grade.points, "max_score": grade.max_points,
-                      "status": "passed" if grade.passed else "failed",
-                      "output": grade.public_feedback or grade.feedback, "visibility": "visible"})
+        tests.append(
+            {
+                "name": name,
+                "score": grade.points,
+                "max_score": grade.max_points,
+                "status": "passed" if grade.passed else "failed",
+                "output": grade.public_feedback or grade.feedback,
+                "visibility": "visible",
+            }
+        )
         if grade.public_feedback is not None:
-            tests.append({"name": f"{name} (hidden cases)", "score": 0, "max_score": 0,
-                          "status": "passed" if grade.passed else "failed",
-                          "output": grade.feedback, "visibility": "after_published"})
+            tests.append(
+                {
+                    "name": f"{name} (hidden cases)",
+                    "score": 0,
+                    "max_score": 0,
+                    "status": "passed" if grade.passed else "failed",
+                    "output": grade.feedback,
+                    "visibility": "after_published",
+                }
+            )
     return tests
 
 
 def results(root: Path, settings: dict) -> dict:
     """The results.json content for the submission under `root`."""
-    notebooks = sorted(p for p in (root / "submission").rglob("*.ipynb")
-                       if ".ipynb_checkpoints" not in p.parts and p.is_file())
+    notebooks = sorted(
+        p
+        for p in (root / "submission").rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts and p.is_file()
+    )
     if not notebooks:
-        return {"score": 0, "output": "No notebook (.ipynb) was submitted: upload your notebook.",
-                "tests": []}
+        return {
+            "score": 0,
+            "output": "No notebook (.ipynb) was submitted: upload your notebook.",
+            "tests": [],
+        }
     isolation = host.isolation_problem() is None
     submission = extract.read_submission(notebooks[0], notebooks[0].stem)
-    (row,) = grader.grade_submissions([submission], catalog.Limits(), isolation=isolation,
-                                      hidden_seed=int(settings.get("hidden_seed", 1)))
+    (row,) = grader.grade_submissions(
+        [submission],
+        catalog.Limits(),
+        isolation=isolation,
+        hidden_seed=int(settings.get("hidden_seed", 1)),
+    )
     output = [f"Graded {notebooks[0].name}: {row.points}/{row.max_points}."]
     if len(notebooks) > 1:
         output.append(f"Several notebooks were submitted; only {notebooks[0].name} was graded.")
@@ -53,8 +77,13 @@ def results(root: Path, settings: dict) -> dict:
         output.append(row.error)
     if not isolation:
         output.append("Graded in this submission's own container, without user namespaces.")
-    return {"score": row.points, "output": " ".join(output), "tests": _tests(row),
-            "visibility": "visible", "stdout_visibility": "hidden"}
+    return {
+        "score": row.points,
+        "output": " ".join(output),
+        "tests": _tests(row),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+    }
 
 
 def main(argv=None) -> int:
@@ -69,9 +98,12 @@ def main(argv=None) -> int:
     try:
         content = results(args.root, settings)
     except Exception as exc:  # noqa: BLE001 - Gradescope must always get a results file
-        content = {"score": 0, "tests": [],
-                   "output": f"The autograder could not grade this submission ({type(exc).__name__}: "
-                             f"{exc}); tell your instructor."}
+        content = {
+            "score": 0,
+            "tests": [],
+            "output": f"The autograder could not grade this submission ({type(exc).__name__}: "
+            f"{exc}); tell your instructor.",
+        }
     folder = args.root / "results"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")

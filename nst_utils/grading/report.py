@@ -28,22 +28,49 @@ def table(rows) -> str:
     """One line per student with points per function and in all, then the failures' feedback."""
     functions = _functions(rows)
     header = ["student"] + [_column(f) for f in functions] + ["points"]
-    body = [[one_line(row.student, 200)] + [str(row.grades[f].points) for f in functions]
-            + [f"{row.points}/{row.max_points}"] for row in rows]
+    body = [
+        [one_line(row.student, 200)]
+        + [str(row.grades[f].points) for f in functions]
+        + [f"{row.points}/{row.max_points}"]
+        for row in rows
+    ]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header] + body]
-    notes = [f"{one_line(row.student, 200)}: {grade.line()}" for row in rows for grade in row.grades.values()
-             if not grade.passed]
-    unisolated = [] if all(row.isolated for row in rows) else [
-        "", "WARNING: graded without isolation (--no-isolation): submissions ran as plain processes"]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header] + body
+    ]
+    notes = [
+        f"{one_line(row.student, 200)}: {grade.line()}"
+        for row in rows
+        for grade in row.grades.values()
+        if not grade.passed
+    ]
+    unisolated = (
+        []
+        if all(row.isolated for row in rows)
+        else [
+            "",
+            "WARNING: graded without isolation (--no-isolation): submissions ran as plain processes",
+        ]
+    )
     return "\n".join(lines + ([""] + notes if notes else []) + unisolated)
 
 
 def to_json(rows) -> str:
-    return json.dumps([{"student": r.student, "path": r.path, "points": r.points,
-                        "max_points": r.max_points, "error": r.error, "isolated": r.isolated,
-                        "functions": {n: dataclasses.asdict(g) for n, g in r.grades.items()}}
-                       for r in rows], indent=2)
+    return json.dumps(
+        [
+            {
+                "student": r.student,
+                "path": r.path,
+                "points": r.points,
+                "max_points": r.max_points,
+                "error": r.error,
+                "isolated": r.isolated,
+                "functions": {n: dataclasses.asdict(g) for n, g in r.grades.items()},
+            }
+            for r in rows
+        ],
+        indent=2,
+    )
 
 
 def to_csv(rows) -> str:
@@ -51,13 +78,17 @@ def to_csv(rows) -> str:
     functions = _functions(rows)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["student", "path", "points", "max_points"]
-                    + [f"{_column(f)}_points" for f in functions]
-                    + [f"{_column(f)}_feedback" for f in functions])
+    writer.writerow(
+        ["student", "path", "points", "max_points"]
+        + [f"{_column(f)}_points" for f in functions]
+        + [f"{_column(f)}_feedback" for f in functions]
+    )
     for r in rows:
-        writer.writerow([r.student, r.path, r.points, r.max_points]
-                        + [r.grades[f].points for f in functions]
-                        + [r.grades[f].feedback for f in functions])
+        writer.writerow(
+            [r.student, r.path, r.points, r.max_points]
+            + [r.grades[f].points for f in functions]
+            + [r.grades[f].feedback for f in functions]
+        )
     return out.getvalue()
 
 
@@ -68,8 +99,9 @@ def to_gradebook_csv(rows) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     total = max((r.max_points for r in rows), default=0)
-    writer.writerow(["Student", f"Total [{total}]"]
-                    + [f"{f} [{BY_NAME[f].spec.points}]" for f in functions])
+    writer.writerow(
+        ["Student", f"Total [{total}]"] + [f"{f} [{BY_NAME[f].spec.points}]" for f in functions]
+    )
     for r in rows:
         writer.writerow([r.student, r.points] + [r.grades[f].points for f in functions])
     return out.getvalue()
@@ -77,8 +109,12 @@ def to_gradebook_csv(rows) -> str:
 
 def feedback_markdown(row) -> str:
     """One student's feedback: each function's points and the grader's words."""
-    lines = [f"# Feedback for {one_line(row.student, 200)}", "",
-             f"**Total: {row.points}/{row.max_points}**", ""]
+    lines = [
+        f"# Feedback for {one_line(row.student, 200)}",
+        "",
+        f"**Total: {row.points}/{row.max_points}**",
+        "",
+    ]
     if row.error:
         lines += [f"Your notebook could not be graded: {one_line(row.error)}", ""]
     lines += ["| function | points | feedback |", "|---|---|---|"]

@@ -72,11 +72,15 @@ def check_line(fn) -> str:
         return check_model_nn(fn)
     keys = public_keys()
     if name not in keys:
-        raise NSTError(f"check() takes one of the graded functions ({', '.join(keys)}) or "
-                       f"model_nn, got {name!r}")
+        raise NSTError(
+            f"check() takes one of the graded functions ({', '.join(keys)}) or "
+            f"model_nn, got {name!r}"
+        )
     key = keys[name]
     if isinstance(fn, types.FunctionType):  # a dependency not defined yet: the reference, if any
-        missing = {dep: _reference(dep) for dep in key["spec"].dependencies if dep not in fn.__globals__}
+        missing = {
+            dep: _reference(dep) for dep in key["spec"].dependencies if dep not in fn.__globals__
+        }
         fn = runner.with_globals(fn, {dep: ref for dep, ref in missing.items() if ref is not None})
     grade = _grade(fn, key)
     if grade.passed or grade.diagnosis == "not_implemented":
@@ -93,7 +97,9 @@ def check_line(fn) -> str:
             return f"{grade.line()} (your {dep} fails too, fix it first: {own_grade.feedback})"
         with_reference = _grade(runner.with_globals(fn, {dep: reference}), key)
         if with_reference.passed:
-            return f"{name}: passes with the reference {dep}; your {dep} fails: {own_grade.feedback}"
+            return (
+                f"{name}: passes with the reference {dep}; your {dep} fails: {own_grade.feedback}"
+            )
         return f"{with_reference.line()} (with the reference {dep}; your {dep} fails too: {own_grade.feedback})"
     return grade.line()
 

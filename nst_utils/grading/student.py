@@ -31,7 +31,7 @@ def make_student_notebook(solved):
         cell.outputs, cell.execution_count = [], None
         first = cell.source.split("\n", 1)[0].strip()
         if first.startswith(GRADED_HEADER):
-            cell.source = blank_body(cell.source, first[len(GRADED_HEADER):].strip())
+            cell.source = blank_body(cell.source, first[len(GRADED_HEADER) :].strip())
             blanked += 1
         elif any(is_start(line) for line in cell.source.split("\n")):
             cell.source = blank_body(cell.source, "this exercise")
@@ -45,7 +45,9 @@ def student_notebook_text(solved_path: Path = SOLVED) -> str:
     try:
         solved = nbformat.read(str(solved_path), as_version=4)
     except (OSError, ValueError) as exc:
-        raise NSTError(f"cannot read the solved notebook {solved_path} ({exc}); give a valid .ipynb") from None
+        raise NSTError(
+            f"cannot read the solved notebook {solved_path} ({exc}); give a valid .ipynb"
+        ) from None
     return nbformat.writes(make_student_notebook(solved)) + "\n"
 
 

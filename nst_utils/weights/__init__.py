@@ -15,5 +15,11 @@ from .load import RunWeights, load_for_run, load_weights
 from .mat import VGGWeights
 from .sources import WEIGHTS_SOURCES, file_md5
 
-__all__ = ["VGGWeights", "RunWeights", "load_weights", "load_for_run", "WEIGHTS_SOURCES",
-           "file_md5"]
+__all__ = [
+    "VGGWeights",
+    "RunWeights",
+    "load_weights",
+    "load_for_run",
+    "WEIGHTS_SOURCES",
+    "file_md5",
+]

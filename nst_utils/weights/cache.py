@@ -118,20 +118,36 @@ def _layer_bytes(weights: VGGWeights):
     """(name, kernel, bias) per conv layer, as contiguous little-endian float32 arrays."""
     for layer in CONV_LAYERS:
         kernel, bias = weights.conv[layer.name]
-        yield (layer.name, np.ascontiguousarray(kernel, dtype="<f4"),
-               np.ascontiguousarray(np.reshape(bias, -1), dtype="<f4"))
+        yield (
+            layer.name,
+            np.ascontiguousarray(kernel, dtype="<f4"),
+            np.ascontiguousarray(np.reshape(bias, -1), dtype="<f4"),
+        )
 
 
 def encode_header(weights: VGGWeights, stamp: dict) -> dict:
     """The header of a cache for `weights`: source stamp, facts, and each layer's place and sum."""
     layers, offset = [], 0
     for name, kernel, bias in _layer_bytes(weights):
-        layers.append({"name": name, "kernel_shape": list(kernel.shape), "bias_shape": list(bias.shape),
-                       "offset": offset, "xxh3": checksum(kernel, bias)})
+        layers.append(
+            {
+                "name": name,
+                "kernel_shape": list(kernel.shape),
+                "bias_shape": list(bias.shape),
+                "offset": offset,
+                "xxh3": checksum(kernel, bias),
+            }
+        )
         offset += kernel.nbytes + bias.nbytes
-    header = {"version": VERSION, "source": stamp, "format": weights.format,
-              "mean_pixel": None if weights.mean_pixel is None else list(weights.mean_pixel),
-              "source_md5": weights.source_md5, "layers": layers, "data_bytes": offset}
+    header = {
+        "version": VERSION,
+        "source": stamp,
+        "format": weights.format,
+        "mean_pixel": None if weights.mean_pixel is None else list(weights.mean_pixel),
+        "source_md5": weights.source_md5,
+        "layers": layers,
+        "data_bytes": offset,
+    }
     return header
 
 
@@ -228,9 +244,15 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
             raise CacheStale("it is stale: the .mat file changed since the cache was written")
         data_start = _aligned(_PREFIX.size + header_len + _SUM.size)
         data_bytes = header.get("data_bytes")
-        if not isinstance(data_bytes, int) or data_bytes <= 0 or file_size != data_start + data_bytes:
-            raise CacheInvalid(f"it is {file_size} bytes long, its header says "
-                               f"{data_start + (data_bytes or 0)}: truncated or padded")
+        if (
+            not isinstance(data_bytes, int)
+            or data_bytes <= 0
+            or file_size != data_start + data_bytes
+        ):
+            raise CacheInvalid(
+                f"it is {file_size} bytes long, its header says "
+                f"{data_start + (data_bytes or 0)}: truncated or padded"
+            )
         layers = header.get("layers") or []
         if [entry.get("name") for entry in layers] != [layer.name for layer in CONV_LAYERS]:
             raise CacheInvalid("its layer list is not VGG-19's 16 conv layers")
@@ -239,7 +261,9 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
     conv = {}
     for layer, entry in zip(CONV_LAYERS, layers):
         out = layer.kernel_shape[-1]
-        if tuple(entry["kernel_shape"]) != layer.kernel_shape or tuple(entry["bias_shape"]) != (out,):
+        if tuple(entry["kernel_shape"]) != layer.kernel_shape or tuple(entry["bias_shape"]) != (
+            out,
+        ):
             raise CacheInvalid(f"its {layer.name} has the wrong shape")
         start = entry["offset"]
         kernel_end = start + 4 * int(np.prod(layer.kernel_shape))
@@ -248,13 +272,18 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
             raise CacheInvalid(f"its {layer.name} lies outside the data")
         if checksum(buffer[start:end]) != entry.get("xxh3"):
             raise CacheInvalid(f"its {layer.name} fails its checksum (corrupt)")
-        conv[layer.name] = (buffer[start:kernel_end].view("<f4").reshape(layer.kernel_shape),
-                            buffer[kernel_end:end].view("<f4"))
+        conv[layer.name] = (
+            buffer[start:kernel_end].view("<f4").reshape(layer.kernel_shape),
+            buffer[kernel_end:end].view("<f4"),
+        )
     mean = header.get("mean_pixel")
     md5 = header.get("source_md5")
-    return VGGWeights(conv=conv, format=header.get("format", "unknown"),
-                      mean_pixel=None if mean is None else tuple(float(v) for v in mean),
-                      source_md5=md5 if isinstance(md5, str) else None)
+    return VGGWeights(
+        conv=conv,
+        format=header.get("format", "unknown"),
+        mean_pixel=None if mean is None else tuple(float(v) for v in mean),
+        source_md5=md5 if isinstance(md5, str) else None,
+    )
 
 
 def release_pages(arrays) -> None:
@@ -288,9 +317,12 @@ def store_cache(weights: VGGWeights, mat_path, stamp: dict, cache_dir=None):
             return write_cache(weights, stamp, location)
         except OSError as exc:
             reasons.append(f"{location.parent}: {exc.strerror or exc}")
-    log.warning("could not write a weights cache (%s); every load will read the whole .mat; "
-                "name a writable folder for it (cache_dir, the weights_cache_dir setting, or "
-                "NST_WEIGHTS_CACHE_DIR for the commands and the notebook)", "; ".join(reasons))
+    log.warning(
+        "could not write a weights cache (%s); every load will read the whole .mat; "
+        "name a writable folder for it (cache_dir, the weights_cache_dir setting, or "
+        "NST_WEIGHTS_CACHE_DIR for the commands and the notebook)",
+        "; ".join(reasons),
+    )
     return None
 
 
@@ -311,16 +343,19 @@ def cached_weights(mat_path, stamp: dict, build, cache_dir=None) -> VGGWeights:
                 unsound.append((location, why))
             continue
         except OSError as exc:
-            log.warning("cannot read the weights cache %s (%s); loading %s instead",
-                        location, exc, mat_path)
+            log.warning(
+                "cannot read the weights cache %s (%s); loading %s instead", location, exc, mat_path
+            )
             continue
         for bad, why in unsound:
             try:
                 write_cache(weights, stamp, bad)
                 done = f"rebuilt it from the sound cache {location}"
             except OSError as exc:
-                done = (f"it cannot be rebuilt ({exc.strerror or exc}), so {location} is used "
-                        f"instead; remove {bad} or make its folder writable to stop this message")
+                done = (
+                    f"it cannot be rebuilt ({exc.strerror or exc}), so {location} is used "
+                    f"instead; remove {bad} or make its folder writable to stop this message"
+                )
             _report(bad, why, done)
         return weights
     weights = build()

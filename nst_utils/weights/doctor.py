@@ -16,8 +16,14 @@ from ..settings import DEFAULTS
 from ..errors import TruncatedWeightsError, WeightsError
 from .cache import cache_status
 from .mat import conv_layer_checks, detect_format, mean_pixel, read_mat
-from .sources import (WEIGHTS_SOURCES, check_weights_path, fetch_command_for, file_md5,
-                      published_format, unreadable_message)
+from .sources import (
+    WEIGHTS_SOURCES,
+    check_weights_path,
+    fetch_command_for,
+    file_md5,
+    published_format,
+    unreadable_message,
+)
 
 #: How far the file's mean pixel may stray from the mean pixel nst subtracts before the doctor mentions it.
 MEAN_TOLERANCE = 0.01
@@ -54,20 +60,34 @@ class WeightsReport:
     def as_dict(self) -> dict:
         """The report as plain JSON-ready values."""
         return {
-            "path": str(self.path), "size": self.size, "md5": self.md5,
-            "published": self.published, "format": self.format,
-            "layers": [{"name": c.name, "expected_shape": list(c.expected_shape),
-                        "kernel_shape": None if c.kernel_shape is None else list(c.kernel_shape),
-                        "bias_shape": None if c.bias_shape is None else list(c.bias_shape),
-                        "dtype": c.dtype, "problem": c.problem} for c in self.layers],
+            "path": str(self.path),
+            "size": self.size,
+            "md5": self.md5,
+            "published": self.published,
+            "format": self.format,
+            "layers": [
+                {
+                    "name": c.name,
+                    "expected_shape": list(c.expected_shape),
+                    "kernel_shape": None if c.kernel_shape is None else list(c.kernel_shape),
+                    "bias_shape": None if c.bias_shape is None else list(c.bias_shape),
+                    "dtype": c.dtype,
+                    "problem": c.problem,
+                }
+                for c in self.layers
+            ],
             "mean_pixel": None if self.mean_pixel is None else list(self.mean_pixel),
-            "usable": self.usable, "verdict": self.verdict, "problems": list(self.problems),
-            "notes": list(self.notes), "cache": self.cache,
+            "usable": self.usable,
+            "verdict": self.verdict,
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+            "cache": self.cache,
         }
 
 
-def diagnose(path, *, named_by: str | None = None, check_cache: bool = True,
-             cache_dir=None) -> WeightsReport:
+def diagnose(
+    path, *, named_by: str | None = None, check_cache: bool = True, cache_dir=None
+) -> WeightsReport:
     """Examine the weights file at `path` without raising for bad files.
 
     named_by: what chose the path ('NST_WEIGHTS', ...), for the line about a missing file;
@@ -114,17 +134,22 @@ def _note_size(report: WeightsReport) -> None:
     """A note when a damaged file is smaller than a published one: the usual sign of a cut download."""
     sizes = [s["size"] for s in WEIGHTS_SOURCES.values() if s["size"]]
     if report.size is not None and any(report.size < size for size in sizes):
-        report.notes.append(f"it has {report.size:,} bytes, fewer than the published "
-                            f"{max(sizes):,}: probably a cut download")
+        report.notes.append(
+            f"it has {report.size:,} bytes, fewer than the published "
+            f"{max(sizes):,}: probably a cut download"
+        )
 
 
 def _note_mean(report: WeightsReport) -> None:
     if report.mean_pixel is None:
-        report.notes.append("the file records no mean pixel; nst subtracts the mean pixel "
-                            f"{DEFAULTS.means} anyway")
+        report.notes.append(
+            f"the file records no mean pixel; nst subtracts the mean pixel {DEFAULTS.means} anyway"
+        )
     elif any(abs(a - b) > MEAN_TOLERANCE for a, b in zip(report.mean_pixel, DEFAULTS.means)):
-        report.notes.append(f"the file's mean pixel differs from the mean pixel nst subtracts, {DEFAULTS.means}, "
-                            "which nst subtracts; this may not be the ImageNet VGG-19")
+        report.notes.append(
+            f"the file's mean pixel differs from the mean pixel nst subtracts, {DEFAULTS.means}, "
+            "which nst subtracts; this may not be the ImageNet VGG-19"
+        )
 
 
 def _note_origin(report: WeightsReport) -> None:
@@ -134,10 +159,13 @@ def _note_origin(report: WeightsReport) -> None:
         "its MD5 matches neither published file (new "
         f"{WEIGHTS_SOURCES['new']['md5']}, old {WEIGHTS_SOURCES['old']['md5']}): fine for test "
         "files and your own copies, but if you downloaded it from MatConvNet it is damaged; "
-        f"then delete it and run `{fetch_command_for(report.path)}`")
+        f"then delete it and run `{fetch_command_for(report.path)}`"
+    )
     if report.format == "unknown":
-        report.notes.append("its layout matches no known MatConvNet format, but all 16 conv "
-                            "layers are present and sound")
+        report.notes.append(
+            "its layout matches no known MatConvNet format, but all 16 conv "
+            "layers are present and sound"
+        )
 
 
 def _shape(shape) -> str:
@@ -150,8 +178,11 @@ def format_report(report: WeightsReport) -> str:
     if report.size is not None:
         lines.append(f"size:       {report.size:,} bytes")
     if report.md5 is not None:
-        match = (f"the published {report.published}-format MD5" if report.published
-                 else "no published MD5")
+        match = (
+            f"the published {report.published}-format MD5"
+            if report.published
+            else "no published MD5"
+        )
         lines.append(f"md5:        {report.md5} ({match})")
     if report.size is not None:
         lines.append(f"format:     {report.format}")
@@ -160,11 +191,16 @@ def format_report(report: WeightsReport) -> str:
         lines.append(f"conv layers: {ok} of {len(report.layers)} sound")
         for check in report.layers:
             status = check.problem or "ok"
-            lines.append(f"  {check.name:8} kernel {_shape(check.kernel_shape):13} "
-                         f"bias {_shape(check.bias_shape):7} {check.dtype or '-':9} {status}")
+            lines.append(
+                f"  {check.name:8} kernel {_shape(check.kernel_shape):13} "
+                f"bias {_shape(check.bias_shape):7} {check.dtype or '-':9} {status}"
+            )
     if report.layers:
-        mean = ("none recorded" if report.mean_pixel is None
-                else "(" + ", ".join(f"{v:.3f}" for v in report.mean_pixel) + ")")
+        mean = (
+            "none recorded"
+            if report.mean_pixel is None
+            else "(" + ", ".join(f"{v:.3f}" for v in report.mean_pixel) + ")"
+        )
         lines.append(f"mean pixel: {mean}")
     if report.cache is not None:
         lines.append(f"cache:      {report.cache}")

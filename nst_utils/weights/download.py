@@ -24,8 +24,13 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import WeightsError
-from .sources import (DEFAULT_FORMAT, WEIGHTS_SOURCES, check_weights_path, fetch_command_for,
-                      file_md5)
+from .sources import (
+    DEFAULT_FORMAT,
+    WEIGHTS_SOURCES,
+    check_weights_path,
+    fetch_command_for,
+    file_md5,
+)
 
 PART_SUFFIX = ".part"
 CHUNK_BYTES = 1 << 20
@@ -60,15 +65,18 @@ def part_path(dest) -> Path:
     return dest.with_name(dest.name + PART_SUFFIX)
 
 
-def expected_source(fmt: str = DEFAULT_FORMAT, url: str | None = None,
-                    md5: str | None = None) -> tuple:
+def expected_source(
+    fmt: str = DEFAULT_FORMAT, url: str | None = None, md5: str | None = None
+) -> tuple:
     """(url, md5, size) to fetch and verify: the published ones for `fmt`, unless overridden.
 
     The published size applies only while the published MD5 does: an explicit other `md5`
     (a mirror of another variant, or a test file) leaves the size unchecked.
     """
     if fmt not in WEIGHTS_SOURCES:
-        raise WeightsError(f"unknown weights format {fmt!r}: choose one of {', '.join(WEIGHTS_SOURCES)}")
+        raise WeightsError(
+            f"unknown weights format {fmt!r}: choose one of {', '.join(WEIGHTS_SOURCES)}"
+        )
     source = WEIGHTS_SOURCES[fmt]
     if md5 is not None:
         md5 = md5.strip().lower()
@@ -80,21 +88,27 @@ def expected_source(fmt: str = DEFAULT_FORMAT, url: str | None = None,
     return url or source["url"], md5 or source["md5"], size
 
 
-def retry_command(dest, fmt: str = DEFAULT_FORMAT, url: str | None = None,
-                  md5: str | None = None) -> str:
+def retry_command(
+    dest, fmt: str = DEFAULT_FORMAT, url: str | None = None, md5: str | None = None
+) -> str:
     """The fetch-weights command line that repeats a download of `url` (or `fmt`'s) to `dest`."""
     command = fetch_command_for(dest)
-    for option, value, default in (("--format", fmt, DEFAULT_FORMAT), ("--url", url, None),
-                                   ("--md5", md5, None)):
+    for option, value, default in (
+        ("--format", fmt, DEFAULT_FORMAT),
+        ("--url", url, None),
+        ("--md5", md5, None),
+    ):
         if value != default:
             command += f" {option} {shlex.quote(value)}"
     return command
 
 
 def _failure(url, dest, reason, retry) -> WeightsError:
-    return WeightsError(f"could not download {url} to {dest}: {reason}; check the connection and "
-                        f"retry `{retry}`, or download that URL by hand and put the file "
-                        f"at {dest}")
+    return WeightsError(
+        f"could not download {url} to {dest}: {reason}; check the connection and "
+        f"retry `{retry}`, or download that URL by hand and put the file "
+        f"at {dest}"
+    )
 
 
 def _reason(exc: BaseException, timeout: float) -> str:
@@ -126,8 +140,17 @@ def _content_range(header: str | None):
 def _progress_bar(total, initial, name, enabled):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=name, disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=name,
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 def _attempt(url, dest, part, *, timeout, expected_size, progress, retry) -> int:
@@ -161,9 +184,13 @@ def _attempt(url, dest, part, *, timeout, expected_size, progress, retry) -> int
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
         if expected_size is not None and total is not None and total != expected_size:
-            raise _failure(url, dest, f"the server offers {total:,} bytes, the published file "
-                                      f"has {expected_size:,} (wrong URL, or an error page?)",
-                           retry)
+            raise _failure(
+                url,
+                dest,
+                f"the server offers {total:,} bytes, the published file "
+                f"has {expected_size:,} (wrong URL, or an error page?)",
+                retry,
+            )
         received = 0
         try:
             with open(part, mode) as out, _progress_bar(total, offset, dest.name, progress) as bar:
@@ -176,8 +203,10 @@ def _attempt(url, dest, part, *, timeout, expected_size, progress, retry) -> int
                 raise _BrokenTransfer(_reason(exc, timeout)) from None
             if isinstance(exc, (socket.timeout, TimeoutError, ConnectionError)):
                 raise _failure(url, dest, _reason(exc, timeout), retry) from None
-            raise WeightsError(f"could not write {part} ({exc.strerror or exc}); free some space "
-                               f"or choose another --dest, then retry `{retry}`") from None
+            raise WeightsError(
+                f"could not write {part} ({exc.strerror or exc}); free some space "
+                f"or choose another --dest, then retry `{retry}`"
+            ) from None
         except http.client.HTTPException as exc:
             if received:
                 raise _BrokenTransfer(_reason(exc, timeout)) from None
@@ -189,8 +218,17 @@ def _attempt(url, dest, part, *, timeout, expected_size, progress, retry) -> int
     return offset
 
 
-def download(url, dest, *, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES,
-             retry_pause=RETRY_PAUSE, expected_size=None, progress=True, retry=None) -> int:
+def download(
+    url,
+    dest,
+    *,
+    timeout=DEFAULT_TIMEOUT,
+    retries=DEFAULT_RETRIES,
+    retry_pause=RETRY_PAUSE,
+    expected_size=None,
+    progress=True,
+    retry=None,
+) -> int:
     """Stream `url` into `part_path(dest)`, resuming a break up to `retries` times.
 
     Returns the byte offset the last request resumed from (0: it downloaded from the start).
@@ -202,22 +240,42 @@ def download(url, dest, *, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES,
     part = part_path(dest)
     for attempt in range(retries + 1):
         try:
-            return _attempt(url, dest, part, timeout=timeout, expected_size=expected_size,
-                            progress=progress, retry=retry)
+            return _attempt(
+                url,
+                dest,
+                part,
+                timeout=timeout,
+                expected_size=expected_size,
+                progress=progress,
+                retry=retry,
+            )
         except _BrokenTransfer as broken:
             if attempt == retries:
-                raise _failure(url, dest, f"{broken} after {retries + 1} tries; the part "
-                                          f"downloaded so far is kept in {part} and the next "
-                                          f"run resumes it", retry) from None
+                raise _failure(
+                    url,
+                    dest,
+                    f"{broken} after {retries + 1} tries; the part "
+                    f"downloaded so far is kept in {part} and the next "
+                    f"run resumes it",
+                    retry,
+                ) from None
             time.sleep(retry_pause)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def fetch_weights(dest, fmt: str = DEFAULT_FORMAT, url: str | None = None,
-                  md5: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
-                  retries: int = DEFAULT_RETRIES, retry_pause: float = RETRY_PAUSE,
-                  force: bool = False, progress: bool = True,
-                  retry: str | None = None) -> FetchResult:
+def fetch_weights(
+    dest,
+    fmt: str = DEFAULT_FORMAT,
+    url: str | None = None,
+    md5: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    retry_pause: float = RETRY_PAUSE,
+    force: bool = False,
+    progress: bool = True,
+    retry: str | None = None,
+) -> FetchResult:
     """Download the weights file to `dest` and verify it; an already verified file is kept.
 
     `md5` defaults to the published MD5 of `fmt`; the size is checked where it is known. A
@@ -229,42 +287,65 @@ def fetch_weights(dest, fmt: str = DEFAULT_FORMAT, url: str | None = None,
     url, want_md5, want_size = expected_source(fmt, url, md5)
     dest = Path(dest).expanduser()
     if dest.is_dir():
-        raise WeightsError(f"{dest} is a folder; give the weights file's path, or pass the "
-                           f"folder as --dest")
+        raise WeightsError(
+            f"{dest} is a folder; give the weights file's path, or pass the folder as --dest"
+        )
     if dest.exists() and not force:
         have = file_md5(dest)
         if have == want_md5:
             return FetchResult(dest, dest.stat().st_size, have, downloaded=False)
-        raise WeightsError(f"{dest} already exists but its MD5 is {have}, not {want_md5}; run "
-                           f"`python -m nst_utils check-weights {shlex.quote(str(dest))}` to see "
-                           f"what it is, or pass --force to download over it")
+        raise WeightsError(
+            f"{dest} already exists but its MD5 is {have}, not {want_md5}; run "
+            f"`python -m nst_utils check-weights {shlex.quote(str(dest))}` to see "
+            f"what it is, or pass --force to download over it"
+        )
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WeightsError(f"cannot create the folder {dest.parent} ({exc.strerror or exc}); "
-                           f"choose another --dest") from None
-    resumed_from = download(url, dest, timeout=timeout, retries=retries, retry_pause=retry_pause,
-                            expected_size=want_size, progress=progress, retry=retry)
+        raise WeightsError(
+            f"cannot create the folder {dest.parent} ({exc.strerror or exc}); choose another --dest"
+        ) from None
+    resumed_from = download(
+        url,
+        dest,
+        timeout=timeout,
+        retries=retries,
+        retry_pause=retry_pause,
+        expected_size=want_size,
+        progress=progress,
+        retry=retry,
+    )
     part = part_path(dest)
     size = part.stat().st_size
     if want_size is not None and size != want_size:
         part.unlink()
-        raise WeightsError(f"the download from {url} has {size:,} bytes, the published file "
-                           f"{want_size:,}; the partial file was deleted: retry `{retry}`, "
-                           f"or download that URL by hand and put the file at {dest}")
+        raise WeightsError(
+            f"the download from {url} has {size:,} bytes, the published file "
+            f"{want_size:,}; the partial file was deleted: retry `{retry}`, "
+            f"or download that URL by hand and put the file at {dest}"
+        )
     have = file_md5(part)
     if have != want_md5:
         part.unlink()
-        raise WeightsError(f"the download from {url} has MD5 {have}, expected {want_md5}; it was "
-                           f"deleted: retry `{retry}`, or download that URL by hand and "
-                           f"put the file at {dest}")
+        raise WeightsError(
+            f"the download from {url} has MD5 {have}, expected {want_md5}; it was "
+            f"deleted: retry `{retry}`, or download that URL by hand and "
+            f"put the file at {dest}"
+        )
     os.replace(part, dest)
     return FetchResult(dest, size, have, downloaded=True, resumed_from=resumed_from)
 
 
-def ensure_weights(path, fmt: str = DEFAULT_FORMAT, url: str | None = None, md5: str | None = None, *,
-                   timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                   progress: bool = True) -> Path:
+def ensure_weights(
+    path,
+    fmt: str = DEFAULT_FORMAT,
+    url: str | None = None,
+    md5: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    progress: bool = True,
+) -> Path:
     """`path` when a file is there; otherwise download it there, verified, and return `path`.
 
     For the main job: a present file is not re-hashed (loading checks its structure; run
@@ -274,7 +355,10 @@ def ensure_weights(path, fmt: str = DEFAULT_FORMAT, url: str | None = None, md5:
     if path.exists():
         return check_weights_path(path)
     if progress:
-        print(f"VGG-19 weights not found at {path}: downloading them "
-              f"({expected_source(fmt, url, md5)[0]})", file=sys.stderr)
+        print(
+            f"VGG-19 weights not found at {path}: downloading them "
+            f"({expected_source(fmt, url, md5)[0]})",
+            file=sys.stderr,
+        )
     fetch_weights(path, fmt, url, md5, timeout=timeout, retries=retries, progress=progress)
     return path

@@ -61,8 +61,15 @@ class RunWeights:
         return {"path": str(self.path), "bytes": self.size, "md5": self.md5, "format": self.format}
 
 
-def load_for_run(path, *, download_to=None, named_by: str | None = None, cache: bool = True,
-                 cache_dir=None, progress: bool = True) -> RunWeights:
+def load_for_run(
+    path,
+    *,
+    download_to=None,
+    named_by: str | None = None,
+    cache: bool = True,
+    cache_dir=None,
+    progress: bool = True,
+) -> RunWeights:
     """Read and check the weights file at `path` for a run; a one-line `WeightsError` if unusable.
 
     download_to: the one path that may be downloaded to (the project's default path), or None.
@@ -71,10 +78,17 @@ def load_for_run(path, *, download_to=None, named_by: str | None = None, cache: 
     says where it came from. cache and cache_dir: as for `load_weights`.
     """
     wanted = Path(path).expanduser()
-    if (download_to is not None and not wanted.exists()
-            and wanted.resolve() == Path(download_to).expanduser().resolve()):
+    if (
+        download_to is not None
+        and not wanted.exists()
+        and wanted.resolve() == Path(download_to).expanduser().resolve()
+    ):
         ensure_weights(wanted, progress=progress)
     wanted = check_weights_path(wanted, named_by).resolve()
     weights = load_weights(wanted, cache=cache, cache_dir=cache_dir)
-    return RunWeights(weights=weights, path=wanted, size=wanted.stat().st_size,
-                      md5=weights.source_md5 or file_md5(wanted))
+    return RunWeights(
+        weights=weights,
+        path=wanted,
+        size=wanted.stat().st_size,
+        md5=weights.source_md5 or file_md5(wanted),
+    )

@@ -46,20 +46,26 @@ def read_mat(path) -> dict:
         raise WeightsError(unreadable_message(path, exc)) from None
     fetch = fetch_command_for(path)
     if header.startswith(MAT73_MAGIC):
-        raise WeightsError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not MatConvNet's "
-                           f"VGG-19 file; delete it and run `{fetch}`")
+        raise WeightsError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which is not MatConvNet's "
+            f"VGG-19 file; delete it and run `{fetch}`"
+        )
     if not header.startswith(b"MATLAB"):
-        raise WeightsError(f"{path} is not a MATLAB .mat file (it does not start with a MATLAB "
-                           f"header); delete it and run `{fetch}`")
+        raise WeightsError(
+            f"{path} is not a MATLAB .mat file (it does not start with a MATLAB "
+            f"header); delete it and run `{fetch}`"
+        )
     try:
         return scipy.io.loadmat(str(path), variable_names=("layers", "meta", "normalization"))
     except MemoryError:
         raise
     except Exception as exc:  # scipy raises many types for a cut or damaged file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TruncatedWeightsError(f"{path} could not be read as a .mat file, probably "
-                                    f"truncated or corrupt ({reason}); delete it and run "
-                                    f"`{fetch}`") from None
+        raise TruncatedWeightsError(
+            f"{path} could not be read as a .mat file, probably "
+            f"truncated or corrupt ({reason}); delete it and run "
+            f"`{fetch}`"
+        ) from None
 
 
 def _text(value) -> str | None:
@@ -84,8 +90,10 @@ def iter_layers(mat: dict):
     """Yield (index, field_names, record) for each struct in the file's `layers` array."""
     layers = mat.get("layers")
     if not isinstance(layers, np.ndarray) or layers.dtype != object:
-        raise WeightsError("the file has no `layers` array, so it is not MatConvNet's VGG-19; "
-                           f"delete it and run `{FETCH_COMMAND}`")
+        raise WeightsError(
+            "the file has no `layers` array, so it is not MatConvNet's VGG-19; "
+            f"delete it and run `{FETCH_COMMAND}`"
+        )
     for index, cell in enumerate(layers.reshape(-1)):
         record = _record(cell)
         if record is not None:
@@ -158,19 +166,25 @@ def _check_layer(layer, entry) -> LayerCheck:
         return check
     kernel, bias = np.asarray(cell[0]), np.asarray(cell[1])
     check.kernel_shape, check.bias_shape = kernel.shape, bias.shape
-    check.dtype = str(kernel.dtype) if kernel.dtype == bias.dtype else f"{kernel.dtype}/{bias.dtype}"
+    check.dtype = (
+        str(kernel.dtype) if kernel.dtype == bias.dtype else f"{kernel.dtype}/{bias.dtype}"
+    )
     out = layer.kernel_shape[-1]
     if kernel.shape != layer.kernel_shape:
-        check.problem = (f"layer {layer.name} kernel has shape {kernel.shape}, "
-                         f"expected {layer.kernel_shape}")
+        check.problem = (
+            f"layer {layer.name} kernel has shape {kernel.shape}, expected {layer.kernel_shape}"
+        )
     elif bias.size != out:
         check.problem = f"layer {layer.name} bias has {bias.size} values, expected {out}"
     elif not (np.issubdtype(kernel.dtype, np.floating) and np.issubdtype(bias.dtype, np.floating)):
-        check.problem = (f"layer {layer.name} weights are {kernel.dtype}/{bias.dtype}, "
-                         f"expected floating point")
+        check.problem = (
+            f"layer {layer.name} weights are {kernel.dtype}/{bias.dtype}, expected floating point"
+        )
     else:
-        check.arrays = (np.ascontiguousarray(kernel, dtype=np.float32),
-                        np.ascontiguousarray(bias.reshape(-1), dtype=np.float32))
+        check.arrays = (
+            np.ascontiguousarray(kernel, dtype=np.float32),
+            np.ascontiguousarray(bias.reshape(-1), dtype=np.float32),
+        )
     return check
 
 
@@ -202,7 +216,9 @@ def load_weights_from_mat(path) -> VGGWeights:
     arrays, problems = conv_layer_problems(mat)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise WeightsError(f"{path} is not a usable VGG-19 file: {problems[0]}{more}; run "
-                           f"`python -m nst_utils check-weights {shlex.quote(str(path))}` for "
-                           f"details, or delete it and run `{fetch_command_for(path)}`")
+        raise WeightsError(
+            f"{path} is not a usable VGG-19 file: {problems[0]}{more}; run "
+            f"`python -m nst_utils check-weights {shlex.quote(str(path))}` for "
+            f"details, or delete it and run `{fetch_command_for(path)}`"
+        )
     return VGGWeights(conv=arrays, format=detect_format(mat), mean_pixel=mean_pixel(mat))

@@ -66,12 +66,16 @@ def missing_weights_message(path, named_by: str | None = None) -> str:
     path = Path(path).expanduser()
     source = WEIGHTS_SOURCES[DEFAULT_FORMAT]
     origin = f" (from {named_by})" if named_by else ""
-    line = (f"VGG-19 weights not found at {path}{origin}: run `{fetch_command_for(path)}` to "
-            f"download them there (about 535 MB from {source['url']})")
+    line = (
+        f"VGG-19 weights not found at {path}{origin}: run `{fetch_command_for(path)}` to "
+        f"download them there (about 535 MB from {source['url']})"
+    )
     if path.suffix.lower() != ".mat" and not is_default_path(path):
-        line = (f"VGG-19 weights not found at {path}{origin}: run `{fetch_command_for(path)}` "
-                f"to download them (about 535 MB from {source['url']}) to "
-                f"{path.parent / WEIGHTS_FILENAME}, and use that path")
+        line = (
+            f"VGG-19 weights not found at {path}{origin}: run `{fetch_command_for(path)}` "
+            f"to download them (about 535 MB from {source['url']}) to "
+            f"{path.parent / WEIGHTS_FILENAME}, and use that path"
+        )
     if named_by == WEIGHTS_ENV:
         return line + f", or unset {WEIGHTS_ENV} to use the default {default_weights_path()}"
     return line + ", or download that file by hand and put it there"
@@ -79,8 +83,10 @@ def missing_weights_message(path, named_by: str | None = None) -> str:
 
 def unreadable_message(path, exc: OSError) -> str:
     """The one line shown when the weights file exists but the system refuses to read it."""
-    return (f"{path} cannot be read ({exc.strerror or exc}); check its permissions, or delete it "
-            f"and run `{fetch_command_for(path)}`")
+    return (
+        f"{path} cannot be read ({exc.strerror or exc}); check its permissions, or delete it "
+        f"and run `{fetch_command_for(path)}`"
+    )
 
 
 def folder_message(path) -> str:

@@ -51,24 +51,35 @@ def _cell(items) -> np.ndarray:
 
 
 def _layer(name, kind, fmt, rng, kernel_shapes, integer):
-    values = {"name": name, "type": kind, "precious": np.array([[0]], dtype=np.uint8),
-              "weights": np.empty((0, 0), dtype=object), "opts": np.empty((0, 0), dtype=object),
-              "leak": np.array([[0]], dtype=np.uint8)}
+    values = {
+        "name": name,
+        "type": kind,
+        "precious": np.array([[0]], dtype=np.uint8),
+        "weights": np.empty((0, 0), dtype=object),
+        "opts": np.empty((0, 0), dtype=object),
+        "leak": np.array([[0]], dtype=np.uint8),
+    }
     if kind == "conv":
         shape = kernel_shapes[name]
         fan_in = shape[0] * shape[1] * shape[2]
-        kernel = (rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in)))
-        bias = (rng.standard_normal(shape[3], dtype=np.float32) * np.float32(0.01))
+        kernel = rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        bias = rng.standard_normal(shape[3], dtype=np.float32) * np.float32(0.01)
         bias = bias.reshape((1, -1)) if fmt == "old" else bias.reshape((-1, 1))
         pad = 1 if name.startswith("conv") else 0
-        values.update(weights=_cell([kernel, bias]), size=np.array([shape], dtype=np.float64),
-                      pad=np.array([[pad] * 4], dtype=integer),
-                      stride=np.array([[1, 1]], dtype=integer),
-                      dilate=np.array([[1]], dtype=integer))
+        values.update(
+            weights=_cell([kernel, bias]),
+            size=np.array([shape], dtype=np.float64),
+            pad=np.array([[pad] * 4], dtype=integer),
+            stride=np.array([[1, 1]], dtype=integer),
+            dilate=np.array([[1]], dtype=integer),
+        )
     elif kind == "pool":
-        values.update(method="max", pool=np.array([[2, 2]], dtype=integer),
-                      stride=np.array([[2, 2]], dtype=integer),
-                      pad=np.array([[0, 1, 0, 1]] if name == "pool5" else [[0, 0, 0, 0]], dtype=integer))
+        values.update(
+            method="max",
+            pool=np.array([[2, 2]], dtype=integer),
+            stride=np.array([[2, 2]], dtype=integer),
+            pad=np.array([[0, 1, 0, 1]] if name == "pool5" else [[0, 0, 0, 0]], dtype=integer),
+        )
     fields = OLD_FIELDS[kind] if fmt == "old" else NEW_FIELDS[kind]
     if fmt == "intermediate":
         fields = tuple(f for f in fields if f != "dilate")
@@ -83,34 +94,52 @@ def vgg19_mat_dict(fmt: str = "new", seed: int = 0, full_size: bool = False) -> 
     kernel_shapes = {name: layer.kernel_shape for name, layer in CONV_BY_NAME.items()}
     kernel_shapes.update(FC_SHAPES if full_size else SMALL_FC_SHAPES)
     integer = np.float64 if fmt == "old" else np.uint8
-    layers = _cell([_layer(name, kind, fmt, rng, kernel_shapes, integer) for name, kind in FILE_LAYERS])
+    layers = _cell(
+        [_layer(name, kind, fmt, rng, kernel_shapes, integer) for name, kind in FILE_LAYERS]
+    )
     class_names = _cell([f"n{i:08d}" for i in range(1000)])
     descriptions = _cell([f"class {i}" for i in range(1000)])
     if fmt == "old":
         normalization = _struct(
             ("averageImage", "keepAspect", "border", "imageSize", "interpolation"),
-            {"averageImage": np.broadcast_to(np.array(MEAN_PIXEL, dtype=np.float32),
-                                             (224, 224, 3)).copy(),
-             "keepAspect": np.array([[1]], dtype=np.float64),
-             "border": np.array([[32, 32]], dtype=np.float64),
-             "imageSize": np.array([[224, 224, 3]], dtype=np.float64),
-             "interpolation": "bilinear"})
-        classes = _struct(("name", "description"), {"name": class_names, "description": descriptions})
+            {
+                "averageImage": np.broadcast_to(
+                    np.array(MEAN_PIXEL, dtype=np.float32), (224, 224, 3)
+                ).copy(),
+                "keepAspect": np.array([[1]], dtype=np.float64),
+                "border": np.array([[32, 32]], dtype=np.float64),
+                "imageSize": np.array([[224, 224, 3]], dtype=np.float64),
+                "interpolation": "bilinear",
+            },
+        )
+        classes = _struct(
+            ("name", "description"), {"name": class_names, "description": descriptions}
+        )
         return {"layers": layers, "classes": classes, "normalization": normalization}
     normalization = _struct(
         ("imageSize", "keepAspect", "averageImage", "border", "cropSize", "interpolation"),
-        {"imageSize": np.array([[224, 224, 3, 10]], dtype=np.float64),
-         "keepAspect": np.array([[1]], dtype=np.uint8),
-         "averageImage": np.array(MEAN_PIXEL, dtype=np.float32).reshape((1, 1, 3)),
-         "border": np.array([[32, 32]], dtype=np.float64),
-         "cropSize": np.array([[0.875, 0.875]], dtype=np.float64),
-         "interpolation": "bilinear"})
-    meta = _struct(("inputs", "classes", "normalization"), {
-        "inputs": _struct(("name", "size"), {"name": "data",
-                                             "size": np.array([[224, 224, 3, 10]], dtype=np.float64)}),
-        "classes": _struct(("name", "description"), {"name": class_names, "description": descriptions}),
-        "normalization": normalization,
-    })
+        {
+            "imageSize": np.array([[224, 224, 3, 10]], dtype=np.float64),
+            "keepAspect": np.array([[1]], dtype=np.uint8),
+            "averageImage": np.array(MEAN_PIXEL, dtype=np.float32).reshape((1, 1, 3)),
+            "border": np.array([[32, 32]], dtype=np.float64),
+            "cropSize": np.array([[0.875, 0.875]], dtype=np.float64),
+            "interpolation": "bilinear",
+        },
+    )
+    meta = _struct(
+        ("inputs", "classes", "normalization"),
+        {
+            "inputs": _struct(
+                ("name", "size"),
+                {"name": "data", "size": np.array([[224, 224, 3, 10]], dtype=np.float64)},
+            ),
+            "classes": _struct(
+                ("name", "description"), {"name": class_names, "description": descriptions}
+            ),
+            "normalization": normalization,
+        },
+    )
     return {"layers": layers, "meta": meta}
 
 
@@ -120,8 +149,13 @@ def write_vgg19_mat(path, fmt: str = "new", seed: int = 0, full_size: bool = Fal
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(str(path), vgg19_mat_dict(fmt, seed, full_size), format="5",
-                     do_compression=False, oned_as="row")
+    scipy.io.savemat(
+        str(path),
+        vgg19_mat_dict(fmt, seed, full_size),
+        format="5",
+        do_compression=False,
+        oned_as="row",
+    )
     return path
 
 

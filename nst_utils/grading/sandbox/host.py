@@ -35,8 +35,7 @@ MAX_LINE_BYTES = 16_000_000
 #: Outer user ids of the boxes when the grader runs as root: one per worker slot.
 ROOT_UID_BASE = 300_000
 INSIDE_BOX = "/nstbox"
-_BOOT = ("import sys; sys.path.insert(0, {path!r}); from box.worker import main; "
-         "sys.exit(main())")
+_BOOT = "import sys; sys.path.insert(0, {path!r}); from box.worker import main; sys.exit(main())"
 
 
 class SandboxError(NSTError):
@@ -60,9 +59,21 @@ class Task:
     oracle: dict = dataclasses.field(default_factory=dict)
 
     def message(self) -> str:
-        return json.dumps({"task": {"id": self.id, "name": self.name, "source": self.source,
-                                    "cases": protocol.dumps(self.cases), "limits": self.limits,
-                                    "oracles": sorted(self.oracle)}}) + "\n"
+        return (
+            json.dumps(
+                {
+                    "task": {
+                        "id": self.id,
+                        "name": self.name,
+                        "source": self.source,
+                        "cases": protocol.dumps(self.cases),
+                        "limits": self.limits,
+                        "oracles": sorted(self.oracle),
+                    }
+                }
+            )
+            + "\n"
+        )
 
 
 def _under(path: str, folders) -> bool:
@@ -75,9 +86,17 @@ def _binds() -> list:
     import tensorflow
 
     dirs = []
-    for folder in ("/usr", "/lib", "/lib64", "/lib32", "/bin", sys.base_prefix, sys.prefix,
-                   str(Path(numpy.__file__).resolve().parents[1]),
-                   str(Path(tensorflow.__file__).resolve().parents[1])):
+    for folder in (
+        "/usr",
+        "/lib",
+        "/lib64",
+        "/lib32",
+        "/bin",
+        sys.base_prefix,
+        sys.prefix,
+        str(Path(numpy.__file__).resolve().parents[1]),
+        str(Path(tensorflow.__file__).resolve().parents[1]),
+    ):
         if os.path.isdir(folder) and not _under(folder, dirs):
             dirs.append(folder)
     binds = [[d, d, "dir"] for d in dirs]
@@ -94,17 +113,28 @@ def _binds() -> list:
 def _box_env() -> dict:
     """The box's whole environment; NST_GRADER names the grader's process, so that an
     instructor (or a test) can tell its boxes from those of another grader on the machine."""
-    return {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1",
-            "MALLOC_ARENA_MAX": "2", "HOME": "/tmp", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8",
-            "NST_GRADER": str(os.getpid())}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MALLOC_ARENA_MAX": "2",
+        "HOME": "/tmp",
+        "OMP_NUM_THREADS": "1",
+        "LANG": "C.UTF-8",
+        "NST_GRADER": str(os.getpid()),
+    }
 
 
 def _isolated_command(slot: int, cpu_seconds: int) -> list:
-    spec = {"binds": _binds(), "tmp_mb": 64, "uid": ROOT_UID_BASE + slot,
-            "rlimits": {"nproc": 512, "nofile": 256, "core": 0, "fsize": 64 << 20,
-                        "cpu": cpu_seconds},
-            "argv": [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)],
-            "env": _box_env(), "cwd": "/tmp"}
+    spec = {
+        "binds": _binds(),
+        "tmp_mb": 64,
+        "uid": ROOT_UID_BASE + slot,
+        "rlimits": {"nproc": 512, "nofile": 256, "core": 0, "fsize": 64 << 20, "cpu": cpu_seconds},
+        "argv": [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)],
+        "env": _box_env(),
+        "cwd": "/tmp",
+    }
     return [sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)]
 
 
@@ -119,7 +149,9 @@ def _plain_code() -> str:
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="nst-box-code-")
-    shutil.copytree(BOX_DIR, os.path.join(folder, "box"), ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        BOX_DIR, os.path.join(folder, "box"), ignore=shutil.ignore_patterns("__pycache__")
+    )
     for parent, dirs, files in os.walk(folder):
         os.chmod(parent, 0o755)
         for name in files:
@@ -131,11 +163,22 @@ def _plain_code() -> str:
 def _runs_as(uid: int) -> bool:
     """Whether user `uid` can run this Python and find numpy and TensorFlow (not so when they
     are installed in a folder only root may enter; the box then runs as root, as before)."""
-    probe = ("import importlib.util as u, sys; "
-             "sys.exit(not all(u.find_spec(m) for m in ('numpy', 'tensorflow')))")
+    probe = (
+        "import importlib.util as u, sys; "
+        "sys.exit(not all(u.find_spec(m) for m in ('numpy', 'tensorflow')))"
+    )
     try:
-        return subprocess.run([sys.executable, "-I", "-c", probe], user=uid, group=uid,
-                              extra_groups=[], capture_output=True, timeout=60).returncode == 0
+        return (
+            subprocess.run(
+                [sys.executable, "-I", "-c", probe],
+                user=uid,
+                group=uid,
+                extra_groups=[],
+                capture_output=True,
+                timeout=60,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -159,12 +202,22 @@ def isolation_problem() -> str | None:
     """Why kernel isolation cannot work here (one line), or None when it does."""
     if not sys.platform.startswith("linux"):
         return f"kernel namespaces are Linux only (this is {sys.platform})"
-    spec = {"binds": _binds(), "tmp_mb": 1, "uid": ROOT_UID_BASE, "rlimits": {},
-            "argv": [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
-            "env": {}, "cwd": "/"}
+    spec = {
+        "binds": _binds(),
+        "tmp_mb": 1,
+        "uid": ROOT_UID_BASE,
+        "rlimits": {},
+        "argv": [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
+        "env": {},
+        "cwd": "/",
+    }
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"the namespace launcher did not run ({exc})"
     if done.returncode != 0 or done.stdout.strip() != "1":
@@ -184,13 +237,21 @@ class _Box:
             self.code = _plain_code()
             command = _plain_command(self.code)
             env = dict(_box_env(), PATH=os.environ.get("PATH", "/usr/bin:/bin"))
-            if os.geteuid() == 0 and _runs_as(ROOT_UID_BASE + slot):  # not as root: an id of its own
+            if os.geteuid() == 0 and _runs_as(
+                ROOT_UID_BASE + slot
+            ):  # not as root: an id of its own
                 self.uid = ROOT_UID_BASE + slot
                 identity = {"user": self.uid, "group": self.uid, "extra_groups": []}
         try:
-            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env=env, start_new_session=True,
-                                         **identity)
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+                **identity,
+            )
         except OSError as exc:
             self._remove_code()
             raise SandboxError(f"the grading sandbox did not start ({exc})") from None
@@ -275,9 +336,11 @@ def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
         ready = box.read(time.monotonic() + STARTUP_SECONDS)
         if not (isinstance(ready, dict) and ready.get("ready")):
             detail = box.stderr_tail.decode(errors="replace").strip().splitlines()
-            raise SandboxError("the grading sandbox did not start"
-                               + (f": {detail[-1]}" if detail else "")
-                               + "; check that TensorFlow imports in this environment")
+            raise SandboxError(
+                "the grading sandbox did not start"
+                + (f": {detail[-1]}" if detail else "")
+                + "; check that TensorFlow imports in this environment"
+            )
         for task in tasks:
             deadline = time.monotonic() + task.limits["time"] + MARGIN_SECONDS
             if not box.send(task.message()):
@@ -286,13 +349,19 @@ def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
             while True:
                 message = box.read(deadline)
                 if not isinstance(message, dict):
-                    results[task.id] = {"id": task.id, "status": "crashed",
-                                        "detail": "the sandbox stopped while running it"}
+                    results[task.id] = {
+                        "id": task.id,
+                        "status": "crashed",
+                        "detail": "the sandbox stopped while running it",
+                    }
                     return results
                 if "oracle" in message and calls < MAX_ORACLE_CALLS:
                     calls += 1
                     box.send(_answer(task, message["oracle"]))
-                elif isinstance(message.get("result"), dict) and message["result"].get("id") == task.id:
+                elif (
+                    isinstance(message.get("result"), dict)
+                    and message["result"].get("id") == task.id
+                ):
                     results[task.id] = message["result"]
                     break
     finally:
@@ -309,12 +378,17 @@ def run_submission(tasks: list, isolated: bool = True, slot: int = 0) -> dict:
             done = _run_one_box(pending, isolated, slot)
         except Exception as exc:  # noqa: BLE001 - every notebook gets a row, whatever happened
             detail = {"type": type(exc).__name__, "message": str(exc)[:300]}
-            results.update({t.id: {"id": t.id, "status": "sandbox", "detail": detail} for t in pending})
+            results.update(
+                {t.id: {"id": t.id, "status": "sandbox", "detail": detail} for t in pending}
+            )
             return results
         results.update(done)
         if pending[0].id not in done:  # the box died at once: do not retry it forever
-            results[pending[0].id] = {"id": pending[0].id, "status": "crashed",
-                                      "detail": "the sandbox stopped while running it"}
+            results[pending[0].id] = {
+                "id": pending[0].id,
+                "status": "crashed",
+                "detail": "the sandbox stopped while running it",
+            }
         pending = [t for t in pending if t.id not in results]
     return results
 
@@ -344,7 +418,9 @@ def run_submissions(groups: list, jobs: int = 1, isolated: bool = True) -> dict:
             with lock:
                 results.update(done)
 
-    threads = [threading.Thread(target=work, args=(slot,)) for slot in range(min(jobs, len(groups)))]
+    threads = [
+        threading.Thread(target=work, args=(slot,)) for slot in range(min(jobs, len(groups)))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

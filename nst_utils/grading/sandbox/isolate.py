@@ -30,14 +30,25 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 28, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS = (
+    1,
+    4,
+    24,
+    28,
+    38,
+)
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 #: noroot, no_setuid_fixup and no_cap_ambient_raise, each locked; keep_caps locked off.
 SECUREBITS = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
 #: statvfs flags -> mount flags that a bind remount must keep (the kernel locks them).
-_KEPT = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
-         (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
-         (os.ST_RELATIME, MS_RELATIME))
+_KEPT = (
+    (os.ST_NOSUID, MS_NOSUID),
+    (os.ST_NODEV, MS_NODEV),
+    (os.ST_NOEXEC, MS_NOEXEC),
+    (os.ST_NOATIME, MS_NOATIME),
+    (os.ST_NODIRATIME, MS_NODIRATIME),
+    (os.ST_RELATIME, MS_RELATIME),
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -57,9 +68,13 @@ def _unshare(flags):
 
 
 def _mount(source, target, fstype, flags, data=None):
-    enc = (lambda s: None if s is None else s.encode())
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {source or fstype} on {target}")
+    def enc(s):
+        return None if s is None else s.encode()
+
+    _check(
+        _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+        f"mount {source or fstype} on {target}",
+    )
 
 
 def _write(path, text):
@@ -101,8 +116,13 @@ def _build_root(root, spec):
     # The private /tmp first: code that lives under /tmp on the host (a checkout there) is then
     # bound read-only on top of it, where the reverse order would hide it.
     os.makedirs(os.path.join(root, "tmp"))
-    _mount("tmpfs", os.path.join(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={int(spec['tmp_mb'])}m,mode=1777")
+    _mount(
+        "tmpfs",
+        os.path.join(root, "tmp"),
+        "tmpfs",
+        MS_NOSUID | MS_NODEV,
+        f"size={int(spec['tmp_mb'])}m,mode=1777",
+    )
     for source, target, kind in spec["binds"]:
         _bind(root, source, target, kind)
     os.chdir(root)
@@ -122,8 +142,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def _drop_capabilities():

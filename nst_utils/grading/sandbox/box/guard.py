@@ -15,17 +15,34 @@ import sys
 
 #: Audit events graded code may not raise (see the `sys.addaudithook` audit events table).
 BLOCKED_EVENTS = {
-    "os.remove": "delete files", "os.rename": "rename files", "os.rmdir": "delete folders",
-    "os.mkdir": "create folders", "os.symlink": "create links", "os.link": "create links",
-    "os.chmod": "change file permissions", "os.chown": "change file owners",
-    "os.truncate": "truncate files", "os.utime": "change file times",
-    "shutil.rmtree": "delete folders", "shutil.copyfile": "copy files", "shutil.move": "move files",
-    "os.system": "run shell commands", "os.exec": "start programs", "os.posix_spawn": "start programs",
-    "os.spawn": "start programs", "os.fork": "start processes", "os.forkpty": "start processes",
-    "subprocess.Popen": "start programs", "os.kill": "send signals", "os.killpg": "send signals",
-    "signal.pthread_kill": "send signals", "socket.connect": "use the network",
-    "socket.bind": "use the network", "socket.sendto": "use the network",
-    "ctypes.dlopen": "load native libraries", "resource.setrlimit": "change resource limits",
+    "os.remove": "delete files",
+    "os.rename": "rename files",
+    "os.rmdir": "delete folders",
+    "os.mkdir": "create folders",
+    "os.symlink": "create links",
+    "os.link": "create links",
+    "os.chmod": "change file permissions",
+    "os.chown": "change file owners",
+    "os.truncate": "truncate files",
+    "os.utime": "change file times",
+    "shutil.rmtree": "delete folders",
+    "shutil.copyfile": "copy files",
+    "shutil.move": "move files",
+    "os.system": "run shell commands",
+    "os.exec": "start programs",
+    "os.posix_spawn": "start programs",
+    "os.spawn": "start programs",
+    "os.fork": "start processes",
+    "os.forkpty": "start processes",
+    "subprocess.Popen": "start programs",
+    "os.kill": "send signals",
+    "os.killpg": "send signals",
+    "signal.pthread_kill": "send signals",
+    "socket.connect": "use the network",
+    "socket.bind": "use the network",
+    "socket.sendto": "use the network",
+    "ctypes.dlopen": "load native libraries",
+    "resource.setrlimit": "change resource limits",
     "resource.prlimit": "change resource limits",
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -60,7 +77,9 @@ def _address_space_in_use() -> int:
     return 0
 
 
-def contain(workdir: str, output_path: str, keep_fds: tuple, close_fds: tuple, limits: dict) -> None:
+def contain(
+    workdir: str, output_path: str, keep_fds: tuple, close_fds: tuple, limits: dict
+) -> None:
     """Confine the current (freshly forked) process before it runs graded code."""
     os.setpgid(0, 0)
     try:  # first to die when memory runs out (the launcher already set it inside the namespaces)

@@ -34,8 +34,14 @@ def _array(value: dict) -> np.ndarray:
     dtype, shape = np.dtype(str(value.get("dtype"))), value.get("shape")
     if dtype.kind not in "biuf" or dtype.itemsize > 8:
         raise ValueError(f"arrays hold numbers only, not {dtype}")
-    if not isinstance(shape, list) or len(shape) > 32 or not all(
-            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ARRAY_VALUES for n in shape):
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 32
+        or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_ARRAY_VALUES
+            for n in shape
+        )
+    ):
         raise ValueError("an array's shape must be a list of sizes")
     if int(np.prod(shape, dtype=np.float64)) > MAX_ARRAY_VALUES:
         raise ValueError("the array is too large")

@@ -74,7 +74,11 @@ def _argument(arg):
 def run_case(fn, case) -> dict:
     """One case: {'kind', 'value', 'shape'} or {'error': {..., 'stage': call|evaluate}}."""
     graph = tf.Graph()
-    with graph.as_default(), tf1.Session(graph=graph, config=_ONE_THREAD) as sess, sess.as_default():
+    with (
+        graph.as_default(),
+        tf1.Session(graph=graph, config=_ONE_THREAD) as sess,
+        sess.as_default(),
+    ):
         try:
             args = [_argument(a) for a in case["args"]]
             kwargs = {k: _argument(a) for k, a in case.get("kwargs", {}).items()}
@@ -106,12 +110,15 @@ def _final(output) -> bool:
 def oracle_function(name: str, ask):
     """A stand-in for graded function `name` that another one calls: a TensorFlow op whose value
     `ask(name, matrix)` obtains (from the grader, as data); its static shape is (rows, rows)."""
+
     def proxy(A):
         A = tf.convert_to_tensor(A, dtype=tf.float32)
-        out = tf1.numpy_function(lambda a: np.asarray(ask(name, a), dtype=np.float32), [A],
-                                 tf.float32, stateful=False)
+        out = tf1.numpy_function(
+            lambda a: np.asarray(ask(name, a), dtype=np.float32), [A], tf.float32, stateful=False
+        )
         rows = A.shape[0] if A.shape.rank == 2 else None
         out.set_shape([rows, rows])
         return out
+
     proxy.__name__ = name
     return proxy

@@ -48,7 +48,7 @@ def _send(fd, message) -> None:
 
     data = (protocol.dumps(message) + "\n").encode()
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def _child(task, workdir, output_path, to_init, from_init, close_fds):
@@ -58,8 +58,13 @@ def _child(task, workdir, output_path, to_init, from_init, close_fds):
     code = 0
     try:
         try:
-            guard.contain(workdir, output_path, keep_fds=(to_init, from_init), close_fds=close_fds,
-                          limits=task["limits"])
+            guard.contain(
+                workdir,
+                output_path,
+                keep_fds=(to_init, from_init),
+                close_fds=close_fds,
+                limits=task["limits"],
+            )
         except Exception as exc:  # noqa: BLE001 - report it: the submission is not to blame
             _send(to_init, {"sandbox_error": runner.error_info(exc)})
             os._exit(0)
@@ -82,8 +87,10 @@ def _child(task, workdir, output_path, to_init, from_init, close_fds):
             exec(compile(task["source"], f"<{name} cell>", "exec"), env)
             fn = env.get(name)
             if not callable(fn):
-                outcome["definition_error"] = {"type": "NotDefined",
-                                               "message": f"the cell does not define {name}()"}
+                outcome["definition_error"] = {
+                    "type": "NotDefined",
+                    "message": f"the cell does not define {name}()",
+                }
             else:
                 outcome["outputs"] = runner.run_cases(fn, protocol.loads(task["cases"]))
         except BaseException as exc:  # noqa: BLE001 - the cell itself failed (SyntaxError, exit...)
@@ -188,8 +195,9 @@ def run_task(task, host_in: _Lines, host_out: int, close_fds, scratch) -> dict:
             os.write(down_write, b'{"error":"too many calls"}\n')
         elif isinstance(message, dict) and message.get("contained") is True:
             contained = True
-        elif isinstance(message, dict) and ("outcome" in message or
-                                            ("sandbox_error" in message and not contained)):
+        elif isinstance(message, dict) and (
+            "outcome" in message or ("sandbox_error" in message and not contained)
+        ):
             outcome = message  # a sandbox error sent by graded code is not believed
             break
     os.close(up_read)
@@ -210,7 +218,9 @@ def run_task(task, host_in: _Lines, host_out: int, close_fds, scratch) -> dict:
         return result
     inner = outcome.get("outcome") if isinstance(outcome, dict) else None
     if isinstance(inner, dict):
-        result.update({k: inner[k] for k in ("outputs", "definition_error", "blocked") if k in inner})
+        result.update(
+            {k: inner[k] for k in ("outputs", "definition_error", "blocked") if k in inner}
+        )
     if printed >= limits["output_bytes"]:
         result["status"] = "output"
     elif files:
