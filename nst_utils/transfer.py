@@ -32,7 +32,7 @@ class Targets:
     def __init__(self, model, settings: Settings, style_weights):
         self.model, self.content_layer = model, settings.content_layer
         self.style_count = len(style_weights)
-        self.grams = style_grams(model, settings.style_layers)
+        self.grams = costs.style_grams(model, settings.style_layers)
         # Only styles with a non-zero blend weight are compared with: (weight, {layer: G_S}).
         self.styles = [
             (
@@ -114,33 +114,6 @@ def total_variation_cost(image):
     return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right))
 
 
-def style_grams(model, style_layers) -> dict:
-    """{layer: G (n_C, n_C)}: the Gram matrix of model[layer], unrolled as compute_layer_style_cost
-    unrolls it; run with a style image assigned it gives that image's G_S."""
-    grams = {}
-    for layer_name, _ in style_layers:
-        _, n_H, n_W, n_C = model[layer_name].get_shape().as_list()
-        unrolled = tf.transpose(tf.reshape(model[layer_name], [n_H * n_W, n_C]))
-        grams[layer_name] = costs.gram_matrix(unrolled)
-    return grams
-
-
-def style_cost_from_grams(model, grams, style_grams_values, style_layers):
-    """compute_style_cost's J_style, given the style image's Gram matrices ({layer: G_S}, each
-    (n_C, n_C), as variables or arrays).
-
-    The same sum of lambda_l sum((G_S - G_G)^2) / (4 n_C^2 (n_H n_W)^2), comparing with each
-    G_S instead of the style image's activations (n_H n_W n_C floats per layer).
-    """
-    J_style = 0
-    for layer_name, coeff in style_layers:
-        _, n_H, n_W, n_C = model[layer_name].get_shape().as_list()
-        GS = style_grams_values[layer_name]
-        J_layer = tf.reduce_sum(tf.square(tf.subtract(GS, grams[layer_name])))
-        J_style += coeff * J_layer / (4 * n_C**2 * (n_H * n_W) ** 2)
-    return J_style
-
-
 def build_transfer_costs(
     model, settings: Settings = DEFAULTS, style_count: int = 1
 ) -> TransferCosts:
@@ -156,7 +129,7 @@ def build_transfer_costs(
     J_content = costs.compute_content_cost(targets.a_C, model[settings.content_layer])
     J_style = 0
     for _, weight, style in targets.styles:
-        J_style += weight * style_cost_from_grams(
+        J_style += weight * costs.style_cost_from_grams(
             model, targets.grams, style, settings.style_layers
         )
     J_style = tf.convert_to_tensor(J_style, dtype=tf.float32)
