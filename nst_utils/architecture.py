@@ -17,101 +17,41 @@ class ConvLayer(NamedTuple):
     kernel_shape: tuple  # (3, 3, in_channels, out_channels)
 
 
-CONV_LAYERS = (
-    ConvLayer("conv1_1", 0, (3, 3, 3, 64)),
-    ConvLayer("conv1_2", 2, (3, 3, 64, 64)),
-    ConvLayer("conv2_1", 5, (3, 3, 64, 128)),
-    ConvLayer("conv2_2", 7, (3, 3, 128, 128)),
-    ConvLayer("conv3_1", 10, (3, 3, 128, 256)),
-    ConvLayer("conv3_2", 12, (3, 3, 256, 256)),
-    ConvLayer("conv3_3", 14, (3, 3, 256, 256)),
-    ConvLayer("conv3_4", 16, (3, 3, 256, 256)),
-    ConvLayer("conv4_1", 19, (3, 3, 256, 512)),
-    ConvLayer("conv4_2", 21, (3, 3, 512, 512)),
-    ConvLayer("conv4_3", 23, (3, 3, 512, 512)),
-    ConvLayer("conv4_4", 25, (3, 3, 512, 512)),
-    ConvLayer("conv5_1", 28, (3, 3, 512, 512)),
-    ConvLayer("conv5_2", 30, (3, 3, 512, 512)),
-    ConvLayer("conv5_3", 32, (3, 3, 512, 512)),
-    ConvLayer("conv5_4", 34, (3, 3, 512, 512)),
-)
-CONV_BY_NAME = {layer.name: layer for layer in CONV_LAYERS}
+#: VGG-19's five blocks: (number of 3x3 convolutions, channels out), each closed by a pool.
+BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
 
-#: Every layer of the file in order, as (name, MatConvNet type): 43 entries.
-FILE_LAYERS = (
-    ("conv1_1", "conv"),
-    ("relu1_1", "relu"),
-    ("conv1_2", "conv"),
-    ("relu1_2", "relu"),
-    ("pool1", "pool"),
-    ("conv2_1", "conv"),
-    ("relu2_1", "relu"),
-    ("conv2_2", "conv"),
-    ("relu2_2", "relu"),
-    ("pool2", "pool"),
-    ("conv3_1", "conv"),
-    ("relu3_1", "relu"),
-    ("conv3_2", "conv"),
-    ("relu3_2", "relu"),
-    ("conv3_3", "conv"),
-    ("relu3_3", "relu"),
-    ("conv3_4", "conv"),
-    ("relu3_4", "relu"),
-    ("pool3", "pool"),
-    ("conv4_1", "conv"),
-    ("relu4_1", "relu"),
-    ("conv4_2", "conv"),
-    ("relu4_2", "relu"),
-    ("conv4_3", "conv"),
-    ("relu4_3", "relu"),
-    ("conv4_4", "conv"),
-    ("relu4_4", "relu"),
-    ("pool4", "pool"),
-    ("conv5_1", "conv"),
-    ("relu5_1", "relu"),
-    ("conv5_2", "conv"),
-    ("relu5_2", "relu"),
-    ("conv5_3", "conv"),
-    ("relu5_3", "relu"),
-    ("conv5_4", "conv"),
-    ("relu5_4", "relu"),
-    ("pool5", "pool"),
-    ("fc6", "conv"),
-    ("relu6", "relu"),
-    ("fc7", "conv"),
-    ("relu7", "relu"),
-    ("fc8", "conv"),
-    ("prob", "softmax"),
-)
+
+def _layers():
+    """(FILE_LAYERS, CONV_LAYERS) from BLOCKS: each conv followed by its ReLU, each block by a
+    pool, then the classifier the file also holds."""
+    file_layers, conv_layers, channels = [], [], 3
+    for block, (convs, out_channels) in enumerate(BLOCKS, 1):
+        for i in range(1, convs + 1):
+            name = f"conv{block}_{i}"
+            conv_layers.append(ConvLayer(name, len(file_layers), (3, 3, channels, out_channels)))
+            file_layers += [(name, "conv"), (f"relu{block}_{i}", "relu")]
+            channels = out_channels
+        file_layers.append((f"pool{block}", "pool"))
+    for n in (6, 7):
+        file_layers += [(f"fc{n}", "conv"), (f"relu{n}", "relu")]
+    file_layers += [("fc8", "conv"), ("prob", "softmax")]
+    return tuple(file_layers), tuple(conv_layers)
+
+
+#: Every layer of the file in order, as (name, MatConvNet type): 43 entries; and the 16
+#: convolutions of the five blocks.
+FILE_LAYERS, CONV_LAYERS = _layers()
+CONV_BY_NAME = {layer.name: layer for layer in CONV_LAYERS}
 
 #: Kernel shapes of the fully connected layers, which the file stores as convolutions.
 FC_SHAPES = {"fc6": (7, 7, 512, 4096), "fc7": (1, 1, 4096, 4096), "fc8": (1, 1, 4096, 1000)}
 
 #: The model dict's keys in build order: the input, each conv's ReLU output, and the
 #: average pools that replace VGG's max pools.
-MODEL_KEYS = (
-    "input",
-    "conv1_1",
-    "conv1_2",
-    "avgpool1",
-    "conv2_1",
-    "conv2_2",
-    "avgpool2",
-    "conv3_1",
-    "conv3_2",
-    "conv3_3",
-    "conv3_4",
-    "avgpool3",
-    "conv4_1",
-    "conv4_2",
-    "conv4_3",
-    "conv4_4",
-    "avgpool4",
-    "conv5_1",
-    "conv5_2",
-    "conv5_3",
-    "conv5_4",
-    "avgpool5",
+MODEL_KEYS = ("input",) + tuple(
+    name.replace("pool", "avgpool")
+    for name, kind in FILE_LAYERS
+    if kind == "pool" or name.startswith("conv")
 )
 
 #: Names a caller may pick as content or style layers: every node but the input.
@@ -131,5 +71,4 @@ def activation_shape(name: str, height: int, width: int) -> tuple:
     pools = block - 1 if name.startswith("conv") else block
     for _ in range(pools):
         height, width = -(-height // 2), -(-width // 2)
-    channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[block]
-    return (1, height, width, channels)
+    return (1, height, width, BLOCKS[block - 1][1])

@@ -97,3 +97,20 @@ def test_max_pooling_is_available(sess, fixture_weights):
 def test_bad_model_settings_are_refused(sess, fixture_weights, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         load_vgg_model(weights=fixture_weights, **kwargs)
+
+
+def test_the_layer_table_is_the_files_layout_of_the_facts():
+    """The table derived from VGG-19's blocks puts each layer where the weights file has it."""
+    names = [name for name, _ in architecture.FILE_LAYERS]
+    assert len(names) == 43
+    conv_indices = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+    assert [layer.index for layer in architecture.CONV_LAYERS] == conv_indices
+    assert [names[i] for i in conv_indices] == [layer.name for layer in architecture.CONV_LAYERS]
+    assert [names.index(f"pool{b}") for b in range(1, 6)] == [4, 9, 18, 27, 36]
+    assert names[37:] == ["fc6", "relu6", "fc7", "relu7", "fc8", "prob"]
+    assert dict(architecture.FILE_LAYERS)["fc6"] == "conv"
+    assert all(dict(architecture.FILE_LAYERS)[n] == "relu" for n in names if n.startswith("relu"))
+    shapes = {layer.name: layer.kernel_shape for layer in architecture.CONV_LAYERS}
+    assert shapes["conv1_1"] == (3, 3, 3, 64) and shapes["conv2_1"] == (3, 3, 64, 128)
+    assert shapes["conv3_4"] == (3, 3, 256, 256) and shapes["conv4_1"] == (3, 3, 256, 512)
+    assert shapes["conv5_4"] == (3, 3, 512, 512)
