@@ -22,15 +22,32 @@ from .errors import ConfigError, DiskFullError
 from .files import lock_exclusively, replace_atomically, write_text_atomically
 from .quiet import interrupted_import
 
+# The names of the files in a run's folder, used by every module that reads or writes them.
+FINAL_IMAGE = "generated_image.jpg"
+#: The optimiser's state, which a stopped run resumes from (nst_utils.state).
+STATE_FILE = "state.npz"
 RUN_JSON, COSTS_PNG, PROGRESS_PNG = "run.json", "costs.png", "progress.png"
-VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tqdm")
-
-
 #: Files a generate run writes in its folder (besides its numbered snapshots <i>.png).
-RUN_FILES = ("generated_image.jpg", RUN_JSON, COSTS_PNG, PROGRESS_PNG, "state.npz")
+RUN_FILES = (FINAL_IMAGE, RUN_JSON, COSTS_PNG, PROGRESS_PNG, STATE_FILE)
+#: The link, in the output folder, to the newest run's folder.
 LATEST = "latest"
 #: The hidden file a run holds a lock on while it writes its folder.
 LOCK_FILE = ".nst-lock"
+#: The prefix of the temporary file that proves a folder writable.
+WRITE_CHECK_PREFIX = ".nst-write-check-"
+
+VERSIONED = ("tensorflow", "numpy", "scipy", "imageio", "PIL", "matplotlib", "tqdm")
+
+
+def snapshot_name(i: int) -> str:
+    """The file name of the snapshot of the image after iteration i."""
+    return f"{i}.png"
+
+
+def is_snapshot(name) -> bool:
+    """True for a snapshot's file name (`snapshot_name`'s form)."""
+    path = Path(name)
+    return path.suffix == ".png" and path.stem.isdigit()
 
 
 class FolderLock:
@@ -92,7 +109,7 @@ class FolderLock:
 
 
 def _is_run_file(path: Path) -> bool:
-    return path.name in RUN_FILES or (path.suffix == ".png" and path.stem.isdigit())
+    return path.name in RUN_FILES or is_snapshot(path)
 
 
 def _holds_a_run(path: Path) -> bool:
@@ -117,7 +134,7 @@ def new_run_dir(run_dir, output_dir, overwrite: bool = False) -> Path:
         entries = [
             p
             for p in path.iterdir()
-            if not p.name.startswith(".nst-write-check-") and p.name != LOCK_FILE
+            if not p.name.startswith(WRITE_CHECK_PREFIX) and p.name != LOCK_FILE
         ]
         if entries and not overwrite:
             raise ConfigError(
@@ -205,7 +222,7 @@ def prepare_output_dir(path) -> Path:
     path = Path(path).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".nst-write-check-"):
+        with tempfile.NamedTemporaryFile(dir=path, prefix=WRITE_CHECK_PREFIX):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__

@@ -310,3 +310,36 @@ def check_position(
             "scales, sizes, iterations or optimiser state differ, or it is "
             "damaged); start the run again"
         )
+
+
+def paints_big(settings) -> bool:
+    """True when a run paints coarse to fine with nst_utils.scales: several scales, a style
+    scale, or an Adam run whose whole image would not fit in the memory available.
+
+    A NotEnoughMemoryError (one line) when the painting fits neither whole nor in the smallest
+    tiles: nst_utils.stylize.prepare asks before any image of the painting's size is made.
+    """
+    fits_whole = True
+    try:
+        memory.check_fits(
+            settings.image_width,
+            settings.image_height,
+            styles=len(settings.style_images),
+            optimizer=settings.optimizer,
+            precision=settings.precision,
+        )
+    except NotEnoughMemoryError:
+        if settings.optimizer != "adam":
+            raise
+        fits_whole = False
+    if not fits_whole:
+        layers = [settings.content_layer] + [name for name, _ in settings.style_layers]
+        pick_cell(
+            settings.image_width,
+            settings.image_height,
+            memory.available_mb()[0],
+            tiles.halo_for(layers),
+            styles=len(settings.style_images),
+            precision=settings.precision,
+        )
+    return not fits_whole or settings.scales > 1 or settings.style_scale != 1.0

@@ -7,33 +7,26 @@ the loop of nst_utils.training; `stylize` does both for one run. Nothing here re
 command line or the environment: `commands/generate.py` maps those onto a `Settings`, and
 `benchmarks/bench.py` times this same `Painter`.
 
-The optimiser's state (the image, Adam's slots and step count, the cost history) can be saved
-after each snapshot and at the end (`save_state`; `save_big_state` for a coarse-to-fine run,
-with its scale and step), and a run continues from it bit for bit once `check_state` has
-found it fits the run.
+The optimiser's state is saved after each snapshot and at the end, and a run continues from it
+bit for bit: see nst_utils.state.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import secrets
 import time
-import zipfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .errors import ConfigError, NotEnoughMemoryError, NSTError
-from .files import replace_atomically
+from . import scales
+from . import state as state_module
+from .errors import ConfigError, NSTError
+from .run_record import FINAL_IMAGE, STATE_FILE, snapshot_name
 from .settings import INITS, Settings
 from .training import Hooks, RunResult
-
-STATE_FILE = "state.npz"
-#: A coarse-to-fine painting also saves its state after any step that ends this long after the
-#: last save, so that quitting at once in its slow fine scales loses little work.
-BIG_STATE_EVERY_SECONDS = 60.0
 
 
 @dataclasses.dataclass
@@ -71,15 +64,13 @@ def prepare(settings: Settings) -> tuple:
         default=(400, 300),
     )
     # Whether the painting can fit at all, before any image of its size is made.
-    big = paints_big(settings.replace(image_width=width, image_height=height))
+    big = scales.paints_big(settings.replace(image_width=width, image_height=height))
     init = None
     if settings.init not in INITS:
         init = images.load_image(settings.init, (width, height))
-    from .scales import style_size
-
     # A painting made whole fills its style targets at its own size, however small; only
     # coarse-to-fine scales resize the styles again (to at least 16 pixels) and rescale Grams.
-    style_wh = style_size(width, height, settings.style_scale) if big else (width, height)
+    style_wh = scales.style_size(width, height, settings.style_scale) if big else (width, height)
     inputs = Inputs(
         content=images.load_image(settings.content_image, (width, height)),
         styles=[images.load_image(path, style_wh) for path in settings.style_images],
@@ -216,7 +207,8 @@ class Painter:
         iterations: Optional[int] = None,
     ) -> RunResult:
         """The optimisation loop (nst_utils.training.optimize) from start_image, or from `state`
-        (see `read_state`) when resuming, up to `iterations` (default: the settings');
+        (see nst_utils.state.read_state) when resuming, up to `iterations` (default: the
+        settings');
         output_dir=False saves nothing."""
         from .training import optimize
 
@@ -278,219 +270,6 @@ class Painter:
         return False
 
 
-def save_state(path, painter: Painter, result: RunResult, output_dir) -> Path:
-    """Write the optimiser's state after `result.iterations` iterations to `path`, atomically."""
-    arrays = {f"var:{name}": value for name, value in painter.variable_values().items()}
-    return _write_state(path, result.iterations, result.history, result.saved, output_dir, arrays)
-
-
-def save_big_state(path, position, history, saved, output_dir) -> Path:
-    """Write a coarse-to-fine painting's state at `position` (a nst_utils.scales.Position) to
-    `path`, atomically: its scale, step, image and Adam's state, with the run's history."""
-    none = np.zeros((0,), np.float32)
-    arrays = {
-        "scale_iterations": np.asarray(position.iterations, dtype=np.int64),
-        "scale": np.int64(position.scale),
-        "scale_step": np.int64(position.step),
-        "image": position.image,
-        "adam_t": np.int64(position.adam_t),
-        "adam_m": none if position.adam_m is None else position.adam_m,
-        "adam_v": none if position.adam_v is None else position.adam_v,
-    }
-    return _write_state(path, position.done, history, saved, output_dir, arrays)
-
-
-def _write_state(path, iterations, history, saved, output_dir, arrays) -> Path:
-    history = np.asarray(history, dtype=np.float64).reshape(-1, 3)
-    snapshots = [
-        str(Path(p).relative_to(output_dir))
-        for p in saved
-        if Path(p).is_relative_to(output_dir) and Path(p).stem.isdigit()
-    ]
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        iterations=np.int64(iterations),
-        history=history,
-        snapshots=np.asarray(snapshots, dtype=str),
-        **arrays,
-    )
-    data = buffer.getvalue()
-    return replace_atomically(path, lambda tmp: tmp.write_bytes(data))
-
-
-def read_state(path, arrays: bool = True) -> dict:
-    """The state `save_state` wrote: iterations, history, snapshots, variables and image;
-    arrays=False reads the first three alone (quick, whatever the image's size)."""
-    if not Path(path).exists():
-        raise NSTError(
-            f"{Path(path).parent} holds no saved state ({Path(path).name}): the run "
-            f"stopped before its first snapshot, or it is not a run folder; start the "
-            f"run again instead of resuming it"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            history = data["history"]
-            if history.ndim != 2 or history.shape[1] != 3:
-                raise ValueError(f"a history of shape {history.shape}, not (iterations, 3)")
-            state = {
-                "iterations": int(data["iterations"]),
-                "history": history.tolist(),
-                "snapshots": [str(s) for s in data["snapshots"]],
-            }
-            if not arrays:
-                return state
-            state["variables"] = {k[4:]: data[k] for k in data.files if k.startswith("var:")}
-            if "scale" in data.files:
-                state["big"] = _big_position(data)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
-        raise NSTError(
-            f"cannot read the saved state {path} ({type(exc).__name__}: {exc}); the "
-            f"run cannot be resumed from it; start the run again"
-        ) from None
-    state["image"] = state["big"].image if "big" in state else state["variables"].get("input:0")
-    if state["image"] is None:
-        raise NSTError(
-            f"the saved state {path} holds no image; the run cannot be resumed from it; "
-            f"start the run again"
-        )
-    return state
-
-
-def check_state(settings: Settings, state: dict) -> None:
-    """A one-line NSTError unless `state` (from `read_state`) can continue the run `settings`
-    describe: its history as long as its iterations, its snapshots files of the run's folder,
-    and an image and optimiser state of this run's kind and size. A run painted whole that no
-    longer fits whole in the memory available is a NotEnoughMemoryError."""
-    from . import scales
-
-    done, width, height = state["iterations"], settings.image_width, settings.image_height
-    if done != len(state["history"]) or any(
-        Path(name).name != name or not Path(name).stem.isdigit() for name in state["snapshots"]
-    ):
-        raise ConfigError(
-            f"the saved state's record of its {done} iteration(s) is damaged "
-            f"(its history or snapshots do not match); start the run again"
-        )
-    # NaN or infinities (a damaged file) would paint garbage over the last good image.
-    arrays = (
-        [state["big"].image, state["big"].adam_m, state["big"].adam_v]
-        if "big" in state
-        else list(state["variables"].values())
-    )
-    for array in arrays:
-        if (
-            array is not None
-            and np.asarray(array).dtype.kind == "f"
-            and not np.isfinite(array).all()
-        ):
-            raise ConfigError(
-                "the saved state holds NaN or infinite values (it is damaged); the "
-                "run cannot be resumed from it; start the run again"
-            )
-    if "big" in state:
-        sizes = scales.scale_sizes(width, height, settings.scales)
-        scales.check_position(state["big"], sizes, done=done)
-        return
-    if settings.scales > 1 or settings.style_scale != 1.0:
-        raise ConfigError(
-            "the saved state was written by a run painted whole, not by this "
-            "coarse-to-fine run; start the run again"
-        )
-    if np.shape(state["image"]) != (1, height, width, 3):
-        raise ConfigError(
-            f"the saved state holds an image of shape {np.shape(state['image'])}, "
-            f"not this {width}x{height} run's; start the run again"
-        )
-    # Each variable Painter.restore loads, checked here before run.json is rewritten: a bad
-    # one failed in restore with a traceback, or emptied the run's record.
-    for name, shape in _whole_state_shapes(settings).items():
-        value = state["variables"].get(name)
-        if value is None or np.shape(value) != shape or value.dtype.kind != "f":
-            found = (
-                "no value"
-                if value is None
-                else f"an array of shape {np.shape(value)} and type {value.dtype}"
-            )
-            raise ConfigError(
-                f"the saved state holds {found} for {name}, not the float array of "
-                f"shape {shape} this run keeps there; start the run again"
-            )
-    if paints_big(settings):
-        raise NotEnoughMemoryError(
-            f"this run was painted whole, and a {width}x{height} painting no longer fits whole "
-            f"in the memory available; free some memory and resume it again"
-        )
-
-
-def _whole_state_shapes(settings: Settings) -> dict:
-    """{variable name: shape} of what a run painted whole saves: the image (1, H, W, 3), and
-    with Adam its two slots (the image's shape) and its two scalar beta powers."""
-    image = (1, settings.image_height, settings.image_width, 3)
-    shapes = {"input:0": image}
-    if settings.optimizer == "adam":
-        shapes.update(
-            {
-                "beta1_power:0": (),
-                "beta2_power:0": (),
-                "input/Adam:0": image,
-                "input/Adam_1:0": image,
-            }
-        )
-    return shapes
-
-
-def _big_position(data):
-    """The nst_utils.scales.Position a coarse-to-fine state holds."""
-    from .scales import Position
-
-    t = int(data["adam_t"])
-    return Position(
-        iterations=[int(n) for n in data["scale_iterations"]],
-        scale=int(data["scale"]),
-        step=int(data["scale_step"]),
-        image=data["image"],
-        adam_m=data["adam_m"] if t else None,
-        adam_v=data["adam_v"] if t else None,
-        adam_t=t,
-    )
-
-
-def paints_big(settings: Settings) -> bool:
-    """True when a run paints coarse to fine with nst_utils.scales: several scales, a style
-    scale, or an Adam run whose whole image would not fit in the memory available.
-
-    A NotEnoughMemoryError (one line) when the painting fits neither whole nor in the smallest
-    tiles: `prepare` asks before any image of the painting's size is made.
-    """
-    from . import memory, scales, tiles
-
-    fits_whole = True
-    try:
-        memory.check_fits(
-            settings.image_width,
-            settings.image_height,
-            styles=len(settings.style_images),
-            optimizer=settings.optimizer,
-            precision=settings.precision,
-        )
-    except NotEnoughMemoryError:
-        if settings.optimizer != "adam":
-            raise
-        fits_whole = False
-    if not fits_whole:
-        layers = [settings.content_layer] + [name for name, _ in settings.style_layers]
-        scales.pick_cell(
-            settings.image_width,
-            settings.image_height,
-            memory.available_mb()[0],
-            tiles.halo_for(layers),
-            styles=len(settings.style_images),
-            precision=settings.precision,
-        )
-    return not fits_whole or settings.scales > 1 or settings.style_scale != 1.0
-
-
 def paint_big(
     settings: Settings,
     weights,
@@ -505,12 +284,11 @@ def paint_big(
     scale the painting stopped at.
 
     With keep_state, the painting's state goes to <output_dir>/state.npz after each step that
-    had a snapshot, after any step BIG_STATE_EVERY_SECONDS after the last save, and at the end;
-    `state` (from `read_state`) continues it, keeping its iterations per scale (a larger total
-    lengthens the finest scale).
+    had a snapshot, after any step BIG_STATE_EVERY_SECONDS (nst_utils.state) after the last save,
+    and at the end; `state` (from `read_state`) continues it, keeping its iterations per scale
+    (a larger total lengthens the finest scale).
     """
-    from . import colors, scales
-    from .training import FINAL_IMAGE
+    from . import colors
 
     unsupported = [
         what
@@ -579,15 +357,15 @@ def paint_big(
         if hooks.report is not None and log_every and n % log_every == 0:
             hooks.report(n, *history[-1])
         if output_dir is not False and settings.save_every and n % settings.save_every == 0:
-            saved.append(hooks.save(Path(output_dir) / f"{n}.png", full_size(image)))
+            saved.append(hooks.save(Path(output_dir) / snapshot_name(n), full_size(image)))
             snapshot_taken.append(n)
 
     def after_step(position):
         # The state beside each snapshot (one step on), and at least every BIG_STATE_EVERY_SECONDS.
-        due = time.monotonic() - last_state[0] >= BIG_STATE_EVERY_SECONDS
+        due = time.monotonic() - last_state[0] >= state_module.BIG_STATE_EVERY_SECONDS
         if keeps_state and (snapshot_taken or due):
             snapshot_taken.clear()
-            save_big_state(state_path, position, history, saved, output_dir)
+            state_module.save_big_state(state_path, position, history, saved, output_dir)
             last_state[0] = time.monotonic()
 
     done = scales.paint(
@@ -605,7 +383,7 @@ def paint_big(
     if output_dir is not False:
         saved.append(hooks.save(Path(output_dir) / FINAL_IMAGE, image))
     if keeps_state and done.stopped != "non-finite":
-        save_big_state(state_path, done.position, history, saved, output_dir)
+        state_module.save_big_state(state_path, done.position, history, saved, output_dir)
     result = RunResult(
         image=image, iterations=done.iterations, history=history, stopped=done.stopped, saved=saved
     )
@@ -634,10 +412,10 @@ def stylize(
     if hooks.save is None:
         hooks = dataclasses.replace(hooks, save=saver(settings, inputs))
     if state is not None:
-        check_state(settings, state)  # a run painted whole still fits whole
+        state_module.check_state(settings, state)  # a run painted whole still fits whole
         big = "big" in state
     else:
-        big = paints_big(settings)
+        big = scales.paints_big(settings)
     if big:
         return paint_big(settings, weights, inputs, output_dir, hooks, state, keep_state)
     content_image, style_images, start_image = network_inputs(settings, inputs)
@@ -648,7 +426,9 @@ def stylize(
                 previous = hooks.checkpoint
 
                 def checkpoint(result):
-                    save_state(state_path, painter, result, output_dir)
+                    state_module.save_state(
+                        state_path, painter.variable_values(), result, output_dir
+                    )
                     if previous is not None:
                         previous(result)
 

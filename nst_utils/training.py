@@ -19,11 +19,10 @@ import numpy as np
 import tensorflow as tf
 
 from .images import save_image
+from .run_record import FINAL_IMAGE, snapshot_name
 from .settings import DEFAULTS
 
 tf1 = tf.compat.v1
-
-FINAL_IMAGE = "generated_image.jpg"
 
 
 @dataclasses.dataclass
@@ -140,7 +139,7 @@ class RunTracker:
             if (
                 last >= 0
                 and self._saves(last)
-                and not any(Path(p).stem == str(last) for p in previous.saved)
+                and not any(Path(p).name == snapshot_name(last) for p in previous.saved)
             ):
                 self._pending = (last, self.good_image)
 
@@ -198,7 +197,7 @@ class RunTracker:
         if hooks.report is not None and bool(self.log_every) and i % self.log_every == 0:
             hooks.report(i, *costs)
         if self._saves(i) and self.output_dir is not False and _finite(costs):
-            self.result.saved.append(self.save(Path(self.output_dir) / f"{i}.png", image))
+            self.result.saved.append(self.save(Path(self.output_dir) / snapshot_name(i), image))
             held = image if held is None else held
             if hooks.checkpoint is not None and np.isfinite(held).all():
                 hooks.checkpoint(self.result)

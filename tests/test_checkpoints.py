@@ -7,8 +7,10 @@ checkpoint; resuming it must give the same snapshots and image as the run left a
 import numpy as np
 import pytest
 
-from nst_utils.stylize import STATE_FILE, prepare, read_state, stylize
-from nst_utils.training import FINAL_IMAGE, Hooks
+from nst_utils.run_record import FINAL_IMAGE
+from nst_utils.state import STATE_FILE, read_state
+from nst_utils.stylize import prepare, stylize
+from nst_utils.training import Hooks
 from nst_utils.weights import load_weights
 
 ITERATIONS = 5
@@ -123,10 +125,10 @@ def test_a_stopped_coarse_to_fine_run_resumes_to_the_same_result(
 def test_a_coarse_to_fine_run_killed_after_a_state_resumes_to_the_same_result(
     kill_at, small_config, tmp_path, big_whole, monkeypatch
 ):
-    from nst_utils import stylize as stylize_module
+    from nst_utils import state as state_module
 
     settings, inputs, weights = _big_settings(small_config)
-    writes, write = [], stylize_module.save_big_state
+    writes, write = [], state_module.save_big_state
 
     def save_then_die(*args):
         written = write(*args)
@@ -135,11 +137,11 @@ def test_a_coarse_to_fine_run_killed_after_a_state_resumes_to_the_same_result(
             raise Killed
         return written
 
-    monkeypatch.setattr(stylize_module, "save_big_state", save_then_die)
+    monkeypatch.setattr(state_module, "save_big_state", save_then_die)
     folder = tmp_path / "killed"
     with pytest.raises(Killed):
         _paint_big(settings, inputs, weights, folder)
-    monkeypatch.setattr(stylize_module, "save_big_state", write)
+    monkeypatch.setattr(state_module, "save_big_state", write)
     state = read_state(folder / STATE_FILE)
     assert state["iterations"] == kill_at and state["big"].step == kill_at
     _same_as_whole(_paint_big(settings, inputs, weights, folder, state=state), folder, big_whole)
@@ -148,7 +150,7 @@ def test_a_coarse_to_fine_run_killed_after_a_state_resumes_to_the_same_result(
 def test_a_run_painted_whole_that_no_longer_fits_whole_is_not_resumed(small_config, monkeypatch):
     from nst_utils import memory
     from nst_utils.errors import ConfigError, NotEnoughMemoryError
-    from nst_utils.stylize import check_state
+    from nst_utils.state import check_state
 
     settings = small_config.replace(image_width=400, image_height=300, seed=1)
     image = np.zeros((1, 300, 400, 3), np.float32)
@@ -180,22 +182,22 @@ def test_a_run_painted_whole_that_no_longer_fits_whole_is_not_resumed(small_conf
 
 
 def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_path, monkeypatch):
-    from nst_utils import stylize as stylize_module
+    from nst_utils import state as state_module
 
     settings, inputs, weights = _big_settings(small_config)
     settings = settings.replace(save_every=0)  # no snapshots: only the clock saves
-    positions, write = [], stylize_module.save_big_state
+    positions, write = [], state_module.save_big_state
     monkeypatch.setattr(
-        stylize_module,
+        state_module,
         "save_big_state",
         lambda path, position, *rest: (
             positions.append(position.done) or write(path, position, *rest)
         ),
     )
-    monkeypatch.setattr(stylize_module, "BIG_STATE_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(state_module, "BIG_STATE_EVERY_SECONDS", 0.0)
     _paint_big(settings, inputs, weights, tmp_path / "clock")
     assert positions == [1, 2, 3, 4, 5, 6, 6]  # after every step, then at the end
-    monkeypatch.setattr(stylize_module, "BIG_STATE_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(state_module, "BIG_STATE_EVERY_SECONDS", 3600.0)
     positions.clear()
     _paint_big(settings, inputs, weights, tmp_path / "hour")
     assert positions == [6]
@@ -274,7 +276,7 @@ def test_a_damaged_or_foreign_coarse_to_fine_state_is_refused_in_one_line(
     damage, big_stopped, tmp_path
 ):
     from nst_utils.errors import NSTError
-    from nst_utils.stylize import check_state
+    from nst_utils.state import check_state
 
     settings, arrays = big_stopped
     np.savez(tmp_path / STATE_FILE, **DAMAGES[damage](arrays))

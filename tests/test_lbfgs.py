@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from nst_utils.lbfgs import LBFGS
-from nst_utils.training import FINAL_IMAGE, Hooks, optimize
+from nst_utils.run_record import FINAL_IMAGE
+from nst_utils.training import Hooks, optimize
 
 tf1 = tf.compat.v1
 

@@ -223,7 +223,7 @@ def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_re
 def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resumes(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
-    from nst_utils.stylize import read_state
+    from nst_utils.state import read_state
 
     encode, calls = iio.imwrite, []
 

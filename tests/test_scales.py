@@ -248,7 +248,7 @@ def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_sca
     assert run["snapshots"] == [f"{i}.png" for i in range(6)]
     fine = [row["total"] for row in run["costs"][3:]]  # the fine scale's 1 + 2 more steps
     assert fine[-1] < fine[0]
-    from nst_utils.stylize import read_state
+    from nst_utils.state import read_state
 
     position = read_state(out / "state.npz")["big"]
     assert position.iterations == [3, 3] and (position.scale, position.step) == (1, 3)

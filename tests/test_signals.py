@@ -14,7 +14,7 @@ import pytest
 
 from nst_utils import run_record
 from nst_utils.cli import main
-from nst_utils.stylize import read_state
+from nst_utils.state import read_state
 
 
 def start(vgg_mat, out, *options):

@@ -8,7 +8,8 @@ import tensorflow as tf
 from nst_utils import costs
 from nst_utils.config import STYLE_LAYERS
 from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
-from nst_utils.training import FINAL_IMAGE, Hooks, optimize
+from nst_utils.run_record import FINAL_IMAGE
+from nst_utils.training import Hooks, optimize
 from nst_utils.vgg import load_vgg_model
 
 tf1 = tf.compat.v1

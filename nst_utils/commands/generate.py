@@ -60,7 +60,8 @@ def _run(args, lock):
     from ..errors import DiskFullError, NonFiniteCostError
     from ..settings import Settings, from_args
     from ..stop_signals import StopSignals
-    from ..stylize import STATE_FILE, check_state, prepare, read_state
+    from ..state import STATE_FILE, check_state, read_state
+    from ..stylize import prepare
 
     clock = time.perf_counter()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -203,11 +204,12 @@ def _resumed_settings(args, environment):
     """(settings, record) of the run in args.resume, with the flags it may take."""
     import json
 
+    from .. import run_record
     from ..settings import Settings
 
     run_dir = args.resume.expanduser()
     try:
-        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        record = json.loads((run_dir / run_record.RUN_JSON).read_text(encoding="utf-8"))
         recorded = record["settings"]
         if not isinstance(recorded, dict):
             raise TypeError("settings that are not a mapping")
@@ -349,7 +351,7 @@ def _record_saved_state(run_dir, stop, record, stopped) -> bool:
     full disk the record may stay as the run started it; the state is what resumes."""
     from .. import run_record
     from ..errors import NSTError
-    from ..stylize import STATE_FILE, read_state
+    from ..state import STATE_FILE, read_state
 
     state_path = Path(run_dir) / STATE_FILE
     if not state_path.exists():
@@ -372,7 +374,7 @@ def _quit_now(run_dir, stop, record, lock, finished: bool = False):
     run.json says how far they go (the state's iterations, costs and snapshots). `finished`:
     every iteration was done and only the plots were being drawn; the run is recorded as done.
     `lock`: the run's FolderLock, released first (os._exit skips the context managers)."""
-    from ..training import FINAL_IMAGE
+    from ..run_record import FINAL_IMAGE
 
     if finished:
         record["final_image"] = FINAL_IMAGE  # saved with the state, before the plots
