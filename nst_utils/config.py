@@ -1,4 +1,4 @@
-"""The original notebook's CONFIG, and the facts of the original that the package shares.
+"""The original notebook's CONFIG, with its values taken from the run settings' defaults.
 
 `CONFIG` is the original helper module's class: its upper-case attributes are the original
 values, and a notebook changes them by assignment (``CONFIG.IMAGE_WIDTH = 200``); the helpers
@@ -9,11 +9,12 @@ When the package is imported it takes the ``NST_*`` variables of `CONFIG_ENVIRON
 (`apply_environment`), so a notebook can be run at another size or on other files without
 editing a cell.
 
-A run's settings, with these values as defaults, are `nst_utils.settings.Settings`.
+The values themselves, and the reading of the environment, are nst_utils.settings'.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Mapping
@@ -21,84 +22,78 @@ from typing import Mapping
 import numpy as np
 
 from .errors import ConfigError
-
-#: The repository root: relative default paths (weights, images, output) are resolved from here,
-#: so the package works whatever the current directory is (for instance inside notebooks/).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-WEIGHTS_FILENAME = "imagenet-vgg-verydeep-19.mat"
-
-
-def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """nst's own cache folder, used when the weights' folder is not writable.
-
-    ``$XDG_CACHE_HOME/nst`` if XDG_CACHE_HOME is set, otherwise ``~/.cache/nst``.
-    """
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "nst"
-
-
-#: The five style layers of the original, each weighted 0.2.
-STYLE_LAYERS = (
-    ("conv1_1", 0.2),
-    ("conv2_1", 0.2),
-    ("conv3_1", 0.2),
-    ("conv4_1", 0.2),
-    ("conv5_1", 0.2),
+from .settings import (  # noqa: F401  (the original's facts, imported from here by name)
+    DEFAULTS,
+    PROJECT_ROOT,
+    STYLE_LAYERS,
+    WEIGHTS_FILENAME,
+    Settings,
+    read_environment,
+    user_cache_dir,
 )
+
+#: CONFIG's attributes and the settings field each shows.
+ATTRIBUTES = {
+    "IMAGE_WIDTH": "image_width",
+    "IMAGE_HEIGHT": "image_height",
+    "COLOR_CHANNELS": "color_channels",
+    "NOISE_RATIO": "noise_ratio",
+    "MEANS": "means",
+    "VGG_MODEL": "vgg_model",
+    "STYLE_IMAGE": "style_images",
+    "CONTENT_IMAGE": "content_image",
+    "OUTPUT_DIR": "output_dir",
+}
+
+
+def _as_config(attribute: str, value):
+    """A settings value as the original's CONFIG holds it: MEANS shaped (1, 1, 1, 3), the first
+    style image, paths as strings (OUTPUT_DIR ending with a separator)."""
+    if attribute == "MEANS":
+        return np.array(value).reshape((1, 1, 1, 3))
+    if attribute == "STYLE_IMAGE":
+        value = value[0]
+    if isinstance(value, Path):
+        return str(value) + (os.sep if attribute == "OUTPUT_DIR" else "")
+    return value
+
+
+def _assign(config, settings: Settings, attributes) -> None:
+    for attribute in attributes:
+        setattr(config, attribute, _as_config(attribute, getattr(settings, ATTRIBUTES[attribute])))
 
 
 class CONFIG:
-    """The original notebook's settings, assignable as in the original (``CONFIG.IMAGE_WIDTH = 200``).
+    """The original notebook's settings, assignable as in it (``CONFIG.IMAGE_WIDTH = 200``).
 
-    MEANS is the mean pixel shaped (1, 1, 1, 3); VGG_MODEL, STYLE_IMAGE, CONTENT_IMAGE and
-    OUTPUT_DIR are absolute paths (OUTPUT_DIR ends with a separator, so
-    ``CONFIG.OUTPUT_DIR + "0.png"`` names a file inside the output folder).
+    IMAGE_WIDTH, IMAGE_HEIGHT, COLOR_CHANNELS, NOISE_RATIO; MEANS is the mean pixel shaped
+    (1, 1, 1, 3); VGG_MODEL, STYLE_IMAGE, CONTENT_IMAGE and OUTPUT_DIR are absolute paths
+    (OUTPUT_DIR ends with a separator, so ``CONFIG.OUTPUT_DIR + "0.png"`` names a file inside
+    the output folder). Their values are `DEFAULTS`'.
     """
 
-    IMAGE_WIDTH = 400
-    IMAGE_HEIGHT = 300
-    COLOR_CHANNELS = 3
-    NOISE_RATIO = 0.6
-    MEANS = np.array([123.68, 116.779, 103.939]).reshape((1, 1, 1, 3))
-    VGG_MODEL = str(PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME)
-    STYLE_IMAGE = str(PROJECT_ROOT / "images" / "sandstone.jpg")
-    CONTENT_IMAGE = str(PROJECT_ROOT / "images" / "louvre.jpg")
-    OUTPUT_DIR = str(PROJECT_ROOT / "output") + os.sep
 
+_assign(CONFIG, DEFAULTS, ATTRIBUTES)
 
 #: Environment variables CONFIG reads once, at import: {variable: attribute}.
 CONFIG_ENVIRONMENT = {
-    "NST_WEIGHTS": "VGG_MODEL",
-    "NST_CONTENT_IMAGE": "CONTENT_IMAGE",
-    "NST_STYLE_IMAGE": "STYLE_IMAGE",
-    "NST_OUTPUT_DIR": "OUTPUT_DIR",
-    "NST_IMAGE_WIDTH": "IMAGE_WIDTH",
-    "NST_IMAGE_HEIGHT": "IMAGE_HEIGHT",
+    field.metadata["env"]: attribute
+    for attribute, name in ATTRIBUTES.items()
+    for field in dataclasses.fields(Settings)
+    if field.name == name and field.metadata.get("env")
 }
 
 
 def apply_environment(config=CONFIG, environ: Mapping[str, str] | None = None) -> None:
-    """Assign `config` (CONFIG) the settings given by the CONFIG_ENVIRONMENT variables.
+    """Assign `config` (CONFIG) the values the CONFIG_ENVIRONMENT variables give, read as
+    `Settings.from_env` reads them (nst_utils.settings.read_environment).
 
-    Paths become absolute (relative ones are taken from the current folder) and OUTPUT_DIR
-    ends with a separator. A size that is not a positive whole number is left as it was, and
-    a `ConfigError` naming it is raised once the other variables are applied.
+    A value that is refused is left as it was, and a `ConfigError` naming it is raised once the
+    other variables are applied.
     """
-    environ = os.environ if environ is None else environ
-    bad = []
-    for var, attribute in CONFIG_ENVIRONMENT.items():
-        value = environ.get(var, "").strip()
-        if not value:
-            continue
-        if attribute in ("IMAGE_WIDTH", "IMAGE_HEIGHT"):
-            if value.isdigit() and int(value) > 0:
-                setattr(config, attribute, int(value))
-            else:
-                bad.append(f"{var} must be a positive whole number, got {environ[var]!r}")
-        else:
-            path = os.path.abspath(os.path.expanduser(value))
-            setattr(config, attribute, path + os.sep if attribute == "OUTPUT_DIR" else path)
-    if bad:
-        raise ConfigError("; ".join(bad))
+    changes, problems = read_environment(environ)
+    changes = {name: value for name, value in changes.items() if name in ATTRIBUTES.values()}
+    settings = DEFAULTS.replace(**changes)
+    _assign(config, settings, [a for a, name in ATTRIBUTES.items() if name in changes])
+    if problems:
+        raise ConfigError("; ".join(problems))

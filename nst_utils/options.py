@@ -107,8 +107,9 @@ def blend_weights(count: int, weights) -> tuple:
     return tuple(float(w) / total for w in weights)
 
 
-def model_size(content_shape, width=None, height=None, default=(400, 300)) -> tuple:
-    """(width, height) of the model: as given; one of them with the content's aspect; else default.
+def model_size(content_shape, width, height, default) -> tuple:
+    """(width, height) of the model: as given; one of them with the content's aspect; else default
+    (the settings' defaults, 400x300).
 
     content_shape is the content image's (H, W, ...) shape.
     """

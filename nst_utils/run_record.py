@@ -21,6 +21,7 @@ import numpy as np
 from .errors import ConfigError, DiskFullError
 from .files import lock_exclusively, replace_atomically, write_text_atomically
 from .quiet import interrupted_import
+from .settings import DEFAULTS
 
 # The names of the files in a run's folder, used by every module that reads or writes them.
 FINAL_IMAGE = "generated_image.jpg"
@@ -193,7 +194,9 @@ def link_latest(root: Path, path: Path) -> None:
 def bytes_needed(settings) -> int:
     """A generous estimate of the bytes a run writes: snapshots, the final image, the saved
     optimiser state (image and Adam's two slots as float32) and the record."""
-    pixels = (settings.image_width or 400) * (settings.image_height or 300)
+    pixels = (settings.image_width or DEFAULTS.image_width) * (
+        settings.image_height or DEFAULTS.image_height
+    )
     snapshots = settings.num_iterations // settings.save_every + 1 if settings.save_every else 0
     state = 3 * pixels * 3 * 4
     return (snapshots + 1) * pixels * 3 + 2 * state + 1_500_000

@@ -3,8 +3,10 @@ as defaults (`DEFAULTS`).
 
 Each field says, in its metadata, how it reaches a run: its command-line flag (the argparse
 option is built from the field, see `add_flags` and `from_args`), its ``NST_*`` environment
-variable (read once, at the edge, by `Settings.from_env`) and its key in run.json's settings
-(`Settings.record`). Adding an option is one field here.
+variable (read by `read_environment`, the package's one reader of them, for `Settings.from_env`
+and the notebook's CONFIG) and its key in run.json's settings (`Settings.record`). Adding an
+option is one field here. Each of the original's values is written once, here: CONFIG
+(nst_utils.config) and every other module take them from `DEFAULTS`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Mapping
 
 import numpy as np
 
-from .config import CONFIG, STYLE_LAYERS
 from .errors import ConfigError
 from .options import (
     format_style_layers,
@@ -36,17 +37,33 @@ OPTIMIZERS = ("adam", "lbfgs")
 POOLINGS = ("avg", "max")
 INITS = ("noise", "content")
 
+#: The repository root: relative default paths (weights, images, output) are resolved from here,
+#: so the package works whatever the current directory is (for instance inside notebooks/).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+WEIGHTS_FILENAME = "imagenet-vgg-verydeep-19.mat"
+
+#: The five style layers of the original, each weighted 0.2.
+STYLE_LAYERS = tuple((f"conv{block}_1", 0.2) for block in range(1, 6))
+
+
+def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """nst's own cache folder, used when the weights' folder is not writable.
+
+    ``$XDG_CACHE_HOME/nst`` if XDG_CACHE_HOME is set, otherwise ``~/.cache/nst``.
+    """
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "nst"
+
 
 def _env_path(text):
-    return Path(text).expanduser()
+    """A path from the environment: ~ expanded, and absolute (relative to the current folder)."""
+    return Path(os.path.abspath(os.path.expanduser(text)))
 
 
 def _env_paths(text):
-    return tuple(Path(p).expanduser() for p in text.split(os.pathsep) if p)
-
-
-def _env_int(text):
-    return int(text)
+    return tuple(_env_path(p) for p in text.split(os.pathsep) if p.strip())
 
 
 _FLAGS = {
@@ -65,14 +82,15 @@ def _env_flag(text):
     return _FLAGS[text.strip().lower()]
 
 
-_ENV_EXPECTS = {_env_int: "a whole number", _env_flag: "0 or 1"}
+_ENV_EXPECTS = {_env_flag: "0 or 1", _env_path: "a path", _env_paths: "paths"}
 
 
 def _field(
     default, flag=None, help=None, record=None, env=None, env_parse=None, **argparse_options
 ):
     """A settings field: its default, its command-line flag with argparse's options, its key in
-    run.json's settings (None: not recorded) and its environment variable."""
+    run.json's settings (None: not recorded), its environment variable and the parser of its
+    value (default: the flag's argparse type, so both take the same values)."""
     metadata = {
         "flag": flag,
         "help": help,
@@ -95,7 +113,7 @@ class Settings:
     """
 
     content_image: Path = _field(
-        Path(CONFIG.CONTENT_IMAGE),
+        PROJECT_ROOT / "images" / "louvre.jpg",
         "--content",
         "content image (PNG or JPEG)",
         "content",
@@ -104,7 +122,7 @@ class Settings:
         type=Path,
     )
     style_images: tuple = _field(
-        (Path(CONFIG.STYLE_IMAGE),),
+        (PROJECT_ROOT / "images" / "sandstone.jpg",),
         "--style",
         "style image(s), resized to the model size",
         "style",
@@ -129,7 +147,6 @@ class Settings:
         "optimisation steps",
         "iterations",
         "NST_ITERATIONS",
-        _env_int,
         type=positive_int_arg,
     )
     learning_rate: float = _field(
@@ -157,21 +174,19 @@ class Settings:
         metavar="LAYER:WEIGHT,...",
     )
     image_width: int | None = _field(
-        CONFIG.IMAGE_WIDTH,
+        400,
         "--width",
         "model width in pixels (with --height omitted, the height follows the content's aspect)",
         "width",
         "NST_IMAGE_WIDTH",
-        _env_int,
         type=positive_int_arg,
     )
     image_height: int | None = _field(
-        CONFIG.IMAGE_HEIGHT,
+        300,
         "--height",
         "model height in pixels (with --width omitted, the width follows the content's aspect)",
         "height",
         "NST_IMAGE_HEIGHT",
-        _env_int,
         type=positive_int_arg,
     )
     init: str = _field(
@@ -183,7 +198,7 @@ class Settings:
         metavar="noise|content|PATH",
     )
     noise_ratio: float = _field(
-        CONFIG.NOISE_RATIO,
+        0.6,
         "--noise-ratio",
         "share of noise in the starting image for --init noise",
         "noise_ratio",
@@ -203,7 +218,6 @@ class Settings:
         "save <output>/<i>.png every N iterations (0: only the final image)",
         "save_every",
         "NST_SAVE_EVERY",
-        _env_int,
         type=non_negative_int_arg,
     )
     log_every: int = _field(
@@ -227,9 +241,9 @@ class Settings:
         "reuse a non-empty --output folder, removing the files an earlier run wrote there",
         action="store_true",
     )
-    output_dir: Path = _field(Path(CONFIG.OUTPUT_DIR), env="NST_OUTPUT_DIR", env_parse=_env_path)
+    output_dir: Path = _field(PROJECT_ROOT / "output", env="NST_OUTPUT_DIR", env_parse=_env_path)
     vgg_model: Path = _field(
-        Path(CONFIG.VGG_MODEL),
+        PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME,
         "--weights",
         "VGG-19 weights file (.mat); the configured file is "
         "downloaded when missing, a path given here is not",
@@ -312,8 +326,9 @@ class Settings:
         1, "--inter-op-threads", "ops run at once", type=non_negative_int_arg
     )
     progress: bool = _field(True, "--no-progress", "hide the progress bar", action="store_false")
-    means: tuple = _field(tuple(float(m) for m in CONFIG.MEANS.ravel()), record="means")
-    color_channels: int = _field(CONFIG.COLOR_CHANNELS)
+    #: The mean pixel (R, G, B) of the images VGG-19 was trained on, as MatConvNet's file has it.
+    means: tuple = _field((123.68, 116.779, 103.939), record="means")
+    color_channels: int = _field(3)
 
     def __post_init__(self):
         for name in ("vgg_model", "output_dir", "content_image"):
@@ -398,22 +413,11 @@ class Settings:
     ) -> "Settings":
         """`base` (default: the defaults) with the ``NST_*`` environment variables applied.
 
-        NST_WEIGHTS, NST_OUTPUT_DIR, NST_CONTENT_IMAGE, NST_STYLE_IMAGE, NST_WEIGHTS_CACHE_DIR
-        (paths), NST_IMAGE_WIDTH, NST_IMAGE_HEIGHT, NST_ITERATIONS, NST_SAVE_EVERY (whole
-        numbers) and NST_WEIGHTS_CACHE (0 or 1).
+        A ConfigError naming every variable whose value is refused (see `read_environment`).
         """
-        environ = os.environ if environ is None else environ
-        changes = {}
-        for field in dataclasses.fields(cls):
-            var = field.metadata.get("env")
-            if var and environ.get(var):
-                parse = field.metadata["env_parse"]
-                try:
-                    changes[field.name] = parse(environ[var])
-                except (ValueError, KeyError):
-                    raise ConfigError(
-                        f"{var} must be {_ENV_EXPECTS.get(parse, 'a path')}, got {environ[var]!r}"
-                    ) from None
+        changes, problems = read_environment(environ)
+        if problems:
+            raise ConfigError("; ".join(problems))
         return (base or cls()).replace(**changes)
 
     def record(self) -> dict:
@@ -438,6 +442,31 @@ class Settings:
         if changes.get("style_layers") is not None:
             changes["style_layers"] = tuple(tuple(x) for x in changes["style_layers"])
         return (base or cls()).replace(**changes)
+
+
+def read_environment(environ: Mapping[str, str] | None = None) -> tuple:
+    """({field name: value}, [problem, ...]) from the ``NST_*`` variables set and not blank.
+
+    The one reader of the environment: NST_WEIGHTS, NST_OUTPUT_DIR, NST_CONTENT_IMAGE,
+    NST_STYLE_IMAGE (several joined by os.pathsep), NST_WEIGHTS_CACHE_DIR are paths, made
+    absolute from the current folder; NST_IMAGE_WIDTH, NST_IMAGE_HEIGHT, NST_ITERATIONS,
+    NST_SAVE_EVERY take what their command-line flags take; NST_WEIGHTS_CACHE is 0 or 1. A
+    refused value is left out of the fields and named in a problem.
+    """
+    environ = os.environ if environ is None else environ
+    changes, problems = {}, []
+    for field in dataclasses.fields(Settings):
+        var = field.metadata.get("env")
+        text = environ.get(var, "").strip() if var else ""
+        if not text:
+            continue
+        parse = field.metadata["env_parse"] or field.metadata["argparse"]["type"]
+        try:
+            changes[field.name] = parse(text)
+        except (ValueError, KeyError, argparse.ArgumentTypeError):
+            expects = _ENV_EXPECTS.get(parse, parse.__name__)
+            problems.append(f"{var} must be {expects}, got {environ[var]!r}")
+    return changes, problems
 
 
 def _set(settings, name, value):

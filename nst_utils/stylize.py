@@ -25,7 +25,7 @@ from . import scales
 from . import state as state_module
 from .errors import ConfigError, NSTError
 from .run_record import FINAL_IMAGE, STATE_FILE, snapshot_name
-from .settings import INITS, Settings
+from .settings import DEFAULTS, INITS, Settings
 from .training import Hooks, RunResult
 
 
@@ -61,7 +61,7 @@ def prepare(settings: Settings) -> tuple:
         (content_height, content_width),
         settings.image_width,
         settings.image_height,
-        default=(400, 300),
+        default=(DEFAULTS.image_width, DEFAULTS.image_height),
     )
     # Whether the painting can fit at all, before any image of its size is made.
     big = scales.paints_big(settings.replace(image_width=width, image_height=height))

@@ -77,11 +77,12 @@ def test_blend_weights_are_scaled_to_sum_to_one_and_must_match_the_styles():
 
 def test_model_size_follows_the_content_aspect_when_one_side_is_given():
     shape = (225, 300, 3)  # the Louvre: 300 wide, 225 high
-    assert options.model_size(shape) == (400, 300)
-    assert options.model_size(shape, default=(64, 48)) == (64, 48)
-    assert options.model_size(shape, 64) == (64, 48)
-    assert options.model_size(shape, None, 30) == (40, 30)
-    assert options.model_size(shape, 50, 50) == (50, 50)
-    assert options.model_size((1, 1000), None, 20) == (20000, 20)
-    assert options.model_size((1000, 1), 10) == (10, 10000)
-    assert options.model_size((1, 1000), 10) == (10, 1)  # never 0 pixels
+    default = (400, 300)
+    assert options.model_size(shape, None, None, default) == (400, 300)
+    assert options.model_size(shape, None, None, (64, 48)) == (64, 48)
+    assert options.model_size(shape, 64, None, default) == (64, 48)
+    assert options.model_size(shape, None, 30, default) == (40, 30)
+    assert options.model_size(shape, 50, 50, default) == (50, 50)
+    assert options.model_size((1, 1000), None, 20, default) == (20000, 20)
+    assert options.model_size((1000, 1), 10, None, default) == (10, 10000)
+    assert options.model_size((1, 1000), 10, None, default) == (10, 1)  # never 0 pixels

@@ -1,5 +1,6 @@
 """Settings: the original values as defaults, validated changes, and the NST_* variables."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -61,5 +62,34 @@ def test_from_env_reads_the_nst_variables(tmp_path):
 
 
 def test_from_env_refuses_a_non_number():
-    with pytest.raises(ConfigError, match="NST_ITERATIONS must be a whole number"):
+    with pytest.raises(ConfigError, match="NST_ITERATIONS must be a positive whole number"):
         Settings.from_env({"NST_ITERATIONS": "many"})
+
+
+def test_the_settings_and_config_read_the_environment_by_one_set_of_rules(tmp_path, monkeypatch):
+    from nst_utils.config import apply_environment
+
+    class Original:
+        IMAGE_WIDTH, IMAGE_HEIGHT, VGG_MODEL, OUTPUT_DIR = 400, 300, "/w.mat", "/out/"
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    env = {"NST_WEIGHTS": "w/v.mat", "NST_OUTPUT_DIR": "~/o", "NST_IMAGE_WIDTH": " 64 "}
+    settings = Settings.from_env(env)
+    apply_environment(Original, env)
+    # Relative paths are taken from the current folder, ~ is the home folder, in both.
+    assert settings.vgg_model == tmp_path / "w" / "v.mat" == Path(Original.VGG_MODEL)
+    assert settings.output_dir == tmp_path / "home" / "o"
+    assert Original.OUTPUT_DIR == str(tmp_path / "home" / "o") + os.sep
+    assert settings.image_width == Original.IMAGE_WIDTH == 64
+    # The same values are refused, with the same words, every refused one named.
+    bad = {"NST_IMAGE_WIDTH": "0", "NST_IMAGE_HEIGHT": "-3", "NST_SAVE_EVERY": "-1"}
+    with pytest.raises(ConfigError) as from_env:
+        Settings.from_env(bad)
+    with pytest.raises(ConfigError) as from_config:
+        apply_environment(Original, bad)
+    assert str(from_env.value) == str(from_config.value)
+    for var, value in bad.items():
+        assert f"{var} must be" in str(from_env.value) and repr(value) in str(from_env.value)
+    assert (Original.IMAGE_WIDTH, Original.IMAGE_HEIGHT) == (64, 300)  # refused: left as it was
+    assert Settings.from_env({"NST_SAVE_EVERY": "0"}).save_every == 0  # what --save-every takes

@@ -11,7 +11,7 @@ import hashlib
 import shlex
 from pathlib import Path
 
-from ..config import PROJECT_ROOT, WEIGHTS_FILENAME
+from ..settings import DEFAULTS, WEIGHTS_FILENAME
 from ..errors import WeightsError
 
 #: Where the two circulating formats are published, with their MD5 and (where known) size.
@@ -39,7 +39,7 @@ def default_weights_path() -> Path:
     The only path a missing file is downloaded to without being asked (`fetch-weights --dest`
     names others).
     """
-    return PROJECT_ROOT / "pretrained-model" / WEIGHTS_FILENAME
+    return DEFAULTS.vgg_model
 
 
 def is_default_path(path) -> bool:

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..architecture import CONV_BY_NAME, FC_SHAPES, FILE_LAYERS
+from ..settings import DEFAULTS
 
-MEAN_PIXEL = (123.68, 116.779, 103.939)
+MEAN_PIXEL = DEFAULTS.means
 SMALL_FC_SHAPES = {"fc6": (1, 1, 512, 8), "fc7": (1, 1, 8, 8), "fc8": (1, 1, 8, 1000)}
 
 #: Field order of each layer type, by format (the intermediate format lacks `dilate`).
