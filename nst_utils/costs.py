@@ -4,8 +4,8 @@ one home of their formulas.
 These are the notebook's graded functions with the original signatures; the notebook defines
 its own copies (the exercise) and a test keeps the two equal. a_C, a_S, a_G are activations of
 one layer, shape (1, n_H, n_W, n_C): a tensor, or for a_C and a_S a numpy array from a session.
-The pieces they are made of (`sum_of_squares`, `unrolled`, the two normalisations and
-`layer_style_cost_from_grams`) serve every other path that computes these costs.
+The pieces they are made of (`SOLUTION_PIECES`) serve every other path that computes these
+costs; as they hold the solutions, the students' build strips them with the graded functions.
 """
 
 from __future__ import annotations
@@ -16,6 +16,16 @@ from .errors import SessionError
 from .settings import DEFAULTS, STYLE_LAYERS
 
 tf1 = tf.compat.v1
+
+#: The functions that hold the graded functions' formulas, stripped from the students' build
+#: (nst_utils.grading.assignment) as the graded functions are.
+SOLUTION_PIECES = (
+    "sum_of_squares",
+    "content_normalisation",
+    "style_normalisation",
+    "unrolled",
+    "layer_style_cost_from_grams",
+)
 
 
 def sum_of_squares(A, B):

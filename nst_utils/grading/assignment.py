@@ -101,7 +101,9 @@ def strip_solutions(source: str, names: set) -> str:
 
 
 def _copy_package(target: Path) -> None:
-    names = _graded_names()
+    from ..costs import SOLUTION_PIECES
+
+    names = _graded_names() | set(SOLUTION_PIECES)
     for path in sorted(PACKAGE.rglob("*")):
         relative = path.relative_to(PACKAGE)
         if "__pycache__" in relative.parts or relative.parts[0] in GRADER_ONLY or path.is_dir():
