@@ -22,7 +22,7 @@ import tensorflow as tf
 from .architecture import CONV_LAYERS
 from .config import CONFIG
 from .errors import ConfigError
-from .settings import DEFAULTS, POOLINGS, PRECISIONS, Settings
+from .settings import DEFAULTS, Settings
 from .weights import VGGWeights, load_weights
 
 tf1 = tf.compat.v1
@@ -73,11 +73,6 @@ def _pool(prev_layer, pooling, name):
     return op(prev_layer, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME", name=name)
 
 
-def _check_choice(name, value, known):
-    if value not in known:
-        raise ConfigError(f"{name} must be one of {', '.join(known)}, got {value!r}")
-
-
 def _warn_if_bfloat16_is_emulated():
     from .hardware import bfloat16_support
 
@@ -99,11 +94,10 @@ def build_vgg_graph(
     precision: 'float32' (the original) or 'bfloat16' convolutions; the input and every entry
     of the dict are float32 either way.
     """
-    _check_choice("precision", precision, PRECISIONS)
-    _check_choice("pooling", pooling, POOLINGS)
-    for name, value in (("image height", height), ("image width", width)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+    if height is None or width is None:
+        raise ConfigError(f"the model needs its size, got width {width!r} and height {height!r}")
+    # Checked as a run's settings are, with the same one-line errors.
+    DEFAULTS.replace(image_height=height, image_width=width, pooling=pooling, precision=precision)
     dtype = DTYPES[precision]
     if dtype != tf.float32:
         _warn_if_bfloat16_is_emulated()
@@ -159,8 +153,7 @@ def load_vgg_model(
             image_width=CONFIG.IMAGE_WIDTH,
             image_height=CONFIG.IMAGE_HEIGHT,
         )
-    precision = config.precision if precision is None else precision
-    _check_choice("precision", precision, PRECISIONS)
+    config = config if precision is None else config.replace(precision=precision)
     if weights is None:
         weights = load_weights(
             config.vgg_model if path is None else path,
@@ -172,5 +165,5 @@ def load_vgg_model(
         config.image_height if image_height is None else image_height,
         config.image_width if image_width is None else image_width,
         pooling,
-        precision,
+        config.precision,
     )

@@ -90,8 +90,8 @@ def test_max_pooling_is_available(sess, fixture_weights):
     "kwargs, message",
     [
         ({"pooling": "median"}, "pooling must be one of"),
-        ({"image_height": 0}, "image height must be a positive whole number"),
-        ({"image_width": 12.5}, "image width must be a positive whole number"),
+        ({"image_height": 0}, "image_height must be a positive whole number"),
+        ({"image_width": 12.5}, "image_width must be a positive whole number"),
     ],
 )
 def test_bad_model_settings_are_refused(sess, fixture_weights, kwargs, message):
