@@ -41,8 +41,20 @@ def luminance_image(pixels, match=None) -> np.ndarray:
     return np.repeat(y[..., None], 3, axis=2)
 
 
+def as_pixels(image) -> np.ndarray:
+    """A float RGB image as uint8 pixels: rounded and clipped to [0, 255]."""
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def luminance_inputs(content, styles, init=None) -> tuple:
+    """(content, styles, init) as luminance images: each style's matched to the content's."""
+    styles = [luminance_image(p, match=content) for p in styles]
+    init = None if init is None else luminance_image(init)
+    return luminance_image(content), styles, init
+
+
 def recombine(generated, content) -> np.ndarray:
     """(H, W, 3) uint8: the luminance of `generated` with the chroma (I, Q) of `content`."""
     yiq = rgb_to_yiq(content)
     yiq[..., 0] = rgb_to_yiq(generated)[..., 0]
-    return np.clip(np.rint(yiq_to_rgb(yiq)), 0, 255).astype(np.uint8)
+    return as_pixels(yiq_to_rgb(yiq))

@@ -88,9 +88,7 @@ def network_inputs(settings: Settings, inputs: Inputs) -> tuple:
 
     content, styles, init = inputs.content, inputs.styles, inputs.init
     if settings.preserve_colors:
-        styles = [colors.luminance_image(p, match=content) for p in styles]
-        init = None if init is None else colors.luminance_image(init)
-        content = colors.luminance_image(content)
+        content, styles, init = colors.luminance_inputs(content, styles, init)
 
     def normalize(pixels):
         return images.reshape_and_normalize_image(pixels, settings.means)
@@ -306,13 +304,9 @@ def paint_big(
         )
     content, styles, start = inputs.content, inputs.styles, inputs.init
     if settings.preserve_colors:
-
-        def pixels(image):
-            return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-        styles = [pixels(colors.luminance_image(p, match=content)) for p in styles]
-        start = None if start is None else pixels(colors.luminance_image(start))
-        content = pixels(colors.luminance_image(content))
+        content, styles, start = colors.luminance_inputs(content, styles, start)
+        content, styles = colors.as_pixels(content), [colors.as_pixels(p) for p in styles]
+        start = None if start is None else colors.as_pixels(start)
     resume, history, saved = None, [], []
     split = scales.split_iterations(settings.num_iterations, settings.scales)
     if state is not None:
