@@ -17,11 +17,9 @@ import numpy as np
 from . import scales
 from .errors import ConfigError, NotEnoughMemoryError, NSTError
 from .files import replace_atomically
-from .run_record import STATE_FILE, is_snapshot
+from .run_record import is_snapshot
 from .settings import Settings
 from .training import RunResult
-
-__all__ = ["STATE_FILE", "save_state", "save_big_state", "read_state", "check_state"]
 
 #: A coarse-to-fine painting also saves its state after any step that ends this long after the
 #: last save, so that quitting at once in its slow fine scales loses little work.

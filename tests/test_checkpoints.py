@@ -7,8 +7,8 @@ checkpoint; resuming it must give the same snapshots and image as the run left a
 import numpy as np
 import pytest
 
-from nst_utils.run_record import FINAL_IMAGE
-from nst_utils.state import STATE_FILE, read_state
+from nst_utils.run_record import FINAL_IMAGE, STATE_FILE
+from nst_utils.state import read_state
 from nst_utils.stylize import prepare, stylize
 from nst_utils.training import Hooks
 from nst_utils.weights import load_weights

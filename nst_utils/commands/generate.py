@@ -60,7 +60,8 @@ def _run(args, lock):
     from ..errors import DiskFullError, NonFiniteCostError
     from ..settings import Settings, from_args
     from ..stop_signals import StopSignals
-    from ..state import STATE_FILE, check_state, read_state
+    from ..run_record import STATE_FILE
+    from ..state import check_state, read_state
     from ..stylize import prepare
 
     clock = time.perf_counter()
@@ -351,7 +352,8 @@ def _record_saved_state(run_dir, stop, record, stopped) -> bool:
     full disk the record may stay as the run started it; the state is what resumes."""
     from .. import run_record
     from ..errors import NSTError
-    from ..state import STATE_FILE, read_state
+    from ..run_record import STATE_FILE
+    from ..state import read_state
 
     state_path = Path(run_dir) / STATE_FILE
     if not state_path.exists():
