@@ -71,3 +71,33 @@ def test_plots_are_png_images_sized_by_their_content(tmp_path, rng):
         "p1.png",
         "p2.png",
     ]
+
+
+def test_the_run_folders_file_names_are_written_once_in_the_package():
+    """Every module takes the names of a run's files from run_record: no other module writes one
+    as a string of its code (docstrings aside)."""
+    import ast
+    from pathlib import Path
+
+    names = {*run_record.RUN_FILES, run_record.LOCK_FILE, run_record.WRITE_CHECK_PREFIX}
+    package = Path(run_record.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and node.value in names
+                and id(node) not in docstrings
+            ):
+                found.append((path.relative_to(package).as_posix(), node.value))
+    assert sorted(found) == sorted(("run_record.py", name) for name in names)
+    assert run_record.snapshot_name(7) == "7.png" and run_record.is_snapshot("7.png")
+    assert not any(map(run_record.is_snapshot, ("7.jpg", "x7.png", "costs.png", "7")))

@@ -231,7 +231,7 @@ def _resumed_settings(args, environment):
         base = Settings.from_record(recorded, environment)
     except (TypeError, ValueError) as exc:  # ConfigError too: a value out of range or form
         raise _config_error(
-            f"the settings in {run_dir / 'run.json'} are damaged ({exc}); the run "
+            f"the settings in {run_dir / run_record.RUN_JSON} are damaged ({exc}); the run "
             f"cannot be resumed; start it again"
         ) from None
     settings = base.replace(**{k: getattr(args, k) for k in given}, run_dir=run_dir.resolve())
