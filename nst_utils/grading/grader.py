@@ -148,7 +148,11 @@ def _run_groups(groups: dict, jobs: int, isolation: bool, done, should_stop) -> 
                 number, tasks = todo.get_nowait()
             except queue.Empty:
                 return
-            results = host.run_submission(tasks, isolation, slot)
+            try:
+                results = host.run_submission(tasks, isolation, slot)
+            except BaseException as exc:  # noqa: BLE001 - the waiting thread must hear of it
+                detail = {"type": type(exc).__name__, "message": str(exc)[:300]}
+                results = {t.id: {"id": t.id, "status": "sandbox", "detail": detail} for t in tasks}
             finished.put((number, results, stopping.is_set()))
 
     threads = [
