@@ -166,7 +166,13 @@ def _run_groups(groups: dict, jobs: int, isolation: bool, done, should_stop) -> 
         while pending:
             if should_stop():
                 _end_boxes(stopping, threads)
-                return False
+                while True:  # what ended before the stop is graded: keep it
+                    try:
+                        number, results, interrupted = finished.get_nowait()
+                    except queue.Empty:
+                        return False
+                    if not interrupted:
+                        done(number, results)
             try:
                 number, results, interrupted = finished.get(timeout=POLL_SECONDS)
             except queue.Empty:
