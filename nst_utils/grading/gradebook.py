@@ -164,17 +164,17 @@ class Gradebook:
 
     def put(self, key: Key, path: str, grade: dict) -> None:
         """Store `grade` under `key` and commit at once."""
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                dataclasses.astuple(key)
-                + (
-                    path,
-                    json.dumps(grade),
-                    self.run,
-                    _now(),
-                ),
-            )
+        try:
+            with self.db:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    dataclasses.astuple(key) + (path, json.dumps(grade), self.run, _now()),
+                )
+        except sqlite3.Error as exc:  # a full disk, a file another program holds too long
+            raise GradebookError(
+                f"cannot store a grade in the gradebook {self.path} ({exc}); what is stored "
+                f"stays: free some space, or wait for the other program, and run again"
+            ) from None
 
     def close(self) -> None:
         self.db.close()
