@@ -132,7 +132,9 @@ def test_a_class_stopped_by_sigterm_and_killed_by_sigkill_ends_with_every_grade(
     with open(out / "g.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert sorted(rows) == sorted(after_term)
-    assert all(row["points"] == "25" for row in rows.values())
+    # every notebook but the sleeper is right (the sleeper gets a row only if its box was
+    # killed from outside, as another grader's clean-up of its user id may do)
+    assert all(row["points"] == "25" for s, row in rows.items() if s != "a_sleeper"), rows
 
     # 2. SIGKILL once one more is graded: what was stored stays
     second = _start(command)
