@@ -15,7 +15,7 @@ NO_TRANSPOSE = """
     a_S = tf.reshape(a_S, [n_C, n_H * n_W])
     a_G = tf.reshape(a_G, [n_C, n_H * n_W])
     J_style_layer = tf.reduce_sum(tf.square(gram_matrix(a_S) - gram_matrix(a_G))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)
-"""
+"""  # noqa: E501 - one line, as a student writes it
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,9 @@ def test_one_feedback_file_per_student(graded_class):
     assert files == ["alice.md", "bob.md", "carol.md", "dave.md", "erin_submission.md"]
     carol = (out / "feedback" / "carol.md").read_text()
     assert "**Total: 75/100**" in carol
-    assert "| `compute_layer_style_cost` | 0/25 | reshaped straight to (n_C, n_H*n_W)" in carol
+    assert (
+        "| `compute_layer_style_cost` | 0/25 | reshaped straight to (n\\_C, n\\_H\\*n\\_W)" in carol
+    )
     assert "| `gram_matrix` | 25/25 | correct" in carol
 
 
@@ -193,7 +195,7 @@ def test_an_unwritable_report_is_refused_before_any_grading(
     from nst_utils.grading import grader
 
     graded = []
-    monkeypatch.setattr(grader, "grade_paths", lambda *a, **k: graded.append(a) or [])
+    monkeypatch.setattr(grader, "grade_class", lambda *a, **k: graded.append(a) or [])
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main(["grade", str(class_folder), "--csv", str(blocker / "grades.csv")]) == 2

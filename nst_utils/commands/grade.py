@@ -1,6 +1,31 @@
-"""`python -m nst_utils grade NOTEBOOK_OR_FOLDER...`: grade a class, one row per student."""
+"""`python -m nst_utils grade NOTEBOOK_OR_FOLDER...`: grade a class, one row per student.
 
+Each grade is stored in the class's gradebook (SQLite) as soon as it is made; a run grades only
+what the gradebook lacks and writes every report from it. Ctrl-C or SIGTERM ends every box at
+once, writes the reports of what is graded, and says how many remain for the next run.
+"""
+
+import signal
+import sys
 from pathlib import Path
+
+from ..stop_signals import StopSignals
+
+
+class GradingStopSignals(StopSignals):
+    """Ctrl-C (SIGINT) and SIGTERM stop a class run at once, keeping what is graded; a second
+    signal quits without writing the reports (the gradebook keeps the grades)."""
+
+    def _handle(self, number, frame):
+        if self.signal_number is not None:
+            raise KeyboardInterrupt
+        self.signal_number = number
+        print(
+            f"\n{signal.Signals(number).name} received: ending every box now; the grades made "
+            f"so far are kept (send it again to quit at once)",
+            file=self.stream or sys.stderr,
+            flush=True,
+        )
 
 
 def add_arguments(parser):
@@ -14,7 +39,8 @@ def add_arguments(parser):
         "paths",
         nargs="+",
         metavar="NOTEBOOK_OR_FOLDER",
-        help="submitted notebooks, or folders holding them (searched recursively)",
+        help="submitted notebooks, or folders holding them (searched recursively; symbolic "
+        "links are not followed); put -- before them when a name may begin with '-'",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the grades as JSON")
     parser.add_argument(
@@ -34,6 +60,19 @@ def add_arguments(parser):
         type=Path,
         metavar="FOLDER",
         help="also write one Markdown feedback file per student into FOLDER",
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="the SQLite gradebook that keeps each grade as soon as it is made; a run "
+        "grades only the notebooks it lacks (default: nst-grades.sqlite beside the first "
+        "report, or in the current folder)",
+    )
+    parser.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade every notebook again, even those the gradebook holds",
     )
     parser.add_argument(
         "--function",
@@ -82,25 +121,38 @@ def run(args):
 
     tf.compat.v1.disable_eager_execution()
     from ..files import check_writable
-    from ..grading import grader, report
+    from ..grading import grader, gradebook, report
     from ..grading.catalog import Limits
 
     limits = Limits(
         time=args.time_limit, memory_mb=args.memory_limit, output_bytes=args.output_limit
     )
+    grader.check_jobs(args.jobs)
     grader.check_isolation(not args.no_isolation)  # refuse before reading a class, not after
+    found = grader.find_class(args.paths)
+    for warning in found.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    reports = {"--json": args.json, "--csv": args.csv, "--gradebook": args.gradebook}
+    db = args.db or gradebook.default_path([*reports.values(), args.feedback])
+    grader.check_outputs({**reports, "--feedback": args.feedback, "--db": db}, args.paths, found)
     # Check the report files can be written before grading a class, not after.
-    for target in (args.json, args.csv, args.gradebook):
+    for target in reports.values():
         if target is not None:
             check_writable(target.expanduser())
-    rows = grader.grade_paths(
-        args.paths,
-        limits,
-        args.functions,
-        args.jobs,
-        isolation=not args.no_isolation,
-        hidden_seed=args.hidden_seed,
-    )
+    with gradebook.Gradebook(db) as book, GradingStopSignals() as stop:
+        outcome = grader.grade_class(
+            found,
+            limits,
+            args.functions,
+            args.jobs,
+            isolation=not args.no_isolation,
+            hidden_seed=args.hidden_seed,
+            book=book,
+            regrade=args.regrade,
+            should_stop=stop.requested,
+            progress=sys.stderr.isatty(),
+        )
+    rows = outcome.rows
     print(report.table(rows), flush=True)  # the table first: it survives a failed write below
     if args.json:
         report.write_text(args.json, report.to_json(rows) + "\n")
@@ -110,4 +162,16 @@ def run(args):
         report.write_text(args.gradebook, report.to_gradebook_csv(rows))
     if args.feedback:
         report.write_feedback(rows, args.feedback.expanduser())
+    kept = outcome.total - len(outcome.graded) - outcome.remaining
+    print(
+        f"graded {len(outcome.graded)} notebook(s), {kept} taken from the gradebook {db}",
+        file=sys.stderr,
+    )
+    if outcome.stopped:
+        print(
+            f"stopped: {len(rows)} of {outcome.total} notebooks are graded and kept in {db}; "
+            f"{outcome.remaining} remain: run the same command again to grade them",
+            file=sys.stderr,
+        )
+        return stop.exit_code()
     return 0

@@ -226,10 +226,33 @@ def isolation_problem() -> str | None:
     return None
 
 
+#: The boxes running now, so that a stopped class run can end them all at once (stop_all).
+_LIVE_BOXES: set = set()
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def stop_all() -> None:
+    """End every box of this process at once (a class run stopped by Ctrl-C or SIGTERM); no new
+    box starts until allow_boxes(). The threads running them see their box end and return."""
+    _STOPPING.set()
+    with _LIVE_LOCK:
+        boxes = list(_LIVE_BOXES)
+    for box in boxes:
+        box.kill()
+
+
+def allow_boxes() -> None:
+    """Let boxes start again after stop_all()."""
+    _STOPPING.clear()
+
+
 class _Box:
     """One running box and the line protocol with it."""
 
     def __init__(self, isolated: bool, slot: int, cpu_seconds: int):
+        if _STOPPING.is_set():
+            raise SandboxError("grading was stopped")
         self.code, self.uid, identity = None, None, {}
         if isolated:
             command, env = _isolated_command(slot, cpu_seconds), None
@@ -257,6 +280,10 @@ class _Box:
             raise SandboxError(f"the grading sandbox did not start ({exc})") from None
         self.buffer, self.stderr_tail = b"", b""
         threading.Thread(target=self._drain_stderr, daemon=True).start()
+        with _LIVE_LOCK:
+            _LIVE_BOXES.add(self)
+        if _STOPPING.is_set():  # stop_all() ran while this box started
+            self.kill()
 
     def _remove_code(self):
         if self.code is not None:
@@ -295,13 +322,19 @@ class _Box:
         except (ValueError, UnicodeDecodeError):
             return None
 
-    def stop(self):
-        """Kill the launcher (the kernel then ends the whole box), or the plain box's group and,
-        when it ran as an id of its own, every process of that id."""
+    def kill(self):
+        """Kill the launcher (the kernel then ends the whole box), or the plain box's group."""
         try:
             os.killpg(self.proc.pid, 9)
         except OSError:
             pass
+
+    def stop(self):
+        """Kill the box (see kill) and, when a plain box ran as an id of its own, every process
+        of that id; then release what it held."""
+        self.kill()
+        with _LIVE_LOCK:
+            _LIVE_BOXES.discard(self)
         if self.uid is not None:
             _end_user(self.uid)
         self.proc.wait()
