@@ -11,7 +11,10 @@ import sys
 import pytest
 
 from nst_utils.config import PROJECT_ROOT
-from nst_utils.flops import adam_step_flops
+
+if str(PROJECT_ROOT / "benchmarks") not in sys.path:  # the benchmarks import each other by name
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+from flops import adam_step_flops  # noqa: E402
 
 BENCH = PROJECT_ROOT / "benchmarks" / "bench.py"
 
@@ -182,7 +185,7 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
     # adds about 32 MB of file pages; the split always sums to the resident total.
     code = (
         "import mmap, numpy as np\n"
-        "from memory import resident_split_mb as split\n"
+        "from resident import resident_split_mb as split\n"
         "before = split()\n"
         "a = np.ones(64 << 18, dtype=np.float32)\n"
         "middle = split()\n"
@@ -203,11 +206,8 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
 
 
 def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
-    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-    try:
-        import memory
-    finally:
-        sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
+    import memory
+
     figures = memory.in_child("m.libraries_child()")
     before, after = figures["before"], figures["after"]
     # The libraries are hundreds of MB on disk; loading them maps at least tens of MB of them.
@@ -225,4 +225,9 @@ def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(
         f"import json, memory\nprint(json.dumps(memory.step_tensors_child({str(vgg_mat)!r}, 64, 48)))"
     )
     peak_mb = json.loads(printed.splitlines()[-1])["step_tensors_peak_mb"]
+    if peak_mb is None:
+        pytest.skip(
+            "this CPU's TensorFlow build records no allocator figures in a traced step "
+            "(step_tensors_peak_mb is None)"
+        )
     assert 2 * 64 * 48 * channels * 4 / (1 << 20) <= peak_mb < 512

@@ -58,11 +58,39 @@ def finish(proc, seconds=120):
         raise
 
 
-@pytest.mark.parametrize("delay", [0.2, 0.8, 1.6])
-def test_ctrl_c_during_start_up_is_one_line_without_a_traceback(delay, vgg_mat, tmp_path):
+def mapped_or_open(pid: int, needle: str) -> bool:
+    """Whether process `pid` maps a file (a library, a memory-mapped array) or holds one open
+    whose path contains `needle`; False once it has ended."""
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            if needle in maps.read():
+                return True
+        return any(
+            needle in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
+        )
+    except OSError:  # ended, or an fd closed while listed
+        return False
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc to see the stage"
+)
+@pytest.mark.parametrize("stage", ["numpy", "tensorflow", "weights"])
+def test_ctrl_c_during_start_up_is_one_line_without_a_traceback(stage, vgg_mat, tmp_path):
+    # Sent as soon as the process is inside the stage: the package's first imports (numpy's
+    # library mapped), TensorFlow's import (its library mapped), the weights' load (their file
+    # or cache open or mapped). Waiting for these events, not for a time, holds on any load.
+    needle = {
+        "numpy": "_multiarray_umath",
+        "tensorflow": "libtensorflow_framework",
+        "weights": str(vgg_mat.parent),
+    }[stage]
     out = tmp_path / "out"
     proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "100000")
-    time.sleep(delay)  # inside Python's start-up, TensorFlow's import or the weights' load
+    while not mapped_or_open(proc.pid, needle):
+        if proc.poll() is not None:
+            pytest.fail(f"ended before its {stage} stage: {proc.communicate()}")
+        time.sleep(0.001)
     proc.send_signal(signal.SIGINT)
     _, stderr = finish(proc)
     assert proc.returncode == 130, stderr
