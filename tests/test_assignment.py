@@ -17,6 +17,7 @@ from nst_utils.cli import main
 from nst_utils.grading.functions import RECORDS
 
 from grading_helpers import solved_notebook, with_body
+from limits import HANG_SECONDS
 
 GRADED = {record.name for record in RECORDS}
 COSTS = Path(__file__).resolve().parents[1] / "nst_utils" / "costs.py"
@@ -125,7 +126,7 @@ def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp
         text=True,
         cwd=tmp_path,
         env=env,
-        timeout=300,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = json.loads(done.stdout.strip().splitlines()[-1])
@@ -160,7 +161,11 @@ def _run_autograder(root):
     )
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
-        ["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env, timeout=600
+        ["bash", str(root / "run_autograder")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((root / "results" / "results.json").read_text())

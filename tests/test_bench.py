@@ -15,6 +15,7 @@ from nst_utils.config import PROJECT_ROOT
 if str(PROJECT_ROOT / "benchmarks") not in sys.path:  # the benchmarks import each other by name
     sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from flops import adam_step_flops  # noqa: E402
+from limits import HANG_SECONDS  # noqa: E402
 
 BENCH = PROJECT_ROOT / "benchmarks" / "bench.py"
 
@@ -70,7 +71,7 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_SECONDS,
         cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -112,7 +113,7 @@ def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
         [sys.executable, str(BENCH), "--quick", "--weights", str(missing)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_SECONDS,
         cwd=PROJECT_ROOT,
     )
     assert done.returncode == 2
@@ -138,7 +139,7 @@ def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_m
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_SECONDS,
         cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -153,7 +154,11 @@ def _benchmark_python(code: str) -> str:
     """What `code` prints, run by a fresh Python with benchmarks/ importable; it must succeed."""
     code = f"import sys\nsys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n" + code
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
+        cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

@@ -23,6 +23,7 @@ from nst_utils.grading.student import STUDENT
 from nst_utils.quiet import STARTUP_NOISE
 
 from conftest import SMALL_HEIGHT, SMALL_WIDTH
+from limits import HANG_SECONDS
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer.ipynb"
 GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
@@ -104,7 +105,7 @@ def executed(vgg_mat, tmp_path_factory):
     )
     client = NotebookClient(
         nb,
-        timeout=300,
+        timeout=HANG_SECONDS,
         kernel_name="python3",
         allow_errors=True,
         resources={"metadata": {"path": str(NOTEBOOK.parent)}},

@@ -8,6 +8,7 @@ import pytest
 
 from nst_utils.config import PROJECT_ROOT
 from nst_utils.quiet import STARTUP_NOISE, without_startup_noise
+from limits import HANG_SECONDS
 
 #: What TensorFlow 2.21 printed on this CPU-only machine before nst_utils held it back.
 STARTUP = """\
@@ -30,7 +31,11 @@ def _clean_env(**extra):
 def _python(*args):
     """Run this Python with `args` in a clean environment; the finished process."""
     return subprocess.run(
-        [sys.executable, *args], env=_clean_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, *args],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
     )
 
 
@@ -143,7 +148,7 @@ def test_a_broken_tensorflow_is_shown_and_stderr_given_back(tmp_path):
         env=_broken_tensorflow(tmp_path),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "caught libtensorflow_cc.so.2: cannot open shared object file\n"
@@ -159,7 +164,7 @@ def test_a_command_without_a_working_tensorflow_says_so_in_one_line(tmp_path, co
         env=_broken_tensorflow(tmp_path),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     last = done.stderr.splitlines()[-1]
@@ -182,7 +187,9 @@ CTRL_C_DURING_IMPORT = """
 import os, signal, sys, threading, time
 import nst_utils
 {imports}
-def presses():
+def presses():  # from the moment TensorFlow's library is mapped: inside its import
+    while "libtensorflow_framework" not in open("/proc/self/maps").read():
+        time.sleep(0.001)
     for delay in {delays}:
         time.sleep(delay)
         os.kill(os.getpid(), signal.SIGINT)
@@ -207,7 +214,7 @@ def test_ctrl_c_while_tensorflow_loads_is_one_keyboard_interrupt_after_the_load(
     # Raised inside TensorFlow's import, it could come out as another error or end Python by
     # the signal; held back, it is a plain KeyboardInterrupt once TensorFlow has loaded.
     code = CTRL_C_DURING_IMPORT.format(
-        imports="from nst_utils.quiet import import_tensorflow", delays=[0.3], statement=statement
+        imports="from nst_utils.quiet import import_tensorflow", delays=[0], statement=statement
     )
     done = _python("-c", code)
     lines = done.stdout.splitlines()
@@ -217,9 +224,9 @@ def test_ctrl_c_while_tensorflow_loads_is_one_keyboard_interrupt_after_the_load(
 
 
 def test_a_second_ctrl_c_while_tensorflow_loads_interrupts_at_once():
-    code = CTRL_C_DURING_IMPORT.format(imports="", delays=[0.2, 0.2], statement="import tensorflow")
+    code = CTRL_C_DURING_IMPORT.format(imports="", delays=[0, 0.05], statement="import tensorflow")
     held = _python(
-        "-c", CTRL_C_DURING_IMPORT.format(imports="", delays=[0.2], statement="import tensorflow")
+        "-c", CTRL_C_DURING_IMPORT.format(imports="", delays=[0], statement="import tensorflow")
     )
     done = _python("-c", code)
     assert done.returncode == 0, done.stderr

@@ -15,6 +15,7 @@ import pytest
 from nst_utils import run_record
 from nst_utils.cli import main
 from nst_utils.stylize import read_state
+from limits import HANG_SECONDS
 
 
 def start(vgg_mat, out, *options):
@@ -41,7 +42,7 @@ def start(vgg_mat, out, *options):
     )
 
 
-def wait_for(path, proc, seconds=180):
+def wait_for(path, proc, seconds=HANG_SECONDS):
     deadline = time.monotonic() + seconds
     while not path.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -50,7 +51,7 @@ def wait_for(path, proc, seconds=180):
         time.sleep(0.05)
 
 
-def finish(proc, seconds=120):
+def finish(proc, seconds=HANG_SECONDS):
     try:
         return proc.communicate(timeout=seconds)
     except subprocess.TimeoutExpired:
@@ -116,13 +117,19 @@ def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path
         "--seed",
         "3",
     )
-    wait_for(out / "state.npz", proc)
+    wait_for(out / "2.png", proc)
+    # One iteration here, under this machine's load now: the bound of "at once" below.
+    iteration = (out / "2.png").stat().st_mtime - (out / "1.png").stat().st_mtime
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    first = [proc.stderr.readline()]
+    while "SIGINT received" not in first[-1]:  # the first stop is taken: the event, not a sleep
+        assert first[-1], (proc.wait(), "".join(first))
+        first.append(proc.stderr.readline())
     proc.send_signal(signal.SIGINT)
     second = time.monotonic()
     _, stderr = finish(proc)
     quit_after = time.monotonic() - second
+    stderr = "".join(first) + stderr
     assert proc.returncode == 130, stderr
     assert "quitting at once" in stderr and "--resume" in stderr
     assert "Traceback" not in stderr, stderr
@@ -142,7 +149,7 @@ def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path
         "history"
     ]
     assert record["snapshots"] == state["snapshots"] and record["wall_time_seconds"] > 0
-    assert quit_after < 1.0, (quit_after, stderr)
+    assert quit_after < iteration / 2, (quit_after, iteration, stderr)
 
 
 def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, tmp_path):
@@ -307,7 +314,7 @@ def test_the_command_resumes_a_run_painted_whole_in_a_process_of_its_own(vgg_mat
         capture_output=True,
         text=True,
         cwd=str(out.parent),
-        timeout=120,
+        timeout=HANG_SECONDS,
     )
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
