@@ -117,9 +117,10 @@ def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path
         "--seed",
         "3",
     )
-    wait_for(out / "2.png", proc)
-    # One iteration here, under this machine's load now: the bound of "at once" below.
-    iteration = (out / "2.png").stat().st_mtime - (out / "1.png").stat().st_mtime
+    wait_for(out / "state.npz", proc)
+    # The first iteration here (snapshot 0 to snapshot 1), under this machine's load now: the
+    # bound of "at once" below, which a quit that waits for the iteration's end would pass.
+    iteration = (out / "1.png").stat().st_mtime - (out / "0.png").stat().st_mtime
     proc.send_signal(signal.SIGINT)
     first = [proc.stderr.readline()]
     while "SIGINT received" not in first[-1]:  # the first stop is taken: the event, not a sleep
