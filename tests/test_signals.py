@@ -117,10 +117,12 @@ def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path
         "--seed",
         "3",
     )
-    wait_for(out / "state.npz", proc)
-    # The first iteration here (snapshot 0 to snapshot 1), under this machine's load now: the
-    # bound of "at once" below, which a quit that waits for the iteration's end would pass.
+    wait_for(out / "1.png", proc)
+    # One iteration here (snapshot 0 to snapshot 1), under this machine's load now: the bound
+    # of "at once" below, which a quit that waits for the iteration's end would not meet.
     iteration = (out / "1.png").stat().st_mtime - (out / "0.png").stat().st_mtime
+    while (out / "state.npz").stat().st_mtime < (out / "1.png").stat().st_mtime:
+        time.sleep(0.01)  # the state beside snapshot 1 written: the next iteration has begun
     proc.send_signal(signal.SIGINT)
     first = [proc.stderr.readline()]
     while "SIGINT received" not in first[-1]:  # the first stop is taken: the event, not a sleep
