@@ -43,6 +43,7 @@ def _reference_statements() -> set:
     return found
 
 
+@pytest.mark.slow
 def test_the_student_build_holds_no_solution(assignment):
     student = assignment / "student"
     reference = _reference_statements()
@@ -117,6 +118,7 @@ print(json.dumps({name: check_line(env[name]) for name in
 """
 
 
+@pytest.mark.slow
 def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp_path):
     student = assignment / "student"
     env = dict(os.environ, PYTHONPATH=str(student), TF_CPP_MIN_LOG_LEVEL="3")
@@ -180,6 +182,7 @@ def _valid(results):
     assert results["score"] == sum(t["score"] for t in results["tests"])
 
 
+@pytest.mark.slow
 def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment, tmp_path):
     import nbformat
 
@@ -212,6 +215,7 @@ def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment
     assert "hidden case" not in visible
 
 
+@pytest.mark.slow
 def test_the_autograder_reports_an_unreadable_submission(assignment, tmp_path):
     results = _run_autograder(_autograder_root(assignment, tmp_path, '{"cells": null}'))
     _valid(results)

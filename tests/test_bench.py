@@ -48,6 +48,7 @@ EXPECTED_NUMBERS = (
 )
 
 
+@pytest.mark.slow
 def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
     done = subprocess.run(
         [
@@ -107,6 +108,7 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
         assert "resident peak split: nst (TensorFlow): " in done.stdout
 
 
+@pytest.mark.slow
 def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
     missing = tmp_path / "nowhere.mat"
     done = subprocess.run(
@@ -122,6 +124,7 @@ def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_mat):
     done = subprocess.run(
         [
@@ -164,6 +167,7 @@ def _benchmark_python(code: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
     # The comparison's memory figures mean something only if the PyTorch side keeps one copy of
     # the weights, as a PyTorch program would: its kernels are the arrays it read, not copies.
@@ -185,6 +189,7 @@ def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
     assert _benchmark_python(code).split() == ["13", "13"]
 
 
+@pytest.mark.slow
 def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
     # Touching a 64 MB array adds about 64 MB of anonymous pages; reading a mapped 32 MB file
     # adds about 32 MB of file pages; the split always sums to the resident total.
@@ -220,6 +225,7 @@ def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
     assert after["rss"] == pytest.approx(after["anon"] + after["file"], abs=0.2)
 
 
+@pytest.mark.slow
 def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(vgg_mat):
     # The backward pass needs conv1_1's and conv1_2's ReLU outputs (1, H, W, C) together, so
     # TensorFlow's allocator must have held at least those bytes at once during the step.

@@ -81,6 +81,7 @@ def test_a_wrong_md5_argument(tmp_path, capsys):
     assert "32 hexadecimal digits" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_refused_from_a_fresh_process(refused_url, tmp_path):
     result = subprocess.run(
         [

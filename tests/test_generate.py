@@ -23,6 +23,8 @@ from nst_utils.images import generate_noise_image, load_image, reshape_and_norma
 from nst_utils.weights import load_weights
 from limits import HANG_SECONDS
 
+pytestmark = pytest.mark.slow  # every test here starts processes or paints
+
 LOUVRE, SANDSTONE = (
     PROJECT_ROOT / "images" / "louvre.jpg",
     PROJECT_ROOT / "images" / "sandstone.jpg",

@@ -134,6 +134,7 @@ def test_one_feedback_file_per_student(graded_class):
     assert "| `gram_matrix` | 25/25 | correct" in carol
 
 
+@pytest.mark.slow
 def test_grading_refuses_without_isolation_unless_asked(
     class_folder, tmp_path, capsys, monkeypatch
 ):

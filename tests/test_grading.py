@@ -412,6 +412,7 @@ def test_self_check_refuses_other_functions():
         check(print)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "outputs",
     [
@@ -459,6 +460,7 @@ def test_self_check_of_model_nn_is_the_loops_own(monkeypatch):
     assert check_line(model_nn) == "model_nn: PASS - the loop's verdict" and seen == [model_nn]
 
 
+@pytest.mark.slow
 def test_a_dead_sandbox_is_replaced_and_the_class_goes_on(tmp_path, monkeypatch):
     from nst_utils.grading.extract import read_submission
     from nst_utils.grading.grader import grade_submissions

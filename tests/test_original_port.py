@@ -21,6 +21,8 @@ from nst_utils.config import PROJECT_ROOT
 from nst_utils.images import load_image
 from limits import HANG_SECONDS
 
+pytestmark = pytest.mark.slow  # every test here starts processes or paints
+
 PORT = Path(__file__).resolve().parent / "original_port.py"
 WIDTH, HEIGHT = 32, 24
 tf1 = tf.compat.v1

@@ -53,6 +53,7 @@ def test_the_filter_drops_the_startup_lines_and_keeps_the_rest():
     assert not STARTUP_NOISE.search(other)
 
 
+@pytest.mark.slow
 def test_the_notebooks_imports_print_nothing():
     code = (
         "from nst_utils import *\nimport tensorflow as tf\n"
@@ -62,17 +63,20 @@ def test_the_notebooks_imports_print_nothing():
     assert _printed(code) == ("6\n", "")
 
 
+@pytest.mark.slow
 def test_the_command_lines_first_screen_is_clean():
     done = _python("-m", "nst_utils", "--help")
     assert done.returncode == 0 and done.stderr == "" and "generate" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_command_that_runs_tensorflow_prints_no_startup_lines():
     done = _python("-m", "nst_utils", "reference")
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert '"compute_content_cost": 6.7655' in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lookup", ["", "importlib.util.find_spec('tensorflow')\n"])
 def test_tensorflow_imported_after_nst_utils_is_quiet_and_leaves_keras_for_later(lookup):
     # A grading record or a notebook cell writes a plain `import tensorflow`; after nst_utils
@@ -87,11 +91,13 @@ def test_tensorflow_imported_after_nst_utils_is_quiet_and_leaves_keras_for_later
     assert _printed(code) == ("False\nDense True\n", "")
 
 
+@pytest.mark.slow
 def test_tensorflow_imported_before_nst_utils_is_left_as_it_is():
     code = "import sys, tensorflow, nst_utils\nprint('keras' in sys.modules)"
     assert _printed(code)[0] == "True\n"
 
 
+@pytest.mark.slow
 def test_keras_held_back_while_tensorflow_loads_still_imports_as_a_submodule_later():
     # TensorFlow puts Keras's folders on its own __path__ as it loads (so that
     # `from tensorflow.keras import layers` resolves); holding Keras back must leave no holes
@@ -110,6 +116,7 @@ def test_keras_held_back_while_tensorflow_loads_still_imports_as_a_submodule_lat
     assert held[1:] == ["False", "Dense Adam"] and plain[2] == "Dense Adam"
 
 
+@pytest.mark.slow
 def test_a_reloaded_nst_utils_installs_one_hook_and_imports_tensorflow_once_quietly():
     # importlib.reload (or a notebook's autoreload) makes a second hook class; the hooks of
     # both must be known as the same hook, not call each other without end.
@@ -137,6 +144,7 @@ def _broken_tensorflow(folder):
     return env
 
 
+@pytest.mark.slow
 def test_a_broken_tensorflow_is_shown_and_stderr_given_back(tmp_path):
     code = (
         "import os, nst_utils\ntry:\n    import tensorflow\n"
@@ -155,6 +163,7 @@ def test_a_broken_tensorflow_is_shown_and_stderr_given_back(tmp_path):
     assert done.stderr == "loader: libtensorflow_cc.so.2 is missing\nstderr is back\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command", [["reference"], ["grade", "nowhere.ipynb"], ["generate", "--iterations", "1"]]
 )
@@ -209,6 +218,7 @@ print("keras loaded", "keras" in sys.modules)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("statement", ["import tensorflow", "import_tensorflow()"])
 def test_ctrl_c_while_tensorflow_loads_is_one_keyboard_interrupt_after_the_load(statement):
     # Raised inside TensorFlow's import, it could come out as another error or end Python by
@@ -223,6 +233,7 @@ def test_ctrl_c_while_tensorflow_loads_is_one_keyboard_interrupt_after_the_load(
     assert lines[1:] == ["handler restored True", "works 6.0", "keras loaded False"], lines
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_while_tensorflow_loads_interrupts_at_once():
     code = CTRL_C_DURING_IMPORT.format(imports="", delays=[0, 0.05], statement="import tensorflow")
     held = _python(

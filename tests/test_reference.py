@@ -81,6 +81,7 @@ def test_reference_command_prints_one_json_object(capsys):
     check_published(values)
 
 
+@pytest.mark.slow
 def test_python_dash_m_reference_runs_in_a_fresh_process():
     done = subprocess.run(
         [sys.executable, "-m", "nst_utils", "reference"],

@@ -73,6 +73,7 @@ def mapped_or_open(pid: int, needle: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc to see the stage"
 )
@@ -100,6 +101,7 @@ def test_ctrl_c_during_start_up_is_one_line_without_a_traceback(stage, vgg_mat, 
         json.loads((out / "run.json").read_text())  # never half-written
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path):
     # 400x300 on the fixture's full-size convolutions: seconds per iteration on 2 cores.
     out = tmp_path / "out"
@@ -155,6 +157,7 @@ def test_a_second_ctrl_c_quits_at_once_inside_a_long_iteration(vgg_mat, tmp_path
     assert quit_after < iteration / 2, (quit_after, iteration, stderr)
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, tmp_path):
     out, whole = tmp_path / "out", tmp_path / "whole"
     proc = start(
@@ -215,6 +218,7 @@ def test_a_run_stopped_by_sigterm_resumes_to_the_uninterrupted_result(vgg_mat, t
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_coarse_to_fine_run_stopped_by_sigterm_resumes_from_its_scale_and_step(vgg_mat, tmp_path):
     out = tmp_path / "big"
     proc = start(
@@ -281,6 +285,7 @@ def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(
     assert saved or "nothing in" in stderr and "start the run again" in stderr
 
 
+@pytest.mark.slow
 def test_the_command_resumes_a_run_painted_whole_in_a_process_of_its_own(vgg_mat, tmp_path):
     # The command runs TensorFlow with eager execution on (the tests turn it off in-process):
     # loading the saved optimiser state must still go into the run's own graph.
@@ -325,6 +330,7 @@ def test_the_command_resumes_a_run_painted_whole_in_a_process_of_its_own(vgg_mat
     assert run["iterations_completed"] == 3 == len(run["costs"]) and run["stopped"] is None
 
 
+@pytest.mark.slow
 def test_a_run_still_running_keeps_its_folder_from_a_second_process(vgg_mat, tmp_path, capsys):
     # A second --resume, or --overwrite of its folder, mixed the two runs' files and records.
     out = tmp_path / "out"

@@ -391,6 +391,7 @@ def _resident_kb(path) -> int:
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux's /proc")
 def test_the_painting_core_gives_the_cache_pages_back_and_keeps_the_values(mat_copy, rng):
     from nst_utils.settings import DEFAULTS
