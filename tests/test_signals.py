@@ -390,3 +390,23 @@ def test_a_run_still_running_keeps_its_folder_from_a_second_process(vgg_mat, tmp
         main(["generate", "--resume", str(out), "--iterations", str(done + 1), "--no-progress"])
         == 0
     )
+
+
+def test_the_start_up_handler_is_handed_back_only_where_it_was_installed():
+    # `python -m nst_utils` and `nst` answer Ctrl-C from the package's first line; cli.main
+    # gives it back to Python (KeyboardInterrupt). A handler someone else set is left alone.
+    import nst_utils
+
+    def mine(number, frame):
+        pass
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, nst_utils._interrupted_at_start_up)
+        nst_utils.end_start_up()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, mine)
+        nst_utils.end_start_up()
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, before)
