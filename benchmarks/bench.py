@@ -151,8 +151,8 @@ def settings(args) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (see memory.peak_rss_mb)."""
-    from memory import peak_rss_mb as peak
+    """This process's peak resident memory in MB (see resident.peak_rss_mb)."""
+    from resident import peak_rss_mb as peak
 
     return peak()
 
@@ -586,7 +586,7 @@ def main(argv=None) -> int:
     run_begin = time.perf_counter()
     import tensorflow as tf
 
-    from nst_utils.flops import adam_step_flops, deepest_layer
+    from flops import adam_step_flops, deepest_layer
     from nst_utils.weights import load_weights  # noqa: F401 (fails early if the package is broken)
 
     tf.compat.v1.disable_eager_execution()

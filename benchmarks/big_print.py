@@ -54,7 +54,8 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from memory import peak_rss_mb, random_weights
+    from memory import random_weights
+    from resident import peak_rss_mb
     from nst_utils import memory, scales
     from nst_utils.config import PROJECT_ROOT
     from nst_utils.images import read_image

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ for folder in (ROOT, HERE):
         sys.path.insert(0, str(folder))
 
 import nst_utils  # noqa: E402,F401  (TensorFlow then loads as `generate` loads it: quiet, without Keras)
+from resident import AnonymousPeak, peak_rss_mb, resident_split_mb  # noqa: E402,F401
 
 
 def parse_size(text: str) -> tuple:
@@ -41,50 +41,10 @@ def parse_size(text: str) -> tuple:
     return width, height
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB.
-
-    On Linux, VmHWM of /proc/self/status: ru_maxrss is kept across execve, so a child started
-    by a large parent would report the parent's size as its own peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
-
-
 def rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / (1 << 20)
-
-
-def resident_split_mb() -> dict | None:
-    """This process's resident memory now, in MB: {"rss", "anon", "file"}, where "file" is the
-    pages of mapped files (libraries' code and data, memory-mapped weights) and "anon" the
-    rest; None without /proc. Taken right after importing a framework, it shows what the
-    framework itself holds before any work."""
-    fields = {}
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
-                    fields[key] = int(value.split()[0]) / 1024
-    except OSError:
-        return None
-    if len(fields) < 4:
-        return None
-    return {
-        "rss": round(fields["VmRSS"], 1),
-        "anon": round(fields["RssAnon"], 1),
-        "file": round(fields["RssFile"] + fields["RssShmem"], 1),
-    }
 
 
 def random_weights() -> Path:
@@ -191,7 +151,8 @@ def libraries_child() -> dict:
 def step_tensors_child(weights_path, width, height) -> dict:
     """In this (fresh) process: the most bytes TensorFlow's CPU allocator held at once during
     one traced Adam step at width x height (the step's tensors: activations kept for the
-    backward pass, gradients; not the weights, which stay in the cache file's pages), in MB."""
+    backward pass, gradients; not the weights, which stay in the cache file's pages), in MB;
+    None where the trace carries no allocator figures (some CPUs and TensorFlow builds)."""
     import tensorflow as tf
 
     from nst_utils.stylize import Painter
@@ -218,7 +179,7 @@ def step_tensors_child(weights_path, width, height) -> dict:
         ),
         default=0,
     )
-    return {"step_tensors_peak_mb": round(peak / (1 << 20), 1)}
+    return {"step_tensors_peak_mb": round(peak / (1 << 20), 1) if peak else None}
 
 
 def start_costs_tf(weights_path, width, height) -> tuple:
@@ -233,41 +194,6 @@ def start_costs_tf(weights_path, width, height) -> tuple:
     with Painter(_settings(width, height), load_weights(weights_path), content, styles) as painter:
         painter.start(start)
         return painter.current_costs()
-
-
-class AnonymousPeak:
-    """The peak of this process's anonymous resident memory (RSS less file-backed and shared
-    pages), sampled every millisecond by a daemon thread; None where /proc is missing.
-
-    Anonymous memory is what a machine without swap cannot give back: file-backed pages, such
-    as a library's code, the kernel drops and reads again when memory runs short, but VmHWM
-    counts them. Sampling can miss a peak shorter than a millisecond; both loops the benchmark
-    compares are sampled the same way.
-    """
-
-    def __init__(self, interval=0.001):
-        import threading
-
-        self.peak_pages, self.interval = None, interval
-        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        try:
-            self._statm = open("/proc/self/statm", "rb", buffering=0)
-        except OSError:
-            return
-        self.peak_pages = 0
-        threading.Thread(target=self._sample, daemon=True).start()
-
-    def _sample(self):
-        while True:
-            self._statm.seek(0)
-            fields = self._statm.read().split()
-            self.peak_pages = max(self.peak_pages, int(fields[1]) - int(fields[2]))
-            time.sleep(self.interval)
-
-    def mb(self):
-        return (
-            None if self.peak_pages is None else round(self.peak_pages * self._page / (1 << 20), 1)
-        )
 
 
 def framework_line(tf_run: dict, torch_run: dict) -> str:
@@ -317,8 +243,9 @@ def main(argv=None) -> int:
     figures = {"runs": [], "libraries": in_child("m.libraries_child()")}
     if "error" not in figures["libraries"]:
         before, after = figures["libraries"]["before"], figures["libraries"]["after"]
+        added = after["rss"] - before["rss"]
         print(
-            f"TensorFlow's C++ libraries loaded alone (no Python module): +{after['rss'] - before['rss']:.0f}"
+            f"TensorFlow's C++ libraries loaded alone (no Python module): +{added:.0f}"
             f" MB resident, {after['file'] - before['file']:.0f} MB of it file pages",
             flush=True,
         )

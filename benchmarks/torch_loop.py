@@ -27,8 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _folder in (ROOT, Path(__file__).resolve().parent):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from resident import peak_rss_mb, resident_split_mb  # noqa: E402
 
 STYLE_LAYERS = (
     ("conv1_1", 0.2),
@@ -157,13 +160,6 @@ class TorchLoop:
         return time.perf_counter() - begin
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (see memory.peak_rss_mb)."""
-    from memory import peak_rss_mb as peak
-
-    return peak()
-
-
 def _inputs(weights_path, width: int, height: int):
     """(weights, content, style, start) as nst's benchmark makes them (seed 0 noise)."""
     from nst_utils.config import PROJECT_ROOT
@@ -220,7 +216,6 @@ def run_prepared(npz_path, iterations: int, threads: int | None = None) -> dict:
     """`run` on inputs written by `prepare`, without importing TensorFlow or nst_utils; with
     the process's resident memory just after importing PyTorch, before the inputs are read."""
     import torch  # noqa: F401
-    from memory import resident_split_mb
 
     framework = resident_split_mb()
     figures = _run(*load_prepared(npz_path), iterations, threads)

@@ -9,9 +9,39 @@ The helpers that need TensorFlow are imported on first use, through `nst_utils.q
 start-up lines stay off the screen), and `python -m nst_utils ... --help` does not wait for it.
 """
 
-import importlib as _importlib
+import signal as _signal
+import sys as _sys
 
-from .quiet import install_import_hook as _install_import_hook
+
+def _interrupted_at_start_up(number, frame):
+    """Ctrl-C while `python -m nst_utils` or `nst` starts up (numpy, TensorFlow and the
+    command's modules loading): one line and status 130 at once. Nothing is written before a
+    command begins, and no exception is raised inside an import, where an extension module
+    would turn it into another error or Python would end by the signal with a traceback."""
+    _sys.stderr.write("interrupted\n")
+    _sys.stderr.flush()
+    import os
+
+    os._exit(130)
+
+
+def end_start_up() -> None:
+    """Give Ctrl-C back to Python's handler (KeyboardInterrupt) once the command line runs;
+    nothing where the start-up handler is not installed (a library import, a notebook)."""
+    if _signal.getsignal(_signal.SIGINT) is _interrupted_at_start_up:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+
+
+# The command line's start-up, from the package's first line: `python -m nst_utils` (argv[0] is
+# "-m" while runpy imports the package) or the `nst` script.
+if (_sys.argv[:1] == ["-m"] and "nst_utils" in getattr(_sys, "orig_argv", ["nst_utils"])) or (
+    _sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1] == "nst"
+):
+    _signal.signal(_signal.SIGINT, _interrupted_at_start_up)
+
+import importlib as _importlib  # noqa: E402
+
+from .quiet import install_import_hook as _install_import_hook  # noqa: E402
 
 _install_import_hook()  # the first `import tensorflow` from here on is quiet and Keras-free
 
@@ -26,8 +56,6 @@ __version__ = "0.1.0"
 try:
     _apply_environment(CONFIG)
 except _ConfigError as _error:  # the import goes on; say which value was ignored
-    import sys as _sys
-
     print(f"nst_utils: {_error}; CONFIG keeps its original value", file=_sys.stderr)
 
 #: exported helper -> the module that defines it (imported on first use)

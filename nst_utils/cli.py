@@ -77,8 +77,10 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from . import end_start_up
     from .errors import NSTError
 
+    end_start_up()  # from here Ctrl-C is KeyboardInterrupt, answered below or by the command
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser(argv).parse_args(argv)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from .errors import DiskFullError, NSTError
 
 #: The errors of a full disk and of a spent disk quota.
 DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-#: The errors of a lock another process holds (any other is a file system without flock).
-HELD_ELSEWHERE = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES}
 
 
 def replace_atomically(path, write: Callable[[Path], object], error=NSTError) -> Path:
@@ -47,23 +45,6 @@ def replace_atomically(path, write: Callable[[Path], object], error=NSTError) ->
         except OSError:
             pass
     return path
-
-
-def lock_exclusively(fd: int, blocking: bool) -> Optional[bool]:
-    """An exclusive flock on the open file `fd`, held until it is closed or the process ends
-    (so a killed holder leaves no stale lock); False when another process holds it. True where
-    the system has no flock: the work then runs unguarded. None where the file's file system
-    refuses flock (NFS without its lock daemon, Lustre without -o flock): nobody can hold it,
-    so whether another process is at work cannot be known."""
-    try:
-        import fcntl
-    except ImportError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except OSError as exc:
-        return False if exc.errno in HELD_ELSEWHERE else None
-    return True
 
 
 def write_text_atomically(path, text: str, error=NSTError) -> Path:

@@ -151,6 +151,8 @@ _SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 
 
 def _orientation(im) -> int:
+    """The EXIF orientation (1-8) of an open image; 1 (as stored) when it has none or a damaged
+    one. The turn itself is PIL.ImageOps.exif_transpose's."""
     try:
         value = int(im.getexif().get(0x0112, 1))
     except Exception:  # a damaged EXIF block: show the pixels as stored
@@ -159,7 +161,8 @@ def _orientation(im) -> int:
 
 
 def image_size(path) -> tuple[int, int]:
-    """(width, height) of the image at `path` as shown (EXIF orientation applied), from its header."""
+    """(width, height) of the image at `path` as shown (EXIF orientation applied), from its
+    header."""
     path = Path(path).expanduser()
     with _open(path) as im:
         width, height = im.size
@@ -177,6 +180,8 @@ def read_image(path, at_least=None) -> np.ndarray:
 
 def _decode(path: Path, at_least=None):
     """The file at `path` as an upright Pillow RGB image (see `read_image`)."""
+    from PIL import ImageOps
+
     with _open(path) as im:
         kind = im.format
         orientation = _orientation(im)
@@ -198,7 +203,7 @@ def _decode(path: Path, at_least=None):
         try:
             with _own_bomb_check():
                 im.load()
-            rgb = _pil_to_rgb(im)
+            rgb = _pil_to_rgb(im if orientation == 1 else ImageOps.exif_transpose(im))
         except ImageError:
             raise
         except MemoryError:
@@ -208,27 +213,11 @@ def _decode(path: Path, at_least=None):
             ) from None
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise _undecodable(path, kind, exc) from None
-    return _upright(rgb, orientation)
+    return rgb
 
 
 def _fitting_width(width: int, height: int, limit: int) -> int:
     return max(1, int((limit * width / height) ** 0.5) // 100 * 100)
-
-
-def _upright(im, orientation: int):
-    """A Pillow image's stored pixels turned as EXIF `orientation` (1-8) says they are shown."""
-    from PIL import Image
-
-    op = {
-        2: Image.Transpose.FLIP_LEFT_RIGHT,
-        3: Image.Transpose.ROTATE_180,
-        4: Image.Transpose.FLIP_TOP_BOTTOM,
-        5: Image.Transpose.TRANSPOSE,
-        6: Image.Transpose.ROTATE_270,
-        7: Image.Transpose.TRANSVERSE,
-        8: Image.Transpose.ROTATE_90,
-    }.get(orientation)
-    return im if op is None else im.transpose(op)
 
 
 def pil_to_rgb_uint8(im) -> np.ndarray:

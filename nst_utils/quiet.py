@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.machinery
-import importlib.util
 import logging
 import os
 import re
@@ -175,14 +174,13 @@ def _without_keras():
 
 
 class _KerasRefused:
-    """A meta path finder that finds Keras where it is, with a loader that refuses to load it."""
-
-    nst_hook = "keras refused"
+    """A meta path finder that finds Keras where it is (on sys.path), with a loader that refuses
+    to load it."""
 
     def find_spec(self, name, path=None, target=None):
         if name != "keras":
             return None
-        spec = _find_past(self.nst_hook, name, path, target)
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
         if spec is None:
             return None
         refused = importlib.machinery.ModuleSpec(
@@ -191,17 +189,6 @@ class _KerasRefused:
         refused.submodule_search_locations = spec.submodule_search_locations
         refused.has_location = spec.has_location
         return refused
-
-
-def _find_past(kind: str, name, path=None, target=None):
-    """The spec the meta path's other finders (all but this module's hooks of `kind`) give
-    `name`, or None: a hook asks them without asking itself again."""
-    for finder in [f for f in sys.meta_path if not _is_hook(f, kind)]:
-        if hasattr(finder, "find_spec"):
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                return spec
-    return None
 
 
 class _RefuseLoading:
@@ -250,7 +237,7 @@ class _QuietTensorFlowImport:
     def find_spec(self, name, path=None, target=None):
         if name != "tensorflow":
             return None
-        spec = _find_past(self.nst_hook, name, path, target)
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
         loader = getattr(spec, "loader", None)
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
@@ -279,20 +266,18 @@ def install_import_hook() -> None:
 
 
 def _install_hook() -> None:
-    if not any(_is_hook(finder, _QuietTensorFlowImport.nst_hook) for finder in sys.meta_path):
+    if not any(_is_hook(finder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def _uninstall_hook() -> None:
-    sys.meta_path[:] = [
-        f for f in sys.meta_path if not _is_hook(f, _QuietTensorFlowImport.nst_hook)
-    ]
+    sys.meta_path[:] = [f for f in sys.meta_path if not _is_hook(f)]
 
 
-def _is_hook(finder, kind: str) -> bool:
-    """Whether `finder` is one of this module's hooks of that kind, by a mark rather than by
+def _is_hook(finder) -> bool:
+    """Whether `finder` is this module's import hook, by a mark rather than by
     class: a reloaded module makes new classes, and its hooks must still know the old ones."""
-    return getattr(finder, "nst_hook", None) == kind
+    return getattr(finder, "nst_hook", None) == _QuietTensorFlowImport.nst_hook
 
 
 def _flush():

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, DiskFullError
-from .files import lock_exclusively, replace_atomically, write_text_atomically
+from .files import replace_atomically, write_text_atomically
 from .quiet import interrupted_import
 from .settings import DEFAULTS
 
@@ -52,53 +52,48 @@ def is_snapshot(name) -> bool:
 
 
 class FolderLock:
-    """Context manager: an exclusive lock on a run's folder for as long as the run writes it.
+    """Context manager: an exclusive lock (filelock's flock) on a run's folder for as long as
+    the run writes it.
 
     Two processes writing one folder (a second --resume, or --overwrite of a running run's
     folder) mixed their snapshots, state and record; the second now stops with a ConfigError.
-    flock locks end with the process, so a killed run leaves no stale lock; the file is removed
-    when the run ends (a lock taken on a file removed meanwhile is taken again on the new one).
+    flock locks end with the process, so a killed run leaves no stale lock. A file system that
+    refuses flock (NFS without its lock daemon, Lustre without -o flock) leaves the run
+    unguarded. The lock file is removed when the run ends.
     """
 
     def __init__(self):
         self._held = {}
 
     def take(self, folder) -> None:
+        import filelock
+
         folder = Path(folder).resolve()
         if folder in self._held:
             return
-        path = folder / LOCK_FILE
-        while True:
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError:
-                return  # a folder the lock cannot be made in fails later, with its own error
-            locked = lock_exclusively(fd, blocking=False)
-            if locked is None:
-                break  # a file system without flock: the run goes on unguarded
-            if not locked:
-                os.close(fd)
-                raise ConfigError(
-                    f"another nst process is writing in {folder} (a run still "
-                    f"running); wait for it to end or stop it, or choose another "
-                    f"folder"
-                ) from None
-            try:
-                if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)  # its holder removed the file as it ended: lock the new one
-        self._held[folder] = fd
+        lock = filelock.FileLock(
+            folder / LOCK_FILE, timeout=0, thread_local=False, fallback_to_soft=False
+        )
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise ConfigError(
+                f"another nst process is writing in {folder} (a run still running); wait for "
+                f"it to end or stop it, or choose another folder"
+            ) from None
+        except (OSError, NotImplementedError):  # no flock there, or no lock file: unguarded
+            lock = None
+        self._held[folder] = lock
 
     def release(self) -> None:
         """Remove the lock files, then let go of the locks."""
-        for folder, fd in self._held.items():
+        for folder, lock in self._held.items():
             try:
                 (folder / LOCK_FILE).unlink(missing_ok=True)
             except OSError:
                 pass
-            os.close(fd)
+            if lock is not None:
+                lock.release()
         self._held.clear()
 
     def __enter__(self):

@@ -8,6 +8,7 @@ import nbformat
 
 from nst_utils.grading.catalog import END_MARKER, GRADED_HEADER, START_MARKER
 from nst_utils.grading.student import SOLVED
+from limits import HANG_SECONDS
 
 
 def solved_notebook():
@@ -100,7 +101,7 @@ def require_isolation():
                 "true",
             ],
             capture_output=True,
-            timeout=60,
+            timeout=HANG_SECONDS,
         ).returncode
         == 0
     )

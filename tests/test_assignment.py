@@ -18,6 +18,7 @@ from nst_utils.costs import SOLUTION_PIECES
 from nst_utils.grading.functions import RECORDS
 
 from grading_helpers import solved_notebook, with_body
+from limits import HANG_SECONDS
 
 GRADED = {record.name for record in RECORDS}
 #: The graded functions and the pieces of costs.py their formulas are made of.
@@ -45,6 +46,7 @@ def _reference_statements() -> set:
     return found
 
 
+@pytest.mark.slow
 def test_the_student_build_holds_no_solution(assignment):
     student = assignment / "student"
     reference = _reference_statements()
@@ -119,6 +121,7 @@ print(json.dumps({name: check_line(env[name]) for name in
 """
 
 
+@pytest.mark.slow
 def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp_path):
     student = assignment / "student"
     env = dict(os.environ, PYTHONPATH=str(student), TF_CPP_MIN_LOG_LEVEL="3")
@@ -128,7 +131,7 @@ def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp
         text=True,
         cwd=tmp_path,
         env=env,
-        timeout=300,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = json.loads(done.stdout.strip().splitlines()[-1])
@@ -163,7 +166,11 @@ def _run_autograder(root):
     )
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
-        ["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env, timeout=600
+        ["bash", str(root / "run_autograder")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((root / "results" / "results.json").read_text())
@@ -178,6 +185,7 @@ def _valid(results):
     assert results["score"] == sum(t["score"] for t in results["tests"])
 
 
+@pytest.mark.slow
 def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment, tmp_path):
     import nbformat
 
@@ -210,6 +218,7 @@ def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment
     assert "hidden case" not in visible
 
 
+@pytest.mark.slow
 def test_the_autograder_reports_an_unreadable_submission(assignment, tmp_path):
     results = _run_autograder(_autograder_root(assignment, tmp_path, '{"cells": null}'))
     _valid(results)

@@ -11,7 +11,11 @@ import sys
 import pytest
 
 from nst_utils.config import PROJECT_ROOT
-from nst_utils.flops import adam_step_flops
+
+if str(PROJECT_ROOT / "benchmarks") not in sys.path:  # the benchmarks import each other by name
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+from flops import adam_step_flops  # noqa: E402
+from limits import HANG_SECONDS  # noqa: E402
 
 BENCH = PROJECT_ROOT / "benchmarks" / "bench.py"
 
@@ -44,6 +48,7 @@ EXPECTED_NUMBERS = (
 )
 
 
+@pytest.mark.slow
 def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
     done = subprocess.run(
         [
@@ -67,7 +72,7 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_SECONDS,
         cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -103,13 +108,14 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
         assert "resident peak split: nst (TensorFlow): " in done.stdout
 
 
+@pytest.mark.slow
 def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
     missing = tmp_path / "nowhere.mat"
     done = subprocess.run(
         [sys.executable, str(BENCH), "--quick", "--weights", str(missing)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_SECONDS,
         cwd=PROJECT_ROOT,
     )
     assert done.returncode == 2
@@ -118,6 +124,7 @@ def test_a_missing_weights_file_is_one_line_and_exit_status_2(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_mat):
     done = subprocess.run(
         [
@@ -135,7 +142,7 @@ def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_m
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_SECONDS,
         cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -150,12 +157,17 @@ def _benchmark_python(code: str) -> str:
     """What `code` prints, run by a fresh Python with benchmarks/ importable; it must succeed."""
     code = f"import sys\nsys.path.insert(0, {str(PROJECT_ROOT / 'benchmarks')!r})\n" + code
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
+        cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
+@pytest.mark.slow
 def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
     # The comparison's memory figures mean something only if the PyTorch side keeps one copy of
     # the weights, as a PyTorch program would: its kernels are the arrays it read, not copies.
@@ -177,12 +189,13 @@ def test_the_pytorch_loop_holds_its_prepared_weights_once(vgg_mat, tmp_path):
     assert _benchmark_python(code).split() == ["13", "13"]
 
 
+@pytest.mark.slow
 def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
     # Touching a 64 MB array adds about 64 MB of anonymous pages; reading a mapped 32 MB file
     # adds about 32 MB of file pages; the split always sums to the resident total.
     code = (
         "import mmap, numpy as np\n"
-        "from memory import resident_split_mb as split\n"
+        "from resident import resident_split_mb as split\n"
         "before = split()\n"
         "a = np.ones(64 << 18, dtype=np.float32)\n"
         "middle = split()\n"
@@ -203,11 +216,8 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
 
 
 def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
-    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-    try:
-        import memory
-    finally:
-        sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
+    import memory
+
     figures = memory.in_child("m.libraries_child()")
     before, after = figures["before"], figures["after"]
     # The libraries are hundreds of MB on disk; loading them maps at least tens of MB of them.
@@ -215,6 +225,7 @@ def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
     assert after["rss"] == pytest.approx(after["anon"] + after["file"], abs=0.2)
 
 
+@pytest.mark.slow
 def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(vgg_mat):
     # The backward pass needs conv1_1's and conv1_2's ReLU outputs (1, H, W, C) together, so
     # TensorFlow's allocator must have held at least those bytes at once during the step.
@@ -225,4 +236,9 @@ def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(
         f"import json, memory\nprint(json.dumps(memory.step_tensors_child({str(vgg_mat)!r}, 64, 48)))"
     )
     peak_mb = json.loads(printed.splitlines()[-1])["step_tensors_peak_mb"]
+    if peak_mb is None:
+        pytest.skip(
+            "this CPU's TensorFlow build records no allocator figures in a traced step "
+            "(step_tensors_peak_mb is None)"
+        )
     assert 2 * 64 * 48 * channels * 4 / (1 << 20) <= peak_mb < 512

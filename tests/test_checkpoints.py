@@ -35,6 +35,7 @@ def _paint(settings, inputs, weights, folder, state=None, kill_at=None):
         return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("save_every, kill_at", [(1, 2), (1, 3), (2, 2)])
 def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_snapshots_and_image(
     save_every, kill_at, small_config, tmp_path
@@ -107,6 +108,7 @@ def _same_as_whole(resumed, folder, big_whole):
         assert (folder / name).read_bytes() == (whole_folder / name).read_bytes(), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_after", [1, 3, 4, 5])  # 4: just as the fine scale begins
 def test_a_stopped_coarse_to_fine_run_resumes_to_the_same_result(
     stop_after, small_config, tmp_path, big_whole
@@ -121,6 +123,7 @@ def test_a_stopped_coarse_to_fine_run_resumes_to_the_same_result(
     _same_as_whole(_paint_big(settings, inputs, weights, folder, state=state), folder, big_whole)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_at", [2, 4])  # 4: the state after the coarse scale's last step
 def test_a_coarse_to_fine_run_killed_after_a_state_resumes_to_the_same_result(
     kill_at, small_config, tmp_path, big_whole, monkeypatch
@@ -181,6 +184,7 @@ def test_a_run_painted_whole_that_no_longer_fits_whole_is_not_resumed(small_conf
         check_state(settings, whole_state)
 
 
+@pytest.mark.slow
 def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_path, monkeypatch):
     from nst_utils import state as state_module
 
@@ -203,6 +207,7 @@ def test_a_coarse_to_fine_run_also_saves_its_state_on_a_clock(small_config, tmp_
     assert positions == [6]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preserve_colors", [False, True])
 def test_a_coarse_to_fine_run_stopped_in_its_coarse_scale_keeps_an_image_of_the_painting_size(
     preserve_colors, small_config, tmp_path
@@ -271,6 +276,7 @@ DAMAGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_or_foreign_coarse_to_fine_state_is_refused_in_one_line(
     damage, big_stopped, tmp_path
@@ -285,6 +291,7 @@ def test_a_damaged_or_foreign_coarse_to_fine_state_is_refused_in_one_line(
     assert "\n" not in str(refused.value) and "start the run again" in str(refused.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut", [0, 1, 100, "half"])
 def test_a_truncated_state_is_refused_in_one_line(cut, big_stopped, tmp_path):
     from nst_utils.errors import NSTError
@@ -297,6 +304,7 @@ def test_a_truncated_state_is_refused_in_one_line(cut, big_stopped, tmp_path):
         read_state(tmp_path / STATE_FILE)
 
 
+@pytest.mark.slow
 def test_a_refused_resume_keeps_the_runs_record(vgg_mat, tmp_path, capsys):
 
     from nst_utils.cli import main
@@ -339,6 +347,7 @@ def test_a_refused_resume_keeps_the_runs_record(vgg_mat, tmp_path, capsys):
     assert (out / "run.json").read_bytes() == record
 
 
+@pytest.mark.slow
 def test_a_painter_whose_resume_failed_part_way_paints_its_next_run_from_scratch(small_config):
     """A restore that loaded some of Adam's variables before failing leaves no trace: the
     painter's next run initialises them again instead of starting from the half-loaded state."""
@@ -371,6 +380,7 @@ def test_a_painter_whose_resume_failed_part_way_paints_its_next_run_from_scratch
     np.testing.assert_array_equal(again.image, fresh.image)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "damage", ["a slot of another shape", "no beta1_power", "a step count that is not a number"]
 )
@@ -421,6 +431,7 @@ def test_a_damaged_state_of_a_run_painted_whole_is_refused_in_one_line(
     assert (out / "run.json").read_bytes() == record
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "scales, key", [("1", "var:input:0"), ("1", "var:beta1_power:0"), ("2", "image")]
 )

@@ -11,6 +11,7 @@ from nst_utils import cli
 from nst_utils.commands.fetch_weights import destination
 from nst_utils.config import WEIGHTS_FILENAME
 from nst_utils.weights import sources
+from limits import HANG_SECONDS
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +81,7 @@ def test_a_wrong_md5_argument(tmp_path, capsys):
     assert "32 hexadecimal digits" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_refused_from_a_fresh_process(refused_url, tmp_path):
     result = subprocess.run(
         [
@@ -97,7 +99,7 @@ def test_refused_from_a_fresh_process(refused_url, tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_SECONDS,
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -37,26 +37,3 @@ def test_check_writable_keeps_an_existing_file_and_refuses_a_file_as_folder(tmp_
     with pytest.raises(NSTError, match="cannot write") as err:
         check_writable(blocker / "grades.csv")
     assert "\n" not in str(err.value)
-
-
-def test_lock_exclusively_tells_a_held_lock_from_a_file_system_without_flock(tmp_path, monkeypatch):
-    import errno
-    import fcntl
-    import os
-
-    from nst_utils.files import lock_exclusively
-
-    path = tmp_path / "lock"
-    first, second = (os.open(path, os.O_RDWR | os.O_CREAT) for _ in range(2))
-    try:
-        assert lock_exclusively(first, blocking=False) is True
-        assert lock_exclusively(second, blocking=False) is False  # held by another open file
-
-        def no_flock(fd, operation):
-            raise OSError(errno.ENOLCK, "No locks available")
-
-        monkeypatch.setattr(fcntl, "flock", no_flock)
-        assert lock_exclusively(second, blocking=False) is None
-    finally:
-        os.close(first)
-        os.close(second)

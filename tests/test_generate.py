@@ -21,6 +21,9 @@ from nst_utils.config import PROJECT_ROOT
 from nst_utils.settings import DEFAULTS
 from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 from nst_utils.weights import load_weights
+from limits import HANG_SECONDS
+
+pytestmark = pytest.mark.slow  # every test here starts processes or paints
 
 LOUVRE, SANDSTONE = (
     PROJECT_ROOT / "images" / "louvre.jpg",
@@ -469,7 +472,7 @@ def run_until_first_snapshot(vgg_mat, out):
         env=env,
         cwd=str(out.parent),
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + HANG_SECONDS
     while not (out / "0.png").exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
@@ -484,7 +487,7 @@ def test_a_stop_signal_mid_run_leaves_a_valid_image_and_record(number, code, vgg
     proc = run_until_first_snapshot(vgg_mat, out)
     proc.send_signal(number)
     try:
-        stdout, stderr = proc.communicate(timeout=120)
+        stdout, stderr = proc.communicate(timeout=HANG_SECONDS)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise

@@ -34,6 +34,7 @@ def default_path_is(monkeypatch):
     return use
 
 
+@pytest.mark.slow
 def test_missing_default_weights_are_downloaded_then_the_run_goes_on(
     published_is_local, default_path_is, vgg_mat_bytes, tmp_path, capsys
 ):
@@ -86,6 +87,7 @@ def test_a_missing_file_named_on_the_command_line_is_not_downloaded(
     assert not (tmp_path / "default").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_commands_follow_the_weights_cache_settings(
     vgg_mat_bytes, monkeypatch, tmp_path, capsys
 ):

@@ -70,6 +70,7 @@ def graded_class(class_folder, tmp_path_factory):
 EXPECTED_POINTS = {"alice": 100, "bob": 0, "carol": 75, "dave": 0, "erin/submission": 75}
 
 
+@pytest.mark.slow
 def test_table_has_one_row_per_student(graded_class):
     code, printed, _ = graded_class
     assert code == 0
@@ -92,6 +93,7 @@ def test_table_has_one_row_per_student(graded_class):
     assert "without isolation" not in printed
 
 
+@pytest.mark.slow
 def test_csv_and_json_reports(graded_class):
     _, _, out = graded_class
     with open(out / "grades.csv", newline="") as handle:
@@ -107,6 +109,7 @@ def test_csv_and_json_reports(graded_class):
     assert next(g for g in grades if g["student"] == "dave")["error"].startswith("could not read")
 
 
+@pytest.mark.slow
 def test_gradebook_csv_has_one_row_per_student_with_totals(graded_class):
     _, _, out = graded_class
     with open(out / "gradebook.csv", newline="") as handle:
@@ -124,6 +127,7 @@ def test_gradebook_csv_has_one_row_per_student_with_totals(graded_class):
     assert carol[2:] == ["25", "25", "0", "25"] and sum(map(int, carol[2:])) == int(carol[1])
 
 
+@pytest.mark.slow
 def test_one_feedback_file_per_student(graded_class):
     _, _, out = graded_class
     files = sorted(p.name for p in (out / "feedback").iterdir())
@@ -136,6 +140,7 @@ def test_one_feedback_file_per_student(graded_class):
     assert "| `gram_matrix` | 25/25 | correct" in carol
 
 
+@pytest.mark.slow
 def test_grading_refuses_without_isolation_unless_asked(
     class_folder, tmp_path, capsys, monkeypatch
 ):

@@ -260,6 +260,7 @@ def test_the_graded_set_is_the_originals_four():
     assert set(POINTS.values()) == {25} and sum(POINTS.values()) == 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["solved", *CORRECT])
 def test_correct_work_scores_full_marks(graded, key):
     row = graded[key]
@@ -268,11 +269,13 @@ def test_correct_work_scores_full_marks(graded, key):
     assert row.isolated
 
 
+@pytest.mark.slow
 def test_published_values_are_named_in_the_feedback(graded):
     feedback = graded["solved"].grades["compute_content_cost"].feedback
     assert f"the published value {PUBLISHED['compute_content_cost']}" in feedback
 
 
+@pytest.mark.slow
 def test_untouched_blank_scores_zero_with_not_implemented(graded):
     row = graded["student"]
     assert row.points == 0
@@ -280,6 +283,7 @@ def test_untouched_blank_scores_zero_with_not_implemented(graded):
         assert grade.diagnosis == "not_implemented" and "not implemented yet" in grade.feedback
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(MISTAKES))
 def test_classic_mistake_is_named(graded, key):
     name, _, diagnosis = MISTAKES[key]
@@ -289,6 +293,7 @@ def test_classic_mistake_is_named(graded, key):
     assert others_pass(graded, key)  # the untouched functions of the same notebook pass
 
 
+@pytest.mark.slow
 def test_diagnoses_explain_the_mistake(graded):
     feedback = {key: graded[key].grades[MISTAKES[key][0]].feedback for key in MISTAKES}
     assert "a square root where a square belongs" in feedback["content_sqrt"]
@@ -300,6 +305,7 @@ def test_diagnoses_explain_the_mistake(graded):
     assert "the cell does not run: SyntaxError" in feedback["syntax_error"]
 
 
+@pytest.mark.slow
 def test_a_wrong_gram_matrix_costs_once_and_is_named_where_it_is_used(graded):
     row = graded["gram_wrong_style_right"]
     assert row.points == 75 and row.grades["gram_matrix"].diagnosis == "transposed"
@@ -310,6 +316,7 @@ def test_a_wrong_gram_matrix_costs_once_and_is_named_where_it_is_used(graded):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(MISBEHAVING))
 def test_misbehaving_code_is_stopped_and_named(graded, key):
     name, _, diagnosis = MISBEHAVING[key]
@@ -318,6 +325,7 @@ def test_misbehaving_code_is_stopped_and_named(graded, key):
     assert others_pass(graded, key)
 
 
+@pytest.mark.slow
 def test_misbehaviour_feedback_says_what_happened(graded):
     feedback = {key: graded[key].grades[MISBEHAVING[key][0]].feedback for key in MISBEHAVING}
     assert "within 8 s" in feedback["hangs"]
@@ -328,6 +336,7 @@ def test_misbehaviour_feedback_says_what_happened(graded):
     assert "raises ValueError: boom" in feedback["raises"]
 
 
+@pytest.mark.slow
 def test_missing_cell_is_explained(graded):
     assert graded["missing_cell"].points == 75
     missing = graded["missing_cell"].grades["gram_matrix"]
@@ -337,6 +346,7 @@ def test_missing_cell_is_explained(graded):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "key", ["bad_not_json", "bad_binary", "bad_cells_null", "bad_list", "bad_deep", "bad_huge"]
 )
@@ -347,6 +357,7 @@ def test_malformed_notebooks_are_reported_not_fatal(graded, key):
     assert "\n" not in row.error
 
 
+@pytest.mark.slow
 def test_sources_holding_numbers_are_graded_as_text(graded):
     row = graded["odd_source_numbers"]
     assert row.error is None and row.grades["total_cost"].passed
@@ -364,6 +375,7 @@ def _defined(source: str, name: str):
     return env[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "key",
     [
@@ -412,6 +424,7 @@ def test_self_check_refuses_other_functions():
         check(print)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "outputs",
     [
@@ -459,6 +472,7 @@ def test_self_check_of_model_nn_is_the_loops_own(monkeypatch):
     assert check_line(model_nn) == "model_nn: PASS - the loop's verdict" and seen == [model_nn]
 
 
+@pytest.mark.slow
 def test_a_dead_sandbox_is_replaced_and_the_class_goes_on(tmp_path, monkeypatch):
     from nst_utils.grading.extract import read_submission
     from nst_utils.grading.grader import grade_submissions

@@ -338,6 +338,7 @@ def attacked(request, tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_every_attack_scores_zero_for_what_it_attacked(attacked):
     rows = attacked["rows"]
     for i, pack in enumerate(attacked["packs"]):
@@ -350,6 +351,7 @@ def test_every_attack_scores_zero_for_what_it_attacked(attacked):
         assert all(g.passed for g in untouched), [g.line() for g in untouched]
 
 
+@pytest.mark.slow
 def test_no_answer_was_found(attacked):
     rows = attacked["rows"]
     by_key = {
@@ -364,12 +366,14 @@ def test_no_answer_was_found(attacked):
     assert "the attack found nothing" in by_key["oracle_memory_bomb"].feedback
 
 
+@pytest.mark.slow
 def test_no_feedback_can_forge_the_table(attacked):
     for row in attacked["rows"].values():
         for grade in row.grades.values():
             assert grade.feedback.isprintable(), grade.feedback
 
 
+@pytest.mark.slow
 def test_other_students_rows_are_unchanged(attacked):
     for student in attacked["victims"]:
         row = attacked["rows"][student]
@@ -377,6 +381,7 @@ def test_other_students_rows_are_unchanged(attacked):
         assert all(g.diagnosis == "correct" for g in row.grades.values())
 
 
+@pytest.mark.slow
 def test_nothing_outside_the_sandboxes_was_touched(attacked):
     assert attacked["canary"].read_text() == "precious"
     assert sorted(p.name for p in attacked["target"].iterdir()) == ["canary.txt"]
@@ -389,6 +394,7 @@ def test_nothing_outside_the_sandboxes_was_touched(attacked):
     )
 
 
+@pytest.mark.slow
 def test_nothing_is_left_running(attacked):
     assert attacked["left_running"] == []
 

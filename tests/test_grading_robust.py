@@ -70,6 +70,7 @@ def test_an_oracle_that_fails_in_any_way_gets_an_error_reply():
     assert "not provided" in reply["error"]
 
 
+@pytest.mark.slow
 def test_an_unexpected_error_costs_one_submission_a_sandbox_row_not_the_class_run(monkeypatch):
     def broken(tasks, isolated, slot):
         raise KeyError("something no one foresaw")
@@ -154,6 +155,7 @@ def test_a_file_name_that_is_not_utf8_still_gets_a_row_in_every_report(tmp_path)
         text.encode("utf-8")  # no surrogate left to fail the write
 
 
+@pytest.mark.slow
 def test_a_box_that_cannot_start_leaves_no_copy_of_its_code(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(host, "_runs_as", lambda uid: False)

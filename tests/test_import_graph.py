@@ -1,5 +1,5 @@
-"""No import circle inside nst_utils: every module's imports, at module level and inside
-functions, form a graph without cycles."""
+"""The import graph of nst_utils and benchmarks/: every module's imports, at module level and
+inside functions, form no circle, and none runs back up the package's layers."""
 
 import ast
 from pathlib import Path
@@ -8,12 +8,15 @@ import pytest
 
 #: The package of this repository (not whichever nst_utils happens to be installed).
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "nst_utils"
+#: The benchmark scripts, which import each other by their bare names (`import memory`).
+BENCHMARKS_DIR = PACKAGE_DIR.parent / "benchmarks"
 
 
 def module_names() -> dict:
-    """{dotted module name: source path} for every .py file of the package."""
+    """{dotted module name: source path} for every .py file of the package and of benchmarks/
+    (named benchmarks.<script>)."""
     names = {}
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+    for path in sorted(PACKAGE_DIR.rglob("*.py")) + sorted(BENCHMARKS_DIR.glob("*.py")):
         parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -25,7 +28,8 @@ def imported_modules(name: str, path: Path, known: set) -> set:
     """The package's modules that `name` imports anywhere in its source (functions included).
 
     `from X import Y` counts X.Y when that is a module, else X; a relative import is resolved
-    against `name`'s package, as Python does.
+    against `name`'s package, as Python does; a benchmark's bare `import memory` is
+    benchmarks.memory.
     """
     is_package = path.name == "__init__.py"
     package = name if is_package else name.rpartition(".")[0]
@@ -43,6 +47,8 @@ def imported_modules(name: str, path: Path, known: set) -> set:
             for alias in node.names:
                 candidate = f"{origin}.{alias.name}"
                 found.add(candidate if candidate in known else origin)
+    if name.startswith("benchmarks."):
+        found |= {f"benchmarks.{target}" for target in found}
     return {target for target in found if target in known and target != name}
 
 
@@ -78,11 +84,65 @@ def find_cycle(graph: dict):
     return None
 
 
-def test_the_package_has_no_import_cycle():
+def test_the_package_and_the_benchmarks_have_no_import_cycle():
     graph = import_graph()
     assert len(graph) > 30 and "nst_utils.weights.load" in graph
+    assert "benchmarks.resident" in graph["benchmarks.torch_loop"]  # the scripts are seen
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+#: The package's layers, lowest first: a module imports only from its own layer or below.
+#: Grading stands beside the painting core (it grades the same functions), under the commands.
+LAYERS = {
+    "base": (
+        "nst_utils", "errors", "config", "architecture", "options", "settings", "files",
+        "quiet", "colors", "hardware", "stop_signals", "memory", "session",
+    ),
+    "weights": ("weights",),
+    "network": ("vgg", "images"),
+    "costs": ("costs", "reference"),
+    "painting core": (
+        "training", "lbfgs", "progress", "transfer", "tiles", "scales", "stylize",
+        "run_record", "loop_check",
+    ),
+    "grading": ("grading",),
+    "commands": ("commands", "cli", "__main__"),
+}  # fmt: skip
+#: Known arrows up the layers, each to be removed (loop_check belongs inside grading/).
+KNOWN_UPWARD = {("nst_utils.loop_check", "nst_utils.grading.blanks")}
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of an nst_utils module (by its first name under the package)."""
+    short = module.removeprefix("nst_utils.") if module != "nst_utils" else module
+    top = short.split(".")[0]
+    for index, names in enumerate(LAYERS.values()):
+        if short in names or top in names:
+            return index
+    raise AssertionError(f"{module} is in no layer of LAYERS: add it where it belongs")
+
+
+def upward_imports(graph: dict) -> list:
+    """(importer, imported) pairs of nst_utils where the imported module's layer is higher."""
+    return sorted(
+        (a, b)
+        for a, targets in graph.items()
+        if a.startswith("nst_utils")
+        for b in targets
+        if b.startswith("nst_utils") and layer_of(b) > layer_of(a)
+    )
+
+
+def test_no_import_runs_back_up_the_layers():
+    upward = [edge for edge in upward_imports(import_graph()) if edge not in KNOWN_UPWARD]
+    assert not upward, "imports up the layers: " + ", ".join(f"{a} -> {b}" for a, b in upward)
+
+
+def test_an_import_up_the_layers_is_found():
+    graph = {"nst_utils.vgg": {"nst_utils.stylize"}, "nst_utils.stylize": {"nst_utils.vgg"}}
+    assert upward_imports(graph) == [("nst_utils.vgg", "nst_utils.stylize")]
+    assert upward_imports({"nst_utils.commands.generate": {"nst_utils.grading.grader"}}) == []
 
 
 def test_the_graph_sees_function_level_and_relative_imports():

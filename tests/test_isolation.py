@@ -14,6 +14,8 @@ from nst_utils.grading.sandbox import host
 
 from grading_helpers import require_isolation
 
+pytestmark = pytest.mark.slow  # every test here starts processes or paints
+
 ISOLATE = Path(host.__file__).with_name("isolate.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 

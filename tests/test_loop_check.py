@@ -53,6 +53,7 @@ def _changed(old: str, new: str):
     return _model_nn(source.replace(old, new))
 
 
+@pytest.mark.slow
 def test_the_notebooks_loop_gives_optimizes_images_bit_for_bit(vgg_mat, tmp_path, monkeypatch):
     width, height, iterations = 32, 24, 3
     rng = np.random.default_rng(5)
@@ -101,6 +102,7 @@ def test_the_notebooks_loop_gives_optimizes_images_bit_for_bit(vgg_mat, tmp_path
         ).read_bytes()
 
 
+@pytest.mark.slow
 def test_check_passes_the_solved_model_nn(capsys):
     model_nn = _model_nn()
     verdict = check_model_nn(model_nn)

@@ -23,6 +23,7 @@ from nst_utils.grading.student import STUDENT
 from nst_utils.quiet import STARTUP_NOISE
 
 from conftest import SMALL_HEIGHT, SMALL_WIDTH
+from limits import HANG_SECONDS
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "Art_Generation_with_Neural_Style_Transfer.ipynb"
 GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
@@ -104,7 +105,7 @@ def executed(vgg_mat, tmp_path_factory):
     )
     client = NotebookClient(
         nb,
-        timeout=300,
+        timeout=HANG_SECONDS,
         kernel_name="python3",
         allow_errors=True,
         resources={"metadata": {"path": str(NOTEBOOK.parent)}},
@@ -188,6 +189,7 @@ def test_student_notebook_blanks_exactly_the_originals_exercises():
     assert "optimizer.minimize(J)" in _cell(student, "optimizer.minimize(J)").source
 
 
+@pytest.mark.slow
 def test_notebook_runs_without_error(executed):
     nb, _ = executed
     errors = [
@@ -200,6 +202,7 @@ def test_notebook_runs_without_error(executed):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_no_tensorflow_startup_lines_in_the_outputs(executed):
     nb, _ = executed
     streams = [
@@ -210,6 +213,7 @@ def test_no_tensorflow_startup_lines_in_the_outputs(executed):
     assert not STARTUP_NOISE.search(text) and "is deprecated" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "prefix, expected, tol",
     [
@@ -224,6 +228,7 @@ def test_test_cells_print_published_values(executed, prefix, expected, tol):
     assert value == pytest.approx(expected, abs=tol)
 
 
+@pytest.mark.slow
 def test_gram_cell_prints_published_matrix(executed):
     text = _cell_printing(executed[0], "GA = ")
     expected = [
@@ -234,6 +239,7 @@ def test_gram_cell_prints_published_matrix(executed):
     np.testing.assert_allclose(np.reshape(_numbers(text), (3, 3)), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_model_nn_reports_and_saves_as_the_original(executed):
     nb, out = executed
     report = _cell_printing(nb, "Iteration 0 :")
@@ -246,6 +252,7 @@ def test_model_nn_reports_and_saves_as_the_original(executed):
     assert iio.imread(out / "generated_image.jpg").shape == (SMALL_HEIGHT, SMALL_WIDTH, 3)
 
 
+@pytest.mark.slow
 def test_final_cell_shows_the_picture_this_run_wrote(executed):
     nb, _ = executed
     final = _cell(nb, "written_by_this_run")
@@ -273,6 +280,7 @@ def test_final_cell_shows_no_stale_picture(tmp_path, capsys):
         assert shown == [] and "No picture yet" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_self_checks_pass(executed):
     nb, _ = executed
     lines = [
@@ -287,6 +295,7 @@ def test_self_checks_pass(executed):
         assert expected in line, line
 
 
+@pytest.mark.slow
 def test_notebook_functions_agree_with_package(executed):
     text = _cell_printing(executed[0], COMPARE_MARK)
     worst = json.loads(text.split(COMPARE_MARK, 1)[1])
@@ -310,6 +319,7 @@ def test_figures_the_notebook_shows_exist():
     assert [p for p in paths if not (NOTEBOOK.parent / p).is_file()] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [NOTEBOOK, STUDENT], ids=["solved", "student"])
 def test_every_code_cell_is_valid_python(path):
     nb = nbformat.read(path, as_version=4)

@@ -19,6 +19,9 @@ import tensorflow as tf
 
 from nst_utils.config import PROJECT_ROOT
 from nst_utils.images import load_image
+from limits import HANG_SECONDS
+
+pytestmark = pytest.mark.slow  # every test here starts processes or paints
 
 PORT = Path(__file__).resolve().parent / "original_port.py"
 WIDTH, HEIGHT = 32, 24
@@ -55,7 +58,7 @@ def port_run(vgg_mat, tmp_path_factory):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout, project

@@ -24,6 +24,9 @@ def test_ci_runs_the_readmes_test_command():
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert f"TEST_COMMAND='{quick_start_commands()[1]}'" in ci
     assert 'bash -c "$TEST_COMMAND"' in ci
+    # ruff's lint and format check (configured in pyproject.toml) come first.
+    assert "ruff check . && .venv/bin/ruff format --check ." in ci
+    assert ci.index('bash -c "$LINT_COMMAND"') < ci.index('bash -c "$TEST_COMMAND"')
 
 
 def test_layout_of_the_design():

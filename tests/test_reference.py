@@ -10,6 +10,7 @@ import pytest
 from nst_utils import reference
 from nst_utils.cli import main
 from nst_utils.config import PROJECT_ROOT
+from limits import HANG_SECONDS
 
 # The gram matrix of the original test input A (3, 2), as TF1 printed it.
 ORIGINAL_GRAM = [
@@ -80,13 +81,14 @@ def test_reference_command_prints_one_json_object(capsys):
     check_published(values)
 
 
+@pytest.mark.slow
 def test_python_dash_m_reference_runs_in_a_fresh_process():
     done = subprocess.run(
         [sys.executable, "-m", "nst_utils", "reference"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_SECONDS,
     )
     assert done.returncode == 0, done.stderr
     check_published(json.loads(done.stdout))

@@ -33,6 +33,7 @@ def one_error_line(capsys) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_each_run_gets_its_own_folder_and_latest_points_to_the_newest(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -51,6 +52,7 @@ def test_each_run_gets_its_own_folder_and_latest_points_to_the_newest(
     assert f"run folder {folders[0]}" in printed and f"run folder {folders[1]}" in printed
 
 
+@pytest.mark.slow
 def test_a_non_empty_output_is_refused_unless_overwrite(vgg_mat, tmp_path, capsys):
     out = tmp_path / "out"
     assert (
@@ -87,6 +89,7 @@ def test_a_non_empty_output_is_refused_unless_overwrite(vgg_mat, tmp_path, capsy
     assert (out / "notes.txt").read_text() == "mine" and record(out)["seed"] == 2
 
 
+@pytest.mark.slow
 def test_resume_continues_to_the_same_result_bit_for_bit(vgg_mat, tmp_path, capsys):
     whole, part = tmp_path / "whole", tmp_path / "part"
     common = ("--seed", "7", "--save-every", "2", "--log-every", "0")
@@ -105,6 +108,7 @@ def test_resume_continues_to_the_same_result_bit_for_bit(vgg_mat, tmp_path, caps
     assert len(done["resumed"]) == 1
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_settings_and_a_finished_run(vgg_mat, tmp_path, capsys):
     out = tmp_path / "out"
     assert generate(vgg_mat, "--output", str(out), "--iterations", "1", "--seed", "3") == 0
@@ -122,6 +126,7 @@ def test_resume_refuses_changed_settings_and_a_finished_run(vgg_mat, tmp_path, c
     assert "holds no saved state" in line and "start the run again" in line
 
 
+@pytest.mark.slow
 def test_a_full_disk_says_so_and_how_much_the_run_needs(vgg_mat, tmp_path, monkeypatch, capsys):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -135,6 +140,7 @@ def test_a_full_disk_says_so_and_how_much_the_run_needs(vgg_mat, tmp_path, monke
     assert not [p for p in out.iterdir() if "partial" in p.name]
 
 
+@pytest.mark.slow
 def test_too_little_free_space_is_refused_before_the_run(vgg_mat, tmp_path, monkeypatch, capsys):
     usage = run_record.shutil.disk_usage(tmp_path)
     monkeypatch.setattr(run_record.shutil, "disk_usage", lambda path: usage._replace(free=1000))
@@ -158,6 +164,7 @@ def test_the_bytes_a_run_needs_grow_with_its_size_and_snapshots():
     assert fewer < big
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options, says",
     [
@@ -178,6 +185,7 @@ def test_a_cost_overflowing_float32_names_the_weights_not_the_learning_rate(
     assert record(out)["stopped"] == "non-finite" and record(out)["iterations_completed"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "key, value",
     [
@@ -207,6 +215,7 @@ def test_resume_of_a_run_json_with_damaged_settings_is_one_line(
     assert "holds no readable run.json" in one_error_line(capsys)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["weights", "resumed", "wall_time_seconds"])
 def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_resumes(
     key, vgg_mat, tmp_path
@@ -220,6 +229,7 @@ def test_resume_of_a_run_json_with_a_damaged_field_outside_its_settings_still_re
     assert isinstance(done["wall_time_seconds"], float) and len(done["resumed"]) == 1
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resumes(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -251,6 +261,7 @@ def test_a_disk_that_fills_mid_run_leaves_a_record_of_the_saved_state_that_resum
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_overwrite_keeps_the_pictures_of_a_folder_that_holds_no_run(vgg_mat, tmp_path, capsys):
     out = tmp_path / "photos"
     out.mkdir()
@@ -266,6 +277,7 @@ def test_overwrite_keeps_the_pictures_of_a_folder_that_holds_no_run(vgg_mat, tmp
     assert (out / "notes.txt").read_text() == "mine" and record(out)["iterations_completed"] == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_inside_a_librarys_import_at_start_up_ends_before_the_run_folder(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -289,6 +301,7 @@ def test_ctrl_c_inside_a_librarys_import_at_start_up_ends_before_the_run_folder(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -305,6 +318,7 @@ def test_ctrl_c_inside_any_import_at_start_up_is_not_a_missing_requirement(
     assert capsys.readouterr().err.strip() == "interrupted"
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_state(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -334,6 +348,7 @@ def test_a_second_ctrl_c_while_the_record_is_drawn_brings_run_json_to_the_saved_
     assert "the painting is done" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_ctrl_c_after_the_last_iteration_ends_the_finished_run_as_done(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -373,6 +388,7 @@ def test_the_advice_for_a_non_finite_resumed_run_points_to_a_new_run():
     assert advice.endswith("--tv-weight in a new run (--resume keeps the run's settings)")
 
 
+@pytest.mark.slow
 def test_a_ctrl_c_while_the_run_folder_is_made_ends_as_a_stopped_run(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -397,6 +413,7 @@ def test_a_ctrl_c_while_the_run_folder_is_made_ends_as_a_stopped_run(
     assert f"--resume {out}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -417,6 +434,7 @@ def test_a_run_goes_on_unguarded_where_the_file_system_has_no_flock(
     assert record(out)["iterations_completed"] == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "resuming, second_in",
     [

@@ -31,6 +31,7 @@ def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
             assert min(split) >= (1 if total >= count else 0), (total, count, split)
 
 
+@pytest.mark.slow
 def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
@@ -89,6 +90,7 @@ def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
         scales.pick_cell(3000, 2250, memory.BASE_MB / 2, 96)
 
 
+@pytest.mark.slow
 def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng):
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
@@ -124,6 +126,7 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     np.testing.assert_allclose(painted, expected, atol=1e-2)
 
 
+@pytest.mark.slow
 def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_mat, rng):
     weights = load_weights(vgg_mat)
     y, x = np.mgrid[0:128, 0:160]
@@ -180,6 +183,7 @@ def _generate(vgg_mat, out, *options):
     )
 
 
+@pytest.mark.slow
 def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, capsys):
     import json
 
@@ -213,6 +217,7 @@ def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, 
     assert fine[-1] < fine[0]
 
 
+@pytest.mark.slow
 def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_scale(
     vgg_mat, tmp_path, capsys
 ):
@@ -254,6 +259,7 @@ def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_sca
     assert position.iterations == [3, 3] and (position.scale, position.step) == (1, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options, says",
     [
@@ -276,6 +282,7 @@ def test_big_print_options_that_cannot_work_get_one_line(vgg_mat, tmp_path, caps
     assert says in err[-1] and len([line for line in err if line.startswith("error")]) <= 1
 
 
+@pytest.mark.slow
 def test_a_run_that_cannot_fit_is_refused_before_painting(vgg_mat, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NST_MEMORY_LIMIT_MB", "600")  # less than TensorFlow itself takes
     code = _generate(vgg_mat, tmp_path / "lbfgs", "--width", "64", "--optimizer", "lbfgs")
@@ -307,6 +314,7 @@ def test_a_print_too_big_even_for_tiles_is_told_the_largest_size_that_fits(monke
         scales.pick_cell(width * 11 // 10, height * 11 // 10, 4096.0, 90)
 
 
+@pytest.mark.slow
 def test_a_big_prints_snapshot_n_is_the_image_before_step_n(vgg_mat, tmp_path, capsys):
     # As the README says: 0.png is the starting image (here the content, --init content), at
     # the coarse scale's size upsampled to the painting's; the costs of iteration 0 are its own.

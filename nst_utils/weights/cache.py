@@ -31,12 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import filelock
 import numpy as np
 import xxhash
 
 from ..architecture import CONV_LAYERS
 from ..config import user_cache_dir
-from ..files import lock_exclusively
 from .mat import VGGWeights
 
 log = logging.getLogger(__name__)
@@ -164,17 +164,25 @@ def _remove_abandoned_temps(cache_path: Path) -> None:
         try:
             if now - temp.stat().st_mtime < ABANDONED_TEMP_SECONDS:
                 continue
-            fd = os.open(temp, os.O_RDONLY)
         except OSError:
             continue
+        probe = _build_lock(temp, timeout=0)
         try:
-            # None (a file system without flock) cannot tell a live build: left alone.
-            if lock_exclusively(fd, blocking=False):
-                temp.unlink(missing_ok=True)
+            probe.acquire()
+        except (filelock.Timeout, OSError, NotImplementedError):
+            continue  # a live build holds it, or a file system without flock cannot tell
+        try:
+            temp.unlink(missing_ok=True)
         except OSError:
             pass
         finally:
-            os.close(fd)
+            probe.release()
+
+
+def _build_lock(temp, timeout: float = -1) -> filelock.FileLock:
+    """The flock a build holds on its temporary file while writing it (filelock, on the file
+    itself: no other file to clean up)."""
+    return filelock.FileLock(temp, timeout=timeout, thread_local=False, fallback_to_soft=False)
 
 
 def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
@@ -192,9 +200,12 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_temps(cache_path)
     fd, temp = tempfile.mkstemp(dir=cache_path.parent, prefix=f".{cache_path.name}.", suffix=".tmp")
+    held = _build_lock(temp)
     try:
-        # Held while writing: _remove_abandoned_temps leaves a locked file alone.
-        lock_exclusively(fd, blocking=True)
+        try:  # held while writing: _remove_abandoned_temps leaves a locked file alone
+            held.acquire()
+        except (OSError, NotImplementedError):  # a file system without flock: unguarded
+            pass
         with os.fdopen(fd, "wb") as handle:
             handle.write(prefix)
             for _, kernel, bias in _layer_bytes(weights):
@@ -204,6 +215,8 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    finally:
+        held.release()
     return cache_path
 
 

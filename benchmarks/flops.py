@@ -10,8 +10,8 @@ so no weight gradients). Pools, ReLUs, bias adds, Gram matrices and Adam are lef
 
 from __future__ import annotations
 
-from .architecture import CONV_LAYERS, LAYER_NAMES, MODEL_KEYS, activation_shape
-from .errors import ConfigError
+from nst_utils.architecture import CONV_LAYERS, LAYER_NAMES, MODEL_KEYS, activation_shape
+from nst_utils.errors import ConfigError
 
 #: Multiply-adds per output value of a 3x3 kernel, per input channel.
 KERNEL_TAPS = 9
