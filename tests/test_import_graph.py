@@ -104,7 +104,7 @@ LAYERS = {
     "costs": ("costs", "reference"),
     "painting core": (
         "training", "lbfgs", "progress", "transfer", "tiles", "scales", "stylize",
-        "run_record", "loop_check",
+        "run_record", "state", "loop_check",
     ),
     "grading": ("grading",),
     "commands": ("commands", "cli", "__main__"),
