@@ -1,12 +1,13 @@
 """The grader's side of the sandbox: one box per submission, its tasks, its questions, its clock.
 
 Each submission's functions run in one box (box/worker.py): isolated by the kernel through
-isolate.py (new PID, mount, network, IPC and user namespaces, a private read-only root that
-holds only Python, its libraries and the box's own code, a private /tmp, no capabilities, its
-own user id when the grader runs as root), or, only when asked, as a plain child process. The
-wall clock is enforced from here: past it, the box's launcher is killed, and the kernel kills
-the box's init and every process it started. A box that dies takes only its own submission's
-remaining functions with it, which a fresh box then grades.
+bubblewrap (isolate.py: new PID, mount, network, IPC and user namespaces, a private read-only
+root that holds only Python, its libraries and the box's own code, a private /tmp, no
+capabilities, its own user id when the grader runs as root), or, only when asked, as a plain
+child process. The wall clock is enforced from here: past it, the box's launcher kills the box's
+init, and the kernel every process it started; so it does when the grader itself dies, however
+killed. A box that dies takes only its own submission's remaining functions with it, which a
+fresh box then grades.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import time
 from pathlib import Path
 
 from ...errors import NSTError
+from . import isolate
 from .box import protocol
 from .box.worker import MAX_ORACLE_CALLS
 
 BOX_DIR = Path(__file__).resolve().parent / "box"
-ISOLATE = Path(__file__).resolve().parent / "isolate.py"
 #: Seconds allowed for a box to start (it imports TensorFlow) on a busy machine.
 STARTUP_SECONDS = 180
 #: Seconds a box gets beyond a task's own time limit to report it.
@@ -80,8 +81,37 @@ def _under(path: str, folders) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
+def _is_checkout(folder: Path) -> bool:
+    return any((folder / mark).exists() for mark in (".git", "pyproject.toml", "setup.py", "tests"))
+
+
+def answer_homes() -> set:
+    """Every folder that holds the answers: each copy of nst_utils the grader's Python can find
+    (the one running, one per entry of its path, those in an environment's src/, where
+    `pip install -e git+...` keeps its checkouts) and the checkout around each, with its tests,
+    notebooks and history. Paths as written and resolved: a box sees both."""
+    import site
+
+    import nst_utils
+
+    entries = list(sys.path) + site.getsitepackages()
+    packages = {Path(nst_utils.__file__).parent}
+    packages |= {Path(e) / "nst_utils" for e in entries if e and (Path(e) / "nst_utils").is_dir()}
+    for prefix in {sys.prefix, sys.base_prefix}:
+        src = Path(prefix) / "src"
+        if src.is_dir():
+            packages |= {c / "nst_utils" for c in src.iterdir() if (c / "nst_utils").is_dir()}
+    homes = set()
+    for package in packages:
+        for path in (package, package.resolve()):
+            homes.add(str(path))
+            if _is_checkout(path.parent) and path.parent.name != "site-packages":
+                homes.add(str(path.parent))
+    return homes
+
+
 def _binds() -> list:
-    """[source, target, kind]: what the box sees, all read-only; then masks over solutions."""
+    """[source, target, kind]: what the box sees, all read-only; then masks over the answers."""
     import numpy
     import tensorflow
 
@@ -103,11 +133,15 @@ def _binds() -> list:
     binds += [[f, f, "file"] for f in ("/etc/ld.so.cache",) if os.path.isfile(f)]
     binds += [[d, d, "dev"] for d in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")]
     binds.append([str(BOX_DIR), f"{INSIDE_BOX}/box", "dir"])
-    package = str(Path(__file__).resolve().parents[2])  # nst_utils, with the reference in it
-    for hidden in (package, str(Path(package).parent / "notebooks")):
-        if _under(hidden, dirs):
-            binds.append([hidden, hidden, "mask"])
-    return binds
+    masks = []  # the outermost only (a mask's empty folder holds no place for another); not
+    for home in sorted(answer_homes(), key=len):  # one that holds a bound folder (Python's)
+        if (
+            _under(home, dirs)
+            and not _under(home, masks)
+            and not any(_under(d, [home]) for d in dirs)
+        ):
+            masks.append(home)
+    return binds + [[m, m, "mask"] for m in masks]
 
 
 def _box_env() -> dict:
@@ -125,17 +159,22 @@ def _box_env() -> dict:
     }
 
 
-def _isolated_command(slot: int, cpu_seconds: int) -> list:
-    spec = {
+def _spec(slot: int, cpu_seconds: int, argv: list, tmp_mb: int = 64) -> dict:
+    return {
         "binds": _binds(),
-        "tmp_mb": 64,
+        "tmp_mb": tmp_mb,
         "uid": ROOT_UID_BASE + slot,
         "rlimits": {"nproc": 512, "nofile": 256, "core": 0, "fsize": 64 << 20, "cpu": cpu_seconds},
-        "argv": [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)],
+        "python": sys.executable,
+        "argv": argv,
         "env": _box_env(),
         "cwd": "/tmp",
     }
-    return [sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)]
+
+
+def _isolated_command(slot: int, cpu_seconds: int, lifeline: int) -> list:
+    argv = [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)]
+    return isolate.launcher(dict(_spec(slot, cpu_seconds, argv), lifeline=lifeline))
 
 
 def _plain_command(code_folder: str) -> list:
@@ -202,27 +241,15 @@ def isolation_problem() -> str | None:
     """Why kernel isolation cannot work here (one line), or None when it does."""
     if not sys.platform.startswith("linux"):
         return f"kernel namespaces are Linux only (this is {sys.platform})"
-    spec = {
-        "binds": _binds(),
-        "tmp_mb": 1,
-        "uid": ROOT_UID_BASE,
-        "rlimits": {},
-        "argv": [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
-        "env": {},
-        "cwd": "/",
-    }
+    argv = [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"]
     try:
-        done = subprocess.run(
-            [sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        command = isolate.launcher(_spec(0, 60, argv, tmp_mb=1))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"the namespace launcher did not run ({exc})"
+        return str(exc) if isinstance(exc, isolate.IsolationError) else f"bwrap did not run ({exc})"
     if done.returncode != 0 or done.stdout.strip() != "1":
         lines = (done.stderr or done.stdout).strip().splitlines()
-        return lines[-1] if lines else f"the namespace launcher failed (status {done.returncode})"
+        return lines[-1] if lines else f"the box's launcher failed (status {done.returncode})"
     return None
 
 
@@ -230,9 +257,19 @@ class _Box:
     """One running box and the line protocol with it."""
 
     def __init__(self, isolated: bool, slot: int, cpu_seconds: int):
-        self.code, self.uid, identity = None, None, {}
+        self.code, self.uid, self.lifeline, identity, keep = None, None, None, {}, ()
         if isolated:
-            command, env = _isolated_command(slot, cpu_seconds), None
+            # The launcher ends the box once this pipe's write end is closed: by stop(), or by
+            # the kernel when the grader dies, however it was killed.
+            alive, self.lifeline = os.pipe()
+            try:
+                command = _isolated_command(slot, cpu_seconds, alive)
+            except isolate.IsolationError as exc:
+                os.close(alive)
+                self._close_lifeline()
+                raise SandboxError(f"the grading sandbox did not start ({exc})") from None
+            keep = (alive,)
+            env = dict(os.environ, NST_GRADER=str(os.getpid()))  # tells whose launcher it is
         else:
             self.code = _plain_code()
             command = _plain_command(self.code)
@@ -250,13 +287,22 @@ class _Box:
                 stderr=subprocess.PIPE,
                 env=env,
                 start_new_session=True,
+                pass_fds=keep,
                 **identity,
             )
         except OSError as exc:
             self._remove_code()
             raise SandboxError(f"the grading sandbox did not start ({exc})") from None
+        finally:
+            for fd in keep:
+                os.close(fd)
         self.buffer, self.stderr_tail = b"", b""
         threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    def _close_lifeline(self):
+        if self.lifeline is not None:
+            os.close(self.lifeline)
+            self.lifeline = None
 
     def _remove_code(self):
         if self.code is not None:
@@ -296,8 +342,14 @@ class _Box:
             return None
 
     def stop(self):
-        """Kill the launcher (the kernel then ends the whole box), or the plain box's group and,
+        """Kill bwrap (the kernel then ends the whole box), or the plain box's group and,
         when it ran as an id of its own, every process of that id."""
+        if self.lifeline is not None:
+            self._close_lifeline()  # the launcher kills the box's PID 1, then exits
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
         try:
             os.killpg(self.proc.pid, 9)
         except OSError:
