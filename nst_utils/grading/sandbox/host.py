@@ -176,9 +176,10 @@ def _spec(slot: int, cpu_seconds: int, argv: list, tmp_mb: int = 64) -> dict:
     }
 
 
-def _isolated_command(slot: int, cpu_seconds: int, lifeline: int) -> list:
+def _isolated_command(slot: int, cpu_seconds: int, lifeline: int, report: int) -> list:
     argv = [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)]
-    return isolate.launcher(dict(_spec(slot, cpu_seconds, argv), lifeline=lifeline))
+    spec = dict(_spec(slot, cpu_seconds, argv), lifeline=lifeline, report=report)
+    return isolate.launcher(spec)
 
 
 def _plain_command(code_folder: str) -> list:
@@ -282,17 +283,21 @@ class _Box:
 
     def __init__(self, isolated: bool, slot: int, cpu_seconds: int):
         self.code, self.uid, self.lifeline, identity, keep = None, None, None, {}, ()
+        self.report, self.init = None, None
         if isolated:
             # The launcher ends the box once this pipe's write end is closed: by stop(), or by
-            # the kernel when the grader dies, however it was killed.
+            # the kernel when the grader dies, however it was killed. It reports the box's PID 1
+            # on the other pipe, so that the grader can end the box should the launcher die.
             alive, self.lifeline = os.pipe()
+            self.report, report = os.pipe()
+            keep = (alive, report)
             try:
-                command = _isolated_command(slot, cpu_seconds, alive)
+                command = _isolated_command(slot, cpu_seconds, alive, report)
             except isolate.IsolationError as exc:
-                os.close(alive)
+                for fd in keep:
+                    os.close(fd)
                 self._close_lifeline()
                 raise SandboxError(f"the grading sandbox did not start ({exc})") from None
-            keep = (alive,)
             env = dict(os.environ, NST_GRADER=str(os.getpid()))  # tells whose launcher it is
         else:
             self.code = _plain_code()
@@ -321,7 +326,26 @@ class _Box:
             for fd in keep:
                 os.close(fd)
         self.buffer, self.stderr_tail = b"", b""
+        # The launcher ends only after its box: once it is gone, so is the box (stop() sees to
+        # it even when the launcher was killed).
+        self.ended = os.pidfd_open(self.proc.pid) if isolated else None
         threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    def hold_init(self):
+        """Once the box is ready: a pidfd of its PID 1, read from the launcher's report."""
+        if self.report is None:
+            return
+        import select
+
+        try:
+            if select.select([self.report], [], [], 60)[0]:
+                pid = int(os.read(self.report, 64).decode().strip() or 0)
+                self.init = os.pidfd_open(pid) if pid > 1 else None
+        except (OSError, ValueError):
+            self.init = None
+        finally:
+            os.close(self.report)
+            self.report = None
 
     def _close_lifeline(self):
         if self.lifeline is not None:
@@ -351,9 +375,11 @@ class _Box:
         import select
 
         fd = self.proc.stdout.fileno()
+        watched = [fd] + ([self.ended] if self.ended is not None else [])
         while b"\n" not in self.buffer:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            ready = select.select(watched, [], [], max(remaining, 0))[0] if remaining > 0 else []
+            if not ready or fd not in ready:  # past the deadline, or the launcher is gone
                 return None
             chunk = os.read(fd, 65536)
             if not chunk or len(self.buffer) > MAX_LINE_BYTES:
@@ -368,6 +394,19 @@ class _Box:
     def stop(self):
         """Kill bwrap (the kernel then ends the whole box), or the plain box's group and,
         when it ran as an id of its own, every process of that id."""
+        if self.init is not None:  # the box's PID 1, and with it the whole box
+            try:
+                import signal
+
+                signal.pidfd_send_signal(self.init, signal.SIGKILL)
+            except OSError:
+                pass
+            os.close(self.init)
+            self.init = None
+        for name in ("report", "ended"):
+            if getattr(self, name) is not None:
+                os.close(getattr(self, name))
+                setattr(self, name, None)
         if self.lifeline is not None:
             self._close_lifeline()  # the launcher kills the box's PID 1, then exits
             try:
@@ -410,6 +449,7 @@ def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
     box = _Box(isolated, slot, cpu)
     try:
         ready = box.read(time.monotonic() + STARTUP_SECONDS)
+        box.hold_init()
         if not (isinstance(ready, dict) and ready.get("ready")):
             detail = box.stderr_tail.decode(errors="replace").strip().splitlines()
             raise SandboxError(

@@ -184,7 +184,8 @@ def _box_pid(fd) -> int | None:
 
 def run(spec) -> int:
     """Run spec's box under bwrap until it ends; end it first when the writer of the file
-    descriptor spec["lifeline"] is gone, or on SIGTERM."""
+    descriptor spec["lifeline"] is gone, or on SIGTERM. The box's PID 1 (as seen from outside)
+    is written to the file descriptor spec["report"], if given."""
     lifeline = spec.get("lifeline")
     box, stopping = None, []
 
@@ -200,6 +201,11 @@ def run(spec) -> int:
     pid = _box_pid(info_read)
     os.close(info_read)
     box = os.pidfd_open(pid) if pid else None
+    report = spec.get("report")
+    if report is not None:  # the caller's own way to end the box, should this launcher die
+        if pid:
+            os.write(int(report), f"{pid}\n".encode())
+        os.close(int(report))
     if stopping:  # SIGTERM came before the box could be named
         end_the_box()
     ended = os.pidfd_open(bwrap.pid)
