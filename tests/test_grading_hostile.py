@@ -7,7 +7,9 @@ graded after the attackers) and with --jobs 2 (victims graded beside them).
 """
 
 import os
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -22,7 +24,10 @@ from nst_utils.grading.sandbox import host
 
 from grading_helpers import packed, require_isolation, solved_notebook, with_bodies, write
 
-LIMITS = Limits(time=8.0, memory_mb=600, output_bytes=100_000, audit_hook=False)
+pytestmark = pytest.mark.slow
+
+#: The disk search walks everything a box sees: once per box, on a machine of any speed.
+SEARCHED = ("/work", "/root", "/home", "/srv", "/opt", "/tmp")
 GIVE_UP = "raise RuntimeError('the attack found nothing')"
 
 #: attack -> (function, body). @HOST@ is a folder of the grader's, @CANARY@ a file in it,
@@ -43,12 +48,13 @@ ATTACKS = {
     "search_the_disk": (
         "compute_content_cost",
         f"""
-        import os, time
-        start = time.time()
+        import os
+        global searched
+        if "searched" in globals():  # the first case searched everything there is
+            {GIVE_UP}
+        searched = True
         for top in ("/work", "/root", "/home", "/srv", "/opt", "/tmp", "/nstbox", "/proc/1/cwd", "@HOST@"):
             for folder, _, files in os.walk(top):
-                if time.time() - start > 3:
-                    files = []
                 for f in files:
                     if f == "costs.py" or f.endswith(".ipynb"):
                         env = {{}}
@@ -63,11 +69,10 @@ ATTACKS = {
     "kill_everyone": (
         "compute_content_cost",
         f"""
-        import os, signal, time, ctypes
+        import os, signal, ctypes
         libc = ctypes.CDLL(None)
         mine = {{int(t) for t in os.listdir("/proc/self/task")}}
-        end = time.time() + 3
-        while time.time() < end:
+        for _ in range(3):
             for target in (-1, 0):
                 try:
                     os.kill(target, signal.SIGKILL) if target else None
@@ -104,9 +109,16 @@ ATTACKS = {
         "gram_matrix",
         f"""
         import os, time, signal
+        me = os.getpid()
         if os.fork() == 0:
             os.setsid()
-            if os.fork() == 0:
+            if os.fork() == 0:  # outlive the function (whatever the machine's speed), then
+                while True:  # kill what runs next in the box
+                    try:
+                        os.kill(me, 0)
+                        time.sleep(0.01)
+                    except ProcessLookupError:
+                        break
                 end = time.time() + 120
                 while time.time() < end:
                     try:
@@ -116,7 +128,6 @@ ATTACKS = {
                     time.sleep(0.05)
                 os._exit(0)
             os._exit(0)
-        time.sleep(0.3)
         {GIVE_UP}
         """,
     ),
@@ -254,7 +265,19 @@ def _ours(pid: str) -> bool:
         return True  # unreadable: counted, to be safe
 
 
-def _box_processes(settle: float = 10.0) -> list:
+def _limits() -> Limits:
+    """Time enough for the slowest attack (the disk search) on this machine as it is now: ten
+    times what walking the folders a box sees takes here (measured), beyond a fixed base."""
+    seen = [s for s, _, kind in host._binds() if kind == "dir" and s.startswith(SEARCHED)]
+    started = time.monotonic()
+    for top in seen:
+        for _ in os.walk(top):
+            pass
+    walk = time.monotonic() - started
+    return Limits(time=20.0 + 10 * walk, memory_mb=600, output_bytes=100_000, audit_hook=False)
+
+
+def _box_processes(settle: float = 60.0) -> list:
     """Processes on this machine still running this grader's sandbox code, once the kernel has
     had up to `settle` seconds to end the last box's processes."""
     deadline = time.monotonic() + settle
@@ -314,7 +337,8 @@ def attacked(request, tmp_path_factory):
             write(solved, folder / "m_victim.ipynb")
     write(solved, folder / "z_victim.ipynb")
     tmp_before = set(os.listdir("/tmp"))
-    rows = {row.student: row for row in grade_paths([folder], LIMITS, jobs=jobs)}
+    limits = _limits()
+    rows = {row.student: row for row in grade_paths([folder], limits, jobs=jobs)}
     received = []
     try:
         received.append(udp.recv(100))
@@ -335,6 +359,7 @@ def attacked(request, tmp_path_factory):
         "received": received,
         "new_in_tmp": set(os.listdir("/tmp")) - tmp_before,
         "left_running": _box_processes(),
+        "limits": limits,
     }
 
 
@@ -347,6 +372,8 @@ def test_every_attack_scores_zero_for_what_it_attacked(attacked):
             grade = row.grades[name]
             assert grade.points == 0 and not grade.passed, f"{key}: {grade.line()}"
             assert grade.diagnosis not in ("sandbox", "crashed"), f"{key}: {grade.line()}"
+            # Each attack ends on its own: none may pass or fail on the machine's speed.
+            assert grade.diagnosis != "timeout", f"{key}: {grade.line()}"
         untouched = [g for n, g in row.grades.items() if n not in pack]
         assert all(g.passed for g in untouched), [g.line() for g in untouched]
 
@@ -457,3 +484,53 @@ def test_without_isolation_root_runs_no_submission_as_root(tmp_path):
     assert gram.points == 0
     assert _processes_of(host.ROOT_UID_BASE) == []
     assert not [p for p in Path(tempfile.gettempdir()).glob("nst-box-code-*")]
+
+
+def _processes_of_grader(grader: int) -> list:
+    """The box launchers of grader `grader` and every process in its boxes (all carry its
+    NST_GRADER mark in their environment)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if pid.isdigit() and f"NST_GRADER={grader}".encode() in environ:
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_no_box_outlives_a_killed_grade(tmp_path, how):
+    """`grade --jobs 2` killed while both boxes run a function (one that would sleep for ten
+    minutes): no process of either box is left."""
+    require_isolation()
+    sleeper = with_bodies(
+        solved_notebook(), {"compute_content_cost": "import time\ntime.sleep(600)"}
+    )
+    for name in ("a", "b"):
+        write(sleeper, tmp_path / f"{name}.ipynb")
+    log = (tmp_path / "grade.log").open("w")
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "nst_utils", "grade", str(tmp_path), "--jobs", "2"]
+        + ["--time-limit", "600", "--function", "compute_content_cost"],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # Each box: its launcher, bwrap, the box's PID 1 and the function's process.
+        deadline = time.monotonic() + 900
+        while len(_processes_of_grader(grader.pid)) < 8 and time.monotonic() < deadline:
+            assert grader.poll() is None, (tmp_path / "grade.log").read_text()
+            time.sleep(0.2)
+        assert len(_processes_of_grader(grader.pid)) >= 8
+        grader.send_signal(how)
+        grader.wait()
+        deadline = time.monotonic() + 60
+        while _processes_of_grader(grader.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_of_grader(grader.pid) == []
+    finally:
+        grader.kill()
+        grader.wait()

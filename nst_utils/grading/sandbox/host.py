@@ -1,12 +1,13 @@
 """The grader's side of the sandbox: one box per submission, its tasks, its questions, its clock.
 
 Each submission's functions run in one box (box/worker.py): isolated by the kernel through
-isolate.py (new PID, mount, network, IPC and user namespaces, a private read-only root that
-holds only Python, its libraries and the box's own code, a private /tmp, no capabilities, its
-own user id when the grader runs as root), or, only when asked, as a plain child process. The
-wall clock is enforced from here: past it, the box's launcher is killed, and the kernel kills
-the box's init and every process it started. A box that dies takes only its own submission's
-remaining functions with it, which a fresh box then grades.
+bubblewrap (isolate.py: new PID, mount, network, IPC and user namespaces, a private read-only
+root that holds only Python, its libraries and the box's own code, a private /tmp, no
+capabilities, its own user id when the grader runs as root), or, only when asked, as a plain
+child process. The wall clock is enforced from here: past it, the box's launcher kills the box's
+init, and the kernel every process it started; so it does when the grader itself dies, however
+killed. A box that dies takes only its own submission's remaining functions with it, which a
+fresh box then grades.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,19 +24,23 @@ import time
 from pathlib import Path
 
 from ...errors import NSTError
+from . import isolate
 from .box import protocol
 from .box.worker import MAX_ORACLE_CALLS
 
 BOX_DIR = Path(__file__).resolve().parent / "box"
-ISOLATE = Path(__file__).resolve().parent / "isolate.py"
-#: Seconds allowed for a box to start (it imports TensorFlow) on a busy machine.
-STARTUP_SECONDS = 180
+#: Seconds allowed for a box to start (it imports TensorFlow) on a busy machine; no submission
+#: code runs before the box says it is ready, so this only bounds a box that hangs.
+STARTUP_SECONDS = 600
 #: Seconds a box gets beyond a task's own time limit to report it.
 MARGIN_SECONDS = 20
 MAX_LINE_BYTES = 16_000_000
 #: Outer user ids of the boxes when the grader runs as root: one per worker slot.
 ROOT_UID_BASE = 300_000
 INSIDE_BOX = "/nstbox"
+#: Set to 1, the grader behaves as where the kernel denies namespaces (Docker's default
+#: profile, as at Gradescope): no kernel isolation, boxes run as plain processes.
+NO_NAMESPACES = "NST_SANDBOX_NO_NAMESPACES"
 _BOOT = "import sys; sys.path.insert(0, {path!r}); from box.worker import main; sys.exit(main())"
 
 
@@ -80,8 +86,37 @@ def _under(path: str, folders) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
+def _is_checkout(folder: Path) -> bool:
+    return any((folder / mark).exists() for mark in (".git", "pyproject.toml", "setup.py", "tests"))
+
+
+def answer_homes() -> set:
+    """Every folder that holds the answers: each copy of nst_utils the grader's Python can find
+    (the one running, one per entry of its path, those in an environment's src/, where
+    `pip install -e git+...` keeps its checkouts) and the checkout around each, with its tests,
+    notebooks and history. Paths as written and resolved: a box sees both."""
+    import site
+
+    import nst_utils
+
+    entries = list(sys.path) + site.getsitepackages()
+    packages = {Path(nst_utils.__file__).parent}
+    packages |= {Path(e) / "nst_utils" for e in entries if e and (Path(e) / "nst_utils").is_dir()}
+    for prefix in {sys.prefix, sys.base_prefix}:
+        src = Path(prefix) / "src"
+        if src.is_dir():
+            packages |= {c / "nst_utils" for c in src.iterdir() if (c / "nst_utils").is_dir()}
+    homes = set()
+    for package in packages:
+        for path in (package, package.resolve()):
+            homes.add(str(path))
+            if _is_checkout(path.parent) and path.parent.name != "site-packages":
+                homes.add(str(path.parent))
+    return homes
+
+
 def _binds() -> list:
-    """[source, target, kind]: what the box sees, all read-only; then masks over solutions."""
+    """[source, target, kind]: what the box sees, all read-only; then masks over the answers."""
     import numpy
     import tensorflow
 
@@ -103,11 +138,15 @@ def _binds() -> list:
     binds += [[f, f, "file"] for f in ("/etc/ld.so.cache",) if os.path.isfile(f)]
     binds += [[d, d, "dev"] for d in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")]
     binds.append([str(BOX_DIR), f"{INSIDE_BOX}/box", "dir"])
-    package = str(Path(__file__).resolve().parents[2])  # nst_utils, with the reference in it
-    for hidden in (package, str(Path(package).parent / "notebooks")):
-        if _under(hidden, dirs):
-            binds.append([hidden, hidden, "mask"])
-    return binds
+    masks = []  # the outermost only (a mask's empty folder holds no place for another); not
+    for home in sorted(answer_homes(), key=len):  # one that holds a bound folder (Python's)
+        if (
+            _under(home, dirs)
+            and not _under(home, masks)
+            and not any(_under(d, [home]) for d in dirs)
+        ):
+            masks.append(home)
+    return binds + [[m, m, "mask"] for m in masks]
 
 
 def _box_env() -> dict:
@@ -125,17 +164,23 @@ def _box_env() -> dict:
     }
 
 
-def _isolated_command(slot: int, cpu_seconds: int) -> list:
-    spec = {
+def _spec(slot: int, cpu_seconds: int, argv: list, tmp_mb: int = 64) -> dict:
+    return {
         "binds": _binds(),
-        "tmp_mb": 64,
+        "tmp_mb": tmp_mb,
         "uid": ROOT_UID_BASE + slot,
         "rlimits": {"nproc": 512, "nofile": 256, "core": 0, "fsize": 64 << 20, "cpu": cpu_seconds},
-        "argv": [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)],
+        "python": sys.executable,
+        "argv": argv,
         "env": _box_env(),
         "cwd": "/tmp",
     }
-    return [sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)]
+
+
+def _isolated_command(slot: int, cpu_seconds: int, lifeline: int, report: int) -> list:
+    argv = [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)]
+    spec = dict(_spec(slot, cpu_seconds, argv), lifeline=lifeline, report=report)
+    return isolate.launcher(spec)
 
 
 def _plain_command(code_folder: str) -> list:
@@ -157,6 +202,24 @@ def _plain_code() -> str:
         for name in files:
             os.chmod(os.path.join(parent, name), 0o644)
     return folder
+
+
+def close_to_boxes(folder) -> None:
+    """Make `folder` (the Gradescope autograder's, with the source, the hidden seed and the
+    results) root's alone: a box without isolation, run by root, runs as a user id of its own,
+    which then can neither read nor write anything under it."""
+    os.chown(folder, 0, 0)
+    os.chmod(folder, 0o700)
+
+
+def plain_box_problem() -> str | None:
+    """Why a box without isolation would run with the grader's own rights (one line), or None
+    when, run by root, it runs as an unprivileged user id of its own."""
+    if os.geteuid() != 0:
+        return "the grader is not root: a box without isolation runs as the grader's own user"
+    if not _runs_as(ROOT_UID_BASE):
+        return f"an ordinary user cannot run {sys.executable} and import TensorFlow"
+    return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -200,29 +263,19 @@ def _end_user(uid: int) -> None:
 @functools.lru_cache(maxsize=None)
 def isolation_problem() -> str | None:
     """Why kernel isolation cannot work here (one line), or None when it does."""
+    if os.environ.get(NO_NAMESPACES) == "1":
+        return f"user namespaces are denied here ({NO_NAMESPACES}=1)"
     if not sys.platform.startswith("linux"):
         return f"kernel namespaces are Linux only (this is {sys.platform})"
-    spec = {
-        "binds": _binds(),
-        "tmp_mb": 1,
-        "uid": ROOT_UID_BASE,
-        "rlimits": {},
-        "argv": [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"],
-        "env": {},
-        "cwd": "/",
-    }
+    argv = [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"]
     try:
-        done = subprocess.run(
-            [sys.executable, "-I", "-S", str(ISOLATE), json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        command = isolate.launcher(_spec(0, 60, argv, tmp_mb=1))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"the namespace launcher did not run ({exc})"
+        return str(exc) if isinstance(exc, isolate.IsolationError) else f"bwrap did not run ({exc})"
     if done.returncode != 0 or done.stdout.strip() != "1":
         lines = (done.stderr or done.stdout).strip().splitlines()
-        return lines[-1] if lines else f"the namespace launcher failed (status {done.returncode})"
+        return lines[-1] if lines else f"the box's launcher failed (status {done.returncode})"
     return None
 
 
@@ -253,9 +306,23 @@ class _Box:
     def __init__(self, isolated: bool, slot: int, cpu_seconds: int):
         if _STOPPING.is_set():
             raise SandboxError("grading was stopped")
-        self.code, self.uid, identity = None, None, {}
+        self.code, self.uid, self.lifeline, identity, keep = None, None, None, {}, ()
+        self.report, self.init, self.init_lock = None, None, threading.Lock()
         if isolated:
-            command, env = _isolated_command(slot, cpu_seconds), None
+            # The launcher ends the box once this pipe's write end is closed: by stop(), or by
+            # the kernel when the grader dies, however it was killed. It reports the box's PID 1
+            # on the other pipe, so that the grader can end the box should the launcher die.
+            alive, self.lifeline = os.pipe()
+            self.report, report = os.pipe()
+            keep = (alive, report)
+            try:
+                command = _isolated_command(slot, cpu_seconds, alive, report)
+            except isolate.IsolationError as exc:
+                for fd in keep:
+                    os.close(fd)
+                self._close_lifeline()
+                raise SandboxError(f"the grading sandbox did not start ({exc})") from None
+            env = dict(os.environ, NST_GRADER=str(os.getpid()))  # tells whose launcher it is
         else:
             self.code = _plain_code()
             command = _plain_command(self.code)
@@ -273,17 +340,45 @@ class _Box:
                 stderr=subprocess.PIPE,
                 env=env,
                 start_new_session=True,
+                pass_fds=keep,
                 **identity,
             )
         except OSError as exc:
             self._remove_code()
             raise SandboxError(f"the grading sandbox did not start ({exc})") from None
+        finally:
+            for fd in keep:
+                os.close(fd)
         self.buffer, self.stderr_tail = b"", b""
+        # The launcher ends only after its box: once it is gone, so is the box (stop() sees to
+        # it even when the launcher was killed).
+        self.ended = os.pidfd_open(self.proc.pid) if isolated else None
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         with _LIVE_LOCK:
             _LIVE_BOXES.add(self)
         if _STOPPING.is_set():  # stop_all() ran while this box started
             self.kill()
+
+    def hold_init(self):
+        """Once the box is ready: a pidfd of its PID 1, read from the launcher's report."""
+        if self.report is None:
+            return
+        import select
+
+        try:
+            if select.select([self.report], [], [], 60)[0]:
+                pid = int(os.read(self.report, 64).decode().strip() or 0)
+                self.init = os.pidfd_open(pid) if pid > 1 else None
+        except (OSError, ValueError):
+            self.init = None
+        finally:
+            os.close(self.report)
+            self.report = None
+
+    def _close_lifeline(self):
+        if self.lifeline is not None:
+            os.close(self.lifeline)
+            self.lifeline = None
 
     def _remove_code(self):
         if self.code is not None:
@@ -308,9 +403,11 @@ class _Box:
         import select
 
         fd = self.proc.stdout.fileno()
+        watched = [fd] + ([self.ended] if self.ended is not None else [])
         while b"\n" not in self.buffer:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            ready = select.select(watched, [], [], max(remaining, 0))[0] if remaining > 0 else []
+            if not ready or fd not in ready:  # past the deadline, or the launcher is gone
                 return None
             chunk = os.read(fd, 65536)
             if not chunk or len(self.buffer) > MAX_LINE_BYTES:
@@ -323,16 +420,44 @@ class _Box:
             return None
 
     def kill(self):
-        """Kill the launcher (the kernel then ends the whole box), or the plain box's group."""
+        """End the box at once, from any thread: its PID 1 (and with it the whole box) through
+        the pidfd, then the launcher (which ends a box still starting), or the plain box's group."""
+        with self.init_lock:
+            if self.init is not None:
+                try:
+                    signal.pidfd_send_signal(self.init, signal.SIGKILL)
+                except OSError:
+                    pass
         try:
-            os.killpg(self.proc.pid, 9)
+            if self.lifeline is not None:
+                os.kill(self.proc.pid, signal.SIGTERM)  # the launcher ends its box, then exits
+            else:
+                os.killpg(self.proc.pid, 9)
         except OSError:
             pass
 
     def stop(self):
-        """Kill the box (see kill) and, when a plain box ran as an id of its own, every process
-        of that id; then release what it held."""
+        """End the box (see kill), wait for its launcher and, when a plain box ran as an id of
+        its own, end every process of that id; then release what it held."""
         self.kill()
+        with self.init_lock:
+            if self.init is not None:
+                os.close(self.init)
+                self.init = None
+        for name in ("report", "ended"):
+            if getattr(self, name) is not None:
+                os.close(getattr(self, name))
+                setattr(self, name, None)
+        if self.lifeline is not None:
+            self._close_lifeline()  # the launcher kills the box's PID 1, then exits
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
         with _LIVE_LOCK:
             _LIVE_BOXES.discard(self)
         if self.uid is not None:
@@ -367,6 +492,7 @@ def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
     box = _Box(isolated, slot, cpu)
     try:
         ready = box.read(time.monotonic() + STARTUP_SECONDS)
+        box.hold_init()
         if not (isinstance(ready, dict) and ready.get("ready")):
             detail = box.stderr_tail.decode(errors="replace").strip().splitlines()
             raise SandboxError(
