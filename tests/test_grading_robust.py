@@ -269,6 +269,7 @@ def _notebook(*sources):
     return {"cells": [{"cell_type": "code", "source": s} for s in sources]}
 
 
+GRADED_NAMES = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
 GRAM_CELL = "# GRADED FUNCTION: gram_matrix\n\ndef gram_matrix(A):\n    return A\n"
 
 
@@ -276,13 +277,16 @@ def test_the_graded_cell_is_found_under_magics_and_comments_and_by_its_definitio
     found = extract.graded_sources(
         _notebook(
             "%%time\n" + GRAM_CELL,
-            "# second try\n\n#GRADED FUNCTION:  total_cost\n# weights\n"
+            "# second try\n\n#GRADED FUNCTION:  total_cost (done)\n# weights\n"
             "def total_cost(J_content, J_style, alpha=10, beta=40):\n    return 0\n",
             "def compute_content_cost(a_C, a_G):\n    return 1\n",
+            "# GRADED FUNCTION: compute_layer_style_cost (my version)\ndef style(a_S, a_G):\n"
+            "    return 2\n",
             "%%writefile notes.py\ndef compute_layer_style_cost(a_S, a_G):\n    return 2\n",
         )
     )
-    assert sorted(found) == ["compute_content_cost", "gram_matrix", "total_cost"]
+    assert sorted(found) == sorted(GRADED_NAMES)
+    assert found["compute_layer_style_cost"].startswith("# GRADED FUNCTION")  # by its header
     assert found["gram_matrix"].startswith("# %%time\n# GRADED FUNCTION: gram_matrix")
     assert found["compute_content_cost"].startswith("def compute_content_cost")
 

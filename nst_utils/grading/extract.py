@@ -14,8 +14,9 @@ from pathlib import Path
 from ..errors import NSTError
 from .catalog import GRADED_HEADER
 
-#: A header line, however spaced: `# GRADED FUNCTION: name`, `#GRADED FUNCTION:name`.
-_HEADER = re.compile(r"^\s*#\s*" + re.escape(GRADED_HEADER.lstrip("#").strip()) + r"\s*(\w+)\s*$")
+#: A header line, however spaced and whatever follows the name: `# GRADED FUNCTION: name`,
+#: `#GRADED FUNCTION:name (done)`.
+_HEADER = re.compile(r"^\s*#\s*" + re.escape(GRADED_HEADER.lstrip("#").strip()) + r"\s*(\w+)\b")
 #: A function defined at the top of a cell, for cells Python cannot parse (a syntax error).
 _TOP_DEF = re.compile(r"^(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)
 #: Cell magics that run their cell as Python in the notebook's namespace; a cell under any
