@@ -283,6 +283,7 @@ def test_the_graded_cell_is_found_under_magics_and_comments_and_by_its_definitio
             "# GRADED FUNCTION: compute_layer_style_cost (my version)\ndef style(a_S, a_G):\n"
             "    return 2\n",
             "%%writefile notes.py\ndef compute_layer_style_cost(a_S, a_G):\n    return 2\n",
+            "%%timeit\ndef compute_layer_style_cost(a_S, a_G):\n    return 3\n",
         )
     )
     assert sorted(found) == sorted(GRADED_NAMES)

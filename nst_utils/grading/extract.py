@@ -20,8 +20,8 @@ _HEADER = re.compile(r"^\s*#\s*" + re.escape(GRADED_HEADER.lstrip("#").strip()) 
 #: A function defined at the top of a cell, for cells Python cannot parse (a syntax error).
 _TOP_DEF = re.compile(r"^(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)
 #: Cell magics that run their cell as Python in the notebook's namespace; a cell under any
-#: other (%%bash, %%writefile, %%html, ...) defines nothing.
-PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
+#: other defines nothing there (%%bash, %%writefile, %%html; %%timeit runs it in a function).
+PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun", "debug"})
 
 
 @dataclasses.dataclass

@@ -86,18 +86,19 @@ def _child(task, workdir, output_path, to_init, from_init, close_fds):
         name = task["name"]
         try:
             exec(compile(task["source"], f"<{name} cell>", "exec"), env)
-            fn = env.get(name)
-            if not callable(fn):
-                outcome["definition_error"] = {
-                    "type": "NotDefined",
-                    "message": f"the cell does not define {name}()",
-                }
-            else:
-                outcome["outputs"] = runner.run_cases(fn, protocol.loads(task["cases"]))
+            failure = None
         except BaseException as exc:  # noqa: BLE001 - the cell itself failed (SyntaxError, exit...)
-            outcome["definition_error"] = runner.error_info(exc)
+            failure = runner.error_info(exc)
             if isinstance(exc, SyntaxError):
-                outcome["definition_error"]["message"] = f"{exc.msg} (line {exc.lineno})"
+                failure["message"] = f"{exc.msg} (line {exc.lineno})"
+        fn = env.get(name)
+        if callable(fn):  # defined before the cell failed, if it did: the notebook has it too
+            outcome["outputs"] = runner.run_cases(fn, protocol.loads(task["cases"]))
+        else:
+            outcome["definition_error"] = failure or {
+                "type": "NotDefined",
+                "message": f"the cell does not define {name}()",
+            }
         _send(to_init, {"outcome": outcome})
     except BaseException:  # noqa: BLE001 - never fall back into the init's loop
         code = 70
