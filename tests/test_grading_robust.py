@@ -242,6 +242,18 @@ def test_a_shape_error_names_the_shapes_and_the_likely_cause():
     assert grade.diagnosis == "shape_error", grade.line()
     assert "MatMul" in grade.feedback and "input shapes [3,2], [3,2]" in grade.feedback
     assert "tf.matmul(A, A) needs a transpose" in grade.feedback
+    from nst_utils.grading.diagnose import error_grade
+
+    message = (
+        "Dimensions must be equal, but are 3 and 2 for '{{node sub}} = Sub[T=DT_FLOAT]"
+        "(MatMul, MatMul_1)' with input shapes: [3,3], [2,2]."
+    )
+    spec = BY_NAME["compute_layer_style_cost"].spec
+    grade = error_grade(spec, {"type": "ValueError", "message": message}, "random (1, 3, 5, 2)")
+    assert grade.diagnosis == "shape_error" and "input shapes [3,3], [2,2]" in grade.feedback
+    assert "operands of the same shape" in grade.feedback and "(on random (1, 3, 5, 2))" in (
+        grade.feedback
+    )
 
 
 def test_the_gram_stand_in_takes_float64_and_batches(monkeypatch):

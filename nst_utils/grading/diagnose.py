@@ -194,17 +194,18 @@ _SHAPE_HINTS = {
         "(m, n_H, n_W, n_C = a_G.get_shape().as_list()) and reshape to [n_H * n_W, n_C]"
     ),
     ("Transpose",): "tf.transpose(x, perm) needs one axis in perm per axis of x",
+    ("Sub", "Add", "AddV2", "Mul", "RealDiv", "SquaredDifference", "Maximum", "Minimum"): (
+        "element-wise operations need operands of the same shape: unroll and transpose both "
+        "activations (or both Gram matrices) the same way"
+    ),
 }
-_ELEMENTWISE_HINT = (
-    "element-wise operations need operands of the same shape: unroll and transpose both "
-    "activations (or both Gram matrices) the same way"
-)
+_ANY_SHAPE_HINT = "print each tensor's get_shape() to find the one that is not what you expect"
 
 
 def _shape_feedback(match, where: str) -> str:
     """One line naming the op, the shapes that do not fit and their likely cause."""
     op, shapes = match.group("op"), match.group("shapes").rstrip(".")
-    hint = next((h for ops, h in _SHAPE_HINTS.items() if op in ops), _ELEMENTWISE_HINT)
+    hint = next((h for ops, h in _SHAPE_HINTS.items() if op in ops), _ANY_SHAPE_HINT)
     return (
         f"shapes do not fit in {op} (node {match.group('node')}): input shapes {shapes}; "
         f"{match.group('what')}{where}; {hint}"
