@@ -186,8 +186,7 @@ _SHAPE_ERROR = re.compile(
 _SHAPE_HINTS = {
     ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"): (
         "in tf.matmul(X, Y) the columns of X must match the rows of Y: for the Gram matrix "
-        "A A^T of A (n_C, n_H*n_W), tf.matmul(A, A) needs a transpose, "
-        "tf.matmul(A, tf.transpose(A)) (or transpose_b=True)"
+        "A A^T of A (n_C, n_H*n_W), tf.matmul(A, A) needs a transpose, on its second factor"
     ),
     ("Reshape",): (
         "a reshape must keep the number of values: take n_H, n_W, n_C from a_G "
