@@ -311,6 +311,8 @@ def test_the_last_cell_that_defines_a_function_is_graded_as_the_notebook_runs():
     assert found["gram_matrix"].startswith("# mine")
     broken = extract.graded_sources(_notebook(GRAM_CELL, "def gram_matrix(A)\n    return A\n"))
     assert broken["gram_matrix"].startswith("def gram_matrix(A)\n")  # its syntax error is graded
+    huge = extract.graded_sources(_notebook("x = 1\n" + GRAM_CELL + "#" * 2_000_000))
+    assert list(huge) == ["gram_matrix"]  # found by its text, without a syntax tree of 2 MB
 
 
 def test_code_outside_the_markers_is_run_not_called_a_blank():

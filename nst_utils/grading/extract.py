@@ -34,6 +34,8 @@ class Submission:
     error: str | None = None
 
 
+#: Cells longer than this (characters) are searched for definitions by their text alone.
+MAX_PARSED_CELL = 1_000_000
 #: Larger files are reported, not read. Only a notebook's code is graded, so its outputs may
 #: weigh what they like up to this size (a plot or a long log).
 MAX_NOTEBOOK_BYTES = 100_000_000
@@ -83,6 +85,8 @@ def _header_name(source: str):
 def defined_functions(source: str) -> list:
     """Names of the functions a cell defines at its top level, in order (by the text, when
     the cell has a syntax error: the grader then reports the error)."""
+    if len(source) > MAX_PARSED_CELL:  # a syntax tree takes many times the text's memory
+        return _TOP_DEF.findall(source)
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
