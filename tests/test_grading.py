@@ -123,7 +123,8 @@ MISTAKES = {
         "compute_layer_style_cost",
         f"""
         {UNROLLED_GRAMS}
-        J_style_layer = tf.reduce_sum(tf.sqrt(tf.square(GS - GG))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+        J_style_layer = tf.reduce_sum(tf.sqrt(tf.square(GS - GG))) / (
+            4 * n_C ** 2 * (n_H * n_W) ** 2)
         """,
         "square_root",
     ),
@@ -185,6 +186,12 @@ MISBEHAVING = {
     ),
     "sys_exit": ("compute_content_cost", "import sys\nsys.exit(0)", "exit"),
     "os_exit": ("gram_matrix", "import os\nos._exit(3)", "exit"),
+    "writes_to_the_protocol": (
+        "compute_layer_style_cost",
+        "import os\nfor fd in range(3, 64):\n    try:\n"
+        "        os.write(fd, b'not the protocol\\n')\n    except OSError:\n        pass",
+        "protocol",
+    ),
     "writes_files": (
         "total_cost",
         "open('/tmp/stolen.txt', 'w').write('x')\nJ = alpha * J_content + beta * J_style",
@@ -334,6 +341,8 @@ def test_misbehaviour_feedback_says_what_happened(graded):
     assert "sys.exit" in feedback["sys_exit"] and "exit status 3" in feedback["os_exit"]
     assert "write files (/tmp/stolen.txt)" in feedback["writes_files"]
     assert "raises ValueError: boom" in feedback["raises"]
+    protocol = feedback["writes_to_the_protocol"]
+    assert "wrote to the grader's channel" in protocol and "sys.exit" not in protocol
 
 
 @pytest.mark.slow
@@ -400,11 +409,10 @@ def test_self_check_says_when_the_reference_dependency_was_used():
     for name in ("gram_matrix", "compute_layer_style_cost"):
         exec(cell_source(notebook, name), env)
     line = check_line(env["compute_layer_style_cost"])
-    assert line.startswith(
-        "compute_layer_style_cost: passes with the reference gram_matrix; "
+    assert line.startswith(  # as the grader's row says it
+        "compute_layer_style_cost: PASS 25/25 - passes with the reference gram_matrix; "
         "your gram_matrix fails: computes A^T A"
     )
-    assert "PASS" not in line
 
 
 def test_self_check_on_the_solution_and_the_blank(capsys):

@@ -164,3 +164,203 @@ def test_a_box_that_cannot_start_leaves_no_copy_of_its_code(monkeypatch, tmp_pat
     results = host.run_submission(tasks, isolated=False)
     assert results["0:total_cost"]["status"] == "sandbox"
     assert list(tmp_path.iterdir()) == []
+
+
+# Honest work and telling feedback, judged from data (no sandbox).
+
+
+def _total_outputs(published_value, dtype):
+    """The box's outputs for total_cost when every case is right except how the published one
+    was returned (`published_value` as a numpy value of `dtype`)."""
+    from nst_utils.grading.answer_key import grading_key
+
+    key = grading_key("total_cost")
+    outputs = [dict(want) for want in key["expected"]]
+    outputs[0] = {
+        "kind": "numpy",
+        "value": float(np.asarray(published_value, dtype=dtype)),
+        "shape": [],
+        "dtype": np.dtype(dtype).name,
+    }
+    return {"id": "0:total_cost", "status": "ok", "outputs": outputs}, key
+
+
+def test_a_total_cost_returned_as_a_numpy_float32_is_right():
+    from nst_utils.reference import PUBLISHED
+
+    result, _ = _total_outputs(PUBLISHED["total_cost"], np.float32)
+    grade = grade_result("total_cost", result, Limits())
+    assert grade.passed and grade.diagnosis == "correct", grade.line()
+
+
+def test_a_float64_value_off_by_a_float32_rounding_is_not_called_wrong_defaults():
+    from nst_utils.reference import PUBLISHED
+
+    value = float(np.float32(PUBLISHED["total_cost"]))  # float32's rounding, returned as float64
+    result, _ = _total_outputs(value, np.float64)
+    grade = grade_result("total_cost", result, Limits())
+    assert not grade.passed and grade.diagnosis == "wrong_value", grade.line()
+    assert "default" not in grade.feedback
+
+
+def test_wrong_defaults_are_still_named():
+    from nst_utils.grading.answer_key import grading_key
+
+    key = grading_key("total_cost")
+    outputs = []
+    for case, want in zip(key["cases"], key["expected"]):
+        out = dict(want)
+        if not case.get("kwargs"):  # alpha=40, beta=10 by default: only the defaults differ
+            a = {x["name"]: float(np.asarray(x["value"])) for x in case["args"]}
+            out["value"] = 40 * a["J_content"] + 10 * a["J_style"]
+        outputs.append(out)
+    grade = grade_result("total_cost", {"status": "ok", "outputs": outputs}, Limits())
+    assert grade.diagnosis == "defaults" and "alpha=10, beta=40" in grade.feedback
+
+
+def test_a_write_to_the_protocol_channel_is_called_what_it_is():
+    grade = grade_result(
+        "gram_matrix", {"id": "0:gram_matrix", "status": "protocol", "fd": 7}, Limits()
+    )
+    assert grade.diagnosis == "protocol" and grade.points == 0
+    assert "wrote to the grader's channel (file descriptor 7" in grade.feedback
+    assert "exit" not in grade.feedback
+
+
+def test_a_shape_error_names_the_shapes_and_the_likely_cause():
+    from nst_utils.grading.sandbox.box import runner
+
+    def gram_matrix(A):
+        return runner._tf().matmul(A, A)
+
+    (out,) = runner.run_cases(
+        gram_matrix,
+        [{"label": "x", "args": [{"name": "A", "value": np.ones((3, 2)), "as": "tensor"}]}],
+    )
+    from nst_utils.grading.answer_key import grading_key
+
+    result = {"status": "ok", "outputs": [out] * len(grading_key("gram_matrix")["cases"])}
+    grade = grade_result("gram_matrix", result, Limits())
+    assert grade.diagnosis == "shape_error", grade.line()
+    assert "MatMul" in grade.feedback and "input shapes [3,2], [3,2]" in grade.feedback
+    assert "tf.matmul(A, A) needs a transpose" in grade.feedback
+    from nst_utils.grading.diagnose import error_grade
+
+    message = (
+        "Dimensions must be equal, but are 3 and 2 for '{{node sub}} = Sub[T=DT_FLOAT]"
+        "(MatMul, MatMul_1)' with input shapes: [3,3], [2,2]."
+    )
+    spec = BY_NAME["compute_layer_style_cost"].spec
+    grade = error_grade(spec, {"type": "ValueError", "message": message}, "random (1, 3, 5, 2)")
+    assert grade.diagnosis == "shape_error" and "input shapes [3,3], [2,2]" in grade.feedback
+    assert "operands of the same shape" in grade.feedback and "(on random (1, 3, 5, 2))" in (
+        grade.feedback
+    )
+
+
+def test_the_gram_stand_in_takes_float64_and_batches(monkeypatch):
+    """compute_layer_style_cost's gram_matrix in the box: a float64 matrix or a batch of them
+    (..., n_C, n_H*n_W), answered by the grader's oracle; A A^T of each, in A's dtype."""
+    from nst_utils.grading.sandbox.box import runner
+
+    tf = runner._tf()
+    proxy = runner.oracle_function("gram_matrix", lambda name, value: _gram_oracle(value))
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(2, 3, 5))
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        batched = proxy(tf.constant(A, dtype=tf.float32))
+        double = proxy(tf.constant(A[0], dtype=tf.float64))
+        assert batched.shape.as_list() == [2, 3, 3] and double.shape.as_list() == [3, 3]
+        got_batched, got_double = sess.run([batched, double])
+    assert got_double.dtype == np.float64 and got_batched.dtype == np.float32
+    np.testing.assert_allclose(got_double, A[0] @ A[0].T, rtol=1e-12)
+    np.testing.assert_allclose(got_batched, np.einsum("bij,bkj->bik", A, A), rtol=1e-5)
+    with pytest.raises(ValueError):
+        _gram_oracle(np.ones((100, 1000, 10)))  # 10^6 values asking for 10^8
+
+
+def _notebook(*sources):
+    return {"cells": [{"cell_type": "code", "source": s} for s in sources]}
+
+
+GRADED_NAMES = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
+GRAM_CELL = "# GRADED FUNCTION: gram_matrix\n\ndef gram_matrix(A):\n    return A\n"
+
+
+def test_the_graded_cell_is_found_under_magics_and_comments_and_by_its_definition():
+    found = extract.graded_sources(
+        _notebook(
+            "%%time\n" + GRAM_CELL,
+            "# second try\n\n#GRADED FUNCTION:  total_cost (done)\n# weights\n"
+            "def total_cost(J_content, J_style, alpha=10, beta=40):\n    return 0\n",
+            "def compute_content_cost(a_C, a_G):\n    return 1\n",
+            "# GRADED FUNCTION: compute_layer_style_cost (my version)\ndef style(a_S, a_G):\n"
+            "    return 2\n",
+            "%%writefile notes.py\ndef compute_layer_style_cost(a_S, a_G):\n    return 2\n",
+            "%%timeit\ndef compute_layer_style_cost(a_S, a_G):\n    return 3\n",
+        )
+    )
+    assert sorted(found) == sorted(GRADED_NAMES)
+    assert found["compute_layer_style_cost"].startswith("# GRADED FUNCTION")  # by its header
+    assert found["gram_matrix"].startswith("# %%time\n# GRADED FUNCTION: gram_matrix")
+    assert found["compute_content_cost"].startswith("def compute_content_cost")
+
+
+def test_the_last_cell_that_defines_a_function_is_graded_as_the_notebook_runs():
+    found = extract.graded_sources(
+        _notebook(GRAM_CELL, "# mine\ndef gram_matrix(A):\n    return A @ A\n", "x = 1")
+    )
+    assert found["gram_matrix"].startswith("# mine")
+    broken = extract.graded_sources(_notebook(GRAM_CELL, "def gram_matrix(A)\n    return A\n"))
+    assert broken["gram_matrix"].startswith("def gram_matrix(A)\n")  # its syntax error is graded
+    huge = extract.graded_sources(_notebook("x = 1\n" + GRAM_CELL + "#" * 2_000_000))
+    assert list(huge) == ["gram_matrix"]  # found by its text, without a syntax tree of 2 MB
+
+
+def test_code_outside_the_markers_is_run_not_called_a_blank():
+    from nst_utils.grading.blanks import is_untouched_blank
+
+    blank = (
+        "def gram_matrix(A):\n    # A times its transpose (1 line)\n"
+        "    ### START CODE HERE ###\n    GA = None\n    ### END CODE HERE ###\n\n    return GA\n"
+    )
+    assert is_untouched_blank(blank)
+    before = blank.replace(
+        "    ### START", "    return tf.matmul(A, tf.transpose(A))\n    ### START"
+    )
+    after = blank.replace(
+        "END CODE HERE ###\n", "END CODE HERE ###\n    GA = A @ tf.transpose(A)\n"
+    )
+    direct = blank.replace("return GA", "return tf.matmul(A, tf.transpose(A))")
+    undone = blank.replace("    ### START", "    GA = A @ tf.transpose(A)\n    ### START")
+    assert not any(map(is_untouched_blank, (before, after, direct)))
+    assert is_untouched_blank(undone)  # the blank below undoes it: still not implemented
+
+
+def test_a_notebook_heavy_with_outputs_is_read_up_to_100_mb(tmp_path):
+    notebook = _notebook(GRAM_CELL)
+    notebook["cells"][0]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": "x" * 60_000_000}
+    ]
+    path = tmp_path / "heavy.ipynb"
+    path.write_text(json.dumps(notebook))
+    read = extract.read_submission(path, "heavy")
+    assert read.error is None and list(read.sources) == ["gram_matrix"]
+    with open(tmp_path / "huge.ipynb", "wb") as huge:  # sparse: no disk used
+        huge.truncate(100_000_001)
+    assert "larger than 100 MB" in extract.read_submission(tmp_path / "huge.ipynb", "h").error
+
+
+@pytest.mark.slow
+def test_grade_help_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom nst_utils.cli import main\n"
+        "try:\n    main(['grade', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('tensorflow' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "usage:" in done.stdout and "--hidden-seed" in done.stdout
+    assert done.stderr.strip() == "False", done.stderr[-2000:]

@@ -55,7 +55,7 @@ def _statements(lines: list):
 
 
 def _blank_statement(node, text: str) -> str:
-    """The blank of one statement; `text` is the block's (dedented) source the node was parsed from."""
+    """The blank of one statement; `text` is the block's (dedented) source, the node's origin."""
     segment = lambda part: ast.get_source_segment(text, part)  # noqa: E731
     if isinstance(node, ast.Assign) and len(node.targets) == 1:
         return f"{segment(node.targets[0])} = None"
@@ -98,12 +98,14 @@ def blank_body(source: str, name: str) -> str:
 
 
 def is_untouched_blank(source: str) -> bool:
-    """True when the code between the markers is still the blank the student was given."""
+    """True when the code between the markers is still the blank the student was given and
+    no code outside them can make the function work (a `return` before the markers, or the
+    returned variable set after them): such a function is "not implemented yet"."""
     try:
         blocks = code_blocks(source)
     except NSTError:
         return False
-    return (
+    blank = (
         source.split("\n") == blank_body(source, "x").split("\n")
         and any(
             any(
@@ -113,6 +115,61 @@ def is_untouched_blank(source: str) -> bool:
             for a, b in blocks
         )
         or _legacy_blank(source, blocks)
+    )
+    return blank and not _works_outside_markers(source, blocks)
+
+
+_ASSIGNING = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.With, ast.NamedExpr)
+
+
+def _assigned_names(node) -> set:
+    """Names a statement (or walrus) binds directly."""
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.NamedExpr)):
+        targets = [node.target]
+    elif isinstance(node, ast.With):
+        targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
+    else:
+        return set()
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _works_outside_markers(source: str, blocks) -> bool:
+    """Whether the code outside the markers of the function holding them can give its result
+    without the blank: a return before the blank or of an expression, or the returned variable
+    set outside the markers with no blank statement after it (which would undo it)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # not the given cell: let running it tell
+    inside = {n for a, b in blocks for n in range(a, b + 2)}  # 1-based lines, markers included
+    first_block = blocks[0][0]  # 1-based line of the START marker
+    holders = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.lineno <= first_block <= node.end_lineno
+    ]
+    scope = min(holders, key=lambda n: n.end_lineno - n.lineno) if holders else tree
+    nodes = list(ast.walk(scope))
+    returned, set_outside, set_inside = set(), {}, {}
+    for node in nodes:
+        if isinstance(node, ast.Return) and node.lineno not in inside:
+            if node.lineno < first_block:
+                return True
+            if isinstance(node.value, ast.Name):
+                returned.add(node.value.id)
+            elif not (node.value is None or isinstance(node.value, ast.Constant)):
+                return True
+        if isinstance(node, _ASSIGNING):
+            where = set_inside if node.lineno in inside else set_outside
+            for name in _assigned_names(node):
+                where.setdefault(name, []).append(node.lineno)
+    return any(
+        line > max(set_inside.get(name, [0]))
+        for name in returned
+        for line in set_outside.get(name, [])
     )
 
 

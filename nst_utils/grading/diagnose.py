@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import unicodedata
 from typing import Optional
 
@@ -90,6 +91,14 @@ def sandbox_failure(spec, result: dict, limits) -> Optional[FunctionGrade]:
     if status == "forbidden":
         what = "; ".join(dict.fromkeys(map(str, result.get("blocked", []))))
         return failed(spec, "forbidden", f"tried to {what}, which graded code may not do")
+    if status == "protocol":
+        return failed(
+            spec,
+            "protocol",
+            f"wrote to the grader's channel (file descriptor {result.get('fd', '?')}, the "
+            f"sandbox's protocol pipe) instead of returning its result: graded code may not "
+            f"write to file descriptors it did not open; return the value",
+        )
     if status == "exit":
         return failed(
             spec,
@@ -160,7 +169,46 @@ def error_grade(spec, error: dict, label: str = "", limits=None) -> FunctionGrad
     if kind == "NotDefined":
         return failed(spec, "not_defined", message)
     where = f" (on {label})" if label else ""
+    shapes = (
+        _SHAPE_ERROR.search(message) if kind in ("ValueError", "InvalidArgumentError") else None
+    )
+    if shapes:
+        return failed(spec, "shape_error", _shape_feedback(shapes, where))
     return failed(spec, "raises", f"raises {kind}: {message}{where}")
+
+
+#: TensorFlow's text when an op's input shapes do not fit, as graph construction raises it.
+_SHAPE_ERROR = re.compile(
+    r"^(?P<what>.*?) for '\{\{node (?P<node>[^}]*)\}\} = (?P<op>\w+)\[.*"
+    r"with input shapes: (?P<shapes>.*?)(?: and with input tensors.*)?\.?$"
+)
+#: The likely cause of a shape mismatch, by the family of the op that raised it.
+_SHAPE_HINTS = {
+    ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"): (
+        "in tf.matmul(X, Y) the columns of X must match the rows of Y: for the Gram matrix "
+        "A A^T of A (n_C, n_H*n_W), tf.matmul(A, A) needs a transpose, on its second factor"
+    ),
+    ("Reshape",): (
+        "a reshape must keep the number of values: take n_H, n_W, n_C from a_G "
+        "(m, n_H, n_W, n_C = a_G.get_shape().as_list()) and reshape to [n_H * n_W, n_C]"
+    ),
+    ("Transpose",): "tf.transpose(x, perm) needs one axis in perm per axis of x",
+    ("Sub", "Add", "AddV2", "Mul", "RealDiv", "SquaredDifference", "Maximum", "Minimum"): (
+        "element-wise operations need operands of the same shape: unroll and transpose both "
+        "activations (or both Gram matrices) the same way"
+    ),
+}
+_ANY_SHAPE_HINT = "print each tensor's get_shape() to find the one that is not what you expect"
+
+
+def _shape_feedback(match, where: str) -> str:
+    """One line naming the op, the shapes that do not fit and their likely cause."""
+    op, shapes = match.group("op"), match.group("shapes").rstrip(".")
+    hint = next((h for ops, h in _SHAPE_HINTS.items() if op in ops), _ANY_SHAPE_HINT)
+    return (
+        f"shapes do not fit in {op} (node {match.group('node')}): input shapes {shapes}; "
+        f"{match.group('what')}{where}; {hint}"
+    )
 
 
 def close(value, expected) -> bool:
@@ -178,7 +226,7 @@ def _dims_of_case(case):
 
 
 def normalisation_factor(spec, cases, values, expected) -> Optional[str]:
-    """value/expected as '4 n_H n_W n_C' or '0.25 (n_H n_W)^-1', if it is such a product, else None."""
+    """value/expected as '4 n_H n_W n_C' or '0.25 (n_H n_W)^-1' if it is such a product, or None."""
     if not spec.normalisation:
         return None
     rows, logs = [], []
@@ -244,6 +292,12 @@ def _passed(spec, cases) -> FunctionGrade:
     )
 
 
+def _single_precision(output: dict) -> bool:
+    """Whether an output was computed to float32's precision (a tensor, or a float32 value), so
+    that a published value given to more digits is checked to float32's 1e-5 only."""
+    return output.get("kind") == "tensor" or output.get("dtype") == "float32"
+
+
 def assess(key: dict, outputs, limits=None) -> FunctionGrade:
     """Grade `outputs` (one per case, from runner.run_cases) against answer key `key`."""
     spec, cases, expected = key["spec"], key["cases"], key["expected"]
@@ -306,11 +360,9 @@ def assess(key: dict, outputs, limits=None) -> FunctionGrade:
                 f"number, or a division by zero?",
             )
     ok = []
-    for case, value, want in zip(cases, values, wants):
+    for case, out, value, want in zip(cases, outputs, values, wants):
         if case["label"] == PUBLISHED_LABEL:
-            tolerance = max(
-                spec.published_tolerance, 1e-5 if outputs[0].get("kind") == "tensor" else 0
-            )
+            tolerance = max(spec.published_tolerance, 1e-5 if _single_precision(out) else 0)
             ok.append(value.shape == want.shape and bool(np.all(np.abs(value - want) <= tolerance)))
         else:
             ok.append(close(value, want))
@@ -335,7 +387,11 @@ def assess(key: dict, outputs, limits=None) -> FunctionGrade:
             f"{factor} times the expected one; the factor is "
             f"{spec.normalisation}",
         )
-    if spec.defaults and all(ok[i] for i, c in enumerate(cases) if c.get("kwargs")):
+    if (
+        spec.defaults
+        and all(ok[i] for i, c in enumerate(cases) if c.get("kwargs"))
+        and not all(close(v, w) for c, v, w in zip(cases, values, wants) if not c.get("kwargs"))
+    ):
         return failed(spec, "defaults", f"wrong default values: the defaults are {spec.defaults}")
     i = ok.index(False)
     expected_text = (

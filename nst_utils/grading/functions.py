@@ -15,8 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..reference import PUBLISHED, PUBLISHED_TOLERANCE
-from .catalog import FunctionSpec
+from .catalog import PUBLISHED, PUBLISHED_TOLERANCE, FunctionSpec
 from .diagnose import PUBLISHED_LABEL
 
 ACTIVATION_SHAPES = ((1, 3, 5, 2), (1, 4, 2, 7), (1, 6, 3, 4), (1, 2, 2, 5), (1, 5, 2, 3))
@@ -161,15 +160,27 @@ NO_TRANSPOSE = (
 )
 
 
+#: The largest Gram matrices (values in all) the grader computes for a box's stand-in.
+MAX_ORACLE_VALUES = 1_000_000
+
+
 def _gram_oracle(value):
-    """A A^T for the sandbox's stand-in gram_matrix, from the values it sends (bounded, and
-    so is the answer: a (10^6, 1) matrix would ask for 10^12 values)."""
+    """A A^T for the sandbox's stand-in gram_matrix, from the values it sends: a matrix, or a
+    batch of them (..., rows, columns) as a batched tf.matmul takes. Bounded, and so is the
+    answer: a (10^6, 1) matrix would ask for 10^12 values."""
     A = np.asarray(value, dtype=np.float64)
-    if A.ndim != 2 or A.size > 1_000_000 or A.shape[0] > 1000 or not np.all(np.isfinite(A)):
+    if (
+        not 2 <= A.ndim <= 4
+        or A.size > MAX_ORACLE_VALUES
+        or A.shape[-2] > 1000
+        or A.size // max(A.shape[-1], 1) * A.shape[-2] > MAX_ORACLE_VALUES
+        or not np.all(np.isfinite(A))
+    ):
         raise ValueError(
-            "gram_matrix takes a finite 2-D matrix of at most 1000 rows and 1e6 values"
+            "gram_matrix takes a finite matrix (or a batch of them) of at most 1000 rows and "
+            "1e6 values"
         )
-    return (A @ A.T).astype(np.float32)
+    return A @ np.swapaxes(A, -1, -2)
 
 
 RECORDS = (

@@ -61,15 +61,11 @@ def _grade(fn, key) -> FunctionGrade:
     return assess(key, runner.run_cases(fn, key["cases"]))
 
 
-def check_line(fn) -> str:
-    """The one-line verdict `check` prints."""
+def self_grade(fn):
+    """(grade, note): the grade the grader would give `fn` on the public cases (a function that
+    fails only through another graded one it calls is graded with the reference in its place,
+    as the grader does), and a note for the student when their own dependency fails too."""
     name = getattr(fn, "__name__", None)
-    if name == "model_nn":
-        try:
-            from ..loop_check import check_model_nn
-        except ImportError:
-            raise NSTError("this build of nst_utils has no self-check for model_nn") from None
-        return check_model_nn(fn)
     keys = public_keys()
     if name not in keys:
         raise NSTError(
@@ -84,7 +80,7 @@ def check_line(fn) -> str:
         fn = runner.with_globals(fn, {dep: ref for dep, ref in missing.items() if ref is not None})
     grade = _grade(fn, key)
     if grade.passed or grade.diagnosis == "not_implemented":
-        return grade.line()
+        return grade, ""
     for dep in key["spec"].dependencies:
         own = fn.__globals__.get(dep) if isinstance(fn, types.FunctionType) else None
         if not callable(own) or dep not in keys:
@@ -94,14 +90,29 @@ def check_line(fn) -> str:
             continue
         reference = _reference(dep)
         if reference is None:
-            return f"{grade.line()} (your {dep} fails too, fix it first: {own_grade.feedback})"
+            return grade, f" (your {dep} fails too, fix it first: {own_grade.feedback})"
         with_reference = _grade(runner.with_globals(fn, {dep: reference}), key)
         if with_reference.passed:
-            return (
-                f"{name}: passes with the reference {dep}; your {dep} fails: {own_grade.feedback}"
+            with_reference.feedback = (
+                f"passes with the reference {dep}; your {dep} fails: {own_grade.feedback}"
             )
-        return f"{with_reference.line()} (with the reference {dep}; your {dep} fails too: {own_grade.feedback})"
-    return grade.line()
+            return with_reference, ""
+        return with_reference, (
+            f" (with the reference {dep}; your {dep} fails too: {own_grade.feedback})"
+        )
+    return grade, ""
+
+
+def check_line(fn) -> str:
+    """The one-line verdict `check` prints: the grader's line for the public cases."""
+    if getattr(fn, "__name__", None) == "model_nn":
+        try:
+            from ..loop_check import check_model_nn
+        except ImportError:
+            raise NSTError("this build of nst_utils has no self-check for model_nn") from None
+        return check_model_nn(fn)
+    grade, note = self_grade(fn)
+    return grade.line() + note
 
 
 def check(fn) -> None:

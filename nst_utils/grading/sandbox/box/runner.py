@@ -8,21 +8,29 @@ errors are recorded per case, never raised. No reference implementation is impor
 
 from __future__ import annotations
 
+import functools
 import types
 
 import numpy as np
-import tensorflow as tf
 
-tf1 = tf.compat.v1
-
-#: The cases are tiny: one thread each keeps the sandbox's address space (and its limit) small.
-_ONE_THREAD = tf1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
 #: Larger results are described by their shape only.
 MAX_VALUES = 10_000
+#: The longest exception message kept (TensorFlow names the shapes at the end of its own).
+MAX_MESSAGE = 600
+
+
+@functools.lru_cache(maxsize=None)
+def _tf():
+    """TensorFlow, imported on first use: importing this module (a command's --help, the grader's
+    catalog) must not start TensorFlow."""
+    import tensorflow as tf
+
+    return tf
 
 
 def namespace(extra=None) -> dict:
     """The globals a graded cell runs in: the notebook's imports (tf is TensorFlow's v1 API)."""
+    tf1 = _tf().compat.v1
     env = {"__name__": "submission", "__builtins__": __builtins__, "np": np, "tf": tf1, "tf1": tf1}
     env.update(extra or {})
     return env
@@ -40,7 +48,9 @@ def with_globals(fn, replacements: dict):
 
 
 def describe(result, sess) -> dict:
-    """{'kind': tensor|numpy|float|<type name>, 'value': nested list or None, 'shape': list}."""
+    """{'kind': tensor|numpy|float|<type name>, 'value': nested list or None, 'shape': list,
+    'dtype': the value's own dtype (float32 results are judged to float32's precision)}."""
+    tf = _tf()
     if isinstance(result, (tf.Tensor, tf.Variable)):
         kind, value = "tensor", sess.run(result)
     elif isinstance(result, (np.ndarray, np.generic)):
@@ -49,23 +59,24 @@ def describe(result, sess) -> dict:
         kind, value = "float", result
     else:
         return {"kind": type(result).__name__, "value": None, "shape": None}
+    dtype = str(np.asarray(value).dtype)
     value = np.asarray(value, dtype=np.float64)
     if value.size > MAX_VALUES:
-        return {"kind": kind, "value": None, "shape": list(value.shape)}
-    return {"kind": kind, "value": value.tolist(), "shape": list(value.shape)}
+        return {"kind": kind, "value": None, "shape": list(value.shape), "dtype": dtype}
+    return {"kind": kind, "value": value.tolist(), "shape": list(value.shape), "dtype": dtype}
 
 
 def error_info(exc: BaseException) -> dict:
     """{type, message}: the exception's class name and the first line of its message."""
     text = str(exc).strip()
     message = text.splitlines()[0] if text else ""
-    return {"type": type(exc).__name__, "message": message[:300]}
+    return {"type": type(exc).__name__, "message": message[:MAX_MESSAGE]}
 
 
 def _argument(arg):
     how, value = arg["as"], arg["value"]
     if how == "tensor":
-        return tf.constant(np.asarray(value, dtype=np.float32))
+        return _tf().constant(np.asarray(value, dtype=np.float32))
     if how == "numpy":
         return np.asarray(value, dtype=np.float32)
     return float(value)
@@ -73,10 +84,14 @@ def _argument(arg):
 
 def run_case(fn, case) -> dict:
     """One case: {'kind', 'value', 'shape'} or {'error': {..., 'stage': call|evaluate}}."""
+    tf = _tf()
+    tf1 = tf.compat.v1
+    # The cases are tiny: one thread each keeps the sandbox's address space (and its limit) small.
+    one_thread = tf1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
     graph = tf.Graph()
     with (
         graph.as_default(),
-        tf1.Session(graph=graph, config=_ONE_THREAD) as sess,
+        tf1.Session(graph=graph, config=one_thread) as sess,
         sess.as_default(),
     ):
         try:
@@ -109,15 +124,23 @@ def _final(output) -> bool:
 
 def oracle_function(name: str, ask):
     """A stand-in for graded function `name` that another one calls: a TensorFlow op whose value
-    `ask(name, matrix)` obtains (from the grader, as data); its static shape is (rows, rows)."""
+    `ask(name, matrix)` obtains (from the grader, as data). It takes what the function takes
+    written any honest way: a float32 or float64 matrix (n_C, n_H*n_W), or a batch of them
+    (..., n_C, n_H*n_W); its result has A's dtype and the static shape (..., n_C, n_C)."""
+    tf = _tf()
 
     def proxy(A):
-        A = tf.convert_to_tensor(A, dtype=tf.float32)
-        out = tf1.numpy_function(
-            lambda a: np.asarray(ask(name, a), dtype=np.float32), [A], tf.float32, stateful=False
+        A = tf.convert_to_tensor(A)
+        dtype = A.dtype if A.dtype in (tf.float16, tf.float32, tf.float64) else tf.float32
+        A = tf.cast(A, dtype)
+        out = tf.compat.v1.numpy_function(
+            lambda a: np.asarray(ask(name, a), dtype=dtype.as_numpy_dtype),
+            [A],
+            dtype,
+            stateful=False,
         )
-        rows = A.shape[0] if A.shape.rank == 2 else None
-        out.set_shape([rows, rows])
+        if A.shape.rank is not None and A.shape.rank >= 2:
+            out.set_shape(A.shape[:-1].concatenate(A.shape[-2:-1]))
         return out
 
     proxy.__name__ = name

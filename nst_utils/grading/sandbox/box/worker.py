@@ -4,7 +4,8 @@ Started inside the namespaces (PID 1 there) for one submission. JSON lines on st
   out {"ready": true}; in {"task": {id, name, source, cases, limits, oracles}};
   out {"started": id}; while the child runs, out {"oracle": {name, value}} and in
   {"oracle_reply": {"value"} or {"error"}}; out {"result": {id, status, ...}}.
-Statuses: ok, timeout, output, files, forbidden, exit, crashed, sandbox (setting up failed).
+Statuses: ok, timeout, output, files, forbidden, exit, crashed, sandbox (setting up failed),
+protocol (graded code wrote to this channel itself: a line the protocol does not know).
 After each function every other process in the box is killed and /tmp emptied, so nothing a
 function leaves behind reaches the next one.
 """
@@ -85,18 +86,19 @@ def _child(task, workdir, output_path, to_init, from_init, close_fds):
         name = task["name"]
         try:
             exec(compile(task["source"], f"<{name} cell>", "exec"), env)
-            fn = env.get(name)
-            if not callable(fn):
-                outcome["definition_error"] = {
-                    "type": "NotDefined",
-                    "message": f"the cell does not define {name}()",
-                }
-            else:
-                outcome["outputs"] = runner.run_cases(fn, protocol.loads(task["cases"]))
+            failure = None
         except BaseException as exc:  # noqa: BLE001 - the cell itself failed (SyntaxError, exit...)
-            outcome["definition_error"] = runner.error_info(exc)
+            failure = runner.error_info(exc)
             if isinstance(exc, SyntaxError):
-                outcome["definition_error"]["message"] = f"{exc.msg} (line {exc.lineno})"
+                failure["message"] = f"{exc.msg} (line {exc.lineno})"
+        fn = env.get(name)
+        if callable(fn):  # defined before the cell failed, if it did: the notebook has it too
+            outcome["outputs"] = runner.run_cases(fn, protocol.loads(task["cases"]))
+        else:
+            outcome["definition_error"] = failure or {
+                "type": "NotDefined",
+                "message": f"the cell does not define {name}()",
+            }
         _send(to_init, {"outcome": outcome})
     except BaseException:  # noqa: BLE001 - never fall back into the init's loop
         code = 70
@@ -174,6 +176,7 @@ def run_task(task, host_in: _Lines, host_out: int, close_fds, scratch) -> dict:
     os.close(up_write)
     os.close(down_read)
     child, outcome, timed_out, calls, contained = _Lines(up_read), None, False, 0, False
+    abused = False  # a line on the channel that its protocol does not know
     while True:
         line = child.read(deadline)
         if line is None:
@@ -182,8 +185,11 @@ def run_task(task, host_in: _Lines, host_out: int, close_fds, scratch) -> dict:
         try:
             message = protocol.loads(line.decode())
         except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            abused = contained
             break
-        if isinstance(message, dict) and "oracle" in message and calls < MAX_ORACLE_CALLS:
+        if "oracle" in message and calls < MAX_ORACLE_CALLS:
             calls += 1
             _send(host_out, {"oracle": message["oracle"]})
             reply = host_in.read(deadline)
@@ -191,14 +197,15 @@ def run_task(task, host_in: _Lines, host_out: int, close_fds, scratch) -> dict:
                 os.write(down_write, (reply or b'{"error":"no answer"}') + b"\n")
             except OSError:
                 pass
-        elif isinstance(message, dict) and "oracle" in message:
+        elif "oracle" in message:
             os.write(down_write, b'{"error":"too many calls"}\n')
-        elif isinstance(message, dict) and message.get("contained") is True:
+        elif message.get("contained") is True and not contained:
             contained = True
-        elif isinstance(message, dict) and (
-            "outcome" in message or ("sandbox_error" in message and not contained)
-        ):
-            outcome = message  # a sandbox error sent by graded code is not believed
+        elif "outcome" in message or ("sandbox_error" in message and not contained):
+            outcome = message
+            break
+        else:  # a sandbox error sent by graded code is not believed, nor anything unknown
+            abused = contained
             break
     os.close(up_read)
     os.close(down_write)
@@ -212,6 +219,9 @@ def run_task(task, host_in: _Lines, host_out: int, close_fds, scratch) -> dict:
     _empty(scratch) if os.getpid() == 1 else None
     if timed_out:
         result["status"] = "timeout"
+        return result
+    if abused:
+        result["status"], result["fd"] = "protocol", up_write
         return result
     if isinstance(outcome, dict) and "sandbox_error" in outcome:
         result["status"], result["detail"] = "sandbox", outcome["sandbox_error"]
@@ -247,7 +257,7 @@ def main() -> int:
     os.dup2(null, 1)  # stray prints (TensorFlow's included) must not corrupt the protocol
     import tensorflow as tf
 
-    tf.compat.v1.disable_eager_execution()
+    tf.compat.v1.disable_v2_behavior()  # as the notebook runs: TF1 graphs, shapes and all
     from . import guard, protocol, runner  # noqa: F401 - imported before forking: children start fast
 
     scratch = "/tmp" if os.getpid() == 1 else None

@@ -1,0 +1,66 @@
+"""Run the exercise cells of notebooks as Jupyter runs them and report what `check()` says.
+
+`python notebook_side.py NOTEBOOK...` prints one JSON object: for each notebook, the text its
+test and check cells printed, and the self-check's grade of each graded function it defines.
+The cells run in an IPython shell (cell magics and all) with TensorFlow's v2 behaviour off, as
+in the notebook's first cell; the cells that load VGG-19 are left out (no exercise needs them).
+"""
+
+import contextlib
+import io
+import json
+import sys
+
+import nbformat
+from IPython.core.interactiveshell import InteractiveShell
+
+#: The notebook's own imports, without the plotting and the model.
+SETUP = """
+import numpy as np
+import tensorflow.compat.v1 as tf
+tf.disable_v2_behavior()
+np.set_printoptions(legacy="1.13")
+from nst_utils.reference import legacy_random_normal
+from nst_utils.grading import check
+"""
+GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
+LAST_CELL = "check(total_cost)"
+
+
+def run_notebook(shell, path) -> dict:
+    from nst_utils.grading.selfcheck import self_grade
+
+    shell.reset()
+    shell.run_cell(SETUP)
+    notebook = nbformat.read(path, as_version=4)
+    code = [c.source for c in notebook.cells if c.cell_type == "code"][1:]  # the imports: SETUP
+    printed = io.StringIO()
+    for source in code:
+        if "load_vgg_model" in source:
+            continue
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+            shell.run_cell(source, store_history=False)
+        if source.strip() == LAST_CELL:
+            break
+    grades = {}
+    for name in GRADED:
+        fn = shell.user_ns.get(name)
+        if callable(fn):
+            grade, note = self_grade(fn)
+            grades[name] = {
+                "passed": grade.passed,
+                "points": grade.points,
+                "diagnosis": grade.diagnosis,
+                "feedback": grade.feedback,
+                "line": grade.line() + note,
+            }
+    return {"printed": printed.getvalue(), "grades": grades}
+
+
+def main(paths) -> None:
+    shell = InteractiveShell.instance()
+    print(json.dumps({path: run_notebook(shell, path) for path in paths}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
