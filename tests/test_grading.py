@@ -17,7 +17,7 @@ from nst_utils.grading.grader import GRADED_FUNCTIONS, POINTS, grade_paths, grad
 from nst_utils.grading.sandbox.box import runner
 from nst_utils.grading.selfcheck import check_line
 from nst_utils.grading.student import STUDENT
-from nst_utils.reference import PUBLISHED
+from nst_utils.grading.catalog import PUBLISHED
 
 from grading_helpers import cell_source, packed, solved_notebook, with_bodies, with_body, write
 

@@ -22,7 +22,7 @@ from nst_utils.grading import Limits
 from nst_utils.grading.catalog import END_MARKER, GRADED_HEADER, START_MARKER
 from nst_utils.grading.grader import GRADED_FUNCTIONS, grade_paths
 from nst_utils.grading.student import STUDENT
-from nst_utils.reference import PUBLISHED
+from nst_utils.grading.catalog import PUBLISHED
 
 pytestmark = pytest.mark.slow
 

@@ -186,7 +186,7 @@ def _total_outputs(published_value, dtype):
 
 
 def test_a_total_cost_returned_as_a_numpy_float32_is_right():
-    from nst_utils.reference import PUBLISHED
+    from nst_utils.grading.catalog import PUBLISHED
 
     result, _ = _total_outputs(PUBLISHED["total_cost"], np.float32)
     grade = grade_result("total_cost", result, Limits())
@@ -194,7 +194,7 @@ def test_a_total_cost_returned_as_a_numpy_float32_is_right():
 
 
 def test_a_float64_value_off_by_a_float32_rounding_is_not_called_wrong_defaults():
-    from nst_utils.reference import PUBLISHED
+    from nst_utils.grading.catalog import PUBLISHED
 
     value = float(np.float32(PUBLISHED["total_cost"]))  # float32's rounding, returned as float64
     result, _ = _total_outputs(value, np.float64)
