@@ -83,7 +83,8 @@ def main(argv=None) -> int:
                 result = run_child(mode, path)
                 results[mode].append(result)
                 print(
-                    f"  {mode:5} {result['seconds']:7.3f} s  peak RSS {result['peak_rss_mb']:7.0f} MB "
+                    f"  {mode:5} {result['seconds']:7.3f} s  "
+                    f"peak RSS {result['peak_rss_mb']:7.0f} MB "
                     f"(before the load {result['rss_before_mb']:5.0f} MB)"
                 )
         cache = path.with_name(path.name + ".nstcache")
@@ -96,7 +97,8 @@ def main(argv=None) -> int:
             added = statistics.median(r["peak_rss_mb"] - r["rss_before_mb"] for r in runs)
             medians[mode] = seconds
             print(
-                f"  {mode:5} {seconds:7.3f} s  peak RSS {peak:7.0f} MB  added by the load {added:6.0f} MB"
+                f"  {mode:5} {seconds:7.3f} s  peak RSS {peak:7.0f} MB  "
+                f"added by the load {added:6.0f} MB"
             )
         print(f"cache / mat load time: {medians['cache'] / medians['mat']:.3f}")
         if args.keep and args.mat is None:

@@ -1,4 +1,5 @@
-"""Draw the notebook's three diagrams into images/: the content cost, the unrolling, the Gram matrix.
+"""Draw the notebook's three diagrams into images/: the content cost, the unrolling and the
+Gram matrix.
 
 Run from anywhere: ``python images/draw_diagrams.py``. Each diagram uses a tiny activation
 (n_H = 2, n_W = 3, n_C = 3) whose channels have their own colours, so the reader can follow

@@ -130,7 +130,7 @@ class FileServer:
         self.thread.start()
 
     def _client_hung_up(self, request, client_address):
-        """A client that stops reading (as after a size check fails) is normal here: no traceback."""
+        """A client that stops reading (after a failed size check, say) is normal: no traceback."""
 
     @property
     def url(self) -> str:

@@ -1,4 +1,4 @@
-"""Build submissions for the grading tests from the solved notebook, by replacing function bodies."""
+"""Build submissions for the grading tests from the solved notebook by replacing function bodies."""
 
 import copy
 import json

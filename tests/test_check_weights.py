@@ -41,7 +41,7 @@ def test_the_default_path_follows_nst_weights(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f"VGG-19 weights not found at {tmp_path / 'nowhere.mat'}" in out
     assert (
-        f"(from NST_WEIGHTS): run `python -m nst_utils fetch-weights --dest {tmp_path / 'nowhere.mat'}`"
-        in out
+        "(from NST_WEIGHTS): run "
+        f"`python -m nst_utils fetch-weights --dest {tmp_path / 'nowhere.mat'}`" in out
     )
     assert "unset NST_WEIGHTS" in out

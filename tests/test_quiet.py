@@ -1,4 +1,4 @@
-"""TensorFlow's start-up lines stay off the screen; everything else written meanwhile gets through."""
+"""TensorFlow's start-up lines stay off the screen; all else written meanwhile gets through."""
 
 import os
 import subprocess

@@ -1,4 +1,5 @@
-"""The compact conv-layer cache behind load_weights: hits, invalidation, corruption, read-only folders."""
+"""The compact conv-layer cache behind load_weights: hits, invalidation, corruption, read-only
+folders."""
 
 import logging
 import os
@@ -209,7 +210,7 @@ def test_an_explicit_cache_dir(mat_copy, tmp_path, monkeypatch):
 
 
 def refuse_writes_in(monkeypatch, *folders):
-    """Make the cache writer fail in these folders as a read-only folder would (tests run as root)."""
+    """Make the cache writer fail in these folders as read-only ones would (tests run as root)."""
     real = cache.write_cache
 
     def write(w, stamp, cache_path):

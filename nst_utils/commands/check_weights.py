@@ -1,4 +1,4 @@
-"""`python -m nst_utils check-weights [PATH]`: the weights doctor; exit 0 when the file can serve."""
+"""`python -m nst_utils check-weights [PATH]`: the weights doctor; exit 0 when the file serves."""
 
 import argparse
 import json

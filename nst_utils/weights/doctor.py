@@ -25,7 +25,7 @@ from .sources import (
     unreadable_message,
 )
 
-#: How far the file's mean pixel may stray from the mean pixel nst subtracts before the doctor mentions it.
+#: How far the file's mean pixel may stray from the one nst subtracts before the doctor says so.
 MEAN_TOLERANCE = 0.01
 
 
@@ -131,7 +131,8 @@ def diagnose(
 
 
 def _note_size(report: WeightsReport) -> None:
-    """A note when a damaged file is smaller than a published one: the usual sign of a cut download."""
+    """A note when a damaged file is smaller than a published one: the usual sign of a cut
+    download."""
     sizes = [s["size"] for s in WEIGHTS_SOURCES.values() if s["size"]]
     if report.size is not None and any(report.size < size for size in sizes):
         report.notes.append(
