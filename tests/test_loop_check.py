@@ -17,7 +17,7 @@ from nst_utils.config import CONFIG, STYLE_LAYERS
 from nst_utils.grading import check
 from nst_utils.grading.student import SOLVED, STUDENT
 from nst_utils.images import save_image
-from nst_utils.loop_check import ITERATIONS, check_model_nn
+from nst_utils.grading.loop_check import ITERATIONS, check_model_nn
 from nst_utils.training import Hooks, optimize
 from nst_utils.vgg import load_vgg_model
 

@@ -66,7 +66,7 @@ def check_line(fn) -> str:
     name = getattr(fn, "__name__", None)
     if name == "model_nn":
         try:
-            from ..loop_check import check_model_nn
+            from .loop_check import check_model_nn
         except ImportError:
             raise NSTError("this build of nst_utils has no self-check for model_nn") from None
         return check_model_nn(fn)

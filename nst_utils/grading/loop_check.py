@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from . import costs
-from .config import CONFIG
-from .training import Hooks, optimize
+from .. import costs
+from ..config import CONFIG
+from ..training import Hooks, optimize
 
 tf1 = tf.compat.v1
 
@@ -196,7 +196,7 @@ def _untouched(model_nn) -> bool:
     """True when model_nn's source is still the blank the student notebook gives."""
     import inspect
 
-    from .grading.blanks import is_untouched_blank
+    from .blanks import is_untouched_blank
 
     try:
         return is_untouched_blank(inspect.getsource(model_nn))
