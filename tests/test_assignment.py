@@ -1,10 +1,11 @@
-"""`make-assignment`: the students' build holds no graded solution and its self-checks work from
-stored public values; the Gradescope autograder, unpacked as Gradescope lays it out, grades a
-submission in the sandbox and writes a valid results.json."""
+"""`make-assignment`: the students' download stands alone and holds no graded formula, its
+self-checks (model_nn's included) work from stored public values; the Gradescope autograder,
+unpacked as Gradescope lays it out, grades a submission and writes a valid results.json."""
 
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,12 +15,26 @@ from pathlib import Path
 import pytest
 
 from nst_utils.cli import main
+from nst_utils.grading import assignment as making
+from nst_utils.grading import gradescope
 from nst_utils.grading.functions import RECORDS
 
-from grading_helpers import solved_notebook, with_body
+from grading_helpers import solved_notebook, with_body, write
 
 GRADED = {record.name for record in RECORDS}
-COSTS = Path(__file__).resolve().parents[1] / "nst_utils" / "costs.py"
+PACKAGE = Path(__file__).resolve().parents[1] / "nst_utils"
+COSTS = PACKAGE / "costs.py"
+#: The graded formulas in the forms code writes them: the content and style normalisations
+#: (integer or float, as the reference and the big-print costs write them), the content sum of
+#: squares, the unrolling with its transpose, and the Gram product.
+FORMULAS = {
+    "content normalisation": r"4(\.0)?\s*\*\s*n_H\s*\*\s*n_W\s*\*\s*(n_C|a_C\.shape)",
+    "style normalisation": r"4(\.0)?\s*\*\s*n_C\s*\*\*\s*2\s*\*\s*\(\s*n_H\s*\*\s*n_W\s*\)",
+    "content sum of squares": r"reduce_sum\(\s*tf\.square\(\s*(tf\.subtract\()?\s*(self\.)?a_C",
+    "unrolling with its transpose": r"transpose\(\s*tf\.reshape\(",
+    "Gram product": r"matmul\(\s*(\w+)\s*,\s*(tf\.transpose\(\s*\1\s*\)|\1\s*,\s*transpose_)"
+    r"|\b(\w+)\s*@\s*\3\.T\b",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +74,11 @@ def test_the_student_build_holds_no_solution(assignment):
     ]
     for line in ("tf.matmul(A, tf.transpose(A))", "tf.square(tf.subtract(a_C, a_G))", "A @ A.T"):
         assert not any(line in text for text in texts), line
+    for what, pattern in FORMULAS.items():
+        for path in student.rglob("*"):
+            if path.is_file() and path.suffix != ".jpg":
+                found = re.search(pattern, path.read_text(errors="replace"))
+                assert found is None, f"{path} holds the {what}: {found.group(0)}"
     grading = {
         p.relative_to(student / "nst_utils" / "grading").as_posix()
         for p in (student / "nst_utils" / "grading").rglob("*")
@@ -78,7 +98,15 @@ def test_the_student_build_holds_no_solution(assignment):
     assert (student / "images" / "louvre.jpg").is_file()
 
 
-SELF_CHECK = """
+#: Makes a process see only the students' build: the editable install's finder (it finds the
+#: repository's modules that the build lacks) leaves the import system.
+ONLY_THE_BUILD = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "Editable" not in getattr(f, "__name__", "")]
+"""
+SELF_CHECK = (
+    ONLY_THE_BUILD
+    + """
 import json, sys
 import nst_utils
 from nst_utils.grading import check
@@ -106,16 +134,128 @@ def compute_layer_style_cost(a_S, a_G):
     m, n_H, n_W, n_C = a_G.get_shape().as_list()
     S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
     G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
-    return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / (4 * n_C ** 2 * (n_H * n_W) ** 2)
+    norm = 4 * n_C ** 2 * (n_H * n_W) ** 2
+    return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / norm
 
 def total_cost(J_content, J_style, alpha=10, beta=40):
     return alpha * J_content + beta * J_style
 ''', env)
-print(json.dumps({name: check_line(env[name]) for name in
-                  ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")}))
+names = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
+print(json.dumps({name: check_line(env[name]) for name in names}))
 """
+)
 
 
+def test_the_formula_search_finds_what_the_package_holds():
+    """The patterns above find each formula where the repository has it (so the search of the
+    students' download can fail)."""
+    texts = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    for what, pattern in FORMULAS.items():
+        assert re.search(pattern, texts), what
+    reference = COSTS.read_text()
+    for what in ("content normalisation", "style normalisation", "unrolling with its transpose"):
+        assert re.search(FORMULAS[what], reference), what
+    assert re.search(FORMULAS["Gram product"], "GA = tf.matmul(A, tf.transpose(A))")
+    assert re.search(FORMULAS["Gram product"], "x = flat @ flat.T")
+
+
+def test_the_student_build_is_what_a_student_needs(assignment):
+    student = assignment / "student"
+    readme = (student / "README.md").read_text()
+    for needed in (
+        "requirements.txt",
+        "python -m nst_utils fetch-weights",
+        "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat",
+        "pretrained-model/",
+        "NST_WEIGHTS",
+        "jupyter notebook notebooks/Art_Generation_with_Neural_Style_Transfer_student.ipynb",
+        "check(model_nn)",
+    ):
+        assert needed in readme, needed
+    assert (student / "pretrained-model").is_dir() and (student / "output").is_dir()
+    shipped = {
+        p.relative_to(student / "nst_utils").as_posix()
+        for p in (student / "nst_utils").rglob("*.py")
+    }
+    assert shipped == set(making.STUDENT_MODULES) | {"grading/__init__.py"}
+    assert "costs.py" not in shipped
+    assert not shipped & {"transfer.py", "tiles.py", "stylize.py", "grading/functions.py"}
+    requirements = (student / "requirements.txt").read_text()
+    assert "-e ." not in requirements and "tensorflow==" in requirements
+
+
+def _pins(text: str, python: str) -> dict:
+    """{package: version} that pip would install from requirements `text` on `python` (X.Y)."""
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate(
+                {"python_version": python, "python_full_version": python + ".0"}
+            ):
+                assert requirement.name not in pins, f"{requirement.name} twice on {python}"
+                (spec,) = requirement.specifier
+                pins[requirement.name] = spec.version
+    return pins
+
+
+@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12", "3.13"])
+def test_the_requirement_sets_pin_every_package_once_on_each_python(python):
+    student = _pins(making.requirements_text(making.STUDENT_REQUIREMENTS, "students"), python)
+    grading = _pins(making.requirements_text(making.GRADING_REQUIREMENTS, "grading"), python)
+    assert set(student) == set(making.STUDENT_REQUIREMENTS)
+    assert set(grading) == {"tensorflow", "numpy"}
+    # numpy 2.3 and later need Python 3.11
+    assert (grading["numpy"] == "2.2.6") == (python == "3.10")
+    assert not {"notebook", "jupyter", "pytest", "matplotlib", "nbclient"} & set(grading)
+
+
+def _notebook(tmp_path, name, graded):
+    """A notebook with the `graded` functions of the solved notebook filled, the others blank."""
+    from nst_utils.grading.student import make_student_notebook
+
+    solved = solved_notebook()
+    blank = make_student_notebook(solved)
+    for cell, done in zip(blank.cells, solved.cells):
+        if any(done.source.startswith(f"# GRADED FUNCTION: {g}\n") for g in graded):
+            cell.source = done.source
+    return write(blank, tmp_path / name)
+
+
+def test_of_two_notebooks_the_filled_one_is_chosen_and_a_tie_reported(tmp_path):
+    every = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost")
+    blank = _notebook(tmp_path, "Art_Generation_student.ipynb", ())
+    mine = _notebook(tmp_path, "My solution.ipynb", every)
+    chosen, note = gradescope.choose([blank, mine], tmp_path)
+    assert chosen.path == mine and "graded My solution.ipynb" in note
+    assert "Art_Generation_student.ipynb" in note
+    half = _notebook(tmp_path, "half.ipynb", every[:2])
+    other = _notebook(tmp_path, "other half.ipynb", every[2:])
+    chosen, note = gradescope.choose([half, other, blank], tmp_path)
+    assert chosen is None and "2 of them (half.ipynb, other half.ipynb)" in note
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    chosen, note = gradescope.choose([broken, half], tmp_path)
+    assert chosen.path == half
+    chosen, note = gradescope.choose([broken], tmp_path)
+    assert chosen.error and note == ""
+
+
+def test_the_autograder_scripts_install_no_project_and_no_tools(assignment):
+    with zipfile.ZipFile(assignment / "autograder.zip") as archive:
+        setup = archive.read("setup.sh").decode()
+        requirements = archive.read("requirements.txt").decode()
+        run = archive.read("run_autograder").decode()
+    assert "-e ." not in requirements and "pyproject.toml" not in setup
+    assert "python3 -m venv" in setup and "-m pip install --no-cache-dir -r" in setup
+    assert "nst-venv/bin/python" in run and "--isolation" in run
+    for tool in ("jupyter", "notebook", "pytest", "matplotlib", "nbclient"):
+        assert tool not in requirements, tool
+
+
+@pytest.mark.slow
 def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp_path):
     student = assignment / "student"
     env = dict(os.environ, PYTHONPATH=str(student), TF_CPP_MIN_LOG_LEVEL="3")
@@ -140,8 +280,110 @@ def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp
     )
 
 
+BUNDLE_NOTEBOOK = (
+    ONLY_THE_BUILD
+    + """
+import json, linecache, sys
+import nst_utils
+from nst_utils import *
+from nst_utils.grading.selfcheck import check_line
+import numpy as np
+import tensorflow.compat.v1 as tf
+tf.disable_v2_behavior()
+assert nst_utils.__file__.startswith(sys.argv[1]), nst_utils.__file__
+cells = json.load(open(sys.argv[2]))
+
+def define(source):
+    name = f"<cell-{abs(hash(source))}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    exec(compile(source, name, "exec"), globals())
+
+verdicts = {}
+for source in cells["solved"]:
+    define(source)
+for name in ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost",
+             "model_nn"):
+    verdicts[name] = check_line(globals()[name])
+for label, source in cells["wrong"].items():
+    define(source)
+    verdicts[label] = check_line(globals()[source.split("def ", 1)[1].split("(", 1)[0]])
+print(json.dumps(verdicts))
+"""
+)
+
+
+def _solved_cells() -> dict:
+    """{function name: its solved notebook cell} for the functions the notebook defines."""
+    cells = {}
+    for cell in solved_notebook().cells:
+        found = re.search(r"^def (\w+)\(", cell.source, re.MULTILINE)
+        if cell.cell_type == "code" and found:
+            cells[found.group(1)] = cell.source
+    return cells
+
+
+@pytest.mark.slow
+def test_every_check_works_from_the_students_build_model_nns_included(assignment, tmp_path):
+    """The solved notebook's functions, defined as its cells do, pass every check() with only the
+    students' download on the path; a wrong model_nn or cost is named."""
+    student = tmp_path / "student"
+    shutil.copytree(assignment / "student", student)  # a folder of its own, outside the checkout
+    cells = _solved_cells()
+    model_nn = cells["model_nn"]
+    wrong = {
+        "model_nn blank": model_nn.replace("sess.run(train_step)", "sess.run(None)"),
+        "model_nn layer": model_nn.replace(
+            "generated_image = sess.run(model['input'])",
+            "generated_image = sess.run(model['conv4_2'])",
+        ),
+        "cost": cells["total_cost"].replace(
+            "alpha * J_content + beta * J_style", "beta * J_content + alpha * J_style"
+        ),
+    }
+    wrong["model_nn after cost"] = model_nn
+    assert all(
+        wrong[k] != (cells["total_cost"] if k == "cost" else model_nn)
+        for k in wrong
+        if k != "model_nn after cost"
+    )
+    order = [
+        "compute_content_cost",
+        "gram_matrix",
+        "compute_layer_style_cost",
+        "compute_style_cost",
+        "total_cost",
+        "model_nn",
+    ]
+    data = tmp_path / "cells.json"
+    data.write_text(json.dumps({"solved": [cells[n] for n in order], "wrong": wrong}))
+    env = dict(os.environ, PYTHONPATH=str(student), TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", BUNDLE_NOTEBOOK, str(student), str(data)],
+        capture_output=True,
+        text=True,
+        cwd=student / "notebooks",
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    verdicts = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "total_cost"):
+        assert verdicts[name].startswith(f"{name}: PASS 25/25"), verdicts[name]
+    assert verdicts["model_nn"].startswith("model_nn: PASS - after 21 iterations"), verdicts
+    assert verdicts["model_nn blank"].startswith(
+        "model_nn: FAIL - a blank is still None: One optimisation step"
+    )
+    assert verdicts["model_nn layer"].startswith("model_nn: FAIL - reads model['conv4_2']")
+    assert verdicts["cost"].startswith("total_cost: FAIL 0/25")
+    assert verdicts["model_nn after cost"].startswith(
+        "model_nn: FAIL - check(model_nn) builds its test network with your cost functions: "
+        "make check(total_cost) pass first"
+    )
+
+
 def _autograder_root(assignment, tmp_path, notebook_text):
-    """A folder laid out as Gradescope's /autograder: source/ (the zip), the submission, results/."""
+    """A folder laid out as Gradescope's /autograder: source/ (the zip), the submission,
+    results/."""
     root = tmp_path / "autograder"
     with zipfile.ZipFile(assignment / "autograder.zip") as archive:
         archive.extractall(root / "source")
@@ -175,6 +417,7 @@ def _valid(results):
     assert results["score"] == sum(t["score"] for t in results["tests"])
 
 
+@pytest.mark.slow
 def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment, tmp_path):
     import nbformat
 
@@ -207,6 +450,7 @@ def test_the_autograder_zip_grades_a_submission_as_gradescope_runs_it(assignment
     assert "hidden case" not in visible
 
 
+@pytest.mark.slow
 def test_the_autograder_reports_an_unreadable_submission(assignment, tmp_path):
     results = _run_autograder(_autograder_root(assignment, tmp_path, '{"cells": null}'))
     _valid(results)
