@@ -462,3 +462,114 @@ def test_make_assignment_refuses_a_folder_in_use(tmp_path, capsys):
     assert main(["make-assignment", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "not empty" in err and "\n" not in err
+
+
+RUN_NOTEBOOK = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+               resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[3])
+"""
+
+
+def _reachable(host: str, port: int = 443) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+        return True
+    except OSError:
+        return False
+
+
+def _student_venv(requirements: Path) -> Path:
+    """A venv with only `requirements` installed (pip from PyPI), kept under NST_TEST_CACHE
+    (default /var/cache/nst-tests) by the file's hash, so that reruns reuse it."""
+    import hashlib
+
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    cache = Path(os.environ.get("NST_TEST_CACHE", "/var/cache/nst-tests"))
+    venv = cache / f"student-venv-{digest}"
+    if (venv / "ok").is_file():
+        return venv
+    if not _reachable("pypi.org"):
+        pytest.skip("PyPI is not reachable: the students' requirements cannot be installed")
+    shutil.rmtree(venv, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_FIND_LINKS")}
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(requirements)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (venv / "ok").write_text(digest)
+    return venv
+
+
+@pytest.mark.slow
+def test_the_completed_student_notebook_runs_in_the_download_alone(assignment, vgg_mat, tmp_path):
+    """The download, copied outside the checkout, in a venv made from its own requirements file
+    only (a fresh `python -m venv` and `pip install -r requirements.txt`, cached by the file's
+    hash): the student notebook with its blanks filled runs to the end with nbclient at 64x48 on
+    fixture weights, every check() passes and model_nn writes into the download's output/."""
+    from conftest import SMALL_HEIGHT, SMALL_WIDTH
+
+    import nbformat
+
+    student = tmp_path / "student"
+    shutil.copytree(assignment / "student", student)
+    venv = _student_venv(student / "requirements.txt")
+    path = next((student / "notebooks").glob("*_student.ipynb"))
+    nb = nbformat.read(str(path), as_version=4)
+    solved = solved_notebook()
+    assert len(nb.cells) == len(solved.cells)
+    for cell, done in zip(nb.cells, solved.cells):
+        if "### START CODE HERE ###" in cell.source:
+            cell.source = done.source
+    at = next(i for i, c in enumerate(nb.cells) if "def model_nn(" in c.source)
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell("model_nn.__defaults__ = (2,)"))
+    nbformat.write(nb, str(path))
+    executed = tmp_path / "executed.ipynb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NST_", "PYTHON", "VIRTUAL"))}
+    env.update(
+        NST_WEIGHTS=str(vgg_mat),
+        NST_IMAGE_WIDTH=str(SMALL_WIDTH),
+        NST_IMAGE_HEIGHT=str(SMALL_HEIGHT),
+        MPLBACKEND="agg",
+        PATH=f"{venv / 'bin'}:{env.get('PATH', '')}",
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", RUN_NOTEBOOK, str(path), str(path.parent), executed],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        env=env,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ran = nbformat.read(str(executed), as_version=4)
+    errors = [
+        (o.ename, o.evalue)
+        for c in ran.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+    assert errors == []
+    checks = {
+        c.source: "".join(o.get("text", "") for o in c.outputs)
+        for c in ran.cells
+        if c.cell_type == "code" and c.source.startswith("check(")
+    }
+    assert len(checks) == 5
+    for source, printed in checks.items():
+        name = source[len("check(") : -1]
+        assert printed.startswith(f"{name}: PASS"), (source, printed)
+    assert (student / "output" / "generated_image.jpg").is_file()
