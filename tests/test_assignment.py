@@ -408,12 +408,50 @@ def _run_autograder(root):
     return json.loads((root / "results" / "results.json").read_text())
 
 
+#: Gradescope's results.json: the top-level keys and each test's, with their types.
+RESULTS_KEYS = {
+    "score": (int, float),
+    "execution_time": (int, float),
+    "output": str,
+    "output_format": str,
+    "test_output_format": str,
+    "test_name_format": str,
+    "visibility": str,
+    "stdout_visibility": str,
+    "extra_data": dict,
+    "tests": list,
+    "leaderboard": list,
+}
+TEST_KEYS = {
+    "score": (int, float),
+    "max_score": (int, float),
+    "status": str,
+    "name": str,
+    "name_format": str,
+    "number": str,
+    "output": str,
+    "output_format": str,
+    "tags": list,
+    "visibility": str,
+    "extra_data": dict,
+}
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+
+
 def _valid(results):
-    assert isinstance(results["score"], (int, float))
+    """`results` follows Gradescope's specification of results.json (keys, types, values)."""
+    assert set(results) <= set(RESULTS_KEYS), set(results) - set(RESULTS_KEYS)
+    for key, value in results.items():
+        assert isinstance(value, RESULTS_KEYS[key]), (key, value)
+    assert "score" in results and results["execution_time"] >= 0
+    for key in ("visibility", "stdout_visibility"):
+        assert results.get(key, "visible") in VISIBILITIES
     for test in results["tests"]:
         assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        for key, value in test.items():
+            assert isinstance(value, TEST_KEYS[key]), (key, value)
         assert test["status"] in ("passed", "failed")
-        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert test["visibility"] in VISIBILITIES
     assert results["score"] == sum(t["score"] for t in results["tests"])
 
 
@@ -573,3 +611,183 @@ def test_the_completed_student_notebook_runs_in_the_download_alone(assignment, v
         name = source[len("check(") : -1]
         assert printed.startswith(f"{name}: PASS"), (source, printed)
     assert (student / "output" / "generated_image.jpg").is_file()
+
+
+DEBROOT = Path(os.environ.get("NST_DEBROOT_CACHE", "/var/cache/nst-debroot"))
+SUITE = "bookworm"
+
+
+def _debian_mirror():
+    """The Debian mirror this machine's apt is configured with (for SUITE), or None."""
+    sources = Path("/etc/apt")
+    texts = [p.read_text() for p in [sources / "sources.list"] if p.is_file()]
+    texts += [p.read_text() for p in sorted((sources / "sources.list.d").glob("*.sources"))]
+    texts += [p.read_text() for p in sorted((sources / "sources.list.d").glob("*.list"))]
+    for text in texts:
+        for stanza in re.split(r"\n\s*\n", text):
+            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.MULTILINE)
+            suites = re.search(r"^Suites:(.*)$", stanza, re.MULTILINE)
+            if uris and suites and SUITE in suites.group(1).split() and "security" not in uris[1]:
+                return uris.group(1)
+        for line in text.splitlines():
+            words = line.split()
+            if len(words) >= 3 and words[0] == "deb" and words[2] == SUITE:
+                return words[1]
+    return None
+
+
+class _Mounted:
+    """/proc, /sys and /dev of the host mounted into a root for the block, and unmounted after."""
+
+    def __init__(self, root: Path):
+        self.root, self.done = root, []
+
+    def __enter__(self):
+        for source, target, args in (
+            ("proc", "proc", ["-t", "proc"]),
+            ("/sys", "sys", ["--rbind"]),
+            ("/dev", "dev", ["--rbind"]),
+        ):
+            subprocess.run(["mount", *args, source, str(self.root / target)], check=True)
+            self.done.append(self.root / target)
+        shutil.copy("/etc/resolv.conf", self.root / "etc" / "resolv.conf")
+        return self
+
+    def __exit__(self, *exc):
+        for path in reversed(self.done):
+            subprocess.run(["umount", "-R", "-l", str(path)], check=False)
+
+
+def _chroot(root: Path, command: list, timeout: float, env: dict | None = None):
+    clean = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+    }
+    with _Mounted(root):
+        return subprocess.run(
+            ["chroot", str(root), *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(clean, **(env or {})),
+        )
+
+
+def _install_zip(root: Path, archive: Path) -> None:
+    """The zip alone, laid out as Gradescope does: source/ and a copy of run_autograder."""
+    autograder = root / "autograder"
+    shutil.rmtree(autograder / "source", ignore_errors=True)
+    (autograder / "source").mkdir(parents=True)
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(autograder / "source")
+        for info in opened.infolist():  # zipfile drops the modes: restore the executable bits
+            mode = info.external_attr >> 16
+            if mode:
+                (autograder / "source" / info.filename).chmod(mode)
+    shutil.copy2(autograder / "source" / "run_autograder", autograder / "run_autograder")
+
+
+def _prepared_root(archive: Path) -> Path:
+    """A clean Debian root (debootstrap, minbase) where the zip's setup.sh has run, cached in
+    DEBROOT by the hash of setup.sh and requirements.txt, so that reruns are cheap."""
+    import hashlib
+
+    if os.geteuid() != 0 or not shutil.which("debootstrap") or not shutil.which("chroot"):
+        pytest.skip("needs root, debootstrap and chroot (apt-get install debootstrap)")
+    with zipfile.ZipFile(archive) as opened:
+        digest = hashlib.sha256(
+            opened.read("setup.sh") + opened.read("requirements.txt")
+        ).hexdigest()[:16]
+    ready = DEBROOT / f"setup-{digest}"
+    if (ready / ".nst-ready").is_file():
+        return ready
+    mirror = _debian_mirror()
+    if mirror is None:
+        pytest.skip(f"no Debian {SUITE} mirror in /etc/apt/sources.list*")
+    if not _reachable("pypi.org") or not _reachable(mirror.split("/")[2], 80):
+        pytest.skip("the Debian mirror or PyPI is not reachable")
+    DEBROOT.mkdir(parents=True, exist_ok=True)
+    base = DEBROOT / f"base-{SUITE}"
+    if not (base / ".nst-ready").is_file():
+        building = DEBROOT / f"base-{SUITE}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", SUITE, str(building), mirror],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        (building / ".nst-ready").write_text(mirror)
+        shutil.rmtree(base, ignore_errors=True)
+        building.rename(base)
+    building = DEBROOT / f"setup-{digest}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    subprocess.run(["cp", "-a", str(base), str(building)], check=True)
+    (building / ".nst-ready").unlink()
+    _install_zip(building, archive)
+    done = _chroot(building, ["bash", "/autograder/source/setup.sh"], timeout=3600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (building / ".nst-ready").write_text(digest)
+    shutil.rmtree(ready, ignore_errors=True)
+    building.rename(ready)
+    return ready
+
+
+@pytest.mark.slow
+def test_the_zip_alone_installs_and_grades_in_a_clean_debian_root(assignment, tmp_path):
+    """Gradescope's life cycle on the nearest image this machine builds: the zip alone unpacked
+    into /autograder/source of a debootstrapped Debian root, setup.sh run there as root (Python
+    from Debian, the grading requirements from PyPI), then run_autograder, in the chroot, on a
+    correct, a mistaken, a malformed and a two-notebook submission. The sandbox is whatever
+    `--isolation auto` finds in the chroot; the output says when there is none."""
+    import nbformat
+
+    from nst_utils.grading.student import make_student_notebook
+
+    archive = assignment / "autograder.zip"
+    root = _prepared_root(archive)
+    _install_zip(root, archive)  # this assignment's zip (the setup is shared by its hash)
+    assert not (root / "autograder" / "source" / "pyproject.toml").exists()
+    solved = solved_notebook()
+    submissions = {
+        "correct": {"solution.ipynb": nbformat.writes(solved)},
+        "mistaken": {
+            "solution.ipynb": nbformat.writes(
+                with_body(solved, "gram_matrix", "GA = tf.matmul(tf.transpose(A), A)")
+            )
+        },
+        "malformed": {"solution.ipynb": '{"cells": null}'},
+        "two notebooks": {
+            "Art_Generation_with_Neural_Style_Transfer_student.ipynb": nbformat.writes(
+                make_student_notebook(solved)
+            ),
+            "My solution.ipynb": nbformat.writes(solved),
+        },
+    }
+    results = {}
+    for label, files in submissions.items():
+        folder = root / "autograder" / "submission"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(root / "autograder" / "results", ignore_errors=True)
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        done = _chroot(
+            root,
+            ["bash", "-c", "cd /autograder && ./run_autograder"],
+            timeout=900,
+            env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        assert done.returncode == 0, (label, done.stderr[-3000:])
+        results[label] = json.loads((root / "autograder/results/results.json").read_text())
+        _valid(results[label])
+    assert results["correct"]["score"] == 100, results["correct"]["output"]
+    assert results["mistaken"]["score"] == 75
+    tests = {t["name"]: t for t in results["mistaken"]["tests"]}
+    assert "computes A^T A" in tests["gram_matrix"]["output"]
+    assert results["malformed"]["score"] == 0 and "could not read" in results["malformed"]["output"]
+    assert results["two notebooks"]["score"] == 100
+    assert "graded My solution.ipynb" in results["two notebooks"]["output"]
+    for label, result in results.items():
+        assert "could not grade" not in result["output"], (label, result["output"])
