@@ -15,6 +15,7 @@ import tensorflow as tf
 from nst_utils import costs
 from nst_utils.config import CONFIG, STYLE_LAYERS
 from nst_utils.grading import check
+from nst_utils.grading.selfcheck import check_line
 from nst_utils.grading.student import SOLVED, STUDENT
 from nst_utils.images import save_image
 from nst_utils.grading.loop_check import ITERATIONS, check_model_nn
@@ -239,7 +240,7 @@ def test_a_wrong_cost_function_is_named_before_the_loop_is_tried():
         "def total_cost(J_content, J_style, alpha=10, beta=40):\n    return J_content + J_style\n",
         namespace,
     )
-    verdict = check_model_nn(_model_nn(namespace=namespace))
+    verdict = check_line(_model_nn(namespace=namespace))
     assert verdict.startswith(
         "model_nn: FAIL - check(model_nn) builds its test network with your "
         "cost functions: make check(total_cost) pass first (total_cost: FAIL"

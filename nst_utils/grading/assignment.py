@@ -91,7 +91,7 @@ PINS = {
     "tqdm": "==4.70.1",
     "xxhash": "==4.1.0",
     "notebook": "==7.6.5",
-    "ipykernel": "==7.4.0",
+    "ipykernel": ("==7.3.0", "==7.4.0"),
 }
 #: What the notebook needs, and Jupyter to open it.
 STUDENT_REQUIREMENTS = tuple(PINS)

@@ -140,14 +140,13 @@ def _files(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def _lesson_costs(namespace: dict):
+def _lesson_costs(namespace: dict, check_line=None):
     """The cost functions of the lesson graph, or a FAIL line: the notebook's own once their
-    self-checks pass, else (outside a notebook) the package's reference."""
+    self-checks pass (`check_line(fn)`, the line check() prints; none: taken as they are),
+    else (outside a notebook) the package's reference."""
     own = {name: namespace.get(name) for name in COST_FUNCTIONS}
     if all(isinstance(fn, types.FunctionType) for fn in own.values()):
-        from .selfcheck import check_line
-
-        for name in GRADED_COSTS:
+        for name in GRADED_COSTS if check_line else ():
             fn = namespace.get(name)
             line = check_line(fn) if callable(fn) else f"{name} is not defined"
             if not line.startswith(f"{name}: PASS"):
@@ -240,9 +239,10 @@ def _total_cost_verdict(namespace: dict):
     )
 
 
-def check_model_nn(model_nn) -> str:
+def check_model_nn(model_nn, check_line=None) -> str:
     """A one-line verdict on the notebook's model_nn: the reference loop's results, or what
-    differs; first the notebook's J and model_nn's blanks."""
+    differs; first the notebook's J and model_nn's blanks. `check_line(fn)` gives check()'s
+    line for a graded cost function, which must pass before the lesson is built on it."""
     if not isinstance(model_nn, types.FunctionType):
         got = type(model_nn).__name__
         return f"model_nn: FAIL - check() needs the function model_nn itself, got {got}"
@@ -250,7 +250,7 @@ def check_model_nn(model_nn) -> str:
     early = _blank_verdict(model_nn) or _total_cost_verdict(namespace)
     if early:
         return early
-    costs = _lesson_costs(namespace)
+    costs = _lesson_costs(namespace, check_line)
     if isinstance(costs, str):
         return costs
     graph, sess, names, start = lesson_graph(costs)

@@ -69,7 +69,7 @@ def check_line(fn) -> str:
             from .loop_check import check_model_nn
         except ImportError:
             raise NSTError("this build of nst_utils has no self-check for model_nn") from None
-        return check_model_nn(fn)
+        return check_model_nn(fn, check_line)
     keys = public_keys()
     if name not in keys:
         raise NSTError(
