@@ -117,6 +117,22 @@ def requirements_text(packages, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The notes in the download's empty folders.
+FOLDER_NOTES = {
+    "pretrained-model": f"""# pretrained-model/
+
+`{WEIGHTS_FILENAME}` (MatConvNet's VGG-19, about 535 MB) goes here: run
+`python -m nst_utils fetch-weights` from the folder above (see its README.md), or download
+{WEIGHTS_SOURCES[DEFAULT_FORMAT]["url"]} by hand into this folder.
+""",
+    "output": """# output/
+
+The notebook's `model_nn` saves its pictures here: `<i>.png` every 20 iterations and
+`generated_image.jpg` at the end.
+""",
+}
+
+
 def student_readme(notebook: str) -> str:
     """The README of the students' download."""
     url = WEIGHTS_SOURCES[DEFAULT_FORMAT]["url"]
@@ -158,7 +174,7 @@ on the test cell's inputs and on more cases, compares with the answers stored in
 mistakes are named). `check(model_nn)` first makes sure the `J` of section 4 uses alpha = 10
 and beta = 40 and that no blank is left as `None`, then lends your loop a tiny network for 21
 iterations and compares its images, printed costs and saved files with the package's own loop.
-The grader runs the same checks, and more cases you do not see.
+The grader checks the four graded functions the same way, on more cases you do not see.
 """
 
 
@@ -214,9 +230,9 @@ def _student_folder(out: Path, solved: Path) -> Path:
     name = SOLVED.name.replace(".ipynb", "_student.ipynb")
     (notebooks / name).write_text(student_notebook_text(solved), encoding="utf-8")
     shutil.copytree(PROJECT_ROOT / "images", student / "images")
-    for folder in ("pretrained-model", "output"):
+    for folder, text in FOLDER_NOTES.items():
         (student / folder).mkdir()
-        shutil.copy2(PROJECT_ROOT / folder / "README.md", student / folder / "README.md")
+        (student / folder / "README.md").write_text(text, encoding="utf-8")
     (student / "README.md").write_text(student_readme(name), encoding="utf-8")
     (student / "requirements.txt").write_text(
         requirements_text(STUDENT_REQUIREMENTS, "The notebook's requirements, and Jupyter."),
