@@ -801,12 +801,15 @@ def test_the_zip_alone_installs_and_grades_in_a_clean_debian_root(assignment, tm
 
 
 def _interpreter(version: str):
-    """A working `pythonX.Y` on this machine, or None."""
-    found = shutil.which(f"python{version}")
-    if found is None:
-        return None
-    done = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=60)
-    return found if done.returncode == 0 and version in done.stdout + done.stderr else None
+    """A working `pythonX.Y` on this machine (on PATH, or installed by pyenv), or None."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(str(p) for p in pyenv.glob(f"{version}.*/bin/python{version}"))
+    for found in filter(None, candidates):
+        done = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=60)
+        if done.returncode == 0 and f"Python {version}." in done.stdout + done.stderr:
+            return found
+    return None
 
 
 @pytest.mark.slow
