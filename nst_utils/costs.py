@@ -4,8 +4,8 @@ one home of their formulas.
 These are the notebook's graded functions with the original signatures; the notebook defines
 its own copies (the exercise) and a test keeps the two equal. a_C, a_S, a_G are activations of
 one layer, shape (1, n_H, n_W, n_C): a tensor, or for a_C and a_S a numpy array from a session.
-The pieces they are made of (`SOLUTION_PIECES`) serve every other path that computes these
-costs; as they hold the solutions, the students' build strips them with the graded functions.
+The pieces they are made of serve every other path that computes these costs; as they hold
+the solutions, this module is not in the students' download (grading.assignment.STUDENT_MODULES).
 """
 
 from __future__ import annotations
@@ -16,17 +16,6 @@ from .errors import SessionError
 from .settings import DEFAULTS, STYLE_LAYERS
 
 tf1 = tf.compat.v1
-
-#: The functions that hold the graded functions' formulas, stripped from the students' build
-#: (nst_utils.grading.assignment) as the graded functions are.
-SOLUTION_PIECES = (
-    "sum_of_squares",
-    "content_normalisation",
-    "style_normalisation",
-    "unrolled",
-    "layer_style_cost_from_grams",
-)
-
 
 def sum_of_squares(A, B):
     """sum((A - B)^2): a scalar tensor."""

@@ -470,13 +470,15 @@ def test_self_check_of_model_nn_is_the_loops_own(monkeypatch):
     def model_nn(sess, input_image, num_iterations=160):
         return input_image
 
-    monkeypatch.setitem(sys.modules, "nst_utils.loop_check", None)  # not in this build
+    monkeypatch.setitem(sys.modules, "nst_utils.grading.loop_check", None)  # not in this build
     with pytest.raises(NSTError, match="no self-check for model_nn"):
         check_line(model_nn)
     seen = []
-    fake = types.ModuleType("nst_utils.loop_check")
-    fake.check_model_nn = lambda fn: seen.append(fn) or "model_nn: PASS - the loop's verdict"
-    monkeypatch.setitem(sys.modules, "nst_utils.loop_check", fake)
+    fake = types.ModuleType("nst_utils.grading.loop_check")
+    fake.check_model_nn = lambda fn, check_line: (
+        seen.append(fn) or "model_nn: PASS - the loop's verdict"
+    )
+    monkeypatch.setitem(sys.modules, "nst_utils.grading.loop_check", fake)
     assert check_line(model_nn) == "model_nn: PASS - the loop's verdict" and seen == [model_nn]
 
 

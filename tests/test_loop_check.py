@@ -15,9 +15,10 @@ import tensorflow as tf
 from nst_utils import costs
 from nst_utils.config import CONFIG, STYLE_LAYERS
 from nst_utils.grading import check
+from nst_utils.grading.selfcheck import check_line
 from nst_utils.grading.student import SOLVED, STUDENT
 from nst_utils.images import save_image
-from nst_utils.loop_check import ITERATIONS, check_model_nn
+from nst_utils.grading.loop_check import ITERATIONS, check_model_nn
 from nst_utils.training import Hooks, optimize
 from nst_utils.vgg import load_vgg_model
 
@@ -192,3 +193,133 @@ def test_the_notebooks_globals_and_config_are_restored():
     assert namespace["model"] == "the notebook's model" and namespace["J"] == 1.5
     assert not {"train_step", "J_content", "J_style"} & set(namespace)
     assert CONFIG.OUTPUT_DIR == before
+
+
+def _notebook_costs() -> dict:
+    """The solved notebook's cost functions (and what they call), defined as its cells do."""
+    nb = nbformat.read(str(SOLVED), as_version=4)
+    namespace = {"tf": tf1, "np": np}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and any(
+            f"def {name}(" in cell.source
+            for name in (
+                "compute_content_cost",
+                "gram_matrix",
+                "compute_layer_style_cost",
+                "compute_style_cost",
+                "total_cost",
+            )
+        ):
+            filename = f"<cell-{abs(hash(cell.source))}>"
+            linecache.cache[filename] = (
+                len(cell.source),
+                None,
+                cell.source.splitlines(True),
+                filename,
+            )
+            exec(compile(cell.source, filename, "exec"), namespace)
+    return namespace
+
+
+def test_without_the_packages_costs_the_notebooks_own_build_the_test(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nst_utils.costs", None)  # as in the students' build
+    namespace = dict(_notebook_costs(), CONFIG=CONFIG, save_image=save_image)
+    verdict = check_model_nn(_model_nn(namespace=namespace))
+    assert verdict.startswith("model_nn: PASS"), verdict
+    bare = {"tf": tf1, "np": np, "CONFIG": CONFIG, "save_image": save_image}
+    verdict = check_model_nn(_model_nn(namespace=bare))
+    assert verdict.startswith(
+        "model_nn: FAIL - check(model_nn) builds its test network with the "
+        "notebook's compute_content_cost"
+    ), verdict
+
+
+def test_a_wrong_cost_function_is_named_before_the_loop_is_tried():
+    namespace = dict(_notebook_costs(), CONFIG=CONFIG, save_image=save_image)
+    exec(
+        "def total_cost(J_content, J_style, alpha=10, beta=40):\n    return J_content + J_style\n",
+        namespace,
+    )
+    verdict = check_line(_model_nn(namespace=namespace))
+    assert verdict.startswith(
+        "model_nn: FAIL - check(model_nn) builds its test network with your "
+        "cost functions: make check(total_cost) pass first (total_cost: FAIL"
+    )
+
+
+def _section_4(alpha, beta, j_none=False):
+    """A namespace as section 4 leaves it: J_content, J_style and J in an interactive session."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf1.Variable(np.array([1.5, -2.0], np.float32))
+        J_content = tf.reduce_sum(tf.square(x))
+        J_style = tf.reduce_sum(x)
+        J = None if j_none else costs.total_cost(J_content, J_style, alpha=alpha, beta=beta)
+    sess = tf1.InteractiveSession(graph=graph)
+    sess.run(x.initializer)
+    return sess, {"J": J, "J_content": J_content, "J_style": J_style}
+
+
+@pytest.mark.parametrize(
+    "alpha, beta, j_none, expected",
+    [
+        (
+            40,
+            10,
+            False,
+            "is not total_cost(J_content, J_style, alpha = 10, beta = 40): alpha and "
+            "beta are swapped",
+        ),
+        (
+            10,
+            4,
+            False,
+            "is not total_cost(J_content, J_style, alpha = 10, beta = 40); fix its cell",
+        ),
+        (10, 40, True, "J is still None: compute J = total_cost(J_content, J_style, alpha = 10"),
+        (10, 40, False, None),
+    ],
+)
+def test_the_J_of_section_4_is_checked_with_model_nn(alpha, beta, j_none, expected):
+    sess, section_4 = _section_4(alpha, beta, j_none)
+    try:
+        namespace = dict(section_4, tf=tf1, np=np, CONFIG=CONFIG, save_image=save_image)
+        verdict = check_model_nn(_model_nn(namespace=namespace))
+    finally:
+        sess.close()
+    if expected is None:
+        assert verdict.startswith("model_nn: PASS"), verdict
+    else:
+        assert verdict.startswith("model_nn: FAIL - ") and expected in verdict, verdict
+    assert namespace["J"] is section_4["J"]  # the notebook's globals are back
+
+
+def test_reading_a_layer_instead_of_the_input_is_told_so():
+    verdict = check_model_nn(
+        _changed(
+            "generated_image = sess.run(model['input'])",
+            "generated_image = sess.run(model['conv4_2'])",
+        )
+    )
+    assert verdict == (
+        "model_nn: FAIL - reads model['conv4_2'], a layer: the generated image is the network's "
+        "input, read it with sess.run(model['input'])"
+    )
+
+
+@pytest.mark.parametrize(
+    "line, hint",
+    [
+        ("sess.run(tf.global_variables_initializer())", "Initialise the graph's variables"),
+        ("sess.run(model['input'].assign(input_image))", "Make input_image (the noisy start)"),
+        ("sess.run(train_step)", "One optimisation step"),
+        ("generated_image = sess.run(model['input'])", "The image after this step"),
+    ],
+)
+def test_a_blank_left_as_none_is_named(line, hint):
+    blank = "generated_image = None" if line.startswith("generated_image") else "sess.run(None)"
+    verdict = check_model_nn(_changed(line, blank))
+    assert verdict.startswith(f"model_nn: FAIL - a blank is still None: {hint}"), verdict
+    assert verdict.endswith(f"({blank}); write that line"), verdict

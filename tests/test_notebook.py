@@ -157,7 +157,8 @@ def test_graded_cells_are_the_originals_four():
     # the content cost unrolls both activations, as the original's exercise asked
     content = _cell(nb, "def compute_content_cost(").source
     assert content.count("tf.reshape(") == 2
-    # compute_style_cost is given code to read: no marker, reads the session it is given or the default
+    # compute_style_cost is given code to read: no marker; it reads the session it is given, or
+    # the default one
     style = _cell(nb, "def compute_style_cost(").source
     assert "def compute_style_cost(model, STYLE_LAYERS, sess=None):" in style
     assert "START CODE HERE" not in style and "tf.get_default_session()" in style
@@ -228,15 +229,81 @@ def test_test_cells_print_published_values(executed, prefix, expected, tol):
     assert value == pytest.approx(expected, abs=tol)
 
 
+#: The original notebook's expected GA, as its table printed it (numpy of 2017, 8 decimals).
+ORIGINAL_GA = (
+    "[[  6.42230511  -4.42912197  -2.09668207] <br>\n"
+    "            [ -4.42912197  19.46583748  19.56387138] <br>\n"
+    "            [ -2.09668207  19.56387138  20.6864624 ]]"
+)
+
+
 @pytest.mark.slow
 def test_gram_cell_prints_published_matrix(executed):
+    """The cell prints the original's table to float32 precision (the first row's sums differ
+    from TF1's in the last float32 digit)."""
     text = _cell_printing(executed[0], "GA = ")
-    expected = [
-        [6.422305, -4.429122, -2.096682],
-        [-4.429122, 19.465837, 19.563871],
-        [-2.096682, 19.563871, 20.686462],
+    expected = np.reshape(_numbers(ORIGINAL_GA), (3, 3))
+    np.testing.assert_allclose(np.reshape(_numbers(text), (3, 3)), expected, rtol=2e-7, atol=0)
+
+
+def _markdown(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", [NOTEBOOK, STUDENT], ids=["solved", "student"])
+def test_the_texts_are_the_originals(path):
+    """The GA table, the transpose hint of the content cost and the Adam paragraph as the
+    original has them, and no size written in the text where CONFIG's is meant."""
+    nb = nbformat.read(path, as_version=4)
+    text = _markdown(nb)
+    assert ORIGINAL_GA in text
+    content = next(c.source for c in nb.cells if "### 3.1 - Computing the content cost" in c.source)
+    assert "api_docs/python/tf/transpose" in content and "api_docs/python/tf/reshape" in content
+    adam = next(c.source for c in nb.cells if "Adam optimizer in earlier lessons" in c.source)
+    assert "non-trainable" in adam and "constants" not in adam
+    assert "(400x300)" not in text
+
+
+def test_the_networks_weights_are_non_trainable_variables(vgg_mat):
+    """What the Adam paragraph says: Adam's only trainable variable is the input image."""
+    import tensorflow as tf
+
+    from nst_utils.vgg import load_vgg_model
+
+    with tf.Graph().as_default():
+        model = load_vgg_model(vgg_mat, image_height=SMALL_HEIGHT, image_width=SMALL_WIDTH)
+        trainable = tf.compat.v1.trainable_variables()
+        assert trainable == [model["input"]]
+        assert len(tf.compat.v1.global_variables()) == 1 + 2 * 16
+
+
+def test_section_1s_pictures_sit_side_by_side():
+    """A table keeps the three pictures in one row, the result on the right, in JupyterLab (whose
+    CSS sets img height: auto, so a height attribute is lost) and in the classic Notebook (whose
+    CSS makes every img a centred block): widths, not heights, size them."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cell = next(c.source for c in nb.cells if "## 1 - Problem statement" in c.source)
+    row = re.search(r"<tr>(.*?)</tr>", cell, re.DOTALL).group(1)
+    pictures = re.findall(r"<td><img ([^>]*)></td>", row)
+    assert [re.search(r'src="([^"]+)"', p).group(1).rsplit("/", 1)[1] for p in pictures] == [
+        "louvre.jpg",
+        "sandstone.jpg",
+        "seed_result_louvre_sandstone.png",
     ]
-    np.testing.assert_allclose(np.reshape(_numbers(text), (3, 3)), expected, atol=1e-5)
+    assert all("width=" in p and "height=" not in p for p in pictures)
+    assert "On the right" in cell
+
+
+def test_section_4s_figures_have_no_pixel_axes_and_show_the_size_in_use():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    start = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## 4 -"))
+    end = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## 5 -"))
+    figures = [c.source for c in nb.cells[start:end] if "imshow(" in c.source]
+    assert len(figures) == 4
+    for source in figures:
+        assert 'plt.axis("off")' in source, source
+    for source in figures[:3]:
+        assert "(CONFIG.IMAGE_WIDTH, CONFIG.IMAGE_HEIGHT)" in source, source
 
 
 @pytest.mark.slow

@@ -1,22 +1,26 @@
-"""The Gradescope side of an assignment: grade ROOT/submission/*.ipynb, write ROOT/results/results.json.
+"""The Gradescope side of an assignment: grade ROOT/submission/*.ipynb, write results.json.
 
 Run by the autograder's `run_autograder` as ``python -m nst_utils.grading.gradescope --root ROOT``.
 Each function is a test worth its points, visible, with feedback from the public cases only;
 the hidden cases' feedback is a test of its own, shown once the instructor publishes the grades.
-Gradescope already grades every submission in a container of its own: where that container
-offers no user namespaces, the sandbox runs without them, as a user of its own who cannot
-enter the autograder's folder, and the results say so.
+Several notebooks in one submission: the one with the most graded cells filled is graded and
+the output says which; a tie is reported, not guessed. Gradescope grades every submission in
+a container of its own; `--isolation auto` uses the strongest sandbox `sandbox.host` finds
+there and says in the output when it has none, `--isolation none` grades unboxed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import time
 from pathlib import Path
 
 from . import catalog, extract, grader
+from .blanks import is_untouched_blank
 from .sandbox import host
 
 SETTINGS = Path(__file__).resolve().parents[2] / "assignment.json"
@@ -49,12 +53,52 @@ def _tests(row) -> list:
     return tests
 
 
-def results(root: Path, settings: dict) -> dict:
+def _filled(submission) -> int:
+    """How many graded cells of `submission` are filled (-1 for a notebook that cannot be read)."""
+    if submission.error is not None:
+        return -1
+    return sum(not is_untouched_blank(source) for source in submission.sources.values())
+
+
+def choose(notebooks: list, folder: Path):
+    """(the submission to grade, a note) among the notebooks submitted in `folder`: the one with
+    the most graded cells filled; (None, why) when several share that count (no guess)."""
+    submissions = [extract.read_submission(path, path.stem) for path in notebooks]
+    if len(submissions) == 1:
+        return submissions[0], ""
+    counts = [_filled(s) for s in submissions]
+    best = max(counts)
+    names = [extract.printable(p.relative_to(folder)) for p in notebooks]
+    tied = [name for name, count in zip(names, counts) if count == best]
+    if len(tied) > 1:
+        return None, (
+            f"{len(notebooks)} notebooks were submitted and {len(tied)} of them ("
+            + ", ".join(tied)
+            + ") have as many graded cells filled: submit only the notebook to grade."
+        )
+    chosen = counts.index(best)
+    others = ", ".join(n for i, n in enumerate(names) if i != chosen)
+    return submissions[chosen], (
+        f"{len(notebooks)} notebooks were submitted; graded {names[chosen]}, the one with the "
+        f"most graded cells filled ({best}), not {others}."
+    )
+
+
+def _isolation(choice: str):
+    """(isolation for grade_submissions, a note for the output) for --isolation `choice`."""
+    if choice == "none":
+        return False, "Graded without the sandbox (--isolation none)."
+    problem = host.isolation_problem()
+    if problem is None:
+        return True, ""
+    return False, f"Graded in this submission's own container, without the sandbox ({problem})."
+
+
+def results(root: Path, settings: dict, isolation: str = "auto") -> dict:
     """The results.json content for the submission under `root`."""
+    submitted = root / "submission"
     notebooks = sorted(
-        p
-        for p in (root / "submission").rglob("*.ipynb")
-        if ".ipynb_checkpoints" not in p.parts and p.is_file()
+        p for p in submitted.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file()
     )
     if not notebooks:
         return {
@@ -62,21 +106,19 @@ def results(root: Path, settings: dict) -> dict:
             "output": "No notebook (.ipynb) was submitted: upload your notebook.",
             "tests": [],
         }
-    isolation = host.isolation_problem() is None
-    submission = extract.read_submission(notebooks[0], notebooks[0].stem)
+    submission, note = choose(notebooks, submitted)
+    if submission is None:
+        return {"score": 0, "output": note, "tests": []}
+    boxed, box_note = _isolation(isolation)
     (row,) = grader.grade_submissions(
         [submission],
         catalog.Limits(),
-        isolation=isolation,
+        isolation=boxed,
         hidden_seed=int(settings.get("hidden_seed", 1)),
     )
-    output = [f"Graded {notebooks[0].name}: {row.points}/{row.max_points}."]
-    if len(notebooks) > 1:
-        output.append(f"Several notebooks were submitted; only {notebooks[0].name} was graded.")
-    if row.error:
-        output.append(row.error)
-    if not isolation:
-        output.append("Graded in this submission's own container, without user namespaces.")
+    name = extract.printable(submission.path.relative_to(submitted))
+    output = [f"Graded {name}: {row.points}/{row.max_points}."]
+    output += [text for text in (note, row.error, box_note) if text]
     return {
         "score": row.points,
         "output": " ".join(output),
@@ -89,14 +131,21 @@ def results(root: Path, settings: dict) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/autograder"))
+    parser.add_argument(
+        "--isolation",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: the strongest sandbox this container offers; none: grade unboxed",
+    )
     args = parser.parse_args(argv)
+    started = time.monotonic()
     try:  # the autograder's source, hidden seed and results are no other user's business (a box
         os.chmod(args.root, 0o700)  # without namespaces runs as another user)
     except OSError:
         pass
     settings = json.loads(SETTINGS.read_text()) if SETTINGS.is_file() else {}
     try:
-        content = results(args.root, settings)
+        content = results(args.root, settings, args.isolation)
     except Exception as exc:  # noqa: BLE001 - Gradescope must always get a results file
         content = {
             "score": 0,
@@ -104,6 +153,7 @@ def main(argv=None) -> int:
             "output": f"The autograder could not grade this submission ({type(exc).__name__}: "
             f"{exc}); tell your instructor.",
         }
+    content["execution_time"] = math.ceil(time.monotonic() - started)  # whole seconds, as specified
     folder = args.root / "results"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")

@@ -107,10 +107,10 @@ def check_line(fn) -> str:
     """The one-line verdict `check` prints: the grader's line for the public cases."""
     if getattr(fn, "__name__", None) == "model_nn":
         try:
-            from ..loop_check import check_model_nn
+            from .loop_check import check_model_nn
         except ImportError:
             raise NSTError("this build of nst_utils has no self-check for model_nn") from None
-        return check_model_nn(fn)
+        return check_model_nn(fn, check_line)
     grade, note = self_grade(fn)
     return grade.line() + note
 
