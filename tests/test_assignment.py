@@ -45,10 +45,11 @@ def assignment(tmp_path_factory):
 
 
 def _reference_statements() -> set:
-    """ast dumps of the reference implementations' statements (bare `return name` aside)."""
+    """ast dumps of the statements of costs.py's functions, the graded ones and the pieces they
+    are made of (bare `return name` and docstrings aside)."""
     found = set()
     for node in ast.parse(COSTS.read_text()).body:
-        if isinstance(node, ast.FunctionDef) and node.name in GRADED:
+        if isinstance(node, ast.FunctionDef):
             for stmt in node.body:
                 bare_return = isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Name)
                 docstring = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
