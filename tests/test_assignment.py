@@ -553,6 +553,7 @@ def _student_venv(requirements: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.ship
 def test_the_completed_student_notebook_runs_in_the_download_alone(assignment, vgg_mat, tmp_path):
     """The download, copied outside the checkout, in a venv made from its own requirements file
     only (a fresh `python -m venv` and `pip install -r requirements.txt`, cached by the file's
@@ -743,6 +744,7 @@ def _prepared_root(archive: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.ship
 def test_the_zip_alone_installs_and_grades_in_a_clean_debian_root(assignment, tmp_path):
     """Gradescope's life cycle on the nearest image this machine builds: the zip alone unpacked
     into /autograder/source of a debootstrapped Debian root, setup.sh run there as root (Python
@@ -814,6 +816,7 @@ def _interpreter(version: str):
 
 
 @pytest.mark.slow
+@pytest.mark.ship
 @pytest.mark.parametrize(
     "version, packages",
     [
