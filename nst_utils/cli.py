@@ -79,6 +79,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from .errors import NSTError
 
+    own_process = argv is None  # the process's command line, not a caller's list
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser(argv).parse_args(argv)
@@ -105,3 +106,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if own_process:  # the command's work is done: the interpreter's shutdown is not cut
+            from .stop_signals import ignore_from_now
+
+            ignore_from_now()

@@ -6,6 +6,7 @@ Runs go through nst_utils.cli.main in-process on the fixture weights at 64x48.
 import errno
 import json
 import os
+import time
 
 import imageio.v3 as iio
 import pytest
@@ -475,9 +476,8 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
     if second_in == "new_run_dir":  # the folder given is held, not yet the run's
         assert err.strip().endswith("interrupted") and not (out / run_record.RUN_JSON).exists()
         return
-    if not resuming:
-        assert f"nothing in {out} to resume from" in err
-        assert not (out / run_record.LOCK_FILE).exists()
+    if not resuming:  # the folder held nothing of the run yet, and is left empty
+        assert f"nothing in {out} to resume from" in err and not list(out.iterdir())
         return
     assert f"continue with --resume {out}" in err
     kept = record(out)
@@ -492,3 +492,59 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
         assert kept["costs"] == before["costs"] and kept["seed"] == before["seed"]
     monkeypatch.setattr(run_record.FolderLock, "take", take)
     assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 0
+
+
+class QuitAtOnce(Exception):
+    """What os._exit raises in these tests: the process would end there."""
+
+
+def quit_instead_of_exit(monkeypatch):
+    from nst_utils.commands import generate as command
+
+    def exits(code):
+        raise QuitAtOnce(code)
+
+    monkeypatch.setattr(command.os, "_exit", exits)
+
+
+def test_two_signals_before_the_first_snapshot_leave_a_stopped_record_that_resumes(
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
+    import signal
+
+    from nst_utils.commands import generate as command
+
+    paint = command._paint
+
+    def two_signals(settings, weights, inputs, run, state):  # in the painting's thread
+        for _ in range(2):
+            seen = run.stop.signal_number
+            os.kill(os.getpid(), signal.SIGINT)
+            while run.stop.signal_number is seen and not run.stop.quitting:
+                time.sleep(0.01)  # until the main thread has taken this signal
+        raise SystemExit  # the painting ends here, as the process would
+
+    common = ("--iterations", "3", "--save-every", "1", "--seed", "4", "--log-every", "0")
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(whole), *common) == 0
+    monkeypatch.setattr(command, "_paint", two_signals)
+    quit_instead_of_exit(monkeypatch)
+    with pytest.raises(QuitAtOnce) as quit_at_once:
+        generate(vgg_mat, "--output", str(out), *common)
+    assert quit_at_once.value.args == (130,)
+    # run.json kept 'running', and --resume refused a folder without state.npz.
+    kept = record(out)
+    assert (kept["stopped"], kept["signal"], kept["iterations_completed"]) == (
+        "interrupted",
+        "SIGINT",
+        0,
+    )
+    assert kept["costs"] == [] and kept["snapshots"] == [] and kept["final_image"] is None
+    assert not (out / "state.npz").exists() and not (out / "generated_image.jpg").exists()
+    assert f"start the run again with --resume {out}" in capsys.readouterr().err
+    monkeypatch.setattr(command, "_paint", paint)
+    assert main(["generate", "--resume", str(out), "--no-progress"]) == 0
+    assert record(out)["costs"] == record(whole)["costs"]
+    assert (out / "generated_image.jpg").read_bytes() == (
+        whole / "generated_image.jpg"
+    ).read_bytes()

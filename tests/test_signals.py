@@ -228,12 +228,14 @@ def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(
         (tmp_path / "state.npz").write_bytes(b"")
     exits = []
     monkeypatch.setattr(generate.os, "_exit", exits.append)
-    record = {"iterations_completed": 0, "stopped": "running"}
     from nst_utils.run_record import LOCK_FILE, FolderLock
 
     lock = FolderLock()
     lock.take(tmp_path)
-    generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT), dict(record), lock)
+    stop = SimpleNamespace(signal_number=signal.SIGINT, exit_code=lambda: 130)
+    run = generate.RunState(stop, lock, time.perf_counter())
+    run.run_dir = tmp_path  # a folder made, its record not yet written
+    run.quit_now()
     assert not (tmp_path / LOCK_FILE).exists()  # released before the process ends
     stderr = capsys.readouterr().err
     assert exits == [130]
