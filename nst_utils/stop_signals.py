@@ -32,8 +32,7 @@ class StopSignals:
         self.quitting = False
         self.stream = stream
         self._previous = {}
-        self._worker = None
-        self._outcome = {}
+        self._outcome, self._ended = {}, None
 
     def requested(self) -> bool:
         return self.signal_number is not None
@@ -63,22 +62,24 @@ class StopSignals:
         worker may still be inside a long iteration (it is a daemon thread: it does not hold
         the process open); `wait()` then waits for it when its end is near.
         """
-        outcome = self._outcome = {}
+        outcome, ended = self._outcome, self._ended = {}, threading.Event()
 
         def target():
             try:
                 outcome["value"] = work()
             except BaseException as exc:  # handed to the main thread below
                 outcome["error"] = exc
+            finally:
+                ended.set()
 
-        self._worker = threading.Thread(target=target, name="nst-run", daemon=True)
-        self._worker.start()
+        threading.Thread(target=target, name="nst-run", daemon=True).start()
         return self.wait()
 
     def wait(self):
-        """The worker's result (its exception re-raised) once it has ended."""
-        while self._worker.is_alive():
-            self._worker.join(WAIT_SECONDS)
+        """The worker's result (its exception re-raised) once it has ended. An Event, not the
+        thread's join: a KeyboardInterrupt inside join() can leave the thread taken for ended."""
+        while not self._ended.wait(WAIT_SECONDS):
+            pass
         if "error" in self._outcome:
             raise self._outcome["error"]
         return self._outcome["value"]
