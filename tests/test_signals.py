@@ -348,3 +348,26 @@ def test_a_run_still_running_keeps_its_folder_from_a_second_process(vgg_mat, tmp
         main(["generate", "--resume", str(out), "--iterations", str(done + 1), "--no-progress"])
         == 0
     )
+
+
+@pytest.mark.parametrize("signals", [1, 3])
+def test_signals_after_the_saved_line_leave_a_finished_run_without_a_traceback(
+    signals, vgg_mat, tmp_path
+):
+    # One Ctrl-C in the 0.7 s after the line killed the process silently (status -2), or
+    # printed 'Exception ignored in atexit callback ... KeyboardInterrupt'.
+    out = tmp_path / "out"
+    proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "2")
+    for line in proc.stdout:  # the run's last line
+        if line.startswith("saved "):
+            break
+    for _ in range(signals):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    _, stderr = finish(proc)
+    assert proc.returncode in (0, 130), stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert "KeyboardInterrupt" not in stderr, stderr
+    record = json.loads((out / "run.json").read_text())
+    assert (record["stopped"], record["iterations_completed"]) == (None, 2)
+    assert record["final_image"] == "generated_image.jpg"

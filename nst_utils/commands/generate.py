@@ -149,7 +149,8 @@ class RunState:
         self.iterations = 0  # iterations painted so far
         self.final_at = None  # iterations of the state the folder's final image belongs to
         self.final_saved = False  # this process wrote the final image: the painting is ending
-        self.writing = threading.Lock()  # held around each image the painting writes
+        self.writing = threading.Lock()  # held by the painting from an image to its state
+        self._held = False
 
     def open(self, settings, resumed, seed_given, weights, started, versions):
         """Make (or take back) the run's folder and write its first run.json; the saved state
@@ -219,20 +220,31 @@ class RunState:
         run_record.write_run_json(self.run_dir / run_record.RUN_JSON, self.record)
 
     def saver(self, save):
-        """hooks.save for the painting: each image written whole before a stop looks at the
-        folder, and the final image's iterations noted."""
+        """hooks.save for the painting: the folder is held from each image until the state
+        that goes with it is written (`let_go`), so that a stop reads the two together; the
+        final image's iterations are noted."""
         from ..training import FINAL_IMAGE
 
         def save_and_note(path, image):
-            with self.writing:
-                saved = save(path, image)
-                if Path(path).name == FINAL_IMAGE:
-                    self.final_at, self.final_saved = self.iterations, True
+            if not self._held:
+                self.writing.acquire()
+                self._held = True
+            saved = save(path, image)
+            if Path(path).name == FINAL_IMAGE:
+                self.final_at, self.final_saved = self.iterations, True
             return saved
 
         return save_and_note
 
+    def let_go(self, *_) -> None:
+        """The painting's state is written (hooks.checkpoint), or the painting has gone on to
+        its next iteration or ended: a stop may read the folder."""
+        if self._held:
+            self._held = False
+            self.writing.release()
+
     def stepped(self, i) -> None:
+        self.let_go()
         self.iterations = i + 1
 
     def painted(self, painting) -> None:
@@ -255,17 +267,13 @@ class RunState:
 
     def draw(self, inputs) -> None:
         """costs.png and progress.png, then run.json with the run's whole time."""
-        import warnings
-
         from .. import run_record
 
         result = self.painting.result
-        with warnings.catch_warnings():  # matplotlib's layout of a very long or thin painting
-            warnings.simplefilter("ignore", UserWarning)
-            run_record.plot_costs(self.run_dir / run_record.COSTS_PNG, result.history)
-            run_record.plot_progress(
-                self.run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result)
-            )
+        run_record.plot_costs(self.run_dir / run_record.COSTS_PNG, result.history)
+        run_record.plot_progress(
+            self.run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result)
+        )
         self.write()
         self._release_reserve()
 
@@ -319,7 +327,7 @@ class RunState:
         if self.run_dir is None:  # nothing made, nothing to record or resume
             print("interrupted", file=sys.stderr, flush=True)
             return stop.exit_code()
-        self.writing.acquire()  # the image being written is finished; no other begins
+        self.writing.acquire()  # the image and state being written are finished; none begins
         painting = self.painting
         if painting is None and self.final_saved:  # only the final state is left to write
             try:
@@ -530,8 +538,12 @@ def _paint(settings, weights, inputs, run, state):
             on_step=on_step,
             should_stop=run.stop.requested,
             save=run.saver(saver(settings, inputs)),
+            checkpoint=run.let_go,
         )
-        return stylize(settings, weights.weights, inputs, run.run_dir, hooks, state=state)
+        try:
+            return stylize(settings, weights.weights, inputs, run.run_dir, hooks, state=state)
+        finally:
+            run.let_go()
 
 
 def _non_finite_advice(settings, result, resumed: bool = False) -> str:
