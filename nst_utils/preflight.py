@@ -23,8 +23,11 @@ MAX_DISTORTION = 2.0
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
-def check(settings, allow_emulated_bfloat16: bool = False, stream=None) -> None:
-    """Refuse in one line (an NSTError) what the run cannot use; warn of what it uses oddly."""
+def check(
+    settings, allow_emulated_bfloat16: bool = False, weights_typed: bool = False, stream=None
+) -> None:
+    """Refuse in one line (an NSTError) what the run cannot use; warn of what it uses oddly.
+    weights_typed: the weights path came from --weights (else NST_WEIGHTS or the default)."""
     stream = stream or sys.stderr
     check_precision(settings.precision, allow_emulated_bfloat16)
     named = [("--content", settings.content_image)]
@@ -60,7 +63,7 @@ def check(settings, allow_emulated_bfloat16: bool = False, stream=None) -> None:
             file=stream,
             flush=True,
         )
-    _weights_path(settings)
+    _weights_path(settings, weights_typed)
     _output_folder(settings)
 
 
@@ -104,7 +107,7 @@ def _frames(path) -> int:
         return 1
 
 
-def _weights_path(settings) -> None:
+def _weights_path(settings, typed) -> None:
     """A missing or unreadable weights file is refused, unless it is the default path (which a
     run downloads to)."""
     from .weights import sources
@@ -112,7 +115,7 @@ def _weights_path(settings) -> None:
     path = settings.vgg_model
     if sources.is_default_path(path) and not Path(path).expanduser().exists():
         return
-    sources.check_weights_path(Path(path).expanduser(), weights_named_by(settings))
+    sources.check_weights_path(Path(path).expanduser(), weights_named_by(settings, typed))
 
 
 def weights_named_by(settings, typed: bool = False) -> str | None:

@@ -660,3 +660,31 @@ def test_a_really_full_disk_leaves_a_record_of_the_saved_state_that_resumes(
     assert (out / "generated_image.jpg").read_bytes() == (
         whole / "generated_image.jpg"
     ).read_bytes()
+
+
+def test_an_error_inside_the_painting_leaves_a_record_that_says_so(
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
+    from nst_utils import images
+    from nst_utils.errors import ImageError
+
+    write, calls = images.write_image, []
+
+    def fails_at_the_third_image(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise ImageError(f"cannot write {path}")
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(images, "write_image", fails_at_the_third_image)
+    out = tmp_path / "out"
+    common = ("--iterations", "5", "--save-every", "1", "--seed", "3", "--log-every", "0")
+    assert generate(vgg_mat, "--output", str(out), *common) == 2
+    assert one_error_line(capsys).startswith("error: cannot write")
+    # run.json said 'running' with 0 iterations.
+    from nst_utils.stylize import read_state
+
+    kept, saved = record(out), read_state(out / "state.npz", arrays=False)
+    assert (kept["stopped"], kept["iterations_completed"]) == ("error", saved["iterations"])
+    assert kept["snapshots"] == saved["snapshots"] == ["0.png", "1.png"]
+    assert not (out / ".nst-reserve").exists()

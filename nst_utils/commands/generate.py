@@ -72,7 +72,8 @@ def _run(args, lock):
     else:
         settings = from_args(args, environment)
     # Paths, files, sizes and precision, before TensorFlow's seconds and hundreds of MB.
-    preflight.check(settings, getattr(args, "allow_emulated_bfloat16", False))
+    typed = "vgg_model" in vars(args)  # the weights' path from --weights
+    preflight.check(settings, getattr(args, "allow_emulated_bfloat16", False), typed)
     from .. import run_record
     from ..quiet import import_tensorflow
 
@@ -84,7 +85,7 @@ def _run(args, lock):
     seed_given = settings.seed is not None
     # Every input is checked before anything is written; the output folder comes last.
     settings, inputs = prepare(settings)
-    weights = _load_weights(settings, typed="vgg_model" in vars(args))
+    weights = _load_weights(settings, typed)
     _tell_unpublished(weights)
     # Imports matplotlib and the rest: a Ctrl-C inside them ends the command before a folder.
     versions = run_record.library_versions()
@@ -122,10 +123,13 @@ def _run(args, lock):
         except KeyboardInterrupt:  # the second signal
             return run.quit_now()
         except DiskFullError as exc:
-            run.disk_full()
+            run.ended("disk full")
             raise DiskFullError(
                 f"{exc}; this run needs about {run_record.bytes_needed(settings) / 1e6:.1f} MB"
             ) from None
+        except Exception:  # the error's own line follows; the record says what is on disk
+            run.ended("error")
+            raise
 
 
 class RunState:
@@ -311,14 +315,20 @@ class RunState:
             pass
         return saved is not None
 
-    def disk_full(self) -> None:
-        if self.run_dir is None:
+    def ended(self, stopped) -> None:
+        """run.json for a run ended by an error (`stopped`: 'disk full', 'error'): the painting's
+        result if it had one (then only the plots or a record's write failed), else the state."""
+        from ..errors import NSTError
+
+        if self.painting is None:
+            if self.run_dir is not None:
+                self.from_disk(stopped)
             return
-        if self.painting is not None:  # only the plots or the record's last write failed
-            self._release_reserve()
+        self._release_reserve()
+        try:
             self.write()
-        else:
-            self.from_disk("disk full")
+        except NSTError:
+            pass
 
     def quit_now(self) -> int:
         """The second stop signal: leave at once, run.json telling what the folder holds; a
@@ -358,6 +368,7 @@ class RunState:
                 f"quitting at once, before the first snapshot: nothing painted is kept in "
                 f"{self.run_dir}; start the run again with --resume {self.run_dir}"
             )
+        self._release_reserve()
         sys.stdout.flush()
         self.lock.release()  # os._exit skips the context managers
         os._exit(stop.exit_code())
