@@ -231,6 +231,8 @@ class RunState:
 
         def save_and_note(path, image):
             if not self._held:
+                if self.stop.quitting:  # the folder is the stop's to read: write nothing more
+                    threading.Event().wait()
                 self.writing.acquire()
                 self._held = True
             saved = save(path, image)
