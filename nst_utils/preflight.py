@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError
+from .settings import INITS
 
 #: The smallest side a painting may have: VGG-19's four 2x2 poolings before conv5_1.
 MIN_SIDE = 16
@@ -32,7 +33,7 @@ def check(
     check_precision(settings.precision, allow_emulated_bfloat16)
     named = [("--content", settings.content_image)]
     named += [("--style", path) for path in settings.style_images]
-    if settings.init not in ("noise", "content"):
+    if settings.init not in INITS:
         named.append(("--init", settings.init))
     for flag, path in named:
         _not_a_url(flag, path)
