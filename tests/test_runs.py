@@ -688,3 +688,19 @@ def test_an_error_inside_the_painting_leaves_a_record_that_says_so(
     assert (kept["stopped"], kept["iterations_completed"]) == ("error", saved["iterations"])
     assert kept["snapshots"] == saved["snapshots"] == ["0.png", "1.png"]
     assert not (out / ".nst-reserve").exists()
+
+
+def test_weights_that_are_not_the_published_file_are_named_once_with_their_md5(
+    vgg_mat, tmp_path, capsys
+):
+    import hashlib
+
+    md5 = hashlib.md5(vgg_mat.read_bytes()).hexdigest()  # the fixture: random weights
+    assert generate(vgg_mat, "--output", str(tmp_path / "out"), "--iterations", "1") == 0
+    printed = capsys.readouterr().out.splitlines()
+    named = [line for line in printed if "not the published file" in line]
+    assert named == [
+        f"weights {vgg_mat.resolve()}: not the published file (MD5 {md5}); the paintings may "
+        f"differ from the original notebook's"
+    ]
+    assert printed.index(named[0]) < printed.index(next(p for p in printed if p.startswith("seed")))
