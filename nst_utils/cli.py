@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     from . import end_start_up
     from .errors import NSTError
 
+    own_process = argv is None  # the process's command line, not a caller's list
     end_start_up()  # from here Ctrl-C is KeyboardInterrupt, answered below or by the command
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -107,3 +108,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if own_process:  # the command's work is done: the interpreter's shutdown is not cut
+            from .stop_signals import ignore_from_now
+
+            ignore_from_now()

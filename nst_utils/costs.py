@@ -17,6 +17,7 @@ from .settings import DEFAULTS, STYLE_LAYERS
 
 tf1 = tf.compat.v1
 
+
 def sum_of_squares(A, B):
     """sum((A - B)^2): a scalar tensor."""
     return tf.reduce_sum(tf.square(tf.subtract(A, B)))

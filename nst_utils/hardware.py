@@ -10,8 +10,9 @@ import functools
 import os
 import platform
 
-#: CPU flags (as /proc/cpuinfo names them) that give native bfloat16 arithmetic.
-BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
+#: CPU flags (as /proc/cpuinfo names them) that give native bfloat16 arithmetic: x86's, then
+#: aarch64's (Armv8.6 BF16, which oneDNN's Arm Compute Library kernels use).
+BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,8 +32,10 @@ def _cpuinfo() -> dict:
 
 
 def cpu_flags() -> frozenset:
-    """The CPU's feature flags (lower case), or an empty set where they cannot be read."""
-    return frozenset(_cpuinfo().get("flags", "").lower().split())
+    """The CPU's feature flags (lower case; x86's 'flags', aarch64's 'Features'), or an empty
+    set where they cannot be read."""
+    info = _cpuinfo()
+    return frozenset((info.get("flags") or info.get("Features", "")).lower().split())
 
 
 def cpu_name() -> str:

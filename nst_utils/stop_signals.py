@@ -1,5 +1,6 @@
 """Ctrl-C (SIGINT) and SIGTERM as a polite request to stop: the run ends after the current
-iteration and still writes its image and record. A second signal stops at once.
+iteration and still writes its image and record. A second signal stops at once; any later one
+is ignored, so that quitting at once is never itself cut short.
 
 Python runs signal handlers in the main thread, between bytecodes, so a long TensorFlow call
 there would hold them back until the iteration ends: `StopSignals.run` runs the work in a
@@ -21,23 +22,29 @@ WAIT_SECONDS = 0.1
 class StopSignals:
     """Context manager: while active, SIGINT/SIGTERM set `signal_number` instead of killing.
 
-    `requested()` is the should_stop hook for training.optimize; exit_code() is 128 + the
-    signal's number (130 for SIGINT, 143 for SIGTERM), as shells report it.
+    `requested()` is the should_stop hook for training.optimize; the second signal raises
+    KeyboardInterrupt in the main thread once (`quitting` is then True), later ones do nothing.
+    exit_code() is 128 + the first signal's number (130 for SIGINT, 143 for SIGTERM).
     """
 
     def __init__(self, stream=None):
         self.signal_number = None
+        self.quitting = False
         self.stream = stream
         self._previous = {}
+        self._outcome, self._ended = {}, None
 
     def requested(self) -> bool:
         return self.signal_number is not None
 
     def exit_code(self) -> int:
-        return 128 + int(self.signal_number)
+        return 128 + int(self.signal_number or signal.SIGINT)
 
     def _handle(self, number, frame):
+        if self.quitting:
+            return  # quitting at once already: its record is being written
         if self.signal_number is not None:
+            self.quitting = True
             raise KeyboardInterrupt  # the second signal: stop now
         self.signal_number = number
         name = signal.Signals(number).name
@@ -53,23 +60,29 @@ class StopSignals:
 
         A second signal raises KeyboardInterrupt here within a fraction of a second, while the
         worker may still be inside a long iteration (it is a daemon thread: it does not hold
-        the process open).
+        the process open); `wait()` then waits for it when its end is near.
         """
-        outcome = {}
+        outcome, ended = self._outcome, self._ended = {}, threading.Event()
 
         def target():
             try:
                 outcome["value"] = work()
             except BaseException as exc:  # handed to the main thread below
                 outcome["error"] = exc
+            finally:
+                ended.set()
 
-        worker = threading.Thread(target=target, name="nst-run", daemon=True)
-        worker.start()
-        while worker.is_alive():
-            worker.join(WAIT_SECONDS)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
+        threading.Thread(target=target, name="nst-run", daemon=True).start()
+        return self.wait()
+
+    def wait(self):
+        """The worker's result (its exception re-raised) once it has ended. An Event, not the
+        thread's join: a KeyboardInterrupt inside join() can leave the thread taken for ended."""
+        while not self._ended.wait(WAIT_SECONDS):
+            pass
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["value"]
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -82,3 +95,11 @@ class StopSignals:
             signal.signal(number, handler)
         self._previous.clear()
         return False
+
+
+def ignore_from_now() -> None:
+    """Ignore stop signals for the rest of the process: its work is done and recorded, and a
+    signal in the interpreter's shutdown would kill it or print a traceback from atexit."""
+    if threading.current_thread() is threading.main_thread():
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)

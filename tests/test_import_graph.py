@@ -104,13 +104,13 @@ LAYERS = {
     "costs": ("costs", "reference"),
     "painting core": (
         "training", "lbfgs", "progress", "transfer", "tiles", "scales", "stylize",
-        "run_record", "state", "loop_check",
+        "run_record", "state", "preflight",
     ),
     "grading": ("grading",),
     "commands": ("commands", "cli", "__main__"),
 }  # fmt: skip
-#: Known arrows up the layers, each to be removed (loop_check belongs inside grading/).
-KNOWN_UPWARD = {("nst_utils.loop_check", "nst_utils.grading.blanks")}
+#: Known arrows up the layers, each to be removed: none.
+KNOWN_UPWARD: set = set()
 
 
 def layer_of(module: str) -> int:

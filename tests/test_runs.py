@@ -6,6 +6,7 @@ Runs go through nst_utils.cli.main in-process on the fixture weights at 64x48.
 import errno
 import json
 import os
+import time
 
 import imageio.v3 as iio
 import pytest
@@ -493,9 +494,8 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
     if second_in == "new_run_dir":  # the folder given is held, not yet the run's
         assert err.strip().endswith("interrupted") and not (out / run_record.RUN_JSON).exists()
         return
-    if not resuming:
-        assert f"nothing in {out} to resume from" in err
-        assert not (out / run_record.LOCK_FILE).exists()
+    if not resuming:  # the folder held nothing of the run yet, and is left empty
+        assert f"nothing in {out} to resume from" in err and not list(out.iterdir())
         return
     assert f"continue with --resume {out}" in err
     kept = record(out)
@@ -510,3 +510,215 @@ def test_a_second_signal_before_the_painting_begins_quits_as_the_first_one_asked
         assert kept["costs"] == before["costs"] and kept["seed"] == before["seed"]
     monkeypatch.setattr(run_record.FolderLock, "take", take)
     assert main(["generate", "--resume", str(out), "--iterations", "2", "--no-progress"]) == 0
+
+
+class QuitAtOnce(Exception):
+    """What os._exit raises in these tests: the process would end there."""
+
+
+def quit_instead_of_exit(monkeypatch):
+    from nst_utils.commands import generate as command
+
+    def exits(code):
+        raise QuitAtOnce(code)
+
+    monkeypatch.setattr(command.os, "_exit", exits)
+
+
+def test_two_signals_before_the_first_snapshot_leave_a_stopped_record_that_resumes(
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
+    import signal
+
+    from nst_utils.commands import generate as command
+
+    paint = command._paint
+
+    def two_signals(settings, weights, inputs, run, state):  # in the painting's thread
+        for _ in range(2):
+            seen = run.stop.signal_number
+            os.kill(os.getpid(), signal.SIGINT)
+            while run.stop.signal_number is seen and not run.stop.quitting:
+                time.sleep(0.01)  # until the main thread has taken this signal
+        raise SystemExit  # the painting ends here, as the process would
+
+    common = ("--iterations", "3", "--save-every", "1", "--seed", "4", "--log-every", "0")
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert generate(vgg_mat, "--output", str(whole), *common) == 0
+    monkeypatch.setattr(command, "_paint", two_signals)
+    quit_instead_of_exit(monkeypatch)
+    with pytest.raises(QuitAtOnce) as quit_at_once:
+        generate(vgg_mat, "--output", str(out), *common)
+    assert quit_at_once.value.args == (130,)
+    # run.json kept 'running', and --resume refused a folder without state.npz.
+    kept = record(out)
+    assert (kept["stopped"], kept["signal"], kept["iterations_completed"]) == (
+        "interrupted",
+        "SIGINT",
+        0,
+    )
+    assert kept["costs"] == [] and kept["snapshots"] == [] and kept["final_image"] is None
+    assert not (out / "state.npz").exists() and not (out / "generated_image.jpg").exists()
+    assert f"start the run again with --resume {out}" in capsys.readouterr().err
+    monkeypatch.setattr(command, "_paint", paint)
+    assert main(["generate", "--resume", str(out), "--no-progress"]) == 0
+    assert record(out)["costs"] == record(whole)["costs"]
+    assert (out / "generated_image.jpg").read_bytes() == (
+        whole / "generated_image.jpg"
+    ).read_bytes()
+
+
+def stop_signals_now():
+    """The StopSignals whose handler SIGINT has now (the run's, while it runs)."""
+    import signal
+
+    return signal.getsignal(signal.SIGINT).__self__
+
+
+def send_and_wait(number, times=1):
+    """Send `number` to this process `times` times from a worker thread, each once the main
+    thread has taken the one before."""
+    stop = stop_signals_now()
+    for _ in range(times):
+        seen = stop.signal_number
+        os.kill(os.getpid(), number)
+        while stop.signal_number is seen and not stop.quitting:
+            time.sleep(0.01)
+
+
+def test_two_signals_while_the_final_image_is_written_leave_a_finished_run(
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
+    import signal
+
+    from nst_utils import images
+
+    write = images.write_image
+
+    def two_signals_at_the_final_image(path, *args, **kwargs):
+        if path.name == "generated_image.jpg":
+            send_and_wait(signal.SIGINT, 2)
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(images, "write_image", two_signals_at_the_final_image)
+    quit_instead_of_exit(monkeypatch)
+    out = tmp_path / "out"
+    common = ("--iterations", "3", "--save-every", "2", "--seed", "4", "--log-every", "0")
+    with pytest.raises(QuitAtOnce) as quit_at_once:
+        generate(vgg_mat, "--output", str(out), *common)
+    assert quit_at_once.value.args == (130,)
+    # It said 'interrupted' with final_image null, and --resume refused the finished state.
+    kept = record(out)
+    assert (kept["stopped"], kept["signal"], kept["iterations_completed"]) == (None, None, 3)
+    assert kept["final_image"] == "generated_image.jpg" and (out / "generated_image.jpg").is_file()
+    assert len(kept["costs"]) == 3 and kept["snapshots"] == ["0.png", "2.png"]
+    assert "the painting is done" in capsys.readouterr().err
+    assert main(["generate", "--resume", str(out), "--iterations", "3"]) == 2
+    assert "has already done 3 iteration(s)" in one_error_line(capsys)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs mounted for the test (root only), and a way to fill it."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk):
+    with open(disk / "filler", "wb") as handle:
+        try:
+            while True:
+                handle.write(bytes(4096))
+                handle.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_a_really_full_disk_leaves_a_record_of_the_saved_state_that_resumes(
+    vgg_mat, tmp_path, small_disk, monkeypatch, capsys
+):
+    from nst_utils.stylize import read_state
+
+    encode, calls = iio.imwrite, []
+
+    def fills_up(*args, **kwargs):  # the disk fills before the fourth snapshot
+        calls.append(1)
+        if len(calls) == 4:
+            fill(small_disk)
+        return encode(*args, **kwargs)
+
+    common = ("--iterations", "8", "--save-every", "1", "--seed", "3", "--log-every", "0")
+    whole, out = tmp_path / "whole", small_disk / "out"
+    assert generate(vgg_mat, "--output", str(whole), *common) == 0
+    monkeypatch.setattr(iio, "imwrite", fills_up)
+    assert generate(vgg_mat, "--output", str(out), *common) == 2
+    assert "the disk is full" in one_error_line(capsys)
+    # run.json said 'running' with 0 iterations: its own write found the disk full.
+    saved, kept = read_state(out / "state.npz", arrays=False), record(out)
+    assert saved["iterations"] >= 3 and (out / "2.png").is_file() and not (out / "3.png").exists()
+    assert (kept["stopped"], kept["iterations_completed"]) == ("disk full", saved["iterations"])
+    assert kept["snapshots"] == saved["snapshots"] == ["0.png", "1.png", "2.png"]
+    assert [[r["total"], r["content"], r["style"]] for r in kept["costs"]] == saved["history"]
+    assert kept["final_image"] is None
+    (small_disk / "filler").unlink()  # space again
+    monkeypatch.setattr(iio, "imwrite", encode)
+    assert main(["generate", "--resume", str(out), "--no-progress"]) == 0
+    assert record(out)["costs"] == record(whole)["costs"]
+    assert (out / "generated_image.jpg").read_bytes() == (
+        whole / "generated_image.jpg"
+    ).read_bytes()
+
+
+def test_an_error_inside_the_painting_leaves_a_record_that_says_so(
+    vgg_mat, tmp_path, monkeypatch, capsys
+):
+    from nst_utils import images
+    from nst_utils.errors import ImageError
+
+    write, calls = images.write_image, []
+
+    def fails_at_the_third_image(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise ImageError(f"cannot write {path}")
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(images, "write_image", fails_at_the_third_image)
+    out = tmp_path / "out"
+    common = ("--iterations", "5", "--save-every", "1", "--seed", "3", "--log-every", "0")
+    assert generate(vgg_mat, "--output", str(out), *common) == 2
+    assert one_error_line(capsys).startswith("error: cannot write")
+    # run.json said 'running' with 0 iterations.
+    from nst_utils.stylize import read_state
+
+    kept, saved = record(out), read_state(out / "state.npz", arrays=False)
+    assert (kept["stopped"], kept["iterations_completed"]) == ("error", saved["iterations"])
+    assert kept["snapshots"] == saved["snapshots"] == ["0.png", "1.png"]
+    assert not (out / ".nst-reserve").exists()
+
+
+def test_weights_that_are_not_the_published_file_are_named_once_with_their_md5(
+    vgg_mat, tmp_path, capsys
+):
+    import hashlib
+
+    md5 = hashlib.md5(vgg_mat.read_bytes()).hexdigest()  # the fixture: random weights
+    assert generate(vgg_mat, "--output", str(tmp_path / "out"), "--iterations", "1") == 0
+    printed = capsys.readouterr().out.splitlines()
+    named = [line for line in printed if "not the published file" in line]
+    assert named == [
+        f"weights {vgg_mat.resolve()}: not the published file (MD5 {md5}); the paintings may "
+        f"differ from the original notebook's"
+    ]
+    assert printed.index(named[0]) < printed.index(next(p for p in printed if p.startswith("seed")))

@@ -270,12 +270,14 @@ def test_quitting_at_once_points_to_resume_only_when_a_state_was_saved(
         (tmp_path / "state.npz").write_bytes(b"")
     exits = []
     monkeypatch.setattr(generate.os, "_exit", exits.append)
-    record = {"iterations_completed": 0, "stopped": "running"}
     from nst_utils.run_record import LOCK_FILE, FolderLock
 
     lock = FolderLock()
     lock.take(tmp_path)
-    generate._quit_now(tmp_path, SimpleNamespace(signal_number=signal.SIGINT), dict(record), lock)
+    stop = SimpleNamespace(signal_number=signal.SIGINT, exit_code=lambda: 130)
+    run = generate.RunState(stop, lock, time.perf_counter())
+    run.run_dir = tmp_path  # a folder made, its record not yet written
+    run.quit_now()
     assert not (tmp_path / LOCK_FILE).exists()  # released before the process ends
     stderr = capsys.readouterr().err
     assert exits == [130]
@@ -410,3 +412,26 @@ def test_the_start_up_handler_is_handed_back_only_where_it_was_installed():
         assert signal.getsignal(signal.SIGINT) is mine
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.parametrize("gap", [0.005, 0.05])
+def test_signals_after_the_saved_line_leave_a_finished_run_without_a_traceback(
+    gap, vgg_mat, tmp_path
+):
+    # A Ctrl-C in the 0.7 s after the line killed the process silently (status -2), or
+    # printed 'Exception ignored in atexit callback ... KeyboardInterrupt'.
+    out = tmp_path / "out"
+    proc = start(vgg_mat, out, "--width", "64", "--height", "48", "--iterations", "2")
+    for line in proc.stdout:  # the run's last line
+        if line.startswith("saved "):
+            break
+    while proc.poll() is None:  # Ctrl-C, again and again, until the process has ended
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+    _, stderr = finish(proc)
+    assert proc.returncode in (0, 130), stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert "KeyboardInterrupt" not in stderr, stderr
+    record = json.loads((out / "run.json").read_text())
+    assert (record["stopped"], record["iterations_completed"]) == (None, 2)
+    assert record["final_image"] == "generated_image.jpg"
