@@ -251,7 +251,7 @@ def test_the_autograder_scripts_install_no_project_and_no_tools(assignment):
         run = archive.read("run_autograder").decode()
     assert "-e ." not in requirements and "pyproject.toml" not in setup
     assert "python3 -m venv" in setup and "-m pip install --no-cache-dir -r" in setup
-    assert "nst-venv/bin/python" in run and "--isolation" in run
+    assert "nst-venv}/bin/python" in run and "--isolation" in run
     for tool in ("jupyter", "notebook", "pytest", "matplotlib", "nbclient"):
         assert tool not in requirements, tool
 
@@ -855,3 +855,26 @@ def test_the_requirement_sets_resolve_on_each_python(version, packages, tmp_path
         timeout=1800,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_without_namespaces_the_autograder_boxes_run_as_a_user_of_their_own(monkeypatch, tmp_path):
+    """Where the container denies user namespaces, the output says the code ran as an
+    unprivileged user when that is possible, and says why not otherwise; the autograder's folder
+    is made root's alone; and the grading venv lies outside it, where that user can run it."""
+    from nst_utils.grading.sandbox import host
+
+    monkeypatch.setattr(host, "isolation_problem", lambda: "user namespaces are denied here")
+    monkeypatch.setattr(host, "plain_box_problem", lambda: None)
+    boxed, note = gradescope._isolation("auto")
+    assert not boxed and "unprivileged user" in note
+    monkeypatch.setattr(host, "plain_box_problem", lambda: "the grader is not root")
+    boxed, note = gradescope._isolation("auto")
+    assert not boxed and "the grader is not root" in note and "unprivileged" not in note
+    closed = []
+    monkeypatch.setattr(host, "close_to_boxes", closed.append)
+    monkeypatch.setattr(gradescope, "results", lambda root, settings, isolation: {"score": 0})
+    (tmp_path / "results").mkdir()
+    gradescope.main(["--root", str(tmp_path)])
+    assert closed == [tmp_path]
+    assert 'VENV="${NST_VENV:-/opt/nst-venv}"' in making.SETUP
+    assert "${NST_VENV:-/opt/nst-venv}/bin/python" in making.RUN_AUTOGRADER

@@ -185,21 +185,23 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # offers) or none (the submission's code runs unboxed, in Gradescope's own container).
 set -u
 ROOT="${NST_AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${NST_PYTHON:-$ROOT/nst-venv/bin/python}"
+PYTHON="${NST_PYTHON:-${NST_VENV:-/opt/nst-venv}/bin/python}"
 cd "$ROOT/source" && exec "$PYTHON" -m nst_utils.grading.gradescope --root "$ROOT" \\
   --isolation "${NST_ISOLATION:-auto}"
 """
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when the autograder is uploaded: Python with venv from the
-# system's packages, then the grading requirements in a venv of their own (no project install).
+# system's packages, then the grading requirements in a venv of their own (no project install),
+# outside /autograder: a box without namespaces runs as a user of its own, which must run this
+# Python but may not enter /autograder (the answer key, the results).
 set -eu
 SOURCE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="${NST_AUTOGRADER_ROOT:-/autograder}"
+VENV="${NST_VENV:-/opt/nst-venv}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends python3 python3-venv util-linux ca-certificates
-python3 -m venv "$ROOT/nst-venv"
-"$ROOT/nst-venv/bin/python" -m pip install --no-cache-dir -r "$SOURCE/requirements.txt"
+python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --no-cache-dir -r "$SOURCE/requirements.txt"
 """
 
 

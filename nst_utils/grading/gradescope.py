@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -91,7 +90,13 @@ def _isolation(choice: str):
     problem = host.isolation_problem()
     if problem is None:
         return True, ""
-    return False, f"Graded in this submission's own container, without the sandbox ({problem})."
+    plain = host.plain_box_problem()
+    if plain is None:
+        return False, (
+            f"Graded without the kernel sandbox ({problem}), as an unprivileged user that can "
+            "neither read the autograder's files nor write its results."
+        )
+    return False, f"Graded without the sandbox ({problem}; {plain})."
 
 
 def results(root: Path, settings: dict, isolation: str = "auto") -> dict:
@@ -140,7 +145,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:  # the autograder's source, hidden seed and results are no other user's business (a box
-        os.chmod(args.root, 0o700)  # without namespaces runs as another user)
+        host.close_to_boxes(args.root)  # without namespaces runs as another user)
     except OSError:
         pass
     settings = json.loads(SETTINGS.read_text()) if SETTINGS.is_file() else {}
