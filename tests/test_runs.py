@@ -648,7 +648,7 @@ def fill(disk):
 def test_a_really_full_disk_leaves_a_record_of_the_saved_state_that_resumes(
     vgg_mat, tmp_path, small_disk, monkeypatch, capsys
 ):
-    from nst_utils.stylize import read_state
+    from nst_utils.state import read_state
 
     encode, calls = iio.imwrite, []
 
@@ -700,7 +700,7 @@ def test_an_error_inside_the_painting_leaves_a_record_that_says_so(
     assert generate(vgg_mat, "--output", str(out), *common) == 2
     assert one_error_line(capsys).startswith("error: cannot write")
     # run.json said 'running' with 0 iterations.
-    from nst_utils.stylize import read_state
+    from nst_utils.state import read_state
 
     kept, saved = record(out), read_state(out / "state.npz", arrays=False)
     assert (kept["stopped"], kept["iterations_completed"]) == ("error", saved["iterations"])

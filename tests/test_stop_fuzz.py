@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pytest
 
-from nst_utils.stylize import read_state
+from nst_utils.state import read_state
 
 ITERATIONS = 8
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
