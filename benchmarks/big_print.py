@@ -58,13 +58,17 @@ def main(argv=None) -> int:
     from nst_utils import memory, scales
     from nst_utils.config import PROJECT_ROOT
     from nst_utils.images import read_image
+    from nst_utils.settings import DEFAULTS
     from nst_utils.weights import load_weights
 
     tf.compat.v1.disable_eager_execution()
     weights = load_weights(args.weights or random_weights())
     content = read_image(PROJECT_ROOT / "images" / "louvre.jpg")
     style = read_image(PROJECT_ROOT / "images" / "sandstone.jpg")
-    plan = scales.BigPrint(width, height, iterations=args.iterations, style_scale=args.style_scale)
+    settings = DEFAULTS.replace(
+        image_width=width, image_height=height, style_scale=args.style_scale
+    )
+    plan = scales.BigPrint(settings, iterations=args.iterations)
     room = min(args.budget_gb * 1024, memory.available_mb()[0])
     stamps = {}
 

@@ -15,10 +15,20 @@ from .errors import SessionError
 tf1 = tf.compat.v1
 
 
+def content_norm(n_H, n_W, n_C):
+    """The content cost's divisor, 4 n_H n_W n_C."""
+    return 4 * n_H * n_W * n_C
+
+
+def style_norm(n_H, n_W, n_C):
+    """A layer's style cost divisor, 4 n_C^2 (n_H n_W)^2."""
+    return 4 * n_C**2 * (n_H * n_W) ** 2
+
+
 def compute_content_cost(a_C, a_G):
     """J_content = sum((a_C - a_G)^2) / (4 n_H n_W n_C): a scalar tensor."""
     m, n_H, n_W, n_C = a_G.get_shape().as_list()
-    return tf.reduce_sum(tf.square(tf.subtract(a_C, a_G))) / (4 * n_H * n_W * n_C)
+    return tf.reduce_sum(tf.square(tf.subtract(a_C, a_G))) / content_norm(n_H, n_W, n_C)
 
 
 def gram_matrix(A):
@@ -37,7 +47,7 @@ def compute_layer_style_cost(a_S, a_G):
     a_G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
     GS = gram_matrix(a_S)
     GG = gram_matrix(a_G)
-    return tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / (4 * n_C**2 * (n_H * n_W) ** 2)
+    return tf.reduce_sum(tf.square(tf.subtract(GS, GG))) / style_norm(n_H, n_W, n_C)
 
 
 def compute_style_cost(model, STYLE_LAYERS=STYLE_LAYERS, sess=None):

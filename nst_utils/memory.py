@@ -82,6 +82,7 @@ def estimate_peak(
     optimizer: str = "adam",
     precision: str = "float32",
     tile: tuple | None = None,
+    big: bool = False,
 ) -> Estimate:
     """The peak resident memory of a width x height run, before anything is built.
 

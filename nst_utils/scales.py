@@ -19,6 +19,7 @@ import numpy as np
 
 from . import memory, tiles
 from .errors import ConfigError, NotEnoughMemoryError
+from .settings import Settings
 
 
 def scale_sizes(width: int, height: int, scales: int, smallest: int = 64) -> list:
@@ -69,6 +70,87 @@ def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> 
     return low * tiles.GRID
 
 
+@dataclasses.dataclass(frozen=True)
+class ScalePlan:
+    """One scale of a painting: its size, iterations, tile cell (None: whole) and how many
+    tiles that makes, and its estimated peak memory."""
+
+    width: int
+    height: int
+    iterations: int
+    cell: int | None
+    tiles: int
+    estimate: memory.Estimate
+
+    def describe(self) -> dict:
+        """The plan as run.json records it."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "iterations": self.iterations,
+            "tiles": self.tiles,
+            "cell": self.cell,
+            "estimate_mb": round(self.estimate.total_mb),
+        }
+
+
+def plan_scales(
+    width: int,
+    height: int,
+    iterations: Sequence[int],
+    room_mb: float,
+    halo: int,
+    cell: int | None = None,
+    **options,
+) -> list:
+    """[ScalePlan, ...] coarse to fine for a coarse-to-fine (or tiled) painting: each scale's
+    tiles are the largest whose estimate fits in room_mb (or `cell` when given)."""
+    sizes = scale_sizes(width, height, len(iterations))
+    counts = list(iterations)
+    dropped = len(counts) - len(sizes)  # scales too small to paint: their steps go first
+    counts = [sum(counts[: dropped + 1])] + counts[dropped + 1 :]
+    plans = []
+    for (w, h), count in zip(sizes, counts):
+        chosen = cell if cell is not None else pick_cell(w, h, room_mb, halo, **options)
+        side = None if chosen is None else chosen + 2 * halo
+        estimate = memory.estimate_peak(
+            w, h, tile=None if side is None else (side, side), big=True, **options
+        )
+        count_tiles = len(tiles.plan_tiles(h, w, chosen, halo))
+        plans.append(ScalePlan(w, h, count, chosen, count_tiles, estimate))
+    return plans
+
+
+def run_estimate(
+    width: int,
+    height: int,
+    *,
+    room_mb: float,
+    scales: int = 1,
+    styles: int = 1,
+    optimizer: str = "adam",
+    precision: str = "float32",
+    layers: Sequence[str] = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+) -> tuple:
+    """(peak MB, [ScalePlan, ...]) of a `generate` run: painted whole (one plan, no cell) when
+    it has one scale and fits, else coarse to fine with tiles where needed (Adam only)."""
+    whole = memory.estimate_peak(
+        width, height, styles=styles, optimizer=optimizer, precision=precision
+    )
+    if scales == 1 and (whole.total_mb <= room_mb or optimizer != "adam"):
+        return whole.total_mb, [ScalePlan(width, height, 0, None, 1, whole)]
+    plans = plan_scales(
+        width,
+        height,
+        [0] * scales,
+        room_mb,
+        tiles.halo_for(layers),
+        styles=styles,
+        precision=precision,
+    )
+    return max(p.estimate.total_mb for p in plans), plans
+
+
 def resize_network(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """A (1, h, w, 3) float network image resized to (1, height, width, 3), channel by channel."""
     from PIL import Image
@@ -91,24 +173,29 @@ def _positions(layer: str, height: int, width: int) -> int:
 
 @dataclasses.dataclass
 class BigPrint:
-    """What a coarse-to-fine run paints and how (the original's costs and Adam)."""
+    """What a coarse-to-fine run paints: its Settings (size, costs, Adam's learning rate, start,
+    seed, style scale, pooling, precision, mean pixel), its iterations per scale (coarse to
+    fine) and the tiles' cell (None: chosen from the memory available)."""
 
-    width: int
-    height: int
-    iterations: Sequence[int]  # per scale, coarse to fine
-    style_scale: float = 1.0
-    blend: Sequence[float] = (1.0,)
-    content_layer: str = "conv4_2"
-    style_layers: Optional[Sequence] = None
-    alpha: float = 10.0
-    beta: float = 40.0
-    learning_rate: float = 2.0
-    noise_ratio: float = 0.6
-    seed: int = 0
-    cell: Optional[int] = None  # None: chosen from the memory available
-    pooling: str = "avg"
-    precision: str = "float32"
-    means: Sequence[float] = (123.68, 116.779, 103.939)
+    settings: Settings
+    iterations: Sequence[int]
+    cell: Optional[int] = None
+
+    @property
+    def width(self) -> int:
+        return self.settings.image_width
+
+    @property
+    def height(self) -> int:
+        return self.settings.image_height
+
+    @property
+    def noise_ratio(self) -> float:
+        """The share of noise in the first scale's start ('--init content': none)."""
+        return 0.0 if self.settings.init == "content" else self.settings.noise_ratio
+
+    def blend(self, styles: int) -> tuple:
+        return self.settings.style_blend_weights or (1.0,) * styles
 
 
 def split_iterations(total: int, scales: int) -> list:
@@ -189,7 +276,8 @@ def paint(
     """
     from .images import generate_noise_image, resize_image
 
-    means = np.reshape(np.asarray(plan.means, dtype=np.float32), (1, 1, 1, 3))
+    settings = plan.settings
+    means = np.reshape(np.asarray(settings.means, dtype=np.float32), (1, 1, 1, 3))
     sizes = scale_sizes(plan.width, plan.height, len(plan.iterations))
     iterations = list(plan.iterations)
     dropped = len(iterations) - len(sizes)  # scales too small to paint: their
@@ -199,17 +287,9 @@ def paint(
         check_position(resume, sizes, iterations)
         first_scale = resume.scale
     room = memory.available_mb()[0] if room_mb is None else room_mb
-    costs = tiles.TiledCosts(
-        weights,
-        plan.content_layer,
-        plan.style_layers,
-        plan.alpha,
-        plan.beta,
-        plan.pooling,
-        plan.precision,
-    )
+    costs = tiles.TiledCosts(weights, settings)
     image, stopped = None, None
-    index, i, adam = first_scale, 0, tiles.Adam(plan.learning_rate)
+    index, i, adam = first_scale, 0, tiles.Adam(settings.learning_rate)
     done = 0 if resume is None else resume.done
     try:
         for index in range(first_scale, len(sizes)):
@@ -219,7 +299,7 @@ def paint(
                 return pixels[None].astype(np.float32) - means
 
             content_k = network(resize_image(content, width, height))
-            adam, first = tiles.Adam(plan.learning_rate), 0
+            adam, first = tiles.Adam(settings.learning_rate), 0
             if resume is not None and index == resume.scale:
                 image, first = resume.image, resume.step
                 adam.m, adam.v, adam.t = resume.adam_m, resume.adam_v, resume.adam_t
@@ -228,7 +308,7 @@ def paint(
             elif start is not None:
                 image = network(resize_image(start, width, height))
             else:
-                image = generate_noise_image(content_k, plan.noise_ratio, seed=plan.seed)
+                image = generate_noise_image(content_k, plan.noise_ratio, seed=settings.seed)
             i = first
             if first >= count:
                 continue
@@ -236,13 +316,18 @@ def paint(
                 plan.cell
                 if plan.cell is not None
                 else pick_cell(
-                    width, height, room, costs.halo, styles=len(styles), precision=plan.precision
+                    width,
+                    height,
+                    room,
+                    costs.halo,
+                    styles=len(styles),
+                    precision=settings.precision,
                 )
             )
             a_C = costs.content_target(content_k)
             targets = []
-            for style, weight in zip(styles, plan.blend):
-                sw, sh = style_size(width, height, plan.style_scale)
+            for style, weight in zip(styles, plan.blend(len(styles))):
+                sw, sh = style_size(width, height, settings.style_scale)
                 grams = costs.style_grams(network(resize_image(style, sw, sh)))
                 # A Gram matrix sums over positions: scale it to the painting's count of them.
                 grams = {

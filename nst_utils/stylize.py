@@ -543,23 +543,7 @@ def paint_big(
         resume = dataclasses.replace(position, iterations=split)
         history = [tuple(row) for row in state["history"]]
         saved = [Path(output_dir) / name for name in state["snapshots"]]
-    plan = scales.BigPrint(
-        settings.image_width,
-        settings.image_height,
-        iterations=split,
-        style_scale=settings.style_scale,
-        blend=settings.style_blend_weights or (1.0,) * len(styles),
-        content_layer=settings.content_layer,
-        style_layers=settings.style_layers,
-        alpha=settings.alpha,
-        beta=settings.beta,
-        learning_rate=settings.learning_rate,
-        noise_ratio=0.0 if settings.init == "content" else settings.noise_ratio,
-        seed=settings.seed,
-        pooling=settings.pooling,
-        precision=settings.precision,
-        means=settings.means,
-    )
+    plan = scales.BigPrint(settings, iterations=split)
     log_every = settings.save_every if hooks.log_every is None else hooks.log_every
     keeps_state = keep_state and output_dir is not False
     state_path = None if output_dir is False else Path(output_dir) / STATE_FILE

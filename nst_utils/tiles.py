@@ -122,55 +122,40 @@ class TiledCosts:
     style image's Gram matrices at the style layers.
     """
 
-    def __init__(
-        self,
-        weights,
-        content_layer="conv4_2",
-        style_layers=None,
-        alpha=10.0,
-        beta=40.0,
-        pooling="avg",
-        precision="float32",
-        cell: int | None = None,
-        session_config=None,
-    ):
+    def __init__(self, weights, settings=None, cell: int | None = None, session_config=None):
+        """settings: a Settings (default: the defaults) for the content and style layers,
+        alpha, beta, pooling and precision; cell: the tiles' cell (None: the whole image)."""
         import tensorflow as tf
 
         from . import costs, vgg
+        from .settings import DEFAULTS
 
         tf1 = tf.compat.v1
-        self.content_layer = content_layer
-        self.style_layers = list(costs.STYLE_LAYERS if style_layers is None else style_layers)
-        self.alpha, self.beta, self.cell = float(alpha), float(beta), cell
+        settings = DEFAULTS if settings is None else settings
+        self.content_layer = content_layer = settings.content_layer
+        self.style_layers = [(name, float(coeff)) for name, coeff in settings.style_layers]
+        self.alpha, self.beta, self.cell = float(settings.alpha), float(settings.beta), cell
         layers = [content_layer] + [name for name, _ in self.style_layers]
         self.halo = halo_for(layers)
         deepest = max(layers, key=lambda name: [c.name for c in CONV_LAYERS].index(name))
+        if settings.precision not in vgg.DTYPES:
+            raise ConfigError(
+                f"precision must be one of {', '.join(vgg.DTYPES)}, got {settings.precision!r}"
+            )
         self.graph = tf.Graph()
         with self.graph.as_default():
-            if precision not in vgg.DTYPES:
-                raise ConfigError(
-                    f"precision must be one of {', '.join(vgg.DTYPES)}, got {precision!r}"
-                )
-            dtype = vgg.DTYPES[precision]
             self.image = tf1.placeholder(tf.float32, (1, None, None, 3), name="tile")
             self.box = tf1.placeholder(tf.int32, (4,), name="interior")
-            net = {}
-            prev = self.image if dtype == tf.float32 else tf.cast(self.image, dtype)
-            for conv in CONV_LAYERS:
-                block, position = conv.name[4], conv.name[6]
-                if position == "1" and block != "1":
-                    prev = vgg._pool(prev, pooling, f"pool{int(block) - 1}")
-                kernel, bias = weights.conv[conv.name]
-                prev = vgg._conv2d_relu(prev, kernel, bias, conv.name, dtype)
-                net[conv.name] = prev if dtype == tf.float32 else tf.cast(prev, tf.float32)
-                if conv.name == deepest:
-                    break
+            net = vgg.vgg_layers(
+                self.image, weights, settings.pooling, settings.precision, until=deepest
+            )
             self.interior = {name: self._interior(net[name], layer_stride(name)) for name in layers}
             self.grams = {}
             for name, _ in self.style_layers:
                 n_C = net[name].get_shape().as_list()[-1]
-                flat = tf.reshape(self.interior[name], [-1, n_C])
-                self.grams[name] = tf.matmul(flat, flat, transpose_a=True)
+                self.grams[name] = costs.gram_matrix(
+                    tf.transpose(tf.reshape(self.interior[name], [-1, n_C]))
+                )
             n_C = net[content_layer].get_shape().as_list()[-1]
             self.a_C = tf1.placeholder(tf.float32, (1, None, None, n_C), name="a_C")
             self.content_sum = tf.reduce_sum(tf.square(self.a_C - self.interior[content_layer]))
@@ -205,6 +190,16 @@ class TiledCosts:
             self.whole_gradient = tf.gradients(whole, self.image)[0]
             self.sess = tf1.Session(graph=self.graph, config=session_config)
             self.sess.run(tf1.global_variables_initializer())
+
+    def _content_norm(self, height, width, n_C):
+        from .costs import content_norm
+
+        return float(content_norm(*layer_size(self.content_layer, height, width), n_C))
+
+    def _style_norm(self, name, height, width, n_C):
+        from .costs import style_norm
+
+        return float(style_norm(*layer_size(name, height, width), n_C))
 
     def _interior(self, activation, stride):
         """The cell's positions of a (1, h, w, C) activation (its box scaled by `stride`)."""
@@ -281,15 +276,12 @@ class TiledCosts:
             )
             grams = part if grams is None else {k: grams[k] + part[k] for k in grams}
             content_sum += float(c)
-        n_H, n_W = layer_size(self.content_layer, height, width)
-        n_C = a_C.shape[-1]
-        content_norm = 4.0 * n_H * n_W * n_C
+        content_norm = self._content_norm(height, width, a_C.shape[-1])
         J_content = content_sum / content_norm
         J_style, dJ_dG = 0.0, {}
         for name, coeff in self.style_layers:
-            n_H, n_W = layer_size(name, height, width)
             n_C = grams[name].shape[0]
-            norm = 4.0 * n_C**2 * (n_H * n_W) ** 2
+            norm = self._style_norm(name, height, width, n_C)
             G = grams[name].astype(np.float64)
             dJ_dG[name] = np.zeros_like(G)
             for weight, targets in style_targets:
@@ -320,8 +312,7 @@ class TiledCosts:
         W = sum_s w_s and mean = sum_s w_s G_s / W: the graph needs only the blend's mean.
         """
         _, height, width, _ = np.shape(image)
-        n_H, n_W = layer_size(self.content_layer, height, width)
-        content_norm = 4.0 * n_H * n_W * a_C.shape[-1]
+        content_norm = self._content_norm(height, width, a_C.shape[-1])
         feed = {
             self.image: np.ascontiguousarray(image, dtype=np.float32),
             self.box: (0, 0, height, width),
@@ -330,9 +321,8 @@ class TiledCosts:
         }
         norms, constants, blend = {}, {}, sum(weight for weight, _ in style_targets)
         for name, coeff in self.style_layers:
-            n_H, n_W = layer_size(name, height, width)
             n_C = self.grams[name].get_shape().as_list()[0]
-            norms[name] = 4.0 * n_C**2 * (n_H * n_W) ** 2
+            norms[name] = self._style_norm(name, height, width, n_C)
             targets = [(w, t[name].astype(np.float64)) for w, t in style_targets]
             mean = sum(w * G for w, G in targets) / blend if blend else np.zeros((n_C, n_C))
             constants[name] = sum(w * float(np.sum(G**2)) for w, G in targets) - blend * float(

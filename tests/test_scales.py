@@ -17,6 +17,14 @@ tf1 = tf.compat.v1
 LAYERS = [("conv1_1", 0.5), ("conv2_1", 0.5)]
 
 
+def big(width, height, iterations, cell=None, **settings):
+    """A BigPrint of width x height with these settings changed from the defaults."""
+    if "style_layers" in settings:
+        settings["style_layers"] = tuple(settings["style_layers"])
+    settings = DEFAULTS.replace(image_width=width, image_height=height, **settings)
+    return scales.BigPrint(settings, iterations=iterations, cell=cell)
+
+
 def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
     assert scales.split_iterations(160, 3) == [93, 45, 22]
     assert scales.split_iterations(160, 1) == [160]
@@ -34,9 +42,7 @@ def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
 def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    plan = scales.BigPrint(
-        32, 32, iterations=[5], content_layer="conv1_2", style_layers=[("conv1_1", 1.0)]
-    )
+    plan = big(32, 32, iterations=[5], content_layer="conv1_2", style_layers=[("conv1_1", 1.0)])
     asked = []
     result = scales.paint(
         weights,
@@ -47,7 +53,7 @@ def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
         should_stop=lambda: asked.append(1) or len(asked) > 2,
     )
     assert (result.iterations, result.stopped) == (2, "interrupted")
-    wild = scales.BigPrint(
+    wild = big(
         32,
         32,
         iterations=[5],
@@ -93,7 +99,7 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
-    plan = scales.BigPrint(
+    plan = big(
         56, 40, iterations=[3], content_layer="conv2_2", style_layers=LAYERS, seed=4, cell=16
     )
     seen = []
@@ -103,7 +109,7 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     painted = result.image
     assert (result.iterations, result.stopped) == (3, None)
     assert [(s[0], s[1], s[2]) for s in seen] == [(0, (56, 40), i) for i in range(3)]
-    means = np.reshape(plan.means, (1, 1, 1, 3)).astype(np.float32)
+    means = np.reshape(plan.settings.means, (1, 1, 1, 3)).astype(np.float32)
     net_content = content[None].astype(np.float32) - means
     net_style = style[None].astype(np.float32) - means
     graph = tf.Graph()
@@ -129,7 +135,7 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
     y, x = np.mgrid[0:128, 0:160]
     content = np.stack([x, y * 2, (x + y) // 2], axis=-1).astype(np.uint8)
     style = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
-    plan = scales.BigPrint(
+    plan = big(
         160,
         128,
         iterations=[6, 3],
@@ -148,7 +154,7 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
     coarse, fine = [s[3][0] for s in seen[:6]], [s[3][0] for s in seen[6:]]
     assert coarse[-1] < coarse[0] and fine[-1] < fine[0]
     # The fine scale starts from the coarse result, not from noise: far below a fresh start.
-    fresh = scales.BigPrint(
+    fresh = big(
         160,
         128,
         iterations=[1],

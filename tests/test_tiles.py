@@ -13,8 +13,8 @@ from nst_utils.vgg import build_vgg_graph
 from nst_utils.weights import load_weights
 
 tf1 = tf.compat.v1
-SHALLOW = dict(
-    content_layer="conv2_2", style_layers=[("conv1_1", 0.3), ("conv2_1", 0.3), ("conv3_1", 0.4)]
+SHALLOW = DEFAULTS.replace(
+    content_layer="conv2_2", style_layers=(("conv1_1", 0.3), ("conv2_1", 0.3), ("conv3_1", 0.4))
 )
 
 
@@ -92,11 +92,11 @@ def test_tiles_give_the_whole_images_costs_and_gradient(weights, rng):
     height, width = 72, 80  # 5 x 5 cells of 16 pixels, halos of 16
     content, style_a, style_b = images(rng, height, width)
     image = content + rng.uniform(-20, 20, content.shape).astype(np.float32)
-    layers = SHALLOW["style_layers"]
+    layers = SHALLOW.style_layers
     expected, expected_gradient = whole_image_reference(
         weights, content, [style_a, style_b], (0.7, 0.3), image, "conv2_2", layers
     )
-    tiled = tiles.TiledCosts(weights, cell=16, **SHALLOW)
+    tiled = tiles.TiledCosts(weights, SHALLOW, cell=16)
     try:
         assert tiled.halo == 16 and len(tiled.tiles(height, width)) == 25
         a_C = tiled.content_target(content)
@@ -114,7 +114,7 @@ def test_a_halo_short_of_the_receptive_field_gives_a_different_gradient(weights,
     height, width = 72, 80
     content, style, _ = images(rng, height, width)
     image = content + rng.uniform(-20, 20, content.shape).astype(np.float32)
-    tiled = tiles.TiledCosts(weights, cell=16, **SHALLOW)
+    tiled = tiles.TiledCosts(weights, SHALLOW, cell=16)
     try:
         a_C, targets = tiled.content_target(content), [(1.0, tiled.style_grams(style))]
         _, exact = tiled.costs_and_gradient(image, a_C, targets)
@@ -139,7 +139,8 @@ def test_tiles_match_the_whole_image_to_conv5_1_at_an_odd_size(weights, rng):
     expected, expected_gradient = whole_image_reference(
         weights, content, [style], (1.0,), image, "conv4_2", layers
     )
-    tiled = tiles.TiledCosts(weights, cell=64, content_layer="conv4_2", style_layers=layers)
+    settings = DEFAULTS.replace(content_layer="conv4_2", style_layers=tuple(layers))
+    tiled = tiles.TiledCosts(weights, settings, cell=64)
     try:
         assert tiled.halo == 96 and len(tiled.tiles(height, width)) == 6
         values, gradient = tiled.costs_and_gradient(
@@ -173,11 +174,11 @@ def test_an_image_that_is_one_tile_gives_the_whole_images_costs_in_one_pass(weig
     height, width = 72, 80
     content, style_a, style_b = images(rng, height, width)
     image = content + rng.uniform(-20, 20, content.shape).astype(np.float32)
-    layers = SHALLOW["style_layers"]
+    layers = SHALLOW.style_layers
     expected, expected_gradient = whole_image_reference(
         weights, content, [style_a, style_b], (0.7, 0.3), image, "conv2_2", layers
     )
-    whole = tiles.TiledCosts(weights, cell=None, **SHALLOW)
+    whole = tiles.TiledCosts(weights, SHALLOW, cell=None)
     runs = []
     run = whole.sess.run
     whole.sess.run = lambda *args, **kwargs: runs.append(args[0]) or run(*args, **kwargs)
