@@ -67,7 +67,11 @@ def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> 
     while low < high:
         mid = (low + high + 1) // 2
         low, high = (mid, high) if fits(mid) else (low, mid - 1)
-    return low * tiles.GRID
+    # As many tiles as the largest cell makes, but even: no thin strip of cells at the edges.
+    largest = low * tiles.GRID
+    across, down = -(-width // largest), -(-height // largest)
+    even = max(-(-width // across), -(-height // down))
+    return tiles.GRID * -(-even // tiles.GRID)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,12 +250,14 @@ class Position:
 class BigPrintResult:
     """The final network image (the last finite one), the iterations run in all (with those
     before a resumption), why it stopped (None: all ran, 'interrupted', or 'non-finite') and
-    the position to continue from."""
+    the position to continue from, and per scale (coarse to fine) its size, iterations, tiles,
+    estimated peak memory and the seconds this process painted it (ScalePlan.describe)."""
 
     image: np.ndarray
     iterations: int
     stopped: Optional[str] = None
     position: Optional[Position] = None
+    scales: Optional[list] = None
 
 
 def paint(
@@ -265,6 +271,7 @@ def paint(
     start: Optional[np.ndarray] = None,
     resume: Optional[Position] = None,
     after_step: Optional[Callable[[Position], None]] = None,
+    on_stage: Optional[Callable[[str, float], None]] = None,
 ) -> BigPrintResult:
     """Paint `plan` coarse to fine, or continue it from `resume` (a Position it reported).
 
@@ -272,8 +279,12 @@ def paint(
     (default: noise blended with the content) begins the coarsest scale.
     on_step(scale index, (width, height), iteration, (J, J_content, J_style), image) sees every
     step's starting image and its costs; should_stop() is asked before each step;
-    after_step(position) sees where the painting stands after each step.
+    after_step(position) sees where the painting stands after each step. on_stage(text,
+    fraction) hears what a step is doing ('scale 2/3, 1500x1125, tile 5/12 of pass 1/2') and the
+    share of it done, as each scale starts and each tile ends.
     """
+    import time
+
     from .images import generate_noise_image, resize_image
 
     settings = plan.settings
@@ -288,6 +299,17 @@ def paint(
         first_scale = resume.scale
     room = memory.available_mb()[0] if room_mb is None else room_mb
     costs = tiles.TiledCosts(weights, settings)
+    plans = plan_scales(
+        plan.width,
+        plan.height,
+        iterations,
+        room,
+        costs.halo,
+        cell=plan.cell,
+        styles=len(styles),
+        precision=settings.precision,
+    )
+    record = [dict(p.describe(), seconds=0.0) for p in plans]
     image, stopped = None, None
     index, i, adam = first_scale, 0, tiles.Adam(settings.learning_rate)
     done = 0 if resume is None else resume.done
@@ -312,18 +334,18 @@ def paint(
             i = first
             if first >= count:
                 continue
-            costs.cell = (
-                plan.cell
-                if plan.cell is not None
-                else pick_cell(
-                    width,
-                    height,
-                    room,
-                    costs.halo,
-                    styles=len(styles),
-                    precision=settings.precision,
-                )
-            )
+            began, costs.cell = time.monotonic(), plans[index].cell
+            stage = f"scale {index + 1}/{len(sizes)}, {width}x{height}"
+
+            def on_tile(k, n, stage=stage):
+                if on_stage is not None:
+                    pass_ = 1 + (k - 1) * 2 // n
+                    tile = (k - 1) % (n // 2) + 1
+                    on_stage(f"{stage}, tile {tile}/{n // 2} of pass {pass_}/2", k / n)
+
+            if on_stage is not None:
+                tiled = f" in {plans[index].tiles} tiles" if plans[index].tiles > 1 else ""
+                on_stage(f"{stage}{tiled}: the targets", 0.0)
             a_C = costs.content_target(content_k)
             targets = []
             for style, weight in zip(styles, plan.blend(len(styles))):
@@ -339,7 +361,7 @@ def paint(
                 if should_stop is not None and should_stop():
                     stopped = "interrupted"
                     break
-                values, gradient = costs.costs_and_gradient(image, a_C, targets)
+                values, gradient = costs.costs_and_gradient(image, a_C, targets, on_tile)
                 if not (np.isfinite(values).all() and np.isfinite(gradient).all()):
                     stopped = "non-finite"
                     break
@@ -355,13 +377,14 @@ def paint(
                     after_step(Position(iterations, index, i + 1, image, adam.m, adam.v, adam.t))
             else:
                 i = count
+            record[index]["seconds"] = round(time.monotonic() - began, 1)
             del a_C, targets
             if stopped:
                 break
     finally:
         costs.close()
     position = Position(iterations, index, i, image, adam.m, adam.v, adam.t)
-    return BigPrintResult(image=image, iterations=done, stopped=stopped, position=position)
+    return BigPrintResult(image, done, stopped, position, record)
 
 
 def check_position(

@@ -51,6 +51,7 @@ class Painting:
 
     result: RunResult
     final_costs: tuple
+    scales: Optional[list] = None  # a big print's scales (nst_utils.scales.ScalePlan.describe)
 
 
 def prepare(settings: Settings) -> tuple:
@@ -584,6 +585,7 @@ def paint_big(
         start=start,
         resume=resume,
         after_step=after_step,
+        on_stage=hooks.on_stage,
     )
     image = full_size(done.image)  # stopped at a coarser scale, the image is still upsampled
     if output_dir is not False:
@@ -594,7 +596,7 @@ def paint_big(
         image=image, iterations=done.iterations, history=history, stopped=done.stopped, saved=saved
     )
     final = history[-1] if history else (float("nan"),) * 3
-    return Painting(result=result, final_costs=final)
+    return Painting(result=result, final_costs=final, scales=done.scales)
 
 
 def stylize(

@@ -255,17 +255,18 @@ class TiledCosts:
         bottom, right = -(-tile.bottom // stride), -(-tile.right // stride)
         return a_C[:, top:bottom, left:right, :]
 
-    def costs_and_gradient(self, image, a_C, style_targets) -> tuple:
+    def costs_and_gradient(self, image, a_C, style_targets, on_tile=None) -> tuple:
         """((J, J_content, J_style), dJ/dimage (1, H, W, 3) float32) of the whole image.
 
-        a_C from `content_target`; style_targets: [(blend weight, style_grams(...)), ...].
+        a_C from `content_target`; style_targets: [(blend weight, style_grams(...)), ...];
+        on_tile(k, 2n) after each of the two passes' n tiles (not called for a single tile).
         """
         _, height, width, _ = np.shape(image)
         tiles = self.tiles(height, width)
         if len(tiles) == 1:
             return self._one_pass(image, a_C, style_targets)
         grams, content_sum = None, 0.0
-        for tile in tiles:  # pass 1: the whole image's sums
+        for k, tile in enumerate(tiles, 1):  # pass 1: the whole image's sums
             part, c = self.sess.run(
                 (self.grams, self.content_sum),
                 {
@@ -276,6 +277,8 @@ class TiledCosts:
             )
             grams = part if grams is None else {k: grams[k] + part[k] for k in grams}
             content_sum += float(c)
+            if on_tile is not None:
+                on_tile(k, 2 * len(tiles))
         content_norm = self._content_norm(height, width, a_C.shape[-1])
         J_content = content_sum / content_norm
         J_style, dJ_dG = 0.0, {}
@@ -292,7 +295,7 @@ class TiledCosts:
         gradient = np.zeros((1, height, width, 3), dtype=np.float32)
         feed = {self.content_weight: self.alpha / content_norm}
         feed.update({self.dJ_dG[name]: value.astype(np.float32) for name, value in dJ_dG.items()})
-        for tile in tiles:  # pass 2: each cell's share
+        for k, tile in enumerate(tiles, 1):  # pass 2: each cell's share
             feed.update(
                 {
                     self.image: self._window(image, tile),
@@ -303,6 +306,8 @@ class TiledCosts:
             gradient[:, tile.y0 : tile.y1, tile.x0 : tile.x1, :] += self.sess.run(
                 self.gradient, feed
             )
+            if on_tile is not None:
+                on_tile(len(tiles) + k, 2 * len(tiles))
         return (J, J_content, J_style), gradient
 
     def _one_pass(self, image, a_C, style_targets) -> tuple:

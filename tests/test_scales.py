@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_utils import memory, scales
+from nst_utils import memory, scales, tiles
 from nst_utils.errors import ConfigError, NotEnoughMemoryError
 from nst_utils.images import generate_noise_image
 from nst_utils.settings import DEFAULTS
@@ -89,8 +89,14 @@ def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
     cell = scales.pick_cell(3000, 2250, room, 96)
     assert cell % 16 == 0 and cell > 0
     assert memory.estimate_peak(3000, 2250, tile=(cell + 192,) * 2).total_mb <= room
-    bigger = cell + 16
-    assert memory.estimate_peak(3000, 2250, tile=(bigger + 192,) * 2).total_mb > room
+    # The fewest tiles that fit, split evenly: a cell 16 pixels smaller makes more tiles, and
+    # the smallest cell that makes fewer does not fit.
+    count = len(tiles.plan_tiles(2250, 3000, cell, 96))
+    assert len(tiles.plan_tiles(2250, 3000, cell - 16, 96)) > count
+    fewer = next(
+        c for c in range(cell, 3016, 16) if len(tiles.plan_tiles(2250, 3000, c, 96)) < count
+    )
+    assert memory.estimate_peak(3000, 2250, tile=(fewer + 192,) * 2).total_mb > room
     with pytest.raises(NotEnoughMemoryError, match="does not fit"):
         scales.pick_cell(3000, 2250, memory.BASE_MB / 2, 96)
 
@@ -352,3 +358,24 @@ def test_a_big_prints_snapshot_n_is_the_image_before_step_n(vgg_mat, tmp_path, c
     assert np.abs(iio.imread(out / "2.png").astype(np.float32) - expected).mean() > 1
     run = json.loads((out / "run.json").read_text())
     assert run["costs"][0]["content"] == 0.0  # the content image itself, before any step
+
+
+def test_the_progress_bar_names_the_stage_and_moves_with_the_tiles():
+    import io
+
+    from nst_utils.progress import ProgressBar
+
+    out = io.StringIO()
+    with ProgressBar(6, stream=out) as bar:
+        bar.on_step(0, 1.0, 2.0, 3.0)
+        assert bar.bar.n == 1
+        bar.on_stage("scale 2/3, 1500x1125, tile 3/4 of pass 2/2", 0.75)
+        assert bar.bar.n == 1.75  # the ETA counts the tiles done inside the iteration
+        assert bar.bar.desc.startswith("scale 2/3, 1500x1125, tile 3/4")
+        bar.on_stage("the last tile", 1.0)
+        assert bar.bar.n < 2  # never a whole iteration before the step ends
+        bar.on_step(1, 1.0, 2.0, 3.0)
+        assert bar.bar.n == 2
+        bar.bar.refresh()
+    shown = out.getvalue().replace("\r", "\n").splitlines()[-1]
+    assert "the last tile" in shown and "2/6 it" in shown and "total 1" in shown

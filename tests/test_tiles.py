@@ -101,9 +101,13 @@ def test_tiles_give_the_whole_images_costs_and_gradient(weights, rng):
         assert tiled.halo == 16 and len(tiled.tiles(height, width)) == 25
         a_C = tiled.content_target(content)
         targets = [(0.7, tiled.style_grams(style_a)), (0.3, tiled.style_grams(style_b))]
-        values, gradient = tiled.costs_and_gradient(image, a_C, targets)
+        heard = []
+        values, gradient = tiled.costs_and_gradient(
+            image, a_C, targets, lambda k, n: heard.append((k, n))
+        )
     finally:
         tiled.close()
+    assert heard == [(k, 50) for k in range(1, 51)]  # 25 tiles, two passes
     np.testing.assert_allclose(values, expected, rtol=2e-5)
     scale = np.abs(expected_gradient).max()
     assert scale > 0

@@ -187,6 +187,8 @@ def _write_record(record, painting, run_dir, inputs, stop, wall_time) -> None:
             "final_costs": dict(zip(("total", "content", "style"), painting.final_costs)),
         }
     )
+    if painting.scales is not None:
+        record["scales"] = painting.scales
     run_record.plot_costs(run_dir / run_record.COSTS_PNG, result.history)
     run_record.plot_progress(run_dir / run_record.PROGRESS_PNG, _progress_tiles(inputs, result))
     record["wall_time_seconds"] = wall_time()
@@ -318,6 +320,7 @@ def _paint(settings, weights, inputs, run_dir, stop, state):
             report=bar.report,
             log_every=settings.log_every,
             on_step=bar.on_step,
+            on_stage=bar.on_stage,
             should_stop=stop.requested,
         )
         return stylize(settings, weights.weights, inputs, run_dir, hooks, state=state)
