@@ -2,11 +2,12 @@
 
     python benchmarks/memory_fit.py                    # the small grid, a few minutes
     python benchmarks/memory_fit.py --large            # and the 3000x2250 README print (8 GB)
-    python benchmarks/memory_fit.py --only tiled       # the cases whose name contains 'tiled'
-    python benchmarks/memory_fit.py --fit results.json # refit stored measurements, no runs
+    python benchmarks/memory_fit.py --only tiled lbfgs # the cases whose names contain these
+    python benchmarks/memory_fit.py --fit a.json b.json  # stored measurements again, no runs
 
 Each case is one `python -m nst_utils generate` process (a full-size random-weight VGG-19,
-written once under the temporary folder: the arithmetic is the real one) with 1-3 iterations,
+written once under the temporary folder: the arithmetic is the real one) with 1-3 iterations
+and generate's defaults otherwise (snapshot 0.png, the final image, the plots, run.json),
 under `/usr/bin/time -v`; its "Maximum resident set size" is the measured peak. Every case runs
 with NST_MEMORY_LIMIT_MB set, so that the memory the run counts on, and so its tiling, is the
 one the estimate below is made for. The estimate is `nst_utils.scales.run_estimate`, the one
@@ -55,6 +56,10 @@ LARGE = [
 ]
 
 
+#: The tiles' margin for the default layers (conv4_2 and conv5_1): nst_utils.tiles.halo_for.
+HALO = 96
+
+
 def options_of(extra: list) -> dict:
     """The estimate's options from a case's generate options."""
     out = {"styles": 1, "optimizer": "adam", "precision": "float32", "scales": 1}
@@ -90,10 +95,6 @@ def run_case(case, weights: Path, folder: Path) -> dict:
         "--iterations",
         str(iterations),
         "--no-progress",
-        "--save-every",
-        "0",
-        "--log-every",
-        "0",
         "--seed",
         "0",
         "--output",
@@ -137,6 +138,26 @@ def estimate(case) -> tuple:
     return total, plans
 
 
+def mb(estimate) -> float:
+    return estimate.total_mb
+
+
+def replanned(spec, scale: dict):
+    """The estimate of one scale a big print ran (its size and tile cell, from run.json)."""
+    from nst_utils import memory
+
+    opts = options_of(spec[3])
+    side = None if scale["cell"] is None else scale["cell"] + 2 * HALO
+    return memory.estimate_peak(
+        scale["width"],
+        scale["height"],
+        styles=opts["styles"],
+        precision=opts["precision"],
+        tile=None if side is None else (side, side),
+        big=True,
+    )
+
+
 def fit(rows: list) -> dict:
     """Least-squares coefficients of the model's terms against the measured peaks (MB), from
     each run's estimate split into its parts: how far each of nst_utils.memory's constants is
@@ -153,8 +174,12 @@ def fit(rows: list) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also the large cases (8+ GB)")
-    parser.add_argument("--only", default=None, help="only the cases whose name contains this")
-    parser.add_argument("--fit", type=Path, default=None, help="refit a stored JSON line")
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="only the cases whose names contain one of these"
+    )
+    parser.add_argument(
+        "--fit", type=Path, nargs="+", default=None, help="JSON lines stored with --save"
+    )
     parser.add_argument("--save", type=Path, default=None, help="write the JSON line here")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -162,11 +187,11 @@ def main(argv=None) -> int:
     from nst_utils.weights.synthetic import benchmark_weights
 
     if args.fit is not None:
-        rows = json.loads(args.fit.read_text())["rows"]
+        rows = [row for path in args.fit for row in json.loads(path.read_text())["rows"]]
     else:
         cases = SMALL + (LARGE if args.large else [])
         if args.only:
-            cases = [c for c in cases if args.only in c[0]]
+            cases = [c for c in cases if any(part in c[0] for part in args.only)]
         weights = benchmark_weights(full_size=True)
         rows = []
         with tempfile.TemporaryDirectory(prefix="nst-memory-fit-") as folder:
@@ -177,10 +202,14 @@ def main(argv=None) -> int:
     for row in rows:
         spec = next(c for c in SMALL + LARGE if c[0] == row["name"])
         total, plans = estimate(spec)
-        row["estimate_mb"] = round(total, 1)
         row["plan"] = [(p.width, p.height, p.cell) for p in plans]
-        row["parts"] = max(plans, key=lambda p: p.estimate.total_mb).estimate.parts
-    print(f"{'case':36} {'peak MB':>8} {'estimate':>9} {'over':>7}  plan (w, h, cell)")
+        worst = max(plans, key=lambda p: p.estimate.total_mb).estimate
+        if row.get("scales_recorded"):  # the tiles the run chose, under today's constants
+            worst = max((replanned(spec, s) for s in row["scales_recorded"]), key=mb)
+            row["plan_run"] = [(s["width"], s["height"], s["cell"]) for s in row["scales_recorded"]]
+        row["estimate_mb"] = round(worst.total_mb, 1)
+        row["parts"] = worst.parts
+    print(f"{'case':36} {'peak MB':>8} {'estimate':>9} {'over':>7}  plan run (w, h, cell)")
     for row in rows:
         if row.get("peak_mb") is None:
             print(f"{row['name']:36} failed (status {row.get('status')}) {row.get('tail')}")
@@ -189,7 +218,7 @@ def main(argv=None) -> int:
         row["over"] = round(over, 3)
         print(
             f"{row['name']:36} {row['peak_mb']:8.0f} {row['estimate_mb']:9.0f} "
-            f"{100 * over:6.1f}%  {row['plan']}"
+            f"{100 * over:6.1f}%  {row.get('plan_run', row['plan'])}"
         )
     good = [row for row in rows if row.get("peak_mb") is not None]
     if good:

@@ -35,20 +35,28 @@ ACTIVATION_FLOATS_PER_PIXEL = (
 #: (conv1_1 64, conv2_1 128/4, conv3_1 256/16, conv4_1 512/64, conv5_1 512/256).
 STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 
-# Calibrated on this project's 2-core machine (TensorFlow 2.21, oneDNN, full-size VGG-19), from
-# peaks measured by benchmarks/memory.py at 200x150 to 1200x900:
+# Fitted by benchmarks/memory_fit.py to the peaks of real `generate` runs (/usr/bin/time's
+# maximum resident size; TensorFlow 2.21 with oneDNN, full-size VGG-19, weights from nst's
+# cache) over sizes 200x150 to 3000x2250, whole, coarse to fine, tiled, both precisions and
+# L-BFGS; each constant is the least that keeps every peak of the grid at or under its estimate
+# (benchmarks/RESULTS.md has the grid and the residuals).
 #: The process before painting: Python, TensorFlow (about 530 MB), the weights and the graph.
-BASE_MB = 700.0
-#: Peak bytes per input pixel per activation float (forward and backward together), float32.
+BASE_MB = 760.0
+#: Peak bytes per input pixel per activation float of a whole run's step (forward and backward
+#: together), float32.
 STEP_BYTES_PER_FLOAT = 7.6
+#: The same for a big print's step (nst_utils.tiles: one graph for inputs of any size, whose
+#: buffers TensorFlow cannot plan ahead).
+TILE_BYTES_PER_FLOAT = 8.0
 #: bfloat16 keeps the activations in half the bytes, plus the float32 copies of the entries read.
 BFLOAT16_FACTOR = 0.75
 #: Bytes per input pixel per style-activation float for each style image after the first.
 STYLE_BYTES_PER_FLOAT = 1.4
 #: L-BFGS keeps its history of image-sized float64 vectors beside the graph.
 LBFGS_IMAGE_COPIES = 28
-#: A tiled run keeps whole-image arrays besides one tile's activations: the image, its gradient,
-#: Adam's two moments and their temporaries (float32, 3 channels), and the content target.
+#: A big print keeps whole-image arrays besides one tile's activations: the image, its
+#: gradient, Adam's two moments and their temporaries (float32, 3 channels), the content
+#: target, the style image and the full-size copies for the snapshots.
 TILED_BYTES_PER_PIXEL = 160.0
 
 
@@ -88,7 +96,8 @@ def estimate_peak(
 
     styles: how many style images; optimizer 'adam' or 'lbfgs'; precision 'float32' or
     'bfloat16'; tile: (width, height) of the tiles a tiled run evaluates at once (with their
-    halos), or None for the whole image.
+    halos), or None for the whole image; big: painted by nst_utils.scales (coarse to fine or
+    tiled; implied by a tile), not by the whole-image graph.
     """
     _check_size(width, height)
     if optimizer not in ("adam", "lbfgs"):
@@ -97,7 +106,9 @@ def estimate_peak(
         raise ConfigError(f"the precision must be float32 or bfloat16, got {precision!r}")
     pixels = width * height
     step_pixels = pixels if tile is None else min(pixels, tile[0] * tile[1])
-    step = STEP_BYTES_PER_FLOAT * ACTIVATION_FLOATS_PER_PIXEL * step_pixels / MB
+    big = big or tile is not None
+    per_float = TILE_BYTES_PER_FLOAT if big else STEP_BYTES_PER_FLOAT
+    step = per_float * ACTIVATION_FLOATS_PER_PIXEL * step_pixels / MB
     if precision == "bfloat16":
         step *= BFLOAT16_FACTOR
     parts = {
@@ -109,11 +120,23 @@ def estimate_peak(
         * (max(1, styles) - 1)
         / MB,
     }
-    if tile is not None:
+    if big:
         parts["image"] = TILED_BYTES_PER_PIXEL * pixels / MB
     if optimizer == "lbfgs":
         parts["lbfgs"] = LBFGS_IMAGE_COPIES * 8 * 3 * pixels / MB
     return Estimate(width, height, parts)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (VmHWM), in MB; None where /proc has none."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _read_int(path: Path) -> int | None:
@@ -212,4 +235,7 @@ def fitting_advice(width: int, height: int, room_mb: float, **options) -> str:
     fits = largest_fitting(width, height, room_mb, **options)
     if fits is None:
         return "close other programs or use a larger machine"
-    return f"the largest {width}:{height} size that fits is about {fits[0]}x{fits[1]} (--width {fits[0]})"
+    return (
+        f"the largest {width}:{height} size that fits is about {fits[0]}x{fits[1]} "
+        f"(--width {fits[0]})"
+    )

@@ -32,7 +32,7 @@ class ProgressBar:
             leave=True,
             initial=initial,
         )
-        self._steps, self._costs = initial, ""
+        self._steps, self._costs, self._staged = initial, "", False
 
     def on_step(self, i, total, content, style):
         self._costs = f"total {total:.4g}  content {content:.4g}  style {style:.4g}"
@@ -42,14 +42,16 @@ class ProgressBar:
     def on_stage(self, text: str, fraction: float):
         """A long iteration's stage ('scale 2/3, 1500x1125, tile 5/12 of pass 1/2') before the
         bar, and the share of the iteration done: the bar and its ETA move with the tiles."""
+        self._staged = True
+        if self.bar.disable:
+            return
         self.bar.bar_format = STAGED_FORMAT
         self.bar.set_description_str(text, refresh=False)
         self._show(self._steps + min(max(fraction, 0.0), 0.999))
 
     def _show(self, progress: float):
         """The bar at `progress` iterations (a fraction inside a staged iteration)."""
-        staged = self.bar.bar_format is not None
-        counted = f"{self._steps}/{self.bar.total} it  " if staged else ""
+        counted = f"{self._steps}/{self.bar.total} it  " if self._staged else ""
         self.bar.set_postfix_str(counted + self._costs, refresh=False)
         self.bar.update(progress - self.bar.n)
 

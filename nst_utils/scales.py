@@ -48,7 +48,7 @@ def style_size(width: int, height: int, style_scale: float) -> tuple:
 def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> int | None:
     """None when the whole width x height image fits in room_mb, else the largest tile cell
     (a multiple of 16 pixels) whose estimate fits; NotEnoughMemoryError if none does."""
-    if memory.estimate_peak(width, height, **options).total_mb <= room_mb:
+    if memory.estimate_peak(width, height, big=True, **options).total_mb <= room_mb:
         return None
 
     def fits(cells: int) -> bool:
@@ -321,6 +321,7 @@ def paint(
                 return pixels[None].astype(np.float32) - means
 
             content_k = network(resize_image(content, width, height))
+            adam.close()
             adam, first = tiles.Adam(settings.learning_rate), 0
             if resume is not None and index == resume.scale:
                 image, first = resume.image, resume.step
@@ -378,11 +379,13 @@ def paint(
             else:
                 i = count
             record[index]["seconds"] = round(time.monotonic() - began, 1)
+            record[index]["peak_mb"] = memory.peak_rss_mb()  # the process's, so far
             del a_C, targets
             if stopped:
                 break
     finally:
         costs.close()
+        adam.close()
     position = Position(iterations, index, i, image, adam.m, adam.v, adam.t)
     return BigPrintResult(image, done, stopped, position, record)
 

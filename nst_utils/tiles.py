@@ -347,7 +347,9 @@ class TiledCosts:
 
 
 class Adam:
-    """TensorFlow 1's Adam (the original's optimiser) on a numpy image, for the tiled loop."""
+    """TensorFlow 1's Adam, the whole run's optimiser (tf1.train.AdamOptimizer, its own kernel),
+    stepping a numpy image with a gradient computed elsewhere (the tiles). m, v: its slots
+    (None before the first step), t: the steps taken; set them to continue a run exactly."""
 
     def __init__(self, learning_rate=2.0, beta1=0.9, beta2=0.999, epsilon=1e-8):
         self.learning_rate, self.beta1, self.beta2, self.epsilon = (
@@ -358,20 +360,52 @@ class Adam:
         )
         self.m = self.v = None
         self.t = 0
+        self._graph = self._sess = None
+
+    def _build(self, shape):
+        import tensorflow as tf
+
+        tf1 = tf.compat.v1
+        self._graph = tf.Graph()
+        with self._graph.as_default():
+            self._image = tf1.Variable(tf.zeros(shape), name="image")
+            self._gradient = tf1.placeholder(tf.float32, shape, name="gradient")
+            optimizer = tf1.train.AdamOptimizer(
+                self.learning_rate, self.beta1, self.beta2, self.epsilon
+            )
+            self._step = optimizer.apply_gradients([(self._gradient, self._image)])
+            self._slots = [optimizer.get_slot(self._image, name) for name in ("m", "v")]
+            self._powers = list(optimizer._get_beta_accumulators())
+            self._sess = tf1.Session(graph=self._graph)
+            self._sess.run(tf1.global_variables_initializer())
+        self._shape = shape
+
+    def _powers_at(self, t):
+        """beta1^t and beta2^t as TensorFlow's accumulators hold them (float32 products)."""
+        powers = [np.float32(self.beta1), np.float32(self.beta2)]
+        for _ in range(t):
+            powers = [p * np.float32(b) for p, b in zip(powers, (self.beta1, self.beta2))]
+        return powers
 
     def step(self, image: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """The image after one update (float32, same shape)."""
-        if self.m is None:
-            self.m = np.zeros_like(gradient, dtype=np.float32)
-            self.v = np.zeros_like(gradient, dtype=np.float32)
+        if self._sess is None or self._shape != image.shape:
+            self.close()
+            self._build(image.shape)
+        zeros = np.zeros(image.shape, np.float32)
+        m = zeros if self.m is None else self.m
+        v = zeros if self.v is None else self.v
+        with self._graph.as_default():
+            self._image.load(np.asarray(image, np.float32), self._sess)
+            values = [m, v] + self._powers_at(self.t)
+            for variable, value in zip(self._slots + self._powers, values):
+                variable.load(value, self._sess)
+        self._sess.run(self._step, {self._gradient: np.asarray(gradient, np.float32)})
+        stepped, self.m, self.v = self._sess.run([self._image] + self._slots)
         self.t += 1
-        with np.errstate(over="ignore", invalid="ignore"):  # the caller checks for non-finite
-            return self._update(image, gradient)
+        return stepped
 
-    def _update(self, image, gradient):
-        lr = self.learning_rate * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        self.m *= self.beta1
-        self.m += (1 - self.beta1) * gradient
-        self.v *= self.beta2
-        self.v += (1 - self.beta2) * np.square(gradient)
-        return (image - lr * self.m / (np.sqrt(self.v) + self.epsilon)).astype(np.float32)
+    def close(self):
+        if self._sess is not None:
+            self._sess.close()
+            self._sess = self._graph = None

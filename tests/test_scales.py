@@ -83,7 +83,7 @@ def test_the_style_scale_sizes_the_style_against_the_painting():
 
 
 def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
-    whole = memory.estimate_peak(3000, 2250).total_mb
+    whole = memory.estimate_peak(3000, 2250, big=True).total_mb  # one tile: the whole image
     assert scales.pick_cell(3000, 2250, whole + 1, 96) is None
     room = whole / 3
     cell = scales.pick_cell(3000, 2250, room, 96)
@@ -379,3 +379,31 @@ def test_the_progress_bar_names_the_stage_and_moves_with_the_tiles():
         bar.bar.refresh()
     shown = out.getvalue().replace("\r", "\n").splitlines()[-1]
     assert "the last tile" in shown and "2/6 it" in shown and "total 1" in shown
+    with ProgressBar(6, enabled=False, stream=out) as hidden:  # --no-progress
+        hidden.on_stage("scale 1/2, 64x48", 0.5)
+        hidden.on_step(0, 1.0, 2.0, 3.0)
+
+
+def test_a_runs_estimate_is_its_largest_scales_and_every_scale_fits_the_room():
+    total, plans = scales.run_estimate(400, 300, room_mb=1e6)
+    assert [(p.width, p.height, p.cell, p.tiles) for p in plans] == [(400, 300, None, 1)]
+    assert total == memory.estimate_peak(400, 300).total_mb  # painted whole, by the graph
+    total, plans = scales.run_estimate(3000, 2250, room_mb=8000, scales=3)
+    assert [(p.width, p.height) for p in plans] == [(750, 563), (1500, 1125), (3000, 2250)]
+    assert plans[-1].cell is not None and plans[-1].tiles > 1
+    assert total == max(p.estimate.total_mb for p in plans) <= 8000
+    for p in plans:  # each scale whole when it fits, else in tiles that fit
+        whole = memory.estimate_peak(p.width, p.height, big=True).total_mb
+        assert (p.cell is None) == (whole <= 8000)
+        assert p.tiles == len(tiles.plan_tiles(p.height, p.width, p.cell, 96))
+    assert plans[-1].describe() == {
+        "width": 3000,
+        "height": 2250,
+        "iterations": 0,
+        "tiles": plans[-1].tiles,
+        "cell": plans[-1].cell,
+        "estimate_mb": round(plans[-1].estimate.total_mb),
+    }
+    # L-BFGS cannot tile: a run that does not fit whole keeps its whole estimate (refused later).
+    total, plans = scales.run_estimate(3000, 2250, room_mb=8000, optimizer="lbfgs")
+    assert plans[0].cell is None and total > 8000
