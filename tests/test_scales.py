@@ -223,6 +223,12 @@ def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, 
         assert iio.imread(out / name).shape == (128, 160, 3)
     fine = [row["total"] for row in run["costs"][4:]]  # the fine scale's 2 of the 6 (4, 2)
     assert fine[-1] < fine[0]
+    # Each scale's size, iterations, tiling, estimate, measured peak and time.
+    sizes = [(s["width"], s["height"], s["iterations"], s["tiles"]) for s in run["scales"]]
+    assert sizes == [(80, 64, 4, 1), (160, 128, 2, 1)]
+    for scale in run["scales"]:
+        assert scale["cell"] is None and scale["estimate_mb"] > 0 and scale["seconds"] >= 0
+        assert scale["peak_mb"] is None or scale["peak_mb"] > 0
 
 
 def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_scale(
