@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from memory import peak_rss_mb, random_weights
-    from nst_utils import memory, scales
+    from nst_utils import memory, scales, tiles
     from nst_utils.config import PROJECT_ROOT
     from nst_utils.images import read_image
     from nst_utils.settings import DEFAULTS
@@ -97,7 +97,8 @@ def main(argv=None) -> int:
         times = stamps[(index, size)]
         steps = [b - a for a, b in zip(times, times[1:])]
         cell = scales.pick_cell(*size, room, 96)
-        estimate = memory.estimate_peak(*size, tile=None if cell is None else (cell + 192,) * 2)
+        window = None if cell is None else tiles.largest_window(size[1], size[0], cell, 96)
+        estimate = memory.estimate_peak(*size, tile=window, big=True)
         figures["scales"].append(
             {
                 "size": f"{size[0]}x{size[1]}",

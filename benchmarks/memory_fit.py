@@ -144,17 +144,13 @@ def mb(estimate) -> float:
 
 def replanned(spec, scale: dict):
     """The estimate of one scale a big print ran (its size and tile cell, from run.json)."""
-    from nst_utils import memory
+    from nst_utils import memory, tiles
 
     opts = options_of(spec[3])
-    side = None if scale["cell"] is None else scale["cell"] + 2 * HALO
+    width, height, cell = scale["width"], scale["height"], scale["cell"]
+    window = None if cell is None else tiles.largest_window(height, width, cell, HALO)
     return memory.estimate_peak(
-        scale["width"],
-        scale["height"],
-        styles=opts["styles"],
-        precision=opts["precision"],
-        tile=None if side is None else (side, side),
-        big=True,
+        width, height, styles=opts["styles"], precision=opts["precision"], tile=window, big=True
     )
 
 

@@ -52,8 +52,8 @@ def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> 
         return None
 
     def fits(cells: int) -> bool:
-        side = cells * tiles.GRID + 2 * halo
-        return memory.estimate_peak(width, height, tile=(side, side), **options).total_mb <= room_mb
+        window = tiles.largest_window(height, width, cells * tiles.GRID, halo)
+        return memory.estimate_peak(width, height, tile=window, **options).total_mb <= room_mb
 
     if not fits(1):
         smallest = (tiles.GRID + 2 * halo,) * 2
@@ -116,10 +116,8 @@ def plan_scales(
     plans = []
     for (w, h), count in zip(sizes, counts):
         chosen = cell if cell is not None else pick_cell(w, h, room_mb, halo, **options)
-        side = None if chosen is None else chosen + 2 * halo
-        estimate = memory.estimate_peak(
-            w, h, tile=None if side is None else (side, side), big=True, **options
-        )
+        window = None if chosen is None else tiles.largest_window(h, w, chosen, halo)
+        estimate = memory.estimate_peak(w, h, tile=window, big=True, **options)
         count_tiles = len(tiles.plan_tiles(h, w, chosen, halo))
         plans.append(ScalePlan(w, h, count, chosen, count_tiles, estimate))
     return plans

@@ -108,6 +108,23 @@ def plan_tiles(height: int, width: int, cell: int | None, halo: int) -> list:
     return tiles
 
 
+def largest_window(height: int, width: int, cell: int | None, halo: int) -> tuple:
+    """(width, height) of the largest window `plan_tiles` evaluates: a tile's size in memory
+    (its margins clipped at the image's edges)."""
+
+    def longest(length):
+        if cell is None or cell >= length:
+            return length
+        return max(
+            min(length, start + cell + halo) - max(0, start - halo)
+            for start in range(0, length, cell)
+        )
+
+    if cell is None or (cell >= height and cell >= width):
+        return width, height
+    return longest(width), longest(height)
+
+
 def layer_size(layer: str, height: int, width: int) -> tuple:
     """(n_H, n_W) of `layer` for a height x width input (SAME pools round up)."""
     stride = layer_stride(layer)

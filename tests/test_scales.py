@@ -88,7 +88,8 @@ def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
     room = whole / 3
     cell = scales.pick_cell(3000, 2250, room, 96)
     assert cell % 16 == 0 and cell > 0
-    assert memory.estimate_peak(3000, 2250, tile=(cell + 192,) * 2).total_mb <= room
+    window = tiles.largest_window(2250, 3000, cell, 96)
+    assert memory.estimate_peak(3000, 2250, tile=window).total_mb <= room
     # The fewest tiles that fit, split evenly: a cell 16 pixels smaller makes more tiles, and
     # the smallest cell that makes fewer does not fit.
     count = len(tiles.plan_tiles(2250, 3000, cell, 96))
@@ -96,7 +97,8 @@ def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
     fewer = next(
         c for c in range(cell, 3016, 16) if len(tiles.plan_tiles(2250, 3000, c, 96)) < count
     )
-    assert memory.estimate_peak(3000, 2250, tile=(fewer + 192,) * 2).total_mb > room
+    window = tiles.largest_window(2250, 3000, fewer, 96)
+    assert memory.estimate_peak(3000, 2250, tile=window).total_mb > room
     with pytest.raises(NotEnoughMemoryError, match="does not fit"):
         scales.pick_cell(3000, 2250, memory.BASE_MB / 2, 96)
 

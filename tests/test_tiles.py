@@ -203,3 +203,13 @@ def test_an_image_that_is_one_tile_gives_the_whole_images_costs_in_one_pass(weig
     np.testing.assert_allclose(values, expected, rtol=2e-5)
     scale = np.abs(expected_gradient).max()
     np.testing.assert_allclose(gradient / scale, expected_gradient / scale, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "height, width, cell", [(2250, 3000, 1136), (1125, 1500, 384), (100, 90, 32), (50, 40, None)]
+)
+def test_the_largest_window_is_the_largest_tile_evaluated(height, width, cell):
+    planned = tiles.plan_tiles(height, width, cell, 96)
+    widths = [t.x1 - t.x0 for t in planned]
+    heights = [t.y1 - t.y0 for t in planned]
+    assert tiles.largest_window(height, width, cell, 96) == (max(widths), max(heights))
