@@ -142,7 +142,7 @@ def mb(estimate) -> float:
     return estimate.total_mb
 
 
-def replanned(spec, scale: dict):
+def replanned(spec, scale: dict, print_pixels: int):
     """The estimate of one scale a big print ran (its size and tile cell, from run.json)."""
     from nst_utils import memory, tiles
 
@@ -150,7 +150,13 @@ def replanned(spec, scale: dict):
     width, height, cell = scale["width"], scale["height"], scale["cell"]
     window = None if cell is None else tiles.largest_window(height, width, cell, HALO)
     return memory.estimate_peak(
-        width, height, styles=opts["styles"], precision=opts["precision"], tile=window, big=True
+        width,
+        height,
+        styles=opts["styles"],
+        precision=opts["precision"],
+        tile=window,
+        big=True,
+        print_pixels=print_pixels,
     )
 
 
@@ -201,7 +207,9 @@ def main(argv=None) -> int:
         row["plan"] = [(p.width, p.height, p.cell) for p in plans]
         worst = max(plans, key=lambda p: p.estimate.total_mb).estimate
         if row.get("scales_recorded"):  # the tiles the run chose, under today's constants
-            worst = max((replanned(spec, s) for s in row["scales_recorded"]), key=mb)
+            worst = max(
+                (replanned(spec, s, spec[1] * spec[2]) for s in row["scales_recorded"]), key=mb
+            )
             row["plan_run"] = [(s["width"], s["height"], s["cell"]) for s in row["scales_recorded"]]
         row["estimate_mb"] = round(worst.total_mb, 1)
         row["parts"] = worst.parts

@@ -58,6 +58,9 @@ LBFGS_IMAGE_COPIES = 28
 #: gradient, Adam's two moments and their temporaries (float32, 3 channels), the content
 #: target, the style image and the full-size copies for the snapshots.
 TILED_BYTES_PER_PIXEL = 160.0
+#: And at every scale, arrays the size of the finished print: the content and style pixels,
+#: and each snapshot made full size and written (measured at the coarsest of 3 scales).
+PRINT_BYTES_PER_PIXEL = 24.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,13 +94,15 @@ def estimate_peak(
     precision: str = "float32",
     tile: tuple | None = None,
     big: bool = False,
+    print_pixels: int | None = None,
 ) -> Estimate:
     """The peak resident memory of a width x height run, before anything is built.
 
     styles: how many style images; optimizer 'adam' or 'lbfgs'; precision 'float32' or
     'bfloat16'; tile: (width, height) of the tiles a tiled run evaluates at once (with their
     halos), or None for the whole image; big: painted by nst_utils.scales (coarse to fine or
-    tiled; implied by a tile), not by the whole-image graph.
+    tiled; implied by a tile), not by the whole-image graph; print_pixels: a big print's full
+    size in pixels when this is one of its coarser scales.
     """
     _check_size(width, height)
     if optimizer not in ("adam", "lbfgs"):
@@ -122,6 +127,7 @@ def estimate_peak(
     }
     if big:
         parts["image"] = TILED_BYTES_PER_PIXEL * pixels / MB
+        parts["print"] = PRINT_BYTES_PER_PIXEL * (print_pixels or pixels) / MB
     if optimizer == "lbfgs":
         parts["lbfgs"] = LBFGS_IMAGE_COPIES * 8 * 3 * pixels / MB
     return Estimate(width, height, parts)

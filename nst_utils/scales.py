@@ -115,6 +115,7 @@ def plan_scales(
     counts = [sum(counts[: dropped + 1])] + counts[dropped + 1 :]
     plans = []
     for (w, h), count in zip(sizes, counts):
+        options["print_pixels"] = width * height
         chosen = cell if cell is not None else pick_cell(w, h, room_mb, halo, **options)
         window = None if chosen is None else tiles.largest_window(h, w, chosen, halo)
         estimate = memory.estimate_peak(w, h, tile=window, big=True, **options)
