@@ -19,7 +19,7 @@ import numpy as np
 
 from . import memory, tiles
 from .errors import ConfigError, NotEnoughMemoryError
-from .settings import Settings
+from .settings import DEFAULTS, Settings
 
 
 def scale_sizes(width: int, height: int, scales: int, smallest: int = 64) -> list:
@@ -133,10 +133,13 @@ def run_estimate(
     styles: int = 1,
     optimizer: str = "adam",
     precision: str = "float32",
-    layers: Sequence[str] = ("conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+    settings: Settings | None = None,
 ) -> tuple:
     """(peak MB, [ScalePlan, ...]) of a `generate` run: painted whole (one plan, no cell) when
-    it has one scale and fits, else coarse to fine with tiles where needed (Adam only)."""
+    it has one scale and fits, else coarse to fine with tiles where needed (Adam only), with
+    the content and style layers of `settings` (default: the defaults)."""
+    settings = DEFAULTS if settings is None else settings
+    layers = [settings.content_layer] + [name for name, _ in settings.style_layers]
     whole = memory.estimate_peak(
         width, height, styles=styles, optimizer=optimizer, precision=precision
     )
