@@ -59,13 +59,17 @@ def main(argv=None) -> int:
     from nst_utils import memory, scales
     from nst_utils.config import PROJECT_ROOT
     from nst_utils.images import read_image
+    from nst_utils.settings import DEFAULTS
     from nst_utils.weights import load_weights
 
     tf.compat.v1.disable_eager_execution()
     weights = load_weights(args.weights or random_weights())
     content = read_image(PROJECT_ROOT / "images" / "louvre.jpg")
     style = read_image(PROJECT_ROOT / "images" / "sandstone.jpg")
-    plan = scales.BigPrint(width, height, iterations=args.iterations, style_scale=args.style_scale)
+    settings = DEFAULTS.replace(
+        image_width=width, image_height=height, style_scale=args.style_scale
+    )
+    plan = scales.BigPrint(settings, iterations=args.iterations)
     room = min(args.budget_gb * 1024, memory.available_mb()[0])
     stamps = {}
 
@@ -79,30 +83,22 @@ def main(argv=None) -> int:
         )
 
     begin = time.perf_counter()
-    image = scales.paint(weights, plan, content, [style], on_step=on_step, room_mb=room).image
-    total = time.perf_counter() - begin
+    result = scales.paint(weights, plan, content, [style], on_step=on_step, room_mb=room)
+    image, total = result.image, time.perf_counter() - begin
     figures = {
         "size": args.size,
         "iterations": args.iterations,
         "budget_mb": round(room),
         "wall_seconds": round(total, 1),
-        "scales": [],
+        "scales": result.scales,  # size, tiles, cell, estimate, peak so far, seconds
     }
     for index, size in stamps:
         # Between one iteration's end and the next's at the same scale: a scale's set-up and
         # its first iteration (which builds the graph and reads the targets) are not counted.
         times = stamps[(index, size)]
         steps = [b - a for a, b in zip(times, times[1:])]
-        cell = scales.pick_cell(*size, room, 96)
-        estimate = memory.estimate_peak(*size, tile=None if cell is None else (cell + 192,) * 2)
-        figures["scales"].append(
-            {
-                "size": f"{size[0]}x{size[1]}",
-                "cell": cell,
-                "seconds_per_iteration": round(statistics.median(steps), 2) if steps else None,
-                "estimate_mb": round(estimate.total_mb),
-            }
-        )
+        median = round(statistics.median(steps), 2) if steps else None
+        result.scales[index]["seconds_per_iteration"] = median
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
     figures["finite"] = bool(np.isfinite(image).all())
     print(json.dumps(figures), flush=True)

@@ -35,21 +35,32 @@ ACTIVATION_FLOATS_PER_PIXEL = (
 #: (conv1_1 64, conv2_1 128/4, conv3_1 256/16, conv4_1 512/64, conv5_1 512/256).
 STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 
-# Calibrated on this project's 2-core machine (TensorFlow 2.21, oneDNN, full-size VGG-19), from
-# peaks measured by benchmarks/memory.py at 200x150 to 1200x900:
+# Fitted by benchmarks/memory_fit.py to the peaks of real `generate` runs (/usr/bin/time's
+# maximum resident size; TensorFlow 2.21 with oneDNN, full-size VGG-19, weights from nst's
+# cache) over sizes 200x150 to 3000x2250, whole, coarse to fine, tiled, both precisions and
+# L-BFGS; each constant is the least that keeps every peak of the grid at or under its estimate
+# (benchmarks/RESULTS.md has the grid and the residuals).
 #: The process before painting: Python, TensorFlow (about 530 MB), the weights and the graph.
-BASE_MB = 700.0
-#: Peak bytes per input pixel per activation float (forward and backward together), float32.
+BASE_MB = 760.0
+#: Peak bytes per input pixel per activation float of a whole run's step (forward and backward
+#: together), float32.
 STEP_BYTES_PER_FLOAT = 7.6
+#: The same for a big print's step (nst_utils.tiles: one graph for inputs of any size, whose
+#: buffers TensorFlow cannot plan ahead).
+TILE_BYTES_PER_FLOAT = 8.0
 #: bfloat16 keeps the activations in half the bytes, plus the float32 copies of the entries read.
 BFLOAT16_FACTOR = 0.75
 #: Bytes per input pixel per style-activation float for each style image after the first.
 STYLE_BYTES_PER_FLOAT = 1.4
 #: L-BFGS keeps its history of image-sized float64 vectors beside the graph.
 LBFGS_IMAGE_COPIES = 28
-#: A tiled run keeps whole-image arrays besides one tile's activations: the image, its gradient,
-#: Adam's two moments and their temporaries (float32, 3 channels), and the content target.
+#: A big print keeps whole-image arrays besides one tile's activations: the image, its
+#: gradient, Adam's two moments and their temporaries (float32, 3 channels), the content
+#: target, the style image and the full-size copies for the snapshots.
 TILED_BYTES_PER_PIXEL = 160.0
+#: And at every scale, arrays the size of the finished print: the content and style pixels,
+#: and each snapshot made full size and written (measured at the coarsest of 3 scales).
+PRINT_BYTES_PER_PIXEL = 24.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,12 +93,16 @@ def estimate_peak(
     optimizer: str = "adam",
     precision: str = "float32",
     tile: tuple | None = None,
+    big: bool = False,
+    print_pixels: int | None = None,
 ) -> Estimate:
     """The peak resident memory of a width x height run, before anything is built.
 
     styles: how many style images; optimizer 'adam' or 'lbfgs'; precision 'float32' or
     'bfloat16'; tile: (width, height) of the tiles a tiled run evaluates at once (with their
-    halos), or None for the whole image.
+    halos), or None for the whole image; big: painted by nst_utils.scales (coarse to fine or
+    tiled; implied by a tile), not by the whole-image graph; print_pixels: a big print's full
+    size in pixels when this is one of its coarser scales.
     """
     _check_size(width, height)
     if optimizer not in ("adam", "lbfgs"):
@@ -96,7 +111,9 @@ def estimate_peak(
         raise ConfigError(f"the precision must be float32 or bfloat16, got {precision!r}")
     pixels = width * height
     step_pixels = pixels if tile is None else min(pixels, tile[0] * tile[1])
-    step = STEP_BYTES_PER_FLOAT * ACTIVATION_FLOATS_PER_PIXEL * step_pixels / MB
+    big = big or tile is not None
+    per_float = TILE_BYTES_PER_FLOAT if big else STEP_BYTES_PER_FLOAT
+    step = per_float * ACTIVATION_FLOATS_PER_PIXEL * step_pixels / MB
     if precision == "bfloat16":
         step *= BFLOAT16_FACTOR
     parts = {
@@ -108,11 +125,24 @@ def estimate_peak(
         * (max(1, styles) - 1)
         / MB,
     }
-    if tile is not None:
+    if big:
         parts["image"] = TILED_BYTES_PER_PIXEL * pixels / MB
+        parts["print"] = PRINT_BYTES_PER_PIXEL * (print_pixels or pixels) / MB
     if optimizer == "lbfgs":
         parts["lbfgs"] = LBFGS_IMAGE_COPIES * 8 * 3 * pixels / MB
     return Estimate(width, height, parts)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (VmHWM), in MB; None where /proc has none."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _read_int(path: Path) -> int | None:
@@ -211,4 +241,7 @@ def fitting_advice(width: int, height: int, room_mb: float, **options) -> str:
     fits = largest_fitting(width, height, room_mb, **options)
     if fits is None:
         return "close other programs or use a larger machine"
-    return f"the largest {width}:{height} size that fits is about {fits[0]}x{fits[1]} (--width {fits[0]})"
+    return (
+        f"the largest {width}:{height} size that fits is about {fits[0]}x{fits[1]} "
+        f"(--width {fits[0]})"
+    )

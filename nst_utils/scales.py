@@ -19,6 +19,7 @@ import numpy as np
 
 from . import memory, tiles
 from .errors import ConfigError, NotEnoughMemoryError
+from .settings import DEFAULTS, Settings
 
 
 def scale_sizes(width: int, height: int, scales: int, smallest: int = 64) -> list:
@@ -47,12 +48,12 @@ def style_size(width: int, height: int, style_scale: float) -> tuple:
 def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> int | None:
     """None when the whole width x height image fits in room_mb, else the largest tile cell
     (a multiple of 16 pixels) whose estimate fits; NotEnoughMemoryError if none does."""
-    if memory.estimate_peak(width, height, **options).total_mb <= room_mb:
+    if memory.estimate_peak(width, height, big=True, **options).total_mb <= room_mb:
         return None
 
     def fits(cells: int) -> bool:
-        side = cells * tiles.GRID + 2 * halo
-        return memory.estimate_peak(width, height, tile=(side, side), **options).total_mb <= room_mb
+        window = tiles.largest_window(height, width, cells * tiles.GRID, halo)
+        return memory.estimate_peak(width, height, tile=window, **options).total_mb <= room_mb
 
     if not fits(1):
         smallest = (tiles.GRID + 2 * halo,) * 2
@@ -66,7 +67,94 @@ def pick_cell(width: int, height: int, room_mb: float, halo: int, **options) -> 
     while low < high:
         mid = (low + high + 1) // 2
         low, high = (mid, high) if fits(mid) else (low, mid - 1)
-    return low * tiles.GRID
+    # As many tiles as the largest cell makes, but even: no thin strip of cells at the edges.
+    largest = low * tiles.GRID
+    across, down = -(-width // largest), -(-height // largest)
+    even = max(-(-width // across), -(-height // down))
+    return tiles.GRID * -(-even // tiles.GRID)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalePlan:
+    """One scale of a painting: its size, iterations, tile cell (None: whole) and how many
+    tiles that makes, and its estimated peak memory."""
+
+    width: int
+    height: int
+    iterations: int
+    cell: int | None
+    tiles: int
+    estimate: memory.Estimate
+
+    def describe(self) -> dict:
+        """The plan as run.json records it."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "iterations": self.iterations,
+            "tiles": self.tiles,
+            "cell": self.cell,
+            "estimate_mb": round(self.estimate.total_mb),
+        }
+
+
+def plan_scales(
+    width: int,
+    height: int,
+    iterations: Sequence[int],
+    room_mb: float,
+    halo: int,
+    cell: int | None = None,
+    **options,
+) -> list:
+    """[ScalePlan, ...] coarse to fine for a coarse-to-fine (or tiled) painting: each scale's
+    tiles are the largest whose estimate fits in room_mb (or `cell` when given)."""
+    sizes = scale_sizes(width, height, len(iterations))
+    counts = list(iterations)
+    dropped = len(counts) - len(sizes)  # scales too small to paint: their steps go first
+    counts = [sum(counts[: dropped + 1])] + counts[dropped + 1 :]
+    plans = []
+    for (w, h), count in zip(sizes, counts):
+        options["print_pixels"] = width * height
+        chosen = cell if cell is not None else pick_cell(w, h, room_mb, halo, **options)
+        window = None if chosen is None else tiles.largest_window(h, w, chosen, halo)
+        estimate = memory.estimate_peak(w, h, tile=window, big=True, **options)
+        count_tiles = len(tiles.plan_tiles(h, w, chosen, halo))
+        plans.append(ScalePlan(w, h, count, chosen, count_tiles, estimate))
+    return plans
+
+
+def run_estimate(
+    width: int,
+    height: int,
+    *,
+    room_mb: float,
+    scales: int = 1,
+    styles: int = 1,
+    optimizer: str = "adam",
+    precision: str = "float32",
+    settings: Settings | None = None,
+) -> tuple:
+    """(peak MB, [ScalePlan, ...]) of a `generate` run: painted whole (one plan, no cell) when
+    it has one scale and fits, else coarse to fine with tiles where needed (Adam only), with
+    the content and style layers of `settings` (default: the defaults)."""
+    settings = DEFAULTS if settings is None else settings
+    layers = [settings.content_layer] + [name for name, _ in settings.style_layers]
+    whole = memory.estimate_peak(
+        width, height, styles=styles, optimizer=optimizer, precision=precision
+    )
+    if scales == 1 and (whole.total_mb <= room_mb or optimizer != "adam"):
+        return whole.total_mb, [ScalePlan(width, height, 0, None, 1, whole)]
+    plans = plan_scales(
+        width,
+        height,
+        [0] * scales,
+        room_mb,
+        tiles.halo_for(layers),
+        styles=styles,
+        precision=precision,
+    )
+    return max(p.estimate.total_mb for p in plans), plans
 
 
 def resize_network(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -91,24 +179,29 @@ def _positions(layer: str, height: int, width: int) -> int:
 
 @dataclasses.dataclass
 class BigPrint:
-    """What a coarse-to-fine run paints and how (the original's costs and Adam)."""
+    """What a coarse-to-fine run paints: its Settings (size, costs, Adam's learning rate, start,
+    seed, style scale, pooling, precision, mean pixel), its iterations per scale (coarse to
+    fine) and the tiles' cell (None: chosen from the memory available)."""
 
-    width: int
-    height: int
-    iterations: Sequence[int]  # per scale, coarse to fine
-    style_scale: float = 1.0
-    blend: Sequence[float] = (1.0,)
-    content_layer: str = "conv4_2"
-    style_layers: Optional[Sequence] = None
-    alpha: float = 10.0
-    beta: float = 40.0
-    learning_rate: float = 2.0
-    noise_ratio: float = 0.6
-    seed: int = 0
-    cell: Optional[int] = None  # None: chosen from the memory available
-    pooling: str = "avg"
-    precision: str = "float32"
-    means: Sequence[float] = (123.68, 116.779, 103.939)
+    settings: Settings
+    iterations: Sequence[int]
+    cell: Optional[int] = None
+
+    @property
+    def width(self) -> int:
+        return self.settings.image_width
+
+    @property
+    def height(self) -> int:
+        return self.settings.image_height
+
+    @property
+    def noise_ratio(self) -> float:
+        """The share of noise in the first scale's start ('--init content': none)."""
+        return 0.0 if self.settings.init == "content" else self.settings.noise_ratio
+
+    def blend(self, styles: int) -> tuple:
+        return self.settings.style_blend_weights or (1.0,) * styles
 
 
 def split_iterations(total: int, scales: int) -> list:
@@ -159,12 +252,14 @@ class Position:
 class BigPrintResult:
     """The final network image (the last finite one), the iterations run in all (with those
     before a resumption), why it stopped (None: all ran, 'interrupted', or 'non-finite') and
-    the position to continue from."""
+    the position to continue from, and per scale (coarse to fine) its size, iterations, tiles,
+    estimated peak memory and the seconds this process painted it (ScalePlan.describe)."""
 
     image: np.ndarray
     iterations: int
     stopped: Optional[str] = None
     position: Optional[Position] = None
+    scales: Optional[list] = None
 
 
 def paint(
@@ -178,6 +273,7 @@ def paint(
     start: Optional[np.ndarray] = None,
     resume: Optional[Position] = None,
     after_step: Optional[Callable[[Position], None]] = None,
+    on_stage: Optional[Callable[[str, float], None]] = None,
 ) -> BigPrintResult:
     """Paint `plan` coarse to fine, or continue it from `resume` (a Position it reported).
 
@@ -185,11 +281,16 @@ def paint(
     (default: noise blended with the content) begins the coarsest scale.
     on_step(scale index, (width, height), iteration, (J, J_content, J_style), image) sees every
     step's starting image and its costs; should_stop() is asked before each step;
-    after_step(position) sees where the painting stands after each step.
+    after_step(position) sees where the painting stands after each step. on_stage(text,
+    fraction) hears what a step is doing ('scale 2/3, 1500x1125, tile 5/12 of pass 1/2') and the
+    share of it done, as each scale starts and each tile ends.
     """
+    import time
+
     from .images import generate_noise_image, resize_image
 
-    means = np.reshape(np.asarray(plan.means, dtype=np.float32), (1, 1, 1, 3))
+    settings = plan.settings
+    means = np.reshape(np.asarray(settings.means, dtype=np.float32), (1, 1, 1, 3))
     sizes = scale_sizes(plan.width, plan.height, len(plan.iterations))
     iterations = list(plan.iterations)
     dropped = len(iterations) - len(sizes)  # scales too small to paint: their
@@ -199,17 +300,20 @@ def paint(
         check_position(resume, sizes, iterations)
         first_scale = resume.scale
     room = memory.available_mb()[0] if room_mb is None else room_mb
-    costs = tiles.TiledCosts(
-        weights,
-        plan.content_layer,
-        plan.style_layers,
-        plan.alpha,
-        plan.beta,
-        plan.pooling,
-        plan.precision,
+    costs = tiles.TiledCosts(weights, settings)
+    plans = plan_scales(
+        plan.width,
+        plan.height,
+        iterations,
+        room,
+        costs.halo,
+        cell=plan.cell,
+        styles=len(styles),
+        precision=settings.precision,
     )
+    record = [dict(p.describe(), seconds=0.0) for p in plans]
     image, stopped = None, None
-    index, i, adam = first_scale, 0, tiles.Adam(plan.learning_rate)
+    index, i, adam = first_scale, 0, tiles.Adam(settings.learning_rate)
     done = 0 if resume is None else resume.done
     try:
         for index in range(first_scale, len(sizes)):
@@ -219,7 +323,8 @@ def paint(
                 return pixels[None].astype(np.float32) - means
 
             content_k = network(resize_image(content, width, height))
-            adam, first = tiles.Adam(plan.learning_rate), 0
+            adam.close()
+            adam, first = tiles.Adam(settings.learning_rate), 0
             if resume is not None and index == resume.scale:
                 image, first = resume.image, resume.step
                 adam.m, adam.v, adam.t = resume.adam_m, resume.adam_v, resume.adam_t
@@ -228,21 +333,26 @@ def paint(
             elif start is not None:
                 image = network(resize_image(start, width, height))
             else:
-                image = generate_noise_image(content_k, plan.noise_ratio, seed=plan.seed)
+                image = generate_noise_image(content_k, plan.noise_ratio, seed=settings.seed)
             i = first
             if first >= count:
                 continue
-            costs.cell = (
-                plan.cell
-                if plan.cell is not None
-                else pick_cell(
-                    width, height, room, costs.halo, styles=len(styles), precision=plan.precision
-                )
-            )
+            began, costs.cell = time.monotonic(), plans[index].cell
+            stage = f"scale {index + 1}/{len(sizes)}, {width}x{height}"
+
+            def on_tile(k, n, stage=stage):
+                if on_stage is not None:
+                    pass_ = 1 + (k - 1) * 2 // n
+                    tile = (k - 1) % (n // 2) + 1
+                    on_stage(f"{stage}, tile {tile}/{n // 2} of pass {pass_}/2", k / n)
+
+            if on_stage is not None:
+                tiled = f" in {plans[index].tiles} tiles" if plans[index].tiles > 1 else ""
+                on_stage(f"{stage}{tiled}: the targets", 0.0)
             a_C = costs.content_target(content_k)
             targets = []
-            for style, weight in zip(styles, plan.blend):
-                sw, sh = style_size(width, height, plan.style_scale)
+            for style, weight in zip(styles, plan.blend(len(styles))):
+                sw, sh = style_size(width, height, settings.style_scale)
                 grams = costs.style_grams(network(resize_image(style, sw, sh)))
                 # A Gram matrix sums over positions: scale it to the painting's count of them.
                 grams = {
@@ -254,7 +364,7 @@ def paint(
                 if should_stop is not None and should_stop():
                     stopped = "interrupted"
                     break
-                values, gradient = costs.costs_and_gradient(image, a_C, targets)
+                values, gradient = costs.costs_and_gradient(image, a_C, targets, on_tile)
                 if not (np.isfinite(values).all() and np.isfinite(gradient).all()):
                     stopped = "non-finite"
                     break
@@ -270,13 +380,16 @@ def paint(
                     after_step(Position(iterations, index, i + 1, image, adam.m, adam.v, adam.t))
             else:
                 i = count
+            record[index]["seconds"] = round(time.monotonic() - began, 1)
+            record[index]["peak_mb"] = memory.peak_rss_mb()  # the process's, so far
             del a_C, targets
             if stopped:
                 break
     finally:
         costs.close()
+        adam.close()
     position = Position(iterations, index, i, image, adam.m, adam.v, adam.t)
-    return BigPrintResult(image=image, iterations=done, stopped=stopped, position=position)
+    return BigPrintResult(image, done, stopped, position, record)
 
 
 def check_position(

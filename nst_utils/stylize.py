@@ -44,6 +44,7 @@ class Painting:
 
     result: RunResult
     final_costs: tuple
+    scales: Optional[list] = None  # a big print's scales (nst_utils.scales.ScalePlan.describe)
 
 
 def prepare(settings: Settings) -> tuple:
@@ -315,23 +316,7 @@ def paint_big(
         resume = dataclasses.replace(position, iterations=split)
         history = [tuple(row) for row in state["history"]]
         saved = [Path(output_dir) / name for name in state["snapshots"]]
-    plan = scales.BigPrint(
-        settings.image_width,
-        settings.image_height,
-        iterations=split,
-        style_scale=settings.style_scale,
-        blend=settings.style_blend_weights or (1.0,) * len(styles),
-        content_layer=settings.content_layer,
-        style_layers=settings.style_layers,
-        alpha=settings.alpha,
-        beta=settings.beta,
-        learning_rate=settings.learning_rate,
-        noise_ratio=0.0 if settings.init == "content" else settings.noise_ratio,
-        seed=settings.seed,
-        pooling=settings.pooling,
-        precision=settings.precision,
-        means=settings.means,
-    )
+    plan = scales.BigPrint(settings, iterations=split)
     log_every = settings.save_every if hooks.log_every is None else hooks.log_every
     keeps_state = keep_state and output_dir is not False
     state_path = None if output_dir is False else Path(output_dir) / STATE_FILE
@@ -372,6 +357,7 @@ def paint_big(
         start=start,
         resume=resume,
         after_step=after_step,
+        on_stage=hooks.on_stage,
     )
     image = full_size(done.image)  # stopped at a coarser scale, the image is still upsampled
     if output_dir is not False:
@@ -382,7 +368,7 @@ def paint_big(
         image=image, iterations=done.iterations, history=history, stopped=done.stopped, saved=saved
     )
     final = history[-1] if history else (float("nan"),) * 3
-    return Painting(result=result, final_costs=final)
+    return Painting(result=result, final_costs=final, scales=done.scales)
 
 
 def stylize(

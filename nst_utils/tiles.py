@@ -108,6 +108,23 @@ def plan_tiles(height: int, width: int, cell: int | None, halo: int) -> list:
     return tiles
 
 
+def largest_window(height: int, width: int, cell: int | None, halo: int) -> tuple:
+    """(width, height) of the largest window `plan_tiles` evaluates: a tile's size in memory
+    (its margins clipped at the image's edges)."""
+
+    def longest(length):
+        if cell is None or cell >= length:
+            return length
+        return max(
+            min(length, start + cell + halo) - max(0, start - halo)
+            for start in range(0, length, cell)
+        )
+
+    if cell is None or (cell >= height and cell >= width):
+        return width, height
+    return longest(width), longest(height)
+
+
 def layer_size(layer: str, height: int, width: int) -> tuple:
     """(n_H, n_W) of `layer` for a height x width input (SAME pools round up)."""
     stride = layer_stride(layer)
@@ -122,55 +139,40 @@ class TiledCosts:
     style image's Gram matrices at the style layers.
     """
 
-    def __init__(
-        self,
-        weights,
-        content_layer="conv4_2",
-        style_layers=None,
-        alpha=10.0,
-        beta=40.0,
-        pooling="avg",
-        precision="float32",
-        cell: int | None = None,
-        session_config=None,
-    ):
+    def __init__(self, weights, settings=None, cell: int | None = None, session_config=None):
+        """settings: a Settings (default: the defaults) for the content and style layers,
+        alpha, beta, pooling and precision; cell: the tiles' cell (None: the whole image)."""
         import tensorflow as tf
 
         from . import costs, vgg
+        from .settings import DEFAULTS
 
         tf1 = tf.compat.v1
-        self.content_layer = content_layer
-        self.style_layers = list(costs.STYLE_LAYERS if style_layers is None else style_layers)
-        self.alpha, self.beta, self.cell = float(alpha), float(beta), cell
+        settings = DEFAULTS if settings is None else settings
+        self.content_layer = content_layer = settings.content_layer
+        self.style_layers = [(name, float(coeff)) for name, coeff in settings.style_layers]
+        self.alpha, self.beta, self.cell = float(settings.alpha), float(settings.beta), cell
         layers = [content_layer] + [name for name, _ in self.style_layers]
         self.halo = halo_for(layers)
         deepest = max(layers, key=lambda name: [c.name for c in CONV_LAYERS].index(name))
+        if settings.precision not in vgg.DTYPES:
+            raise ConfigError(
+                f"precision must be one of {', '.join(vgg.DTYPES)}, got {settings.precision!r}"
+            )
         self.graph = tf.Graph()
         with self.graph.as_default():
-            if precision not in vgg.DTYPES:
-                raise ConfigError(
-                    f"precision must be one of {', '.join(vgg.DTYPES)}, got {precision!r}"
-                )
-            dtype = vgg.DTYPES[precision]
             self.image = tf1.placeholder(tf.float32, (1, None, None, 3), name="tile")
             self.box = tf1.placeholder(tf.int32, (4,), name="interior")
-            net = {}
-            prev = self.image if dtype == tf.float32 else tf.cast(self.image, dtype)
-            for conv in CONV_LAYERS:
-                block, position = conv.name[4], conv.name[6]
-                if position == "1" and block != "1":
-                    prev = vgg._pool(prev, pooling, f"pool{int(block) - 1}")
-                kernel, bias = weights.conv[conv.name]
-                prev = vgg._conv2d_relu(prev, kernel, bias, conv.name, dtype)
-                net[conv.name] = prev if dtype == tf.float32 else tf.cast(prev, tf.float32)
-                if conv.name == deepest:
-                    break
+            net = vgg.vgg_layers(
+                self.image, weights, settings.pooling, settings.precision, until=deepest
+            )
             self.interior = {name: self._interior(net[name], layer_stride(name)) for name in layers}
             self.grams = {}
             for name, _ in self.style_layers:
                 n_C = net[name].get_shape().as_list()[-1]
-                flat = tf.reshape(self.interior[name], [-1, n_C])
-                self.grams[name] = tf.matmul(flat, flat, transpose_a=True)
+                self.grams[name] = costs.gram_matrix(
+                    tf.transpose(tf.reshape(self.interior[name], [-1, n_C]))
+                )
             n_C = net[content_layer].get_shape().as_list()[-1]
             self.a_C = tf1.placeholder(tf.float32, (1, None, None, n_C), name="a_C")
             self.content_sum = tf.reduce_sum(tf.square(self.a_C - self.interior[content_layer]))
@@ -205,6 +207,16 @@ class TiledCosts:
             self.whole_gradient = tf.gradients(whole, self.image)[0]
             self.sess = tf1.Session(graph=self.graph, config=session_config)
             self.sess.run(tf1.global_variables_initializer())
+
+    def _content_norm(self, height, width, n_C):
+        from .costs import content_normalisation
+
+        return float(content_normalisation(*layer_size(self.content_layer, height, width), n_C))
+
+    def _style_norm(self, name, height, width, n_C):
+        from .costs import style_normalisation
+
+        return float(style_normalisation(*layer_size(name, height, width), n_C))
 
     def _interior(self, activation, stride):
         """The cell's positions of a (1, h, w, C) activation (its box scaled by `stride`)."""
@@ -260,17 +272,18 @@ class TiledCosts:
         bottom, right = -(-tile.bottom // stride), -(-tile.right // stride)
         return a_C[:, top:bottom, left:right, :]
 
-    def costs_and_gradient(self, image, a_C, style_targets) -> tuple:
+    def costs_and_gradient(self, image, a_C, style_targets, on_tile=None) -> tuple:
         """((J, J_content, J_style), dJ/dimage (1, H, W, 3) float32) of the whole image.
 
-        a_C from `content_target`; style_targets: [(blend weight, style_grams(...)), ...].
+        a_C from `content_target`; style_targets: [(blend weight, style_grams(...)), ...];
+        on_tile(k, 2n) after each of the two passes' n tiles (not called for a single tile).
         """
         _, height, width, _ = np.shape(image)
         tiles = self.tiles(height, width)
         if len(tiles) == 1:
             return self._one_pass(image, a_C, style_targets)
         grams, content_sum = None, 0.0
-        for tile in tiles:  # pass 1: the whole image's sums
+        for k, tile in enumerate(tiles, 1):  # pass 1: the whole image's sums
             part, c = self.sess.run(
                 (self.grams, self.content_sum),
                 {
@@ -281,15 +294,14 @@ class TiledCosts:
             )
             grams = part if grams is None else {k: grams[k] + part[k] for k in grams}
             content_sum += float(c)
-        n_H, n_W = layer_size(self.content_layer, height, width)
-        n_C = a_C.shape[-1]
-        content_norm = 4.0 * n_H * n_W * n_C
+            if on_tile is not None:
+                on_tile(k, 2 * len(tiles))
+        content_norm = self._content_norm(height, width, a_C.shape[-1])
         J_content = content_sum / content_norm
         J_style, dJ_dG = 0.0, {}
         for name, coeff in self.style_layers:
-            n_H, n_W = layer_size(name, height, width)
             n_C = grams[name].shape[0]
-            norm = 4.0 * n_C**2 * (n_H * n_W) ** 2
+            norm = self._style_norm(name, height, width, n_C)
             G = grams[name].astype(np.float64)
             dJ_dG[name] = np.zeros_like(G)
             for weight, targets in style_targets:
@@ -300,7 +312,7 @@ class TiledCosts:
         gradient = np.zeros((1, height, width, 3), dtype=np.float32)
         feed = {self.content_weight: self.alpha / content_norm}
         feed.update({self.dJ_dG[name]: value.astype(np.float32) for name, value in dJ_dG.items()})
-        for tile in tiles:  # pass 2: each cell's share
+        for k, tile in enumerate(tiles, 1):  # pass 2: each cell's share
             feed.update(
                 {
                     self.image: self._window(image, tile),
@@ -311,6 +323,8 @@ class TiledCosts:
             gradient[:, tile.y0 : tile.y1, tile.x0 : tile.x1, :] += self.sess.run(
                 self.gradient, feed
             )
+            if on_tile is not None:
+                on_tile(len(tiles) + k, 2 * len(tiles))
         return (J, J_content, J_style), gradient
 
     def _one_pass(self, image, a_C, style_targets) -> tuple:
@@ -320,8 +334,7 @@ class TiledCosts:
         W = sum_s w_s and mean = sum_s w_s G_s / W: the graph needs only the blend's mean.
         """
         _, height, width, _ = np.shape(image)
-        n_H, n_W = layer_size(self.content_layer, height, width)
-        content_norm = 4.0 * n_H * n_W * a_C.shape[-1]
+        content_norm = self._content_norm(height, width, a_C.shape[-1])
         feed = {
             self.image: np.ascontiguousarray(image, dtype=np.float32),
             self.box: (0, 0, height, width),
@@ -330,9 +343,8 @@ class TiledCosts:
         }
         norms, constants, blend = {}, {}, sum(weight for weight, _ in style_targets)
         for name, coeff in self.style_layers:
-            n_H, n_W = layer_size(name, height, width)
             n_C = self.grams[name].get_shape().as_list()[0]
-            norms[name] = 4.0 * n_C**2 * (n_H * n_W) ** 2
+            norms[name] = self._style_norm(name, height, width, n_C)
             targets = [(w, t[name].astype(np.float64)) for w, t in style_targets]
             mean = sum(w * G for w, G in targets) / blend if blend else np.zeros((n_C, n_C))
             constants[name] = sum(w * float(np.sum(G**2)) for w, G in targets) - blend * float(
@@ -352,7 +364,9 @@ class TiledCosts:
 
 
 class Adam:
-    """TensorFlow 1's Adam (the original's optimiser) on a numpy image, for the tiled loop."""
+    """TensorFlow 1's Adam, the whole run's optimiser (tf1.train.AdamOptimizer, its own kernel),
+    stepping a numpy image with a gradient computed elsewhere (the tiles). m, v: its slots
+    (None before the first step), t: the steps taken; set them to continue a run exactly."""
 
     def __init__(self, learning_rate=2.0, beta1=0.9, beta2=0.999, epsilon=1e-8):
         self.learning_rate, self.beta1, self.beta2, self.epsilon = (
@@ -363,20 +377,52 @@ class Adam:
         )
         self.m = self.v = None
         self.t = 0
+        self._graph = self._sess = None
+
+    def _build(self, shape):
+        import tensorflow as tf
+
+        tf1 = tf.compat.v1
+        self._graph = tf.Graph()
+        with self._graph.as_default():
+            self._image = tf1.Variable(tf.zeros(shape), name="image")
+            self._gradient = tf1.placeholder(tf.float32, shape, name="gradient")
+            optimizer = tf1.train.AdamOptimizer(
+                self.learning_rate, self.beta1, self.beta2, self.epsilon
+            )
+            self._step = optimizer.apply_gradients([(self._gradient, self._image)])
+            self._slots = [optimizer.get_slot(self._image, name) for name in ("m", "v")]
+            self._powers = list(optimizer._get_beta_accumulators())
+            self._sess = tf1.Session(graph=self._graph)
+            self._sess.run(tf1.global_variables_initializer())
+        self._shape = shape
+
+    def _powers_at(self, t):
+        """beta1^t and beta2^t as TensorFlow's accumulators hold them (float32 products)."""
+        powers = [np.float32(self.beta1), np.float32(self.beta2)]
+        for _ in range(t):
+            powers = [p * np.float32(b) for p, b in zip(powers, (self.beta1, self.beta2))]
+        return powers
 
     def step(self, image: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """The image after one update (float32, same shape)."""
-        if self.m is None:
-            self.m = np.zeros_like(gradient, dtype=np.float32)
-            self.v = np.zeros_like(gradient, dtype=np.float32)
+        if self._sess is None or self._shape != image.shape:
+            self.close()
+            self._build(image.shape)
+        zeros = np.zeros(image.shape, np.float32)
+        m = zeros if self.m is None else self.m
+        v = zeros if self.v is None else self.v
+        with self._graph.as_default():
+            self._image.load(np.asarray(image, np.float32), self._sess)
+            values = [m, v] + self._powers_at(self.t)
+            for variable, value in zip(self._slots + self._powers, values):
+                variable.load(value, self._sess)
+        self._sess.run(self._step, {self._gradient: np.asarray(gradient, np.float32)})
+        stepped, self.m, self.v = self._sess.run([self._image] + self._slots)
         self.t += 1
-        with np.errstate(over="ignore", invalid="ignore"):  # the caller checks for non-finite
-            return self._update(image, gradient)
+        return stepped
 
-    def _update(self, image, gradient):
-        lr = self.learning_rate * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        self.m *= self.beta1
-        self.m += (1 - self.beta1) * gradient
-        self.v *= self.beta2
-        self.v += (1 - self.beta2) * np.square(gradient)
-        return (image - lr * self.m / (np.sqrt(self.v) + self.epsilon)).astype(np.float32)
+    def close(self):
+        if self._sess is not None:
+            self._sess.close()
+            self._sess = self._graph = None

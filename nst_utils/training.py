@@ -92,6 +92,8 @@ class Hooks:
     starting image. should_stop(): asked before each iteration. save(path, image): writes a
     (1, H, W, 3) network image (default: save_image with the run's means). checkpoint(result):
     called after each snapshot and once at the end, to keep the optimiser's state.
+    on_stage(text, fraction): what a long iteration is doing (a big print's scale and tile) and
+    the share of it done.
     """
 
     report: Optional[Callable] = print_report
@@ -100,6 +102,7 @@ class Hooks:
     should_stop: Optional[Callable[[], bool]] = None
     save: Optional[Callable] = None
     checkpoint: Optional[Callable] = None
+    on_stage: Optional[Callable[[str, float], None]] = None
 
 
 class RunTracker:

@@ -86,6 +86,37 @@ def _warn_if_bfloat16_is_emulated():
         )
 
 
+def vgg_layers(
+    image, weights: VGGWeights, pooling="avg", precision="float32", until=None, final_pool=False
+) -> dict:
+    """VGG-19's layers on `image` (a float32 (1, H, W, 3) tensor of any H, W): {'conv1_1': ...,
+    'avgpool1': ..., ...} as float32 tensors, up to the conv layer `until` (None: every one, and
+    'avgpool5' with final_pool). precision: the dtype the layers compute in."""
+    dtype = DTYPES[precision]
+
+    def as_float32(tensor, name):
+        return (
+            tensor if dtype == tf.float32 else tf.cast(tensor, tf.float32, name=f"{name}_float32")
+        )
+
+    layers = {}
+    prev = image if dtype == tf.float32 else tf.cast(image, dtype, name="input_cast")
+    for layer in CONV_LAYERS:
+        block, position = layer.name[4], layer.name[6]
+        if position == "1" and block != "1":
+            pool_name = f"avgpool{int(block) - 1}"
+            prev = _pool(prev, pooling, pool_name)
+            layers[pool_name] = as_float32(prev, pool_name)
+        kernel, bias = weights.conv[layer.name]
+        prev = _conv2d_relu(prev, kernel, bias, layer.name, dtype)
+        layers[layer.name] = as_float32(prev, layer.name)
+        if layer.name == until:
+            return layers
+    if final_pool:
+        layers["avgpool5"] = as_float32(_pool(prev, pooling, "avgpool5"), "avgpool5")
+    return layers
+
+
 def build_vgg_graph(
     weights: VGGWeights, height: int, width: int, pooling: str = "avg", precision: str = "float32"
 ) -> dict:
@@ -102,26 +133,9 @@ def build_vgg_graph(
     if dtype != tf.float32:
         _warn_if_bfloat16_is_emulated()
 
-    def as_float32(tensor, name):
-        return (
-            tensor if dtype == tf.float32 else tf.cast(tensor, tf.float32, name=f"{name}_float32")
-        )
-
     # Zeros made by an op, not a (1, H, W, 3) constant that every graph optimisation would copy.
     graph = {"input": tf1.Variable(tf.zeros((1, height, width, 3)), dtype="float32", name="input")}
-    prev = (
-        graph["input"] if dtype == tf.float32 else tf.cast(graph["input"], dtype, name="input_cast")
-    )
-    for layer in CONV_LAYERS:
-        block, position = layer.name[4], layer.name[6]
-        if position == "1" and block != "1":
-            pool_name = f"avgpool{int(block) - 1}"
-            prev = _pool(prev, pooling, pool_name)
-            graph[pool_name] = as_float32(prev, pool_name)
-        kernel, bias = weights.conv[layer.name]
-        prev = _conv2d_relu(prev, kernel, bias, layer.name, dtype)
-        graph[layer.name] = as_float32(prev, layer.name)
-    graph["avgpool5"] = as_float32(_pool(prev, pooling, "avgpool5"), "avgpool5")
+    graph.update(vgg_layers(graph["input"], weights, pooling, precision, final_pool=True))
     # The original ran the model (a_C, a_S) before any initializer: with a session on this graph
     # already open (the notebook's InteractiveSession), the weights are filled now.
     sess = tf1.get_default_session()

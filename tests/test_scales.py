@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_utils import memory, scales
+from nst_utils import memory, scales, tiles
 from nst_utils.errors import ConfigError, NotEnoughMemoryError
 from nst_utils.images import generate_noise_image
 from nst_utils.settings import DEFAULTS
@@ -15,6 +15,14 @@ from nst_utils.weights import load_weights
 
 tf1 = tf.compat.v1
 LAYERS = [("conv1_1", 0.5), ("conv2_1", 0.5)]
+
+
+def big(width, height, iterations, cell=None, **settings):
+    """A BigPrint of width x height with these settings changed from the defaults."""
+    if "style_layers" in settings:
+        settings["style_layers"] = tuple(settings["style_layers"])
+    settings = DEFAULTS.replace(image_width=width, image_height=height, **settings)
+    return scales.BigPrint(settings, iterations=iterations, cell=cell)
 
 
 def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
@@ -35,9 +43,7 @@ def test_iterations_halve_from_scale_to_scale_and_keep_their_total():
 def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    plan = scales.BigPrint(
-        32, 32, iterations=[5], content_layer="conv1_2", style_layers=[("conv1_1", 1.0)]
-    )
+    plan = big(32, 32, iterations=[5], content_layer="conv1_2", style_layers=[("conv1_1", 1.0)])
     asked = []
     result = scales.paint(
         weights,
@@ -48,7 +54,7 @@ def test_a_stop_request_or_a_non_finite_cost_ends_the_painting(vgg_mat, rng):
         should_stop=lambda: asked.append(1) or len(asked) > 2,
     )
     assert (result.iterations, result.stopped) == (2, "interrupted")
-    wild = scales.BigPrint(
+    wild = big(
         32,
         32,
         iterations=[5],
@@ -78,14 +84,22 @@ def test_the_style_scale_sizes_the_style_against_the_painting():
 
 
 def test_tiles_are_chosen_only_when_the_whole_image_does_not_fit():
-    whole = memory.estimate_peak(3000, 2250).total_mb
+    whole = memory.estimate_peak(3000, 2250, big=True).total_mb  # one tile: the whole image
     assert scales.pick_cell(3000, 2250, whole + 1, 96) is None
     room = whole / 3
     cell = scales.pick_cell(3000, 2250, room, 96)
     assert cell % 16 == 0 and cell > 0
-    assert memory.estimate_peak(3000, 2250, tile=(cell + 192,) * 2).total_mb <= room
-    bigger = cell + 16
-    assert memory.estimate_peak(3000, 2250, tile=(bigger + 192,) * 2).total_mb > room
+    window = tiles.largest_window(2250, 3000, cell, 96)
+    assert memory.estimate_peak(3000, 2250, tile=window).total_mb <= room
+    # The fewest tiles that fit, split evenly: a cell 16 pixels smaller makes more tiles, and
+    # the smallest cell that makes fewer does not fit.
+    count = len(tiles.plan_tiles(2250, 3000, cell, 96))
+    assert len(tiles.plan_tiles(2250, 3000, cell - 16, 96)) > count
+    fewer = next(
+        c for c in range(cell, 3016, 16) if len(tiles.plan_tiles(2250, 3000, c, 96)) < count
+    )
+    window = tiles.largest_window(2250, 3000, fewer, 96)
+    assert memory.estimate_peak(3000, 2250, tile=window).total_mb > room
     with pytest.raises(NotEnoughMemoryError, match="does not fit"):
         scales.pick_cell(3000, 2250, memory.BASE_MB / 2, 96)
 
@@ -95,7 +109,7 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     weights = load_weights(vgg_mat)
     content = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
-    plan = scales.BigPrint(
+    plan = big(
         56, 40, iterations=[3], content_layer="conv2_2", style_layers=LAYERS, seed=4, cell=16
     )
     seen = []
@@ -105,7 +119,7 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
     painted = result.image
     assert (result.iterations, result.stopped) == (3, None)
     assert [(s[0], s[1], s[2]) for s in seen] == [(0, (56, 40), i) for i in range(3)]
-    means = np.reshape(plan.means, (1, 1, 1, 3)).astype(np.float32)
+    means = np.reshape(plan.settings.means, (1, 1, 1, 3)).astype(np.float32)
     net_content = content[None].astype(np.float32) - means
     net_style = style[None].astype(np.float32) - means
     graph = tf.Graph()
@@ -132,7 +146,7 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
     y, x = np.mgrid[0:128, 0:160]
     content = np.stack([x, y * 2, (x + y) // 2], axis=-1).astype(np.uint8)
     style = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
-    plan = scales.BigPrint(
+    plan = big(
         160,
         128,
         iterations=[6, 3],
@@ -151,7 +165,7 @@ def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_
     coarse, fine = [s[3][0] for s in seen[:6]], [s[3][0] for s in seen[6:]]
     assert coarse[-1] < coarse[0] and fine[-1] < fine[0]
     # The fine scale starts from the coarse result, not from noise: far below a fresh start.
-    fresh = scales.BigPrint(
+    fresh = big(
         160,
         128,
         iterations=[1],
@@ -215,6 +229,12 @@ def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, 
         assert iio.imread(out / name).shape == (128, 160, 3)
     fine = [row["total"] for row in run["costs"][4:]]  # the fine scale's 2 of the 6 (4, 2)
     assert fine[-1] < fine[0]
+    # Each scale's size, iterations, tiling, estimate, measured peak and time.
+    sizes = [(s["width"], s["height"], s["iterations"], s["tiles"]) for s in run["scales"]]
+    assert sizes == [(80, 64, 4, 1), (160, 128, 2, 1)]
+    for scale in run["scales"]:
+        assert scale["cell"] is None and scale["estimate_mb"] > 0 and scale["seconds"] >= 0
+        assert scale["peak_mb"] is None or scale["peak_mb"] > 0
 
 
 @pytest.mark.slow
@@ -354,3 +374,52 @@ def test_a_big_prints_snapshot_n_is_the_image_before_step_n(vgg_mat, tmp_path, c
     assert np.abs(iio.imread(out / "2.png").astype(np.float32) - expected).mean() > 1
     run = json.loads((out / "run.json").read_text())
     assert run["costs"][0]["content"] == 0.0  # the content image itself, before any step
+
+
+def test_the_progress_bar_names_the_stage_and_moves_with_the_tiles():
+    import io
+
+    from nst_utils.progress import ProgressBar
+
+    out = io.StringIO()
+    with ProgressBar(6, stream=out) as bar:
+        bar.on_step(0, 1.0, 2.0, 3.0)
+        assert bar.bar.n == 1
+        bar.on_stage("scale 2/3, 1500x1125, tile 3/4 of pass 2/2", 0.75)
+        assert bar.bar.n == 1.75  # the ETA counts the tiles done inside the iteration
+        assert bar.bar.desc.startswith("scale 2/3, 1500x1125, tile 3/4")
+        bar.on_stage("the last tile", 1.0)
+        assert bar.bar.n < 2  # never a whole iteration before the step ends
+        bar.on_step(1, 1.0, 2.0, 3.0)
+        assert bar.bar.n == 2
+        bar.bar.refresh()
+    shown = out.getvalue().replace("\r", "\n").splitlines()[-1]
+    assert "the last tile" in shown and "2/6 it" in shown and "total 1" in shown
+    with ProgressBar(6, enabled=False, stream=out) as hidden:  # --no-progress
+        hidden.on_stage("scale 1/2, 64x48", 0.5)
+        hidden.on_step(0, 1.0, 2.0, 3.0)
+
+
+def test_a_runs_estimate_is_its_largest_scales_and_every_scale_fits_the_room():
+    total, plans = scales.run_estimate(400, 300, room_mb=1e6)
+    assert [(p.width, p.height, p.cell, p.tiles) for p in plans] == [(400, 300, None, 1)]
+    assert total == memory.estimate_peak(400, 300).total_mb  # painted whole, by the graph
+    total, plans = scales.run_estimate(3000, 2250, room_mb=8000, scales=3)
+    assert [(p.width, p.height) for p in plans] == [(750, 563), (1500, 1125), (3000, 2250)]
+    assert plans[-1].cell is not None and plans[-1].tiles > 1
+    assert total == max(p.estimate.total_mb for p in plans) <= 8000
+    for p in plans:  # each scale whole when it fits, else in tiles that fit
+        whole = memory.estimate_peak(p.width, p.height, big=True).total_mb
+        assert (p.cell is None) == (whole <= 8000)
+        assert p.tiles == len(tiles.plan_tiles(p.height, p.width, p.cell, 96))
+    assert plans[-1].describe() == {
+        "width": 3000,
+        "height": 2250,
+        "iterations": 0,
+        "tiles": plans[-1].tiles,
+        "cell": plans[-1].cell,
+        "estimate_mb": round(plans[-1].estimate.total_mb),
+    }
+    # L-BFGS cannot tile: a run that does not fit whole keeps its whole estimate (refused later).
+    total, plans = scales.run_estimate(3000, 2250, room_mb=8000, optimizer="lbfgs")
+    assert plans[0].cell is None and total > 8000

@@ -13,8 +13,8 @@ from nst_utils.vgg import build_vgg_graph
 from nst_utils.weights import load_weights
 
 tf1 = tf.compat.v1
-SHALLOW = dict(
-    content_layer="conv2_2", style_layers=[("conv1_1", 0.3), ("conv2_1", 0.3), ("conv3_1", 0.4)]
+SHALLOW = DEFAULTS.replace(
+    content_layer="conv2_2", style_layers=(("conv1_1", 0.3), ("conv2_1", 0.3), ("conv3_1", 0.4))
 )
 
 
@@ -92,18 +92,22 @@ def test_tiles_give_the_whole_images_costs_and_gradient(weights, rng):
     height, width = 72, 80  # 5 x 5 cells of 16 pixels, halos of 16
     content, style_a, style_b = images(rng, height, width)
     image = content + rng.uniform(-20, 20, content.shape).astype(np.float32)
-    layers = SHALLOW["style_layers"]
+    layers = SHALLOW.style_layers
     expected, expected_gradient = whole_image_reference(
         weights, content, [style_a, style_b], (0.7, 0.3), image, "conv2_2", layers
     )
-    tiled = tiles.TiledCosts(weights, cell=16, **SHALLOW)
+    tiled = tiles.TiledCosts(weights, SHALLOW, cell=16)
     try:
         assert tiled.halo == 16 and len(tiled.tiles(height, width)) == 25
         a_C = tiled.content_target(content)
         targets = [(0.7, tiled.style_grams(style_a)), (0.3, tiled.style_grams(style_b))]
-        values, gradient = tiled.costs_and_gradient(image, a_C, targets)
+        heard = []
+        values, gradient = tiled.costs_and_gradient(
+            image, a_C, targets, lambda k, n: heard.append((k, n))
+        )
     finally:
         tiled.close()
+    assert heard == [(k, 50) for k in range(1, 51)]  # 25 tiles, two passes
     np.testing.assert_allclose(values, expected, rtol=2e-5)
     scale = np.abs(expected_gradient).max()
     assert scale > 0
@@ -114,7 +118,7 @@ def test_a_halo_short_of_the_receptive_field_gives_a_different_gradient(weights,
     height, width = 72, 80
     content, style, _ = images(rng, height, width)
     image = content + rng.uniform(-20, 20, content.shape).astype(np.float32)
-    tiled = tiles.TiledCosts(weights, cell=16, **SHALLOW)
+    tiled = tiles.TiledCosts(weights, SHALLOW, cell=16)
     try:
         a_C, targets = tiled.content_target(content), [(1.0, tiled.style_grams(style))]
         _, exact = tiled.costs_and_gradient(image, a_C, targets)
@@ -139,7 +143,8 @@ def test_tiles_match_the_whole_image_to_conv5_1_at_an_odd_size(weights, rng):
     expected, expected_gradient = whole_image_reference(
         weights, content, [style], (1.0,), image, "conv4_2", layers
     )
-    tiled = tiles.TiledCosts(weights, cell=64, content_layer="conv4_2", style_layers=layers)
+    settings = DEFAULTS.replace(content_layer="conv4_2", style_layers=tuple(layers))
+    tiled = tiles.TiledCosts(weights, settings, cell=64)
     try:
         assert tiled.halo == 96 and len(tiled.tiles(height, width)) == 6
         values, gradient = tiled.costs_and_gradient(
@@ -152,7 +157,7 @@ def test_tiles_match_the_whole_image_to_conv5_1_at_an_odd_size(weights, rng):
     np.testing.assert_allclose(gradient / scale, expected_gradient / scale, atol=5e-5)
 
 
-def test_numpy_adam_is_tensorflows_adam(rng):
+def test_the_tiles_adam_is_tensorflows_adam_bit_for_bit_and_resumes_exactly(rng):
     start = rng.normal(0, 5, (1, 4, 5, 3)).astype(np.float32)
     target = rng.normal(0, 5, start.shape).astype(np.float32)
     graph = tf.Graph()
@@ -163,21 +168,27 @@ def test_numpy_adam_is_tensorflows_adam(rng):
         gradient = tf.gradients(loss, x)[0]
         sess.run(tf1.global_variables_initializer())
         adam, image = tiles.Adam(2.0), start.copy()
-        for _ in range(6):
+        for k in range(6):
             image = adam.step(image, sess.run(gradient, {x: image}))
             sess.run(step)
-        np.testing.assert_allclose(image, sess.run(x), rtol=1e-5, atol=1e-4)
+            if k == 2:  # continued from its state, as a resumed big print is
+                state = (adam.m.copy(), adam.v.copy(), adam.t)
+                adam.close()
+                adam = tiles.Adam(2.0)
+                adam.m, adam.v, adam.t = state
+        np.testing.assert_array_equal(image, sess.run(x))
+        adam.close()
 
 
 def test_an_image_that_is_one_tile_gives_the_whole_images_costs_in_one_pass(weights, rng):
     height, width = 72, 80
     content, style_a, style_b = images(rng, height, width)
     image = content + rng.uniform(-20, 20, content.shape).astype(np.float32)
-    layers = SHALLOW["style_layers"]
+    layers = SHALLOW.style_layers
     expected, expected_gradient = whole_image_reference(
         weights, content, [style_a, style_b], (0.7, 0.3), image, "conv2_2", layers
     )
-    whole = tiles.TiledCosts(weights, cell=None, **SHALLOW)
+    whole = tiles.TiledCosts(weights, SHALLOW, cell=None)
     runs = []
     run = whole.sess.run
     whole.sess.run = lambda *args, **kwargs: runs.append(args[0]) or run(*args, **kwargs)
@@ -192,3 +203,13 @@ def test_an_image_that_is_one_tile_gives_the_whole_images_costs_in_one_pass(weig
     np.testing.assert_allclose(values, expected, rtol=2e-5)
     scale = np.abs(expected_gradient).max()
     np.testing.assert_allclose(gradient / scale, expected_gradient / scale, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "height, width, cell", [(2250, 3000, 1136), (1125, 1500, 384), (100, 90, 32), (50, 40, None)]
+)
+def test_the_largest_window_is_the_largest_tile_evaluated(height, width, cell):
+    planned = tiles.plan_tiles(height, width, cell, 96)
+    widths = [t.x1 - t.x0 for t in planned]
+    heights = [t.y1 - t.y0 for t in planned]
+    assert tiles.largest_window(height, width, cell, 96) == (max(widths), max(heights))

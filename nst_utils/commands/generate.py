@@ -269,6 +269,8 @@ class RunState:
                 "final_costs": dict(zip(("total", "content", "style"), painting.final_costs)),
             }
         )
+        if painting.scales is not None:
+            self.record["scales"] = painting.scales
         self.write()
 
     def draw(self, inputs) -> None:
@@ -550,6 +552,7 @@ def _paint(settings, weights, inputs, run, state):
             report=bar.report,
             log_every=settings.log_every,
             on_step=on_step,
+            on_stage=bar.on_stage,
             should_stop=run.stop.requested,
             save=run.saver(saver(settings, inputs)),
             checkpoint=run.let_go,

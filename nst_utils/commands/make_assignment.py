@@ -1,4 +1,5 @@
-"""`python -m nst_utils make-assignment OUT/`: the students' download and a Gradescope autograder."""
+"""`python -m nst_utils make-assignment OUT/`: the students' download and a Gradescope
+autograder."""
 
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""`python -m nst_utils make-student-notebook`: regenerate the student notebook from the solved one."""
+"""`python -m nst_utils make-student-notebook`: the student notebook, made again from the solved
+one."""
 
 import sys
 from pathlib import Path
