@@ -156,7 +156,7 @@ class TorchLoop:
         J, J_content, J_style = self.costs(self.net(self.image))
         J.backward()
         self.optimizer.step()
-        float(J), float(J_content), float(J_style)
+        float(J.detach()), float(J_content.detach()), float(J_style.detach())
         return time.perf_counter() - begin
 
 

@@ -304,3 +304,37 @@ def test_quick_bench_runs_pytorch_side_by_side_on_the_same_inputs(vgg_mat):
         figures["nst_start_costs"], rel=1e-4
     )
     assert "side by side, rounds interleaved" in done.stdout
+
+
+@pytest.mark.slow
+def test_quick_configurations_run_interleaved_and_keep_the_costs(vgg_mat):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "benchmarks" / "configs.py"),
+            "--quick",
+            "--weights",
+            str(vgg_mat),
+            "--size",
+            "32x24",
+            "--groups",
+            "native",
+            "--rounds",
+            "2",
+            "--round-iterations",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
+        cwd=PROJECT_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = {row["config"]: row for row in figures["rows"]}
+    assert rows["nst oneDNN"]["onednn"] is True and rows["nst no oneDNN"]["onednn"] is False
+    for row in rows.values():
+        assert row["median_seconds"] > 0 and row["samples"] == 1 + 2  # warm-up 3 less 2, rounds
+        # Every configuration computes the same costs of the start image (float32 rounding).
+        assert row["start_costs"] == pytest.approx(rows["nst oneDNN"]["start_costs"], rel=1e-5)
+    assert ("PyTorch" in rows) == ("PyTorch is not installed" not in done.stdout)
