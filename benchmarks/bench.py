@@ -1,4 +1,4 @@
-"""How fast nst runs one Adam iteration on this CPU, against the arithmetic floor.
+"""How fast nst runs one Adam iteration on this CPU, against the hardware's floors and PyTorch.
 
     python benchmarks/bench.py            # the full benchmark (a few minutes)
     python benchmarks/bench.py --quick    # a smoke run at a tiny size (seconds)
@@ -8,8 +8,13 @@ system's temporary folder: the real weights are not needed, the arithmetic is th
 the original problem (content cost at conv4_2, style cost at five layers, Adam at 2.0) on the
 shipped Louvre and sandstone images, and prints, all measured in this run:
 
-- seconds per Adam iteration (median after a warm-up, float32 and bfloat16 rounds interleaved),
-  the floor (FLOPs from the layer shapes / the float32 `tf.matmul` rate measured here) and
+- seconds per Adam iteration (median after a warm-up, float32 and bfloat16 rounds interleaved)
+  against two floors, the step's FLOPs (from the layer shapes, benchmarks/flops.py) divided by
+  (1) the CPU's peak float32 rate, cores x vector lanes x 2 x FMA units x clock as the CPU
+  reports them (`--fma-units`, `--isa avx2` to model a CPU without AVX-512), and (2) the best
+  rate of numpy's BLAS sgemm on large float32 matrices, measured between the rounds;
+- the same loop in PyTorch (benchmarks/torch_loop.py, when PyTorch is installed) on the same
+  weights and images, in its own process, its rounds interleaved with nst's: both medians and
   their ratio;
 - time to the first iteration (weights loaded, graph built, session ready, one step done) in a
   fresh process, from the `.mat` and, where `load_weights` has a cache, from the cache; the
@@ -87,7 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="timed iterations per precision in each round (4)",
     )
     parser.add_argument("--precision", choices=("both", "float32", "bfloat16"), default="both")
-    parser.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul (4096)")
+    parser.add_argument(
+        "--gemm-size", type=int, default=None, help="n of the n^3 BLAS sgemm floor (4096)"
+    )
+    parser.add_argument(
+        "--fma-units",
+        type=int,
+        default=None,
+        help="FMA units per core for the peak rate (2, recent x86; 1 for AMD Zen 4's AVX-512)",
+    )
+    parser.add_argument(
+        "--isa",
+        choices=("avx2",),
+        default=None,
+        help="the peak rate as if the CPU had only this vector ISA",
+    )
     parser.add_argument(
         "--inter-op-threads",
         type=int,
@@ -116,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-torch",
         action="store_true",
-        help="skip the peak memory of nst's loop against the PyTorch loop",
+        help="skip the PyTorch loop (side by side and peak memory)",
     )
     parser.add_argument(
         "--big-print",
@@ -145,7 +164,7 @@ def settings(args) -> dict:
         "iterations": pick(args.iterations, PSNR_ITERATIONS, 4),
         "rounds": pick(args.rounds, 3, 1),
         "round_iterations": pick(args.round_iterations, 4, 2),
-        "matmul_size": pick(args.matmul_size, 4096, 512),
+        "gemm_size": pick(args.gemm_size, 4096, 512),
         "full_size": not quick,
     }
 
@@ -279,34 +298,6 @@ class Problem:
         self.painter.close()
 
 
-def matmul_rate(n: int, dtype_name: str = "float32", repeats: int = 3) -> float:
-    """FLOP/s of an n x n x n `tf.matmul` on this machine: the median of `repeats` runs."""
-    import numpy as np
-    import tensorflow as tf
-
-    tf1 = tf.compat.v1
-    with tf.Graph().as_default() as graph:
-        rng = np.random.default_rng(0)
-        a = tf1.Variable(rng.standard_normal((n, n), dtype=np.float32))
-        b = tf1.Variable(rng.standard_normal((n, n), dtype=np.float32))
-        dtype = getattr(tf, dtype_name)
-        a_in = a if dtype == tf.float32 else tf.cast(a, dtype)
-        b_in = b if dtype == tf.float32 else tf.cast(b, dtype)
-        product = tf.matmul(a_in, b_in)
-        done = tf.reduce_sum(tf.cast(product[:1, :1], tf.float32))  # fetch one value, not n^2
-        from nst_utils.session import make_session
-
-        with make_session(graph) as sess:
-            sess.run(tf1.global_variables_initializer())
-            sess.run(done)  # warm-up
-            times = []
-            for _ in range(repeats):
-                begin = time.perf_counter()
-                sess.run(done)
-                times.append(time.perf_counter() - begin)
-    return 2 * n**3 / statistics.median(times)
-
-
 def psnr(image_a, image_b, means) -> float:
     """PSNR in dB between two (1, H, W, 3) network images as they would be saved (uint8)."""
     import numpy as np
@@ -425,16 +416,14 @@ def time_size(
     round_iterations,
     keep_problems=False,
     between_rounds=None,
+    inputs=None,
 ):
     """Per-precision step times at one size: the first `iterations` from the start image (the
-    first two are warm-up), then `rounds` interleaved rounds. Returns ({precision: times},
+    first two are warm-up), then `rounds` interleaved rounds. `inputs` are the (content, style,
+    start) network images (network_images' by default). Returns ({precision: times},
     {precision: image after `iterations`}, problems)."""
-    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
-
     config = config_for(args, width, height, weights_path)
-    content = reshape_and_normalize_image(load_image(config.content_image, (width, height)))
-    style = reshape_and_normalize_image(load_image(config.style_image, (width, height)))
-    start = generate_noise_image(content, seed=0)
+    content, style, start = inputs or network_images(config, width, height)
     problems = {p: Problem(weights, config, p, content, style, start) for p in precisions}
     times = {p: [] for p in precisions}
     images = {}
@@ -452,6 +441,30 @@ def time_size(
             problem.close()
         problems = {}
     return times, images, problems, config
+
+
+def network_images(config, width, height) -> tuple:
+    """(content, style, start): the shipped images at width x height and the seed-0 noisy
+    start, as network images (1, H, W, 3)."""
+    from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
+
+    content = reshape_and_normalize_image(load_image(config.content_image, (width, height)))
+    style = reshape_and_normalize_image(load_image(config.style_image, (width, height)))
+    return content, style, generate_noise_image(content, seed=0)
+
+
+def torch_worker(weights, inputs, threads, folder, env=None):
+    """The PyTorch loop (torch_loop.Worker) on these weights and (content, style, start), in its
+    own process with `threads` threads; None, with a line saying why, without PyTorch."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from torch_loop import Worker, torch_missing, write_prepared
+
+    missing = torch_missing()
+    if missing:
+        print(missing, flush=True)
+        return None
+    npz = write_prepared(weights, *inputs, Path(folder) / "torch-inputs.npz")
+    return Worker(npz, threads, env)
 
 
 def torch_comparison(weights_path, width, height, iterations) -> dict:
@@ -518,8 +531,9 @@ def torch_comparison(weights_path, width, height, iterations) -> dict:
     )
     print(memory.framework_line(tf_run, torch), flush=True)
     print(
-        f"weights in memory to the first step done: nst {_seconds(tf_run, 'first_iteration_seconds')}"
-        f", PyTorch {_seconds(torch, 'first_iteration_seconds')}",
+        "weights in memory to the first step done: nst "
+        f"{_seconds(tf_run, 'first_iteration_seconds')}, PyTorch "
+        f"{_seconds(torch, 'first_iteration_seconds')}",
         flush=True,
     )
     return figures
@@ -614,7 +628,18 @@ def main(argv=None) -> int:
         )
 
     weights_path = weights_file(args, s["full_size"])
-    rates = [matmul_rate(s["matmul_size"])]
+    from flops import FMA_UNITS, blas_gflops_in_child, this_cpu_peak
+
+    peak = this_cpu_peak(args.fma_units or FMA_UNITS, args.isa)
+    figures["cpu_peak"] = peak
+    print(
+        f"CPU peak float32: {peak['cores']} cores x {peak['floats']} lanes x 2 x "
+        f"{peak['fma_units']} FMA units (assumed; --fma-units) x {peak['ghz']} GHz = "
+        + ("unknown (no clock)" if peak["peak_gflops"] is None else f"{peak['peak_gflops']:.0f}")
+        + " GFLOP/s",
+        flush=True,
+    )
+    rates = blas_gflops_in_child(s["gemm_size"], 3)
 
     figures["help_seconds"] = help_seconds()
     print(f"python -m nst_utils generate --help: {figures['help_seconds']:.2f} s", flush=True)
@@ -651,6 +676,20 @@ def main(argv=None) -> int:
             print("time to first iteration from the cache: n/a (load_weights has no cache yet)")
 
     weights, _ = load_weights_timed(weights_path, cache=True)
+    inputs = network_images(config_for(args, width, height, weights_path), width, height)
+    folder = tempfile.TemporaryDirectory(prefix="nst-torch-")
+    worker = None
+    if not args.no_torch:
+        worker = torch_worker(weights, inputs, args.intra_op_threads, folder.name)
+    torch_times = []
+    if worker is not None:
+        torch_times.extend(worker.steps(s["iterations"])[2:])  # the first two are warm-up
+
+    def between_rounds():
+        if worker is not None:
+            torch_times.extend(worker.steps(s["round_iterations"]))
+        rates.extend(blas_gflops_in_child(s["gemm_size"], 1))
+
     base_times, images, problems, config = time_size(
         args,
         weights,
@@ -662,30 +701,33 @@ def main(argv=None) -> int:
         s["rounds"],
         s["round_iterations"],
         keep_problems=True,
-        between_rounds=lambda: rates.append(matmul_rate(s["matmul_size"])),
+        between_rounds=between_rounds,
+        inputs=inputs,
     )
-    rate, best_rate = statistics.median(rates), max(rates)
+    rate, best_rate = statistics.median(rates) * 1e9, max(rates) * 1e9
     last = deepest_layer([config.content_layer, *(name for name, _ in config.style_layers)])
     flops = adam_step_flops(height, width, last)
-    floor = flops / rate
+    floor = flops / best_rate
+    peak_floor = None if peak["peak_gflops"] is None else flops / (peak["peak_gflops"] * 1e9)
     figures.update(
         {
-            "matmul_gflops": rate / 1e9,
-            "matmul_gflops_runs": [r / 1e9 for r in rates],
-            "matmul_gflops_best": best_rate / 1e9,
+            "peak_gflops": peak["peak_gflops"],
+            "blas_gflops": best_rate / 1e9,
+            "blas_gflops_median": rate / 1e9,
+            "blas_gflops_runs": rates,
             "step_gflop": flops / 1e9,
-            "floor_seconds": floor,
-            "floor_seconds_best": flops / best_rate,
+            "peak_floor_seconds": peak_floor,
+            "blas_floor_seconds": floor,
         }
     )
     print(
-        f"float32 tf.matmul ({s['matmul_size']}^3): {rate / 1e9:.0f} GFLOP/s median, "
-        f"{best_rate / 1e9:.0f} best (runs: " + ", ".join(f"{r / 1e9:.0f}" for r in rates) + ")"
+        f"numpy BLAS sgemm ({s['gemm_size']}^3, float32): {best_rate / 1e9:.0f} GFLOP/s best, "
+        f"{rate / 1e9:.0f} median (runs: " + ", ".join(f"{r:.0f}" for r in rates) + ")"
     )
     print(
         f"one Adam step at {width}x{height}: {flops / 1e9:.1f} GFLOP (forward to {last} plus "
-        f"the gradient to the image); floor {floor:.3f} s per iteration "
-        f"({flops / best_rate:.3f} s at the best matmul rate)"
+        f"the gradient to the image); floors: {floor:.3f} s per iteration at the best BLAS "
+        f"rate, " + ("n/a" if peak_floor is None else f"{peak_floor:.3f} s") + " at the CPU's peak"
     )
 
     for p in precisions:
@@ -693,14 +735,41 @@ def main(argv=None) -> int:
         figures[f"{p}_seconds_per_iteration"] = median
         figures[f"{p}_iteration_samples"] = len(base_times[p])
         figures[f"{p}_iteration_min_seconds"] = min(base_times[p])
-        figures[f"{p}_floor_ratio"] = median / floor
+        figures[f"{p}_blas_ratio"] = median / floor
         # On a busy machine the quietest moments are the fairest comparison: best against best.
-        figures[f"{p}_floor_ratio_best"] = min(base_times[p]) / (flops / best_rate)
+        figures[f"{p}_blas_ratio_best"] = min(base_times[p]) / floor
+        figures[f"{p}_peak_ratio"] = None if peak_floor is None else median / peak_floor
         print(
             f"{p}: {median:.3f} s per iteration at {width}x{height} (median of "
-            f"{len(base_times[p])}, min {min(base_times[p]):.3f}), {median / floor:.2f}x the floor "
-            f"(best against best: {figures[f'{p}_floor_ratio_best']:.2f}x)"
+            f"{len(base_times[p])}, min {min(base_times[p]):.3f}), {median / floor:.2f}x the BLAS "
+            f"floor (fastest iteration: {figures[f'{p}_blas_ratio_best']:.2f}x), "
+            + ("n/a" if peak_floor is None else f"{median / peak_floor:.2f}x")
+            + " the CPU's peak floor"
         )
+    if worker is not None:
+        worker.close()
+        torch_median = statistics.median(torch_times)
+        nst_median = figures[f"{precisions[0]}_seconds_per_iteration"]
+        figures.update(
+            {
+                "torch_interleaved_seconds_per_iteration": torch_median,
+                "torch_interleaved_samples": len(torch_times),
+                "torch_interleaved_start_costs": list(worker.start_costs),
+                "nst_to_torch_ratio": nst_median / torch_median,
+                "torch_blas_ratio": torch_median / floor,
+            }
+        )
+        print(
+            f"side by side, rounds interleaved, same weights and images: nst {precisions[0]} "
+            f"{nst_median:.3f} s, PyTorch {worker.version} float32 {torch_median:.3f} s per "
+            f"iteration (median of {len(torch_times)}); nst / PyTorch = "
+            f"{nst_median / torch_median:.2f}",
+            flush=True,
+        )
+    folder.cleanup()
+    if "float32" in problems:  # the costs of the start image, which PyTorch's must match
+        problems["float32"].restart()
+        figures["nst_start_costs"] = list(problems["float32"].painter.current_costs())
     if len(precisions) == 2:
         ratio = figures["bfloat16_seconds_per_iteration"] / figures["float32_seconds_per_iteration"]
         quality = psnr(images["bfloat16"], images["float32"], config.means)
@@ -736,10 +805,10 @@ def main(argv=None) -> int:
         figures["conv_seconds_traced"] = forward + backward
         print(
             f"traced {precisions[0]} step: convolutions {forward + backward:.3f} s "
-            f"({(forward + backward) / (flops / best_rate):.2f}x the best-rate floor): forward at "
+            f"({(forward + backward) / floor:.2f}x the BLAS floor): forward at "
             f"{figures['conv_forward_gflops']:.0f} GFLOP/s, input gradient at "
-            f"{figures['conv_input_gradient_gflops']:.0f} GFLOP/s, against the matmul's "
-            f"{rate / 1e9:.0f} (best {best_rate / 1e9:.0f}); other ops "
+            f"{figures['conv_input_gradient_gflops']:.0f} GFLOP/s, against BLAS's "
+            f"{best_rate / 1e9:.0f}; other ops "
             + "; ".join(f"{kind} {sec:.3f} s" for kind, sec, _ in profile if "Conv2D" not in kind)
         )
     if args.profile:

@@ -156,7 +156,7 @@ class TorchLoop:
         J, J_content, J_style = self.costs(self.net(self.image))
         J.backward()
         self.optimizer.step()
-        float(J), float(J_content), float(J_style)
+        float(J.detach()), float(J_content.detach()), float(J_style.detach())
         return time.perf_counter() - begin
 
 
@@ -183,9 +183,14 @@ KERNEL = ".kernel_oihw"
 def prepare(weights_path, width: int, height: int, npz_path) -> str:
     """Write the inputs of `run` to `npz_path` for `run_prepared`, the kernels already in
     PyTorch's layout; returns the path."""
+    return write_prepared(*_inputs(weights_path, width, height), npz_path)
+
+
+def write_prepared(weights, content, style, start, npz_path) -> str:
+    """`prepare` from inputs already in memory: nst's `VGGWeights` and the three network images
+    (1, H, W, 3); returns the path."""
     import numpy as np
 
-    weights, content, style, start = _inputs(weights_path, width, height)
     arrays = {"content": content, "style": style, "start": start}
     for name, (kernel, bias) in weights.conv.items():
         arrays[name + KERNEL] = np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))
@@ -224,6 +229,81 @@ def run_prepared(npz_path, iterations: int, threads: int | None = None) -> dict:
     return figures
 
 
+def serve(npz_path, threads: int | None = None, commands=None, out=None) -> int:
+    """A PyTorch loop that runs when told, for interleaved rounds against another process.
+
+    Builds the loop from a file `prepare` wrote, prints one JSON line {"start_costs": [...],
+    "torch_version": ...}, then for each line "N" of `commands` (stdin) runs N Adam iterations
+    and prints {"times": [seconds, ...]}; ends at "quit" or the end of the input. Never imports
+    TensorFlow."""
+    import torch
+
+    commands = sys.stdin if commands is None else commands
+    out = sys.stdout if out is None else out
+    torch.set_num_threads(threads or _cores())
+    loop = TorchLoop(*load_prepared(npz_path))
+
+    def say(figures):
+        out.write(json.dumps(figures) + "\n")
+        out.flush()
+
+    say({"start_costs": loop.start_costs(), "torch_version": torch.__version__})
+    for line in commands:
+        if line.strip() in ("", "quit"):
+            break
+        say({"times": [loop.step() for _ in range(int(line))]})
+    return 0
+
+
+class Worker:
+    """The client of `serve`: a PyTorch loop in its own process (which never imports
+    TensorFlow), run a round at a time. `env` adds variables to its environment (for instance
+    ATEN_CPU_CAPABILITY to emulate another CPU); `start_costs` is what it printed first."""
+
+    def __init__(self, npz_path, threads: int | None = None, env: dict | None = None):
+        import subprocess
+
+        command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(npz_path)]
+        if threads:
+            command += ["--threads", str(threads)]
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        first = self._answer()
+        self.start_costs = tuple(first["start_costs"])
+        self.version = first["torch_version"]
+
+    def _answer(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            raise RuntimeError(f"the PyTorch worker ended (status {self.process.returncode})")
+        return json.loads(line)
+
+    def steps(self, count: int) -> list:
+        """Run `count` Adam iterations in the worker: their seconds."""
+        self.process.stdin.write(f"{count}\n")
+        self.process.stdin.flush()
+        return self._answer()["times"]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+            self.process.wait()
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def run(weights_path, width: int, height: int, iterations: int, threads: int | None = None) -> dict:
     """Load, build and run `iterations` steps at width x height; the figures as a dict."""
     weights, content, style, start = _inputs(weights_path, width, height)
@@ -253,16 +333,21 @@ def _run(weights, content, style, start, iterations, threads):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True, type=Path)
+    parser.add_argument("--weights", type=Path)
     parser.add_argument("--size", default="400x300")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     missing = torch_missing()
     if missing:
         print(missing)
         print(json.dumps({"skipped": missing}))
         return 0
+    if args.serve is not None:
+        return serve(args.serve, args.threads)
+    if args.weights is None:
+        parser.error("--weights is required")
     width, height = (int(v) for v in args.size.lower().split("x"))
     print(json.dumps(run(args.weights, width, height, args.iterations, args.threads)))
     return 0

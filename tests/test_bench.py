@@ -20,13 +20,13 @@ from limits import HANG_SECONDS  # noqa: E402
 BENCH = PROJECT_ROOT / "benchmarks" / "bench.py"
 
 EXPECTED_NUMBERS = (
-    "matmul_gflops",
+    "blas_gflops",
     "step_gflop",
-    "floor_seconds",
+    "blas_floor_seconds",
     "float32_seconds_per_iteration",
-    "float32_floor_ratio",
+    "float32_blas_ratio",
     "bfloat16_seconds_per_iteration",
-    "bfloat16_floor_ratio",
+    "bfloat16_blas_ratio",
     "bfloat16_to_float32_time_ratio",
     "float32_large_seconds_per_iteration",
     "float32_large_to_base_ratio",
@@ -67,7 +67,7 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
             "1",
             "--round-iterations",
             "1",
-            "--matmul-size",
+            "--gemm-size",
             "256",
         ],
         capture_output=True,
@@ -84,15 +84,29 @@ def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
     assert "first_iteration_from_cache_seconds" in figures  # a number once load_weights caches
     assert figures["step_gflop"] == adam_step_flops(24, 32) / 1e9
     assert figures["pixel_ratio"] == 4.0
-    assert figures["floor_seconds"] == pytest.approx(
-        figures["step_gflop"] / figures["matmul_gflops"]
+    assert figures["blas_gflops"] == max(figures["blas_gflops_runs"])
+    assert figures["blas_floor_seconds"] == pytest.approx(
+        figures["step_gflop"] / figures["blas_gflops"]
     )
-    assert figures["float32_floor_ratio"] == pytest.approx(
-        figures["float32_seconds_per_iteration"] / figures["floor_seconds"]
+    assert figures["float32_blas_ratio"] == pytest.approx(
+        figures["float32_seconds_per_iteration"] / figures["blas_floor_seconds"]
     )
+    # The CPU's peak comes from /proc/cpuinfo; a host whose clock cannot be read has none.
+    peak = figures["cpu_peak"]
+    if peak["peak_gflops"] is None:
+        assert figures["peak_floor_seconds"] is None
+    else:
+        assert peak["peak_gflops"] == pytest.approx(
+            peak["cores"] * peak["floats"] * 2 * peak["fma_units"] * peak["ghz"]
+        )
+        assert figures["float32_peak_ratio"] == pytest.approx(
+            figures["float32_seconds_per_iteration"]
+            * figures["peak_gflops"]
+            / figures["step_gflop"]
+        )
     psnr = figures["bfloat16_psnr_db_after_3"]
     assert 20 < psnr <= math.inf  # bfloat16 drifts from float32, but not into another image
-    assert "s per iteration at 32x24" in done.stdout and "the floor" in done.stdout
+    assert "s per iteration at 32x24" in done.stdout and "the BLAS floor" in done.stdout
     # The PyTorch loop runs beside nst's when PyTorch is installed, else a line says it is not.
     if "PyTorch is not installed" in done.stdout:
         assert figures["torch"] is None
@@ -233,7 +247,8 @@ def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(
 
     channels = load_weights(vgg_mat).conv["conv1_1"][0].shape[-1]
     printed = _benchmark_python(
-        f"import json, memory\nprint(json.dumps(memory.step_tensors_child({str(vgg_mat)!r}, 64, 48)))"
+        "import json, memory\nprint(json.dumps("
+        f"memory.step_tensors_child({str(vgg_mat)!r}, 64, 48)))"
     )
     peak_mb = json.loads(printed.splitlines()[-1])["step_tensors_peak_mb"]
     if peak_mb is None:
@@ -242,3 +257,84 @@ def test_the_step_tensors_peak_holds_at_least_the_first_block_kept_for_backward(
             "(step_tensors_peak_mb is None)"
         )
     assert 2 * 64 * 48 * channels * 4 / (1 << 20) <= peak_mb < 512
+
+
+@pytest.mark.slow
+def test_quick_bench_runs_pytorch_side_by_side_on_the_same_inputs(vgg_mat):
+    pytest.importorskip("torch", reason="PyTorch is not installed: no side-by-side to check")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--weights",
+            str(vgg_mat),
+            "--size",
+            "32x24",
+            "--large",
+            "32x24",
+            "--precision",
+            "float32",
+            "--iterations",
+            "4",
+            "--rounds",
+            "2",
+            "--round-iterations",
+            "2",
+            "--gemm-size",
+            "128",
+            "--skip-first-iteration",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
+        cwd=PROJECT_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    nst = figures["float32_seconds_per_iteration"]
+    torch = figures["torch_interleaved_seconds_per_iteration"]
+    for value in (nst, torch):
+        assert isinstance(value, float) and math.isfinite(value) and value > 0
+    assert figures["nst_to_torch_ratio"] == pytest.approx(nst / torch)
+    # 2 timed of the 4 warm-up iterations, then 2 rounds of 2: PyTorch's rounds ran between nst's.
+    assert figures["torch_interleaved_samples"] == 2 + 2 * 2
+    # Same weights and images: the costs of the start image agree.
+    assert figures["torch_interleaved_start_costs"] == pytest.approx(
+        figures["nst_start_costs"], rel=1e-4
+    )
+    assert "side by side, rounds interleaved" in done.stdout
+
+
+@pytest.mark.slow
+def test_quick_configurations_run_interleaved_and_keep_the_costs(vgg_mat):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "benchmarks" / "configs.py"),
+            "--quick",
+            "--weights",
+            str(vgg_mat),
+            "--size",
+            "32x24",
+            "--groups",
+            "native",
+            "--rounds",
+            "2",
+            "--round-iterations",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=HANG_SECONDS,
+        cwd=PROJECT_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = {row["config"]: row for row in figures["rows"]}
+    assert rows["nst oneDNN"]["onednn"] is True and rows["nst no oneDNN"]["onednn"] is False
+    for row in rows.values():
+        assert row["median_seconds"] > 0 and row["samples"] == 1 + 2  # warm-up 3 less 2, rounds
+        # Every configuration computes the same costs of the start image (float32 rounding).
+        assert row["start_costs"] == pytest.approx(rows["nst oneDNN"]["start_costs"], rel=1e-5)
+    assert ("PyTorch" in rows) == ("PyTorch is not installed" not in done.stdout)

@@ -71,3 +71,80 @@ def test_unknown_layer_names_are_refused():
         flops.deepest_layer(["conv6_1"])
     with pytest.raises(ConfigError):
         flops.deepest_layer([])
+
+
+# The hardware floor, from injected /proc/cpuinfo text: nothing here depends on this machine.
+
+EPYC_AVX512 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+cpu MHz\t\t: 2596.142
+flags\t\t: fpu sse sse2 avx fma avx2 avx512f avx512_bf16 avx512_vnni
+
+processor\t: 1
+cpu MHz\t\t: 1.0
+flags\t\t: fpu sse2
+"""
+
+AVX2_ONLY = """processor\t: 0
+model name\t: AMD EPYC 7B12
+cpu MHz\t\t: 2250.000
+flags\t\t: fpu sse2 avx fma avx2
+"""
+
+
+def test_the_first_processor_block_is_read_and_the_second_ignored():
+    fields = flops.cpuinfo_fields(EPYC_AVX512)
+    assert fields["cpu MHz"] == "2596.142" and "avx512f" in fields["flags"].split()
+
+
+@pytest.mark.parametrize(
+    "flags, isa, floats",
+    [
+        ("sse2 avx fma avx2 avx512f", None, 16),
+        ("sse2 avx fma avx2 avx512f", "avx2", 8),
+        ("sse2 avx fma avx2", None, 8),
+        ("sse2 fma", None, 8),
+        ("sse2", None, 4),
+        ("", None, 1),
+        ("sse2 avx fma avx2", "avx512f", 8),  # a cap does not add lanes the CPU lacks
+    ],
+)
+def test_vector_width_comes_from_the_widest_fma_flag(flags, isa, floats):
+    assert flops.vector_floats(flags.split(), isa) == floats
+
+
+def test_peak_of_an_avx512_cpu_is_cores_lanes_fma_and_clock():
+    peak = flops.hardware_peak(EPYC_AVX512, cores=2)
+    # 2 cores x 16 lanes x 2 flops x 2 FMA units x 2.596142 GHz
+    assert peak["peak_gflops"] == pytest.approx(2 * 16 * 2 * 2 * 2.596142)
+    assert (peak["floats"], peak["fma_units"], peak["ghz"]) == (16, 2, pytest.approx(2.596142))
+
+
+def test_peak_of_an_avx2_cpu_and_the_fma_override():
+    assert flops.hardware_peak(AVX2_ONLY, cores=2)["peak_gflops"] == pytest.approx(144.0)
+    one = flops.hardware_peak(AVX2_ONLY, cores=2, fma_units=1)
+    assert one["peak_gflops"] == pytest.approx(72.0)
+
+
+def test_avx2_emulation_halves_an_avx512_peak():
+    full = flops.hardware_peak(EPYC_AVX512, cores=2)["peak_gflops"]
+    capped = flops.hardware_peak(EPYC_AVX512, cores=2, isa="avx2")["peak_gflops"]
+    assert capped == pytest.approx(full / 2)
+
+
+def test_cpufreq_max_clock_wins_over_cpu_mhz():
+    peak = flops.hardware_peak(AVX2_ONLY, cores=4, max_freq_khz="3300000\n")
+    assert peak["ghz"] == pytest.approx(3.3)
+    assert peak["peak_gflops"] == pytest.approx(4 * 8 * 2 * 2 * 3.3)
+
+
+@pytest.mark.parametrize("text", ["processor\t: 0\nflags\t: avx2\n", "cpu MHz : n/a\n"])
+def test_no_clock_gives_no_peak(text):
+    peak = flops.hardware_peak(text, cores=2, max_freq_khz="")
+    assert peak["ghz"] is None and peak["peak_gflops"] is None
+
+
+def test_blas_rate_is_a_positive_rate_per_run():
+    rates = flops.blas_gflops(n=64, repeats=3)
+    assert len(rates) == 3 and all(r > 0 for r in rates)
