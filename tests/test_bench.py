@@ -162,7 +162,8 @@ def test_the_big_print_benchmark_paints_every_scale_and_prints_its_figures(vgg_m
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["finite"] is True and figures["peak_rss_mb"] > 0
-    assert [scale["size"] for scale in figures["scales"]] == ["128x96", "256x192"]
+    sizes = [(scale["width"], scale["height"]) for scale in figures["scales"]]
+    assert sizes == [(128, 96), (256, 192)]
     for scale in figures["scales"]:
         assert scale["seconds_per_iteration"] > 0 and scale["estimate_mb"] > 0
 

@@ -42,6 +42,7 @@ STUDENT_MODULES = (
     "images.py",
     "vgg.py",
     "training.py",
+    "run_record.py",
     "reference.py",
     "weights/__init__.py",
     "weights/cache.py",
