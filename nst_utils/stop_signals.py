@@ -23,13 +23,17 @@ class StopSignals:
     """Context manager: while active, SIGINT/SIGTERM set `signal_number` instead of killing.
 
     `requested()` is the should_stop hook for training.optimize; the second signal raises
-    KeyboardInterrupt in the main thread once (`quitting` is then True), later ones do nothing.
+    KeyboardInterrupt in the main thread once (`quitting` is then True), later ones do nothing;
+    whoever catches it calls `interrupt_taken()`.
     exit_code() is 128 + the first signal's number (130 for SIGINT, 143 for SIGTERM).
     """
 
     def __init__(self, stream=None):
         self.signal_number = None
         self.quitting = False
+        self._undelivered = False  # the second signal's KeyboardInterrupt, until it is caught
+        self._waiting = False  # the main thread is in `wait`, which raises it
+        self._finishing = False  # the work is done: a second signal raises nothing (`finishing`)
         self.stream = stream
         self._previous = {}
         self._outcome, self._ended = {}, None
@@ -43,9 +47,14 @@ class StopSignals:
     def _handle(self, number, frame):
         if self.quitting:
             return  # quitting at once already: its record is being written
-        if self.signal_number is not None:
+        if self.signal_number is not None:  # the second signal: stop now
             self.quitting = True
-            raise KeyboardInterrupt  # the second signal: stop now
+            if self._finishing:
+                return  # the work is done; what is left ends the run as done in a moment
+            self._undelivered = True
+            if not self._waiting:
+                raise KeyboardInterrupt
+            return  # `wait` raises it, in its own frame rather than in whatever code runs now
         self.signal_number = number
         name = signal.Signals(number).name
         print(
@@ -75,11 +84,32 @@ class StopSignals:
         threading.Thread(target=target, name="nst-run", daemon=True).start()
         return self.wait()
 
+    def finishing(self) -> None:
+        """The work is done and only its record is left to write: from now on a second signal
+        interrupts nothing (raised into that code, plots included, it could land in a weakref
+        callback and be dropped with an 'Exception ignored' traceback)."""
+        self._finishing = True
+
+    def interrupt_taken(self) -> None:
+        """The second signal's KeyboardInterrupt has been caught: `wait` need not raise it."""
+        self._undelivered = False
+
     def wait(self):
         """The worker's result (its exception re-raised) once it has ended. An Event, not the
-        thread's join: a KeyboardInterrupt inside join() can leave the thread taken for ended."""
-        while not self._ended.wait(WAIT_SECONDS):
-            pass
+        thread's join: a KeyboardInterrupt inside join() can leave the thread taken for ended.
+
+        The second signal's KeyboardInterrupt is raised here, within WAIT_SECONDS, not by the
+        handler: raised there it can land inside a weakref callback or a __del__ that the wait
+        runs, where Python prints 'Exception ignored' and drops it. One the handler raised
+        elsewhere and that was dropped is raised here too, until `interrupt_taken`."""
+        self._waiting = True
+        try:
+            while not self._ended.wait(WAIT_SECONDS) or self._undelivered:
+                if self._undelivered:  # the quit comes first, even when the work has just ended
+                    self._undelivered = False
+                    raise KeyboardInterrupt
+        finally:
+            self._waiting = False
         if "error" in self._outcome:
             raise self._outcome["error"]
         return self._outcome["value"]

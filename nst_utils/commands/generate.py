@@ -96,6 +96,7 @@ def _run(args, lock):
         try:
             state = run.open(settings, resumed, seed_given, weights, started, versions)
             painting = stop.run(lambda: _paint(settings, weights, inputs, run, state))
+            stop.finishing()
             run.painted(painting)
             run.draw(inputs)
             result = painting.result
@@ -121,6 +122,7 @@ def _run(args, lock):
             # A signal after the last iteration found the painting done: it ends as done.
             return 0 if result.stopped is None else stop.exit_code()
         except KeyboardInterrupt:  # the second signal
+            stop.interrupt_taken()
             return run.quit_now()
         except DiskFullError as exc:
             run.ended("disk full")
