@@ -3,7 +3,7 @@
 # Only two mechanical changes from the original's code:
 #   1. `import tensorflow.compat.v1 as tf` and `tf.disable_v2_behavior()` instead of
 #      `import tensorflow as tf`;
-#   2. `imageio.imread` (imageio.v2) instead of the `imread` that SciPy removed from `scipy.misc`.
+#   2. `imageio.imread` (imageio.v2) instead of the `imread` that SciPy has removed (misc module).
 # Everything else is as the original wrote it: paths relative to the project folder, the helper
 # module's names from `from nst_utils import *`, the global session, `model_nn`'s loop.
 # tests/test_original_port.py runs it from a temporary folder laid out like the project.
