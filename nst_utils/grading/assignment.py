@@ -91,6 +91,7 @@ PINS = {
     "matplotlib": ("==3.10.9", "==3.11.2"),
     "tqdm": "==4.70.1",
     "xxhash": "==4.1.0",
+    "filelock": ("==3.32.7", "==4.2.11"),  # the weights cache's build lock
     "notebook": "==7.6.5",
     "ipykernel": ("==7.3.0", "==7.4.0"),
 }
