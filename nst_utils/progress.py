@@ -46,8 +46,11 @@ class ProgressBar:
         if self.bar.disable:
             return
         self.bar.bar_format = STAGED_FORMAT
+        changed = text != self.bar.desc
         self.bar.set_description_str(text, refresh=False)
         self._show(self._steps + min(max(fraction, 0.0), 0.999))
+        if changed:  # at once: tqdm shows an update only after its minimum interval
+            self.bar.refresh()
 
     def _show(self, progress: float):
         """The bar at `progress` iterations (a fraction inside a staged iteration)."""

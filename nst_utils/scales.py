@@ -346,8 +346,8 @@ def paint(
                     tile = (k - 1) % (n // 2) + 1
                     on_stage(f"{stage}, tile {tile}/{n // 2} of pass {pass_}/2", k / n)
 
+            tiled = f" in {plans[index].tiles} tiles" if plans[index].tiles > 1 else ""
             if on_stage is not None:
-                tiled = f" in {plans[index].tiles} tiles" if plans[index].tiles > 1 else ""
                 on_stage(f"{stage}{tiled}: the targets", 0.0)
             a_C = costs.content_target(content_k)
             targets = []
@@ -360,6 +360,8 @@ def paint(
                     for k, v in grams.items()
                 }
                 targets.append((weight, grams))
+            if on_stage is not None:  # the steps (a tiled step names its tiles as it goes)
+                on_stage(f"{stage}{tiled}", 0.0)
             for i in range(first, count):
                 if should_stop is not None and should_stop():
                     stopped = "interrupted"

@@ -141,6 +141,37 @@ def test_one_scale_without_tiles_paints_as_the_graph_pipeline_does(vgg_mat, rng)
 
 
 @pytest.mark.slow
+def test_every_step_is_shown_under_its_scale_and_tile_not_under_the_targets(vgg_mat, rng):
+    weights = load_weights(vgg_mat)
+    content = rng.integers(0, 256, (128, 160, 3), dtype=np.uint8)
+    style = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    halo = tiles.halo_for(["conv2_2", "conv1_1", "conv2_1"])
+    for cell in (None, 64):  # whole scales, then 2 and 6 tiles
+        shown, steps = [], []
+        plan = big(
+            160, 128, iterations=[1, 2], content_layer="conv2_2", style_layers=LAYERS, cell=cell
+        )
+        scales.paint(
+            weights,
+            plan,
+            content,
+            [style],
+            room_mb=1e9,
+            on_stage=lambda text, fraction: shown.append(text),
+            on_step=lambda *step: steps.append(shown[-1]),
+        )
+        expected = []
+        for k, (w, h), count in ((1, (80, 64), 1), (2, (160, 128), 2)):
+            n = len(tiles.plan_tiles(h, w, cell, halo))
+            tiled = f" in {n} tiles" if n > 1 else ""
+            assert f"scale {k}/2, {w}x{h}{tiled}: the targets" in shown
+            # Once the targets are read, each step names its scale (and its tile).
+            last = f", tile {n}/{n} of pass 2/2" if n > 1 else ""
+            expected += [f"scale {k}/2, {w}x{h}{last}"] * count
+        assert steps == expected
+
+
+@pytest.mark.slow
 def test_coarse_to_fine_starts_each_scale_from_the_last_and_lowers_the_cost(vgg_mat, rng):
     weights = load_weights(vgg_mat)
     y, x = np.mgrid[0:128, 0:160]
@@ -395,6 +426,13 @@ def test_the_progress_bar_names_the_stage_and_moves_with_the_tiles():
         bar.bar.refresh()
     shown = out.getvalue().replace("\r", "\n").splitlines()[-1]
     assert "the last tile" in shown and "2/6 it" in shown and "total 1" in shown
+    # A new stage is shown at once, with no progress since the last (a scale's targets).
+    with ProgressBar(6, stream=out) as bar:
+        bar.on_step(0, 1.0, 2.0, 3.0)
+        bar.on_stage("scale 2/3, 3000x2250 in 2 tiles: the targets", 0.0)
+        shown = out.getvalue().replace("\r", "\n").splitlines()[-1]
+        assert shown.startswith("scale 2/3, 3000x2250 in 2 tiles: the targets:")
+        assert "1/6 it" in shown
     with ProgressBar(6, enabled=False, stream=out) as hidden:  # --no-progress
         hidden.on_stage("scale 1/2, 64x48", 0.5)
         hidden.on_step(0, 1.0, 2.0, 3.0)
