@@ -174,6 +174,37 @@ def replanned(spec, scale: dict, print_pixels: int):
     )
 
 
+def compare(rows: list) -> list:
+    """[(label, measured peak MB, memory.Estimate), ...]: each measured run against the estimate
+    of the run it made (its scales' tiles from run.json), and each earlier scale of a big print
+    against the largest estimate up to it. Adds each row's plan and estimate to it."""
+    points = []
+    for row in rows:
+        spec = next(c for c in SMALL + LARGE if c[0] == row["name"])
+        total, plans = estimate(spec)
+        row["plan"] = [(p.width, p.height, p.cell) for p in plans]
+        worst = max(plans, key=lambda p: p.estimate.total_mb).estimate
+        recorded = row.get("scales_recorded") or []
+        each = [replanned(spec, s, spec[1] * spec[2]) for s in recorded]
+        if each:  # the tiles the run chose, under today's constants
+            worst = max(each, key=mb)
+            row["plan_run"] = [(s["width"], s["height"], s["cell"]) for s in recorded]
+        row["estimate_mb"] = round(worst.total_mb, 1)
+        row["parts"] = worst.parts
+        if row.get("peak_mb") is not None:  # None: a run stopped before its end
+            points.append((row["name"], row["peak_mb"], worst))
+        for k, scale in enumerate(recorded[:-1]):
+            # The process's peak so far when this scale ended (run.json) against the largest
+            # estimate so far: a peak is never lower than an earlier scale's.
+            if scale.get("peak_mb") is not None:
+                label = (
+                    f"  to scale {k + 1}/{len(recorded)}, {scale['width']}x{scale['height']} "
+                    + (f"in {scale['tiles']} tiles" if scale["cell"] else "whole")
+                )
+                points.append((label, scale["peak_mb"], max(each[: k + 1], key=mb)))
+    return points
+
+
 def fit(rows: list) -> dict:
     """Factors on the model's terms (1.0: nst_utils.memory's constant as it is) that keep every
     measured peak at or under its estimate with the least largest over-estimate, changing the
@@ -241,31 +272,7 @@ def main(argv=None) -> int:
                 measured = run_case(case, weights, Path(folder))
                 rows.append({"name": case[0], "limit_mb": case[4], **measured})
                 print(json.dumps(rows[-1]), flush=True)
-    points = []  # (label, peak MB, Estimate): each run, and each scale of a big print
-    for row in rows:
-        spec = next(c for c in SMALL + LARGE if c[0] == row["name"])
-        total, plans = estimate(spec)
-        row["plan"] = [(p.width, p.height, p.cell) for p in plans]
-        worst = max(plans, key=lambda p: p.estimate.total_mb).estimate
-        recorded = row.get("scales_recorded") or []
-        each = [replanned(spec, s, spec[1] * spec[2]) for s in recorded]
-        if each:  # the tiles the run chose, under today's constants
-            worst = max(each, key=mb)
-            row["plan_run"] = [(s["width"], s["height"], s["cell"]) for s in recorded]
-        row["estimate_mb"] = round(worst.total_mb, 1)
-        row["parts"] = worst.parts
-        if row.get("peak_mb") is None:
-            continue
-        points.append((row["name"], row["peak_mb"], worst))
-        for k, scale in enumerate(recorded[:-1]):
-            # The process's peak so far when this scale ended (run.json) against the largest
-            # estimate so far: a peak is never lower than an earlier scale's.
-            if scale.get("peak_mb") is not None:
-                label = (
-                    f"  to scale {k + 1}/{len(recorded)}, {scale['width']}x{scale['height']} "
-                    + (f"in {scale['tiles']} tiles" if scale["cell"] else "whole")
-                )
-                points.append((label, scale["peak_mb"], max(each[: k + 1], key=mb)))
+    points = compare(rows)
     print(f"{'case':44} {'peak MB':>8} {'estimate':>9} {'over':>7}")
     for row in rows:
         if row.get("peak_mb") is None:

@@ -36,18 +36,25 @@ ACTIVATION_FLOATS_PER_PIXEL = (
 STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 
 # Fitted by benchmarks/memory_fit.py to the peaks of real `generate` runs (/usr/bin/time's
-# maximum resident size; TensorFlow 2.21 with oneDNN, full-size VGG-19, weights from nst's
-# cache) over sizes 200x150 to 3000x2250, whole, coarse to fine, tiled, both precisions and
-# L-BFGS; each constant is the least that keeps every peak of the grid at or under its estimate
+# maximum resident size, and a big print's peak so far at the end of each scale; TensorFlow
+# 2.21 with oneDNN, full-size VGG-19, weights from nst's cache) over sizes 200x150 to 3000x2250
+# and a 6000x4500 print's first two scales, whole, coarse to fine, tiled, both precisions and
+# L-BFGS: every peak of the grid is at or under its estimate, none more than 15% under it
 # (benchmarks/RESULTS.md has the grid and the residuals).
 #: The process before painting: Python, TensorFlow (about 530 MB), the weights and the graph.
 BASE_MB = 760.0
 #: Peak bytes per input pixel per activation float of a whole run's step (forward and backward
 #: together), float32.
 STEP_BYTES_PER_FLOAT = 7.6
-#: The same for a big print's step (nst_utils.tiles: one graph for inputs of any size, whose
-#: buffers TensorFlow cannot plan ahead).
-TILE_BYTES_PER_FLOAT = 8.0
+#: The same for a big print's scale painted in one tile (nst_utils.tiles: one graph for inputs
+#: of any size, one forward and backward pass).
+SCALE_BYTES_PER_FLOAT = 5.6
+#: And per input pixel of the largest window of a scale painted in several tiles (two passes
+#: over the tiles: the Gram matrices, then each tile's share of the gradient).
+TILE_BYTES_PER_FLOAT = 6.2
+#: What a big print holds besides BASE_MB: its graph for inputs of any size, Adam's graph,
+#: and the buffers they keep between scales and tiles.
+BIG_BASE_MB = 88.0
 #: bfloat16 keeps the activations in half the bytes, plus the float32 copies of the entries read.
 BFLOAT16_FACTOR = 0.75
 #: Bytes per input pixel per style-activation float for each style image after the first.
@@ -59,8 +66,8 @@ LBFGS_IMAGE_COPIES = 28
 #: target, the style image and the full-size copies for the snapshots.
 TILED_BYTES_PER_PIXEL = 160.0
 #: And at every scale, arrays the size of the finished print: the content and style pixels,
-#: and each snapshot made full size and written (measured at the coarsest of 3 scales).
-PRINT_BYTES_PER_PIXEL = 24.0
+#: and each snapshot made full size and written.
+PRINT_BYTES_PER_PIXEL = 66.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,13 +119,17 @@ def estimate_peak(
     pixels = width * height
     step_pixels = pixels if tile is None else min(pixels, tile[0] * tile[1])
     big = big or tile is not None
-    per_float = TILE_BYTES_PER_FLOAT if big else STEP_BYTES_PER_FLOAT
+    kind, per_float = "step", STEP_BYTES_PER_FLOAT
+    if big:
+        tiled = step_pixels < pixels
+        kind = "tile step" if tiled else "scale step"
+        per_float = TILE_BYTES_PER_FLOAT if tiled else SCALE_BYTES_PER_FLOAT
     step = per_float * ACTIVATION_FLOATS_PER_PIXEL * step_pixels / MB
     if precision == "bfloat16":
         step *= BFLOAT16_FACTOR
     parts = {
         "base": BASE_MB,
-        "step": step,
+        kind: step,
         "styles": STYLE_BYTES_PER_FLOAT
         * STYLE_FLOATS_PER_PIXEL
         * step_pixels
@@ -126,6 +137,7 @@ def estimate_peak(
         / MB,
     }
     if big:
+        parts["big base"] = BIG_BASE_MB
         parts["image"] = TILED_BYTES_PER_PIXEL * pixels / MB
         parts["print"] = PRINT_BYTES_PER_PIXEL * (print_pixels or pixels) / MB
     if optimizer == "lbfgs":

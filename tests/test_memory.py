@@ -29,6 +29,17 @@ def test_the_estimate_grows_with_size_styles_and_lbfgs_and_shrinks_with_tiles():
     big = memory.estimate_peak(3000, 2250)
     tiled = memory.estimate_peak(3000, 2250, tile=(1024, 1024))
     assert tiled.total_mb < big.total_mb / 2 and "image" in tiled.parts
+    # A big print's scale in one tile and in several: their own bytes per activation float, per
+    # pixel of the scale or of the largest window.
+    floats = memory.ACTIVATION_FLOATS_PER_PIXEL
+    one = memory.estimate_peak(3000, 2250, big=True).parts
+    assert one["scale step"] == pytest.approx(
+        memory.SCALE_BYTES_PER_FLOAT * floats * 3000 * 2250 / 2**20
+    )
+    assert tiled.parts["tile step"] == pytest.approx(
+        memory.TILE_BYTES_PER_FLOAT * floats * 1024**2 / 2**20
+    )
+    assert "step" not in one and "scale step" not in tiled.parts
     assert str(base).endswith(" GB")
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ConfigError, match="positive whole number"):
@@ -111,3 +122,24 @@ def test_a_painting_that_fits_neither_whole_nor_in_tiles_is_refused_before_any_i
     # 100000x75000: its images alone (22 GB as bytes) would not fit; nothing of that size is made.
     with pytest.raises(NotEnoughMemoryError, match="100000x75000 painting does not fit"):
         stylize.prepare(DEFAULTS.replace(image_width=100000, image_height=75000))
+
+
+def test_every_measured_peak_is_at_or_under_its_estimate_and_at_most_15_percent_under():
+    # The peaks benchmarks/memory_fit.py measured (real generate runs, /usr/bin/time), each
+    # scale of a big print included, against today's constants.
+    import json
+    import sys
+
+    from nst_utils.config import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    try:
+        import memory_fit
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
+    stored = PROJECT_ROOT / "benchmarks" / "memory_fit_results.json"
+    points = memory_fit.compare(json.loads(stored.read_text())["rows"])
+    assert len(points) >= 17
+    assert any(label.startswith("  to scale 2/3") for label, _, _ in points)
+    for label, peak, estimate in points:
+        assert peak <= estimate.total_mb <= 1.15 * peak, label
