@@ -276,7 +276,8 @@ def main(argv=None) -> int:
     print(f"{'case':44} {'peak MB':>8} {'estimate':>9} {'over':>7}")
     for row in rows:
         if row.get("peak_mb") is None:
-            print(f"{row['name']:44} failed (status {row.get('status')}) {row.get('tail')}")
+            why = row.get("note") or f"failed (status {row.get('status')}) {row.get('tail')}"
+            print(f"{row['name']:44} {why}")
             continue
         row["over"] = round(row["estimate_mb"] / row["peak_mb"] - 1, 3)
     for label, peak, guess in points:
