@@ -39,18 +39,18 @@ STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 # maximum resident size, and a big print's peak so far at the end of each scale; TensorFlow
 # 2.21 with oneDNN, full-size VGG-19, weights from nst's cache) over sizes 200x150 to 6000x4500,
 # whole, coarse to fine, tiled, both precisions and L-BFGS: every peak of the grid is at or
-# under its estimate, none more than 21% under it (benchmarks/RESULTS.md has the grid).
+# under its estimate, none more than 15% under it (benchmarks/RESULTS.md has the grid).
 #: The process before painting: Python, TensorFlow (about 530 MB), the weights and the graph.
-BASE_MB = 760.0
+BASE_MB = 755.5
 #: Peak bytes per input pixel per activation float of a whole run's step (forward and backward
 #: together), float32.
 STEP_BYTES_PER_FLOAT = 7.6
 #: The same for a big print's scale painted in one tile (nst_utils.tiles: one graph for inputs
 #: of any size, one forward and backward pass).
-SCALE_BYTES_PER_FLOAT = 4.9
+SCALE_BYTES_PER_FLOAT = 5.08
 #: And per input pixel of the largest window of a scale painted in several tiles (two passes
 #: over the tiles: the Gram matrices, then each tile's share of the gradient).
-TILE_BYTES_PER_FLOAT = 5.35
+TILE_BYTES_PER_FLOAT = 5.03
 #: What a big print holds besides BASE_MB: its graph for inputs of any size, Adam's graph,
 #: and the buffers they keep between scales and tiles.
 BIG_BASE_MB = 82.0
@@ -63,10 +63,10 @@ LBFGS_IMAGE_COPIES = 28
 #: A big print keeps whole-image arrays besides one tile's activations: the image, its
 #: gradient, Adam's two moments and their temporaries (float32, 3 channels), the content
 #: target, the style image and the full-size copies for the snapshots.
-TILED_BYTES_PER_PIXEL = 308.0
+TILED_BYTES_PER_PIXEL = 277.5
 #: And at every scale, arrays the size of the finished print: the content and style pixels,
 #: and each snapshot made full size and written.
-PRINT_BYTES_PER_PIXEL = 122.3
+PRINT_BYTES_PER_PIXEL = 100.5
 
 
 @dataclasses.dataclass(frozen=True)
