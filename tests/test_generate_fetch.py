@@ -100,7 +100,7 @@ def test_the_commands_follow_the_weights_cache_settings(
     monkeypatch.setenv("NST_WEIGHTS", str(mat))
     monkeypatch.setenv("NST_WEIGHTS_CACHE_DIR", str(elsewhere))
     assert main(SMALL_RUN + ["--output", str(tmp_path / "a")]) == 0
-    assert [p.suffix for p in elsewhere.iterdir()] == [".nstcache"]
+    assert sorted(p.suffix for p in elsewhere.iterdir()) == [".json", ".nstcache"]
     assert sorted(p.name for p in mat.parent.iterdir()) == [mat.name]
     assert main(["check-weights"]) == 0
     assert "cache:" in capsys.readouterr().out

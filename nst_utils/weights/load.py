@@ -10,10 +10,15 @@ the environment and the settings.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import WeightsError
-from .cache import cached_weights, source_stamp
+from .cache import CacheInvalid, cached_weights, read_cache, source_stamp, write_cache
 from .download import ensure_weights
 from .mat import VGGWeights, load_weights_from_mat
 from .sources import check_weights_path, file_md5, unreadable_message
@@ -36,12 +41,48 @@ def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
     except OSError as exc:
         raise WeightsError(unreadable_message(path, exc)) from None
 
-    def from_mat() -> VGGWeights:
-        weights = load_weights_from_mat(path)
-        weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
-        return weights
+    def build() -> VGGWeights:
+        if "tensorflow" in sys.modules:  # its hundreds of MB plus the .mat's 600 would be a peak
+            apart = _built_apart(path, stamp)
+            if apart is not None:
+                return apart
+        return _from_mat(path)  # where the child failed, so that its error is raised here
 
-    return cached_weights(path, stamp, from_mat, cache_dir)
+    return cached_weights(path, stamp, build, cache_dir)
+
+
+def _from_mat(path) -> VGGWeights:
+    weights = load_weights_from_mat(path)
+    weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
+    return weights
+
+
+def _built_apart(path: Path, stamp: dict):
+    """The weights of the `.mat` at `path` read by a child process into a private cache file,
+    mapped here; None if the child failed. So reading the `.mat` never adds to this process's
+    peak memory: a first run peaks no higher than the runs from the cache after it."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+    )
+    code = (
+        "import sys, json; from nst_utils.weights import load; load._write_from_mat(*sys.argv[1:])"
+    )
+    with tempfile.TemporaryDirectory(prefix="nst-weights-") as folder:
+        target = Path(folder) / "weights.nstcache"
+        args = [sys.executable, "-c", code, str(path), json.dumps(stamp), str(target)]
+        if subprocess.run(args, env=env, capture_output=True).returncode != 0:
+            return None
+        try:
+            return read_cache(target, stamp)  # the mapping outlives the folder's removal
+        except (CacheInvalid, OSError):
+            return None
+
+
+def _write_from_mat(path: str, stamp: str, target: str) -> None:
+    """The child of `_built_apart`: the `.mat`'s weights into a cache file at `target`."""
+    write_cache(_from_mat(Path(path)), json.loads(stamp), target)
 
 
 @dataclasses.dataclass
