@@ -56,12 +56,12 @@ def import_tensorflow():
     TF_CPP_MIN_LOG_LEVEL is already set, and keeps its deprecation notices off its logger.
     A TensorFlow that is missing or cannot load is an NSTError naming the cause.
     """
-    _uninstall_hook()
+    install_import_hook()
     try:
-        tensorflow = sys.modules.get("tensorflow") or _import_held()
+        import tensorflow
     except ImportError as exc:
         raise requirement_error(exc) from None
-    _filter_deprecations(tensorflow)
+    _filter_deprecations(tensorflow)  # also when it was imported before nst_utils
     return tensorflow
 
 
@@ -96,15 +96,6 @@ def _filter_deprecations(tensorflow) -> None:
     logger = tensorflow.get_logger()
     if not any(isinstance(f, _NoDeprecationNotices) for f in logger.filters):
         logger.addFilter(_NoDeprecationNotices())
-
-
-def _import_held():
-    """Import tensorflow and find its devices while file descriptor 2 is held, without Keras."""
-    with _quiet_loading():
-        import tensorflow
-
-        tensorflow.config.list_physical_devices()  # device discovery prints the cuInit line
-    return tensorflow
 
 
 @contextlib.contextmanager
@@ -178,31 +169,23 @@ def _without_keras():
 
 
 class _KerasRefused:
-    """A meta path finder that finds Keras where it is (on sys.path), with a loader that refuses
-    to load it."""
+    """A meta path finder that finds Keras where it is (on sys.path), and a loader that refuses
+    to load it with the ImportError TensorFlow expects."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "keras":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is None:
-            return None
-        refused = importlib.machinery.ModuleSpec(
-            name, _RefuseLoading(), origin=spec.origin, is_package=True
+        spec = (
+            importlib.machinery.PathFinder.find_spec(name, path, target)
+            if name == "keras"
+            else None
         )
-        refused.submodule_search_locations = spec.submodule_search_locations
-        refused.has_location = spec.has_location
-        return refused
-
-
-class _RefuseLoading:
-    """The loader of a module held back: loading it raises ImportError, which TensorFlow expects."""
+        if spec is not None:
+            spec.loader = self
+        return spec
 
     def create_module(self, spec):
         raise ImportError(f"{spec.name} is not loaded while TensorFlow loads", name=spec.name)
 
-    def exec_module(self, module):  # never reached: create_module refuses first
-        raise ImportError(f"{module.__name__} is not loaded while TensorFlow loads")
+    exec_module = None  # never reached: create_module refuses first
 
 
 @contextlib.contextmanager
@@ -252,7 +235,7 @@ class _QuietTensorFlowImport:
             try:
                 with _quiet_loading():
                     load(module)
-                    module.config.list_physical_devices()
+                    module.config.list_physical_devices()  # device discovery prints cuInit's line
             except KeyboardInterrupt:  # not imported: the next try is quiet and Keras-free too
                 _install_hook()  # (tensorflow leaves sys.modules only after this)
                 raise
