@@ -108,3 +108,29 @@ def test_the_commands_follow_the_weights_cache_settings(
     monkeypatch.setenv("NST_WEIGHTS_CACHE_DIR", str(tmp_path / "unused"))
     assert main(SMALL_RUN + ["--output", str(tmp_path / "b")]) == 0
     assert not (tmp_path / "unused").exists()
+
+
+def test_generate_reads_the_weights_before_it_loads_tensorflow(
+    vgg_mat_bytes, monkeypatch, tmp_path
+):
+    # A first run reads the whole .mat (600 MB): before TensorFlow's hundreds of MB are loaded,
+    # its peak stays under the run's own; after them it was 20% over it.
+    from nst_utils import quiet
+    from nst_utils.commands import generate
+
+    class Seen(Exception):
+        pass
+
+    order = []
+
+    def load(settings, typed):
+        order.append("weights")
+        raise Seen
+
+    monkeypatch.setattr(generate, "_load_weights", load)
+    monkeypatch.setattr(quiet, "import_tensorflow", lambda: order.append("tensorflow"))
+    mat = tmp_path / "w.mat"
+    mat.write_bytes(vgg_mat_bytes)
+    with pytest.raises(Seen):
+        main(SMALL_RUN + ["--weights", str(mat), "--output", str(tmp_path / "out")])
+    assert order == ["weights"]

@@ -5,7 +5,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -227,38 +226,41 @@ def test_a_build_killed_mid_write_leaves_no_lasting_temporary_file(mat_copy, mon
     assert not fresh.exists() and not locked.exists()
 
 
-@pytest.mark.parametrize("tensorflow_loaded", [True, False])
-def test_with_tensorflow_loaded_the_mat_is_read_by_a_child_process(
-    mat_copy, monkeypatch, tensorflow_loaded
-):
-    # TensorFlow's hundreds of MB plus the .mat's 600 were a first run's peak: a process that
-    # holds TensorFlow has the .mat read elsewhere, and gets the cache's mapping back.
+def test_a_first_load_gives_the_cache_s_mapping_as_later_loads_do(mat_copy):
+    # Not the arrays read from the .mat: those would stay in anonymous memory for the run.
     expected = weights.load_weights(mat_copy, cache=False)
-    if tensorflow_loaded:
-        monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", sys))
-        forbid_mat_reads(monkeypatch)
-    else:
-        monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     loaded = weights.load_weights(mat_copy)
     assert_same_weights(expected, loaded)
-    assert loaded.source_md5 == hashlib.md5(mat_copy.read_bytes()).hexdigest()
     kernel = loaded.conv["conv1_1"][0]
-    assert isinstance(kernel, np.memmap) and not kernel.flags.writeable  # the cache's mapping
+    assert isinstance(kernel, np.memmap) and not kernel.flags.writeable
     assert Path(kernel.filename) == beside(mat_copy).resolve()
+    assert loaded.source_md5 == hashlib.md5(mat_copy.read_bytes()).hexdigest()
+
+
+def test_apart_the_mat_is_read_by_a_child_process(mat_copy, monkeypatch):
+    # What a run loads with (load_for_run): the .mat's 600 MB and scipy.io stay out of the run.
+    expected = weights.load_weights(mat_copy, cache=False)
+    forbid_mat_reads(monkeypatch)
+    loaded = weights.load_weights(mat_copy, apart=True)
+    assert_same_weights(expected, loaded)
+    assert Path(loaded.conv["conv5_4"][1].filename) == beside(mat_copy).resolve()
+    assert loaded.source_md5 == hashlib.md5(mat_copy.read_bytes()).hexdigest()
     assert_same_weights(expected, cache.read_cache(beside(mat_copy), cache.source_stamp(mat_copy)))
+    assert sorted(p.name for p in mat_copy.parent.iterdir()) == sorted(
+        [mat_copy.name] + [p.name for p in cache_files(beside(mat_copy))]
+    )
 
 
-def test_a_child_that_cannot_read_the_mat_leaves_the_error_to_this_process(tmp_path, monkeypatch):
+def test_a_child_that_cannot_read_the_mat_leaves_the_error_to_this_process(tmp_path):
     from nst_utils.errors import WeightsError
 
     bad = tmp_path / "imagenet-vgg-verydeep-19.mat"
     bad.write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))  # a header, then nothing usable
-    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", sys))
-    with pytest.raises(WeightsError) as raised:
-        weights.load_weights(bad)
+    with pytest.raises(WeightsError) as apart:
+        weights.load_weights(bad, apart=True)
     with pytest.raises(WeightsError) as direct:
         weights.load_weights(bad, cache=False)
-    assert str(raised.value) == str(direct.value)
+    assert str(apart.value) == str(direct.value)
     assert not beside(bad).exists()
 
 
