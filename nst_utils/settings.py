@@ -66,16 +66,9 @@ def _env_paths(text):
     return tuple(_env_path(p) for p in text.split(os.pathsep) if p.strip())
 
 
-_FLAGS = {
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-}
+_FLAGS = dict.fromkeys(("0", "false", "no", "off"), False) | dict.fromkeys(
+    ("1", "true", "yes", "on"), True
+)
 
 
 def _env_flag(text):
