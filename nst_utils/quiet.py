@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.machinery
-import logging
 import os
 import re
 import sys
@@ -42,11 +41,9 @@ def without_startup_noise(text: str) -> str:
     )
 
 
-class _NoDeprecationNotices(logging.Filter):
-    """Drops TensorFlow's "... is deprecated and will be removed" log records."""
-
-    def filter(self, record) -> bool:
-        return "is deprecated and will be removed" not in record.getMessage()
+def _no_deprecation_notice(record) -> bool:
+    """A log filter that drops TensorFlow's "... is deprecated and will be removed" records."""
+    return "is deprecated and will be removed" not in record.getMessage()
 
 
 def import_tensorflow():
@@ -94,8 +91,8 @@ def requirement_error(exc: ImportError):
 
 def _filter_deprecations(tensorflow) -> None:
     logger = tensorflow.get_logger()
-    if not any(isinstance(f, _NoDeprecationNotices) for f in logger.filters):
-        logger.addFilter(_NoDeprecationNotices())
+    if _no_deprecation_notice not in logger.filters:
+        logger.addFilter(_no_deprecation_notice)
 
 
 @contextlib.contextmanager
@@ -262,8 +259,7 @@ def _uninstall_hook() -> None:
 
 
 def _is_hook(finder) -> bool:
-    """Whether `finder` is this module's import hook, by a mark rather than by
-    class: a reloaded module makes new classes, and its hooks must still know the old ones."""
+    """By a mark, not a class: a reloaded module's hooks must still know the old ones."""
     return getattr(finder, "nst_hook", None) == _QuietTensorFlowImport.nst_hook
 
 

@@ -76,8 +76,10 @@ def _run(args, lock):
     typed = "vgg_model" in vars(args)  # the weights' path from --weights
     preflight.check(settings, getattr(args, "allow_emulated_bfloat16", False), typed)
     # Before TensorFlow: a first run's child process that reads the .mat (600 MB) then never
-    # runs beside TensorFlow's hundreds of MB, so it peaks no higher than the later runs.
-    weights = _load_weights(settings, typed)
+    # runs beside TensorFlow's hundreds of MB, so it peaks no higher than the later runs. A
+    # file to download waits until TensorFlow has loaded: a broken one is told first.
+    here = Path(settings.vgg_model).expanduser().exists()
+    weights = _load_weights(settings, typed) if here else None
     from .. import run_record
     from ..quiet import import_tensorflow
 
@@ -89,6 +91,7 @@ def _run(args, lock):
     seed_given = settings.seed is not None
     # Every input is checked before anything is written; the output folder comes last.
     settings, inputs = prepare(settings)
+    weights = weights or _load_weights(settings, typed)
     _tell_unpublished(weights)
     # Imports matplotlib and the rest: a Ctrl-C inside them ends the command before a folder.
     versions = run_record.library_versions()

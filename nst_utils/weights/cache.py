@@ -108,13 +108,8 @@ def stamp_path(cache_path) -> Path:
     return Path(f"{cache_path}.json")
 
 
-def checksum(data) -> int:
-    """XXH3-64 of a buffer's bytes."""
-    return xxhash.xxh3_64_intdigest(data)
-
-
 def _stamp_sum(body: dict) -> int:
-    return checksum(json.dumps(body, sort_keys=True).encode())
+    return xxhash.xxh3_64_intdigest(json.dumps(body, sort_keys=True).encode())
 
 
 #: A temporary cache file untouched this long, and locked by no writer, was left by a killed
@@ -187,7 +182,7 @@ def write_cache(weights: VGGWeights, stamp: dict, cache_path) -> Path:
             kernel, bias = weights.conv[name]
             data[start:kernel_end] = np.ravel(kernel)
             data[kernel_end:end] = np.ravel(bias)
-            sums[name] = checksum(data[start:end])
+            sums[name] = xxhash.xxh3_64_intdigest(data[start:end])
         data.flush()
         del data
 
@@ -240,7 +235,7 @@ def read_cache(cache_path, stamp: dict) -> VGGWeights:
         raise CacheInvalid("its data file is longer than its array: truncated or padded")
     sums, conv = body.get("xxh3") or {}, {}
     for name, shape, start, kernel_end, end in _SPANS:
-        if checksum(data[start:end]) != sums.get(name):
+        if xxhash.xxh3_64_intdigest(data[start:end]) != sums.get(name):
             raise CacheInvalid(f"its {name} fails its checksum (corrupt)")
         conv[name] = (data[start:kernel_end].reshape(shape), data[kernel_end:end])
     mean, md5 = body.get("mean_pixel"), body.get("source_md5")
