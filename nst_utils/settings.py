@@ -101,7 +101,7 @@ def _field(
 class Settings:
     """The settings of one run, frozen and validated; the defaults are the original's values.
 
-    image_width/image_height of None follow the content image's aspect (both None: 400x300);
+    image_width/image_height of None follow the content image's aspect (both None: the defaults');
     seed None draws one; run_dir None makes a new folder under output_dir.
     """
 
