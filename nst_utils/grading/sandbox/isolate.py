@@ -16,14 +16,15 @@ The program runs as PID 1 of new user, PID, mount, network, IPC and UTS namespac
 of its own, with no capabilities and no_new_privs, and may make no namespace of its own. Run by
 an ordinary user, bwrap runs as that user. Run by root, `setpriv` first takes the outer user id
 `uid` and bwrap runs as it (bwrap run by root could map only root into the box), so that no
-process of the box is root outside it and the box counts its own processes; the launcher, still
-root, opens each bound folder first and hands bwrap its descriptor, so that the box sees a
-Python installed where that id may not go (under /root) all the same, read-only.
+process of the box is root outside it and the box counts its own processes. A source that id
+may not reach (a Python under /root, mode 0700) is staged first, by root, in a mount namespace
+of the launcher's own (`unshare`, util-linux): a tmpfs open to all is laid over the folder that
+blocks it, holding only that source, bound back in at its own path; the machine's mounts and
+that folder's other contents are untouched and unseen.
 
 The launcher passes its standard input, output and error to the box, and ends the box (its PID 1,
 and with it every process in it) when its standard input's writer is gone (the grader closed
-it, or died, however killed), on SIGTERM, and when it is killed (bwrap's parent-death signal;
-as root, bwrap may not signal the box's other user id, so that case is the launcher's alone).
+it, or died, however killed), on SIGTERM, and when it is killed (bwrap's parent-death signal).
 It exits with the box's status (128+signal). Run directly, `command()` writes bwrap's argv for
 binds whose sources the box's user can reach.
 """
