@@ -414,6 +414,7 @@ def test_the_start_up_handler_is_handed_back_only_where_it_was_installed():
         signal.signal(signal.SIGINT, before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gap", [0.005, 0.05])
 def test_signals_after_the_saved_line_leave_a_finished_run_without_a_traceback(
     gap, vgg_mat, tmp_path
