@@ -175,15 +175,6 @@ def test_grading_refuses_without_isolation_unless_asked(
     assert all("graded without isolation" in f["feedback"] for f in row["functions"].values())
 
 
-@pytest.fixture
-def isolation_not_probed(monkeypatch):
-    """The command's isolation check sees a host that can isolate, without starting a box to
-    probe it: these tests read arguments and reports, whatever this host's kernel allows."""
-    from nst_utils.grading.sandbox import host
-
-    monkeypatch.setattr(host, "isolation_problem", lambda: None)
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -194,9 +185,7 @@ def isolation_not_probed(monkeypatch):
         (["empty", "--jobs", "0"], "jobs must be a positive whole number"),
     ],
 )
-def test_bad_arguments_get_one_line_errors(
-    tmp_path, monkeypatch, capsys, isolation_not_probed, args, message
-):
+def test_bad_arguments_get_one_line_errors(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "README.txt").write_text("hello")
     (tmp_path / "empty").mkdir()
@@ -206,7 +195,7 @@ def test_bad_arguments_get_one_line_errors(
 
 
 def test_an_unwritable_report_is_refused_before_any_grading(
-    class_folder, tmp_path, capsys, monkeypatch, isolation_not_probed
+    class_folder, tmp_path, capsys, monkeypatch
 ):
     from nst_utils.grading import grader
 
