@@ -513,7 +513,8 @@ def test_no_box_outlives_a_killed_grade(tmp_path, how):
     log = (tmp_path / "grade.log").open("w")
     grader = subprocess.Popen(
         [sys.executable, "-m", "nst_utils", "grade", str(tmp_path), "--jobs", "2"]
-        + ["--time-limit", "600", "--function", "compute_content_cost"],
+        + ["--time-limit", "600", "--function", "compute_content_cost"]
+        + ["--db", str(tmp_path / "grades.sqlite")],  # not the checkout's current folder
         cwd=Path(__file__).resolve().parents[1],
         stdout=log,
         stderr=subprocess.STDOUT,
