@@ -230,6 +230,7 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
         assert split["rss"] == pytest.approx(split["anon"] + split["file"], abs=0.2)
 
 
+@pytest.mark.slow
 def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
     import memory
 
