@@ -57,7 +57,8 @@ def slow_is_marked(request, monkeypatch):
         return execute(self, args, executable, *rest, **options)
 
     def forked():
-        started.append("a forked process")
+        if not probing:
+            started.append("a forked process")
         return fork()
 
     def spawned(path, args, passfds):

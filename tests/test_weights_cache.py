@@ -237,6 +237,7 @@ def test_a_first_load_gives_the_cache_s_mapping_as_later_loads_do(mat_copy):
     assert loaded.source_md5 == hashlib.md5(mat_copy.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_apart_the_mat_is_read_by_a_child_process(mat_copy, monkeypatch):
     # What a run loads with (load_for_run): the .mat's 600 MB and scipy.io stay out of the run.
     expected = weights.load_weights(mat_copy, cache=False)
@@ -251,6 +252,7 @@ def test_apart_the_mat_is_read_by_a_child_process(mat_copy, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_a_child_that_cannot_read_the_mat_leaves_the_error_to_this_process(tmp_path):
     from nst_utils.errors import WeightsError
 
