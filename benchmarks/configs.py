@@ -40,6 +40,14 @@ ONEDNN_OFF = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
 #: XLA's auto-clustering is off on CPUs unless this flag says otherwise.
 XLA_FLAGS = {"TF_XLA_FLAGS": "--tf_xla_auto_jit=1 --tf_xla_cpu_global_jit"}
+#: oneDNN keeps each convolution's filter in its own layout across steps (VGG's weights never
+#: change within a session) instead of reordering it every step.
+FROZEN = {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}
+#: oneDNN's thread pool runs part of an op on the calling thread too.
+CALLER = {"TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD": "1"}
+
+#: PyTorch as on an AVX2-only CPU: its own kernels and oneDNN's limited to AVX2.
+TORCH_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", **AVX2}
 
 #: group -> [(name, kind, environment, options)]; the first TensorFlow worker is the reference.
 GROUPS = {
@@ -56,7 +64,19 @@ GROUPS = {
     "avx2": [
         ("nst oneDNN AVX2", "tf", {**ONEDNN_ON, **AVX2}, {}),
         ("nst no oneDNN (AVX)", "tf", ONEDNN_OFF, {}),
-        ("PyTorch AVX2", "torch", {"ATEN_CPU_CAPABILITY": "avx2", **AVX2}, {}),
+        ("PyTorch AVX2", "torch", TORCH_AVX2, {}),
+    ],
+    "frozen": [
+        ("nst oneDNN", "tf", ONEDNN_ON, {}),
+        ("nst oneDNN frozen", "tf", {**ONEDNN_ON, **FROZEN}, {}),
+        ("nst oneDNN frozen caller", "tf", {**ONEDNN_ON, **FROZEN, **CALLER}, {}),
+        ("PyTorch", "torch", {}, {}),
+    ],
+    "frozen-avx2": [
+        ("nst oneDNN AVX2", "tf", {**ONEDNN_ON, **AVX2}, {}),
+        ("nst oneDNN AVX2 frozen", "tf", {**ONEDNN_ON, **AVX2, **FROZEN}, {}),
+        ("nst oneDNN AVX2 frozen caller", "tf", {**ONEDNN_ON, **AVX2, **FROZEN, **CALLER}, {}),
+        ("PyTorch AVX2", "torch", TORCH_AVX2, {}),
     ],
 }
 
@@ -282,7 +302,7 @@ def main(argv=None) -> int:
         )
         for name in args.groups.split(","):
             group_rows = run_group(args, name, GROUPS[name], folder)
-            isa = "avx2" if name == "avx2" else "native"
+            isa = "avx2" if "avx2" in name else "native"
             for row in group_rows:
                 row["blas_ratio"] = row["median_seconds"] / (step / blas[isa] / 1e9)
                 peak = peaks["avx2" if isa == "avx2" else None]
