@@ -36,7 +36,7 @@ def test_this_machine_is_described():
 
 
 #: The settings the benchmark justified (benchmarks/RESULTS.md), on AVX-512 and AVX2-only CPUs.
-ADOPTED = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+ADOPTED = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}
 
 
 @pytest.mark.parametrize("flags", ["fpu avx avx2 fma", "fpu avx2 fma avx512f avx512_bf16", ""])

@@ -1,5 +1,6 @@
-"""nst turns oneDNN on for TensorFlow unless the user says otherwise, and the published values
-come out the same with it on, off, and limited to AVX2 (as on a CPU without AVX-512)."""
+"""nst turns oneDNN on for TensorFlow, with frozen weights, unless the user says otherwise; the
+published values come out the same with it on, off, limited to AVX2 (as on a CPU without
+AVX-512) and without frozen weights, and frozen weights never serve a stale filter."""
 
 import json
 import os
@@ -47,6 +48,7 @@ def run_child(setting, extra=None):
         ("0", None, False),  # the user's own setting wins
         ("1", None, True),
         (None, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, True),  # oneDNN as on an AVX2-only CPU
+        (None, {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "0"}, True),  # filters reordered every step
     ],
 )
 def test_published_values_with_onednn_on_and_off(setting, extra, on):
