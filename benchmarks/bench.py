@@ -11,11 +11,14 @@ shipped Louvre and sandstone images, and prints, all measured in this run:
 - seconds per Adam iteration (median after a warm-up, float32 and bfloat16 rounds interleaved)
   against two floors, the step's FLOPs (from the layer shapes, benchmarks/flops.py) divided by
   (1) the CPU's peak float32 rate, cores x vector lanes x 2 x FMA units x clock as the CPU
-  reports them (`--fma-units`, `--isa avx2` to model a CPU without AVX-512), and (2) the best
-  rate of numpy's BLAS sgemm on large float32 matrices, measured between the rounds;
+  reports them (`--fma-units`), and (2) the best rate of numpy's BLAS sgemm on large float32
+  matrices, measured between the rounds;
 - the same loop in PyTorch (benchmarks/torch_loop.py, when PyTorch is installed) on the same
   weights and images, in its own process, its rounds interleaved with nst's: both medians and
-  their ratio;
+  their ratio, also taken round by round;
+
+`--isa avx2` runs all of it as on a CPU with AVX2 only (oneDNN, PyTorch's kernels and OpenBLAS
+limited to AVX2, the peak with 8 lanes): an emulation on this CPU's clock and caches.
 - time to the first iteration (weights loaded, graph built, session ready, one step done) in a
   fresh process, from the `.mat` and, where `load_weights` has a cache, from the cache; the
   peak resident memory of those processes and of this one;

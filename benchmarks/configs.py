@@ -1,6 +1,6 @@
 """Which configuration runs nst's float32 iteration fastest here, against PyTorch and the floors.
 
-    python benchmarks/configs.py            # 400x300, every group (about 5 minutes on 2 cores)
+    python benchmarks/configs.py            # 400x300, every group (about 10 minutes on 2 cores)
     python benchmarks/configs.py --quick    # a smoke run at 64x48
 
 TensorFlow decides oneDNN once, at import, and sizes its thread pools once per process, so each
