@@ -100,10 +100,9 @@ def _quiet_loading():
     """While TensorFlow loads: its log level lowered, stderr held, Keras kept out and Ctrl-C
     held back to the end."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # oneDNN's kernels for TensorFlow's CPU ops, which TensorFlow turns on by itself only on
-    # CPUs with AVX-512 VNNI, BF16 or AMX: on AVX2 CPUs too they make the training step faster
-    # with the same results within float32 rounding. A value the user set is kept.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    from .hardware import apply_tensorflow_environment
+
+    apply_tensorflow_environment()  # oneDNN's settings for this CPU; the user's own win
     with _interrupt_after(), _stderr_held(), _without_keras():
         yield
 
