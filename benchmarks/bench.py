@@ -11,11 +11,14 @@ shipped Louvre and sandstone images, and prints, all measured in this run:
 - seconds per Adam iteration (median after a warm-up, float32 and bfloat16 rounds interleaved)
   against two floors, the step's FLOPs (from the layer shapes, benchmarks/flops.py) divided by
   (1) the CPU's peak float32 rate, cores x vector lanes x 2 x FMA units x clock as the CPU
-  reports them (`--fma-units`, `--isa avx2` to model a CPU without AVX-512), and (2) the best
-  rate of numpy's BLAS sgemm on large float32 matrices, measured between the rounds;
+  reports them (`--fma-units`), and (2) the best rate of numpy's BLAS sgemm on large float32
+  matrices, measured between the rounds;
 - the same loop in PyTorch (benchmarks/torch_loop.py, when PyTorch is installed) on the same
   weights and images, in its own process, its rounds interleaved with nst's: both medians and
-  their ratio;
+  their ratio, also taken round by round;
+
+`--isa avx2` runs all of it as on a CPU with AVX2 only (oneDNN, PyTorch's kernels and OpenBLAS
+limited to AVX2, the peak with 8 lanes): an emulation on this CPU's clock and caches.
 - time to the first iteration (weights loaded, graph built, session ready, one step done) in a
   fresh process, from the `.mat` and, where `load_weights` has a cache, from the cache; the
   peak resident memory of those processes and of this one;
@@ -48,6 +51,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import nst_utils  # noqa: E402,F401  (TensorFlow then loads as `generate` loads it: quiet, without Keras)
+
+#: --isa NAME: the environment that makes this CPU run as one with only that vector ISA, for
+#: oneDNN (TensorFlow's and PyTorch's convolutions), PyTorch's own kernels and OpenBLAS (the
+#: BLAS floor). Set before TensorFlow loads; the worker processes inherit it.
+ISA_EMULATION = {
+    "avx2": {
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "OPENBLAS_CORETYPE": "Haswell",
+    },
+}
 
 #: Iterations after which the bfloat16 image is compared with the float32 one.
 PSNR_ITERATIONS = 20
@@ -103,9 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--isa",
-        choices=("avx2",),
+        choices=tuple(ISA_EMULATION),
         default=None,
-        help="the peak rate as if the CPU had only this vector ISA",
+        help="run as if the CPU had only this vector ISA: oneDNN (nst's and PyTorch's), "
+        "PyTorch's own kernels and the BLAS floor limited to it, and the peak rate computed "
+        "with its vector width",
     )
     parser.add_argument(
         "--inter-op-threads",
@@ -443,6 +459,24 @@ def time_size(
     return times, images, problems, config
 
 
+def paired_ratio(nst_times, torch_times, iterations, round_iterations) -> float:
+    """The median, over the blocks that ran back to back (the first iterations less two, then
+    each round), of nst's median over PyTorch's: a load that changes between rounds falls on
+    both sides of each ratio alike."""
+    first = max(iterations - 2, 1)
+
+    def blocks(times):
+        rest = times[first:]
+        return [times[:first]] + [
+            rest[i : i + round_iterations] for i in range(0, len(rest), round_iterations)
+        ]
+
+    pairs = zip(blocks(nst_times), blocks(torch_times))
+    return statistics.median(
+        statistics.median(a) / statistics.median(b) for a, b in pairs if a and b
+    )
+
+
 def network_images(config, width, height) -> tuple:
     """(content, style, start): the shipped images at width x height and the seed-0 noisy
     start, as network images (1, H, W, 3)."""
@@ -572,6 +606,18 @@ def big_print(size) -> dict:
     return figures
 
 
+def emulate_isa(isa) -> dict:
+    """Put ISA_EMULATION[isa] into this process's environment (a variable already set is kept)
+    before TensorFlow loads: {variable: value} in force; {} without an isa."""
+    if isa is None:
+        return {}
+    if "tensorflow" in sys.modules:
+        raise RuntimeError("--isa must take effect before TensorFlow is imported")
+    for name, value in ISA_EMULATION[isa].items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in ISA_EMULATION[isa]}
+
+
 def describe_machine() -> dict:
     import tensorflow as tf
 
@@ -583,7 +629,10 @@ def describe_machine() -> dict:
         onednn = bool(_pywrap_util_port.IsMklEnabled())
     except Exception:  # a private module: absent in some builds
         onednn = None
+    from nst_utils.hardware import TENSORFLOW_ENVIRONMENT
+
     return {
+        "tensorflow_environment": {name: os.environ.get(name) for name in TENSORFLOW_ENVIRONMENT},
         "cpu": cpu_name(),
         "cores": core_count(),
         "bfloat16_native": bfloat16_support(),
@@ -598,6 +647,7 @@ def main(argv=None) -> int:
     if args.child_first_iteration:
         return child_first_iteration(args)
     run_begin = time.perf_counter()
+    emulated = emulate_isa(args.isa)
     import tensorflow as tf
 
     from flops import adam_step_flops, deepest_layer
@@ -612,14 +662,26 @@ def main(argv=None) -> int:
         "size": f"{width}x{height}",
         "large_size": f"{large_w}x{large_h}",
         "precisions": list(precisions),
+        "isa": args.isa,
+        "isa_emulation": emulated,
     }
     machine = figures["machine"]
+    if emulated:  # oneDNN limited to AVX2 has no bfloat16 instructions either
+        machine["bfloat16_native"] = None
     print(
         f"machine: {machine['cpu']}, {machine['cores']} cores, native bfloat16: "
         f"{machine['bfloat16_native'] or 'no'}, TensorFlow {machine['tensorflow']} "
-        f"(oneDNN {machine['onednn']}), load average {machine['loadavg_1min']}",
+        f"(oneDNN {machine['onednn']}; "
+        + ", ".join(f"{k}={v}" for k, v in machine["tensorflow_environment"].items())
+        + f"), load average {machine['loadavg_1min']}",
         flush=True,
     )
+    if emulated:
+        print(
+            f"emulating a CPU with {args.isa.upper()} only: "
+            + ", ".join(f"{k}={v}" for k, v in emulated.items()),
+            flush=True,
+        )
     if "bfloat16" in precisions and not machine["bfloat16_native"]:
         print(
             "note: this CPU has no native bfloat16 (no AMX or AVX512_BF16): the bfloat16 "
@@ -750,20 +812,25 @@ def main(argv=None) -> int:
         worker.close()
         torch_median = statistics.median(torch_times)
         nst_median = figures[f"{precisions[0]}_seconds_per_iteration"]
+        paired = paired_ratio(
+            base_times[precisions[0]], torch_times, s["iterations"], s["round_iterations"]
+        )
         figures.update(
             {
                 "torch_interleaved_seconds_per_iteration": torch_median,
                 "torch_interleaved_samples": len(torch_times),
                 "torch_interleaved_start_costs": list(worker.start_costs),
+                "torch_cpu_capability": worker.cpu_capability,
                 "nst_to_torch_ratio": nst_median / torch_median,
+                "nst_to_torch_paired_ratio": paired,
                 "torch_blas_ratio": torch_median / floor,
             }
         )
         print(
             f"side by side, rounds interleaved, same weights and images: nst {precisions[0]} "
-            f"{nst_median:.3f} s, PyTorch {worker.version} float32 {torch_median:.3f} s per "
-            f"iteration (median of {len(torch_times)}); nst / PyTorch = "
-            f"{nst_median / torch_median:.2f}",
+            f"{nst_median:.3f} s, PyTorch {worker.version} ({worker.cpu_capability}) float32 "
+            f"{torch_median:.3f} s per iteration (median of {len(torch_times)}); nst / PyTorch = "
+            f"{nst_median / torch_median:.2f} (round by round: {paired:.2f})",
             flush=True,
         )
     folder.cleanup()

@@ -1,19 +1,25 @@
 """Which configuration runs nst's float32 iteration fastest here, against PyTorch and the floors.
 
-    python benchmarks/configs.py            # 400x300, every group (about 5 minutes on 2 cores)
+    python benchmarks/configs.py            # 400x300, every group (about 10 minutes on 2 cores)
     python benchmarks/configs.py --quick    # a smoke run at 64x48
 
 TensorFlow decides oneDNN once, at import, and sizes its thread pools once per process, so each
 configuration is its own worker process, built once and then run a round at a time: the rounds
 of the workers of a group are interleaved, so a change in the machine's load falls on all of
-them alike. Groups run one after another, to keep at most three networks in memory.
+them alike. Groups run one after another, to keep at most three networks in memory at once.
 
 - native: TensorFlow with oneDNN (nst's default), without it, and PyTorch;
 - threads: oneDNN with 1 and 2 threads inside an op, and with XLA's auto-clustering
   (`global_jit_level` ON_1, the only XLA a tf.compat.v1 session offers);
 - avx2: an AVX2-only CPU emulated on this one: oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA),
   TensorFlow without oneDNN (its own kernels are built for AVX, the same code on either CPU),
-  and PyTorch with ATEN_CPU_CAPABILITY=avx2 and ONEDNN_MAX_CPU_ISA=AVX2.
+  and PyTorch with ATEN_CPU_CAPABILITY=avx2 and ONEDNN_MAX_CPU_ISA=AVX2;
+- frozen, frozen-avx2: natively and as on an AVX2-only CPU, oneDNN with and without
+  TF_ONEDNN_ASSUME_FROZEN_WEIGHTS (filters kept in oneDNN's layout), beside PyTorch.
+
+The groups without a setting of their own run with nst's (nst_utils.hardware). Besides the
+medians, each row has its ratio to the group's first worker taken round by round (the median
+of per-round ratios), which a change in the machine's load between rounds does not skew.
 
 Each TensorFlow worker reports the costs of the start image and, after the same steps, its
 image: its PSNR against the group's first worker says whether the configuration keeps the
@@ -29,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +47,13 @@ ONEDNN_OFF = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
 #: XLA's auto-clustering is off on CPUs unless this flag says otherwise.
 XLA_FLAGS = {"TF_XLA_FLAGS": "--tf_xla_auto_jit=1 --tf_xla_cpu_global_jit"}
+#: oneDNN keeps each convolution's filter in its own layout across steps (VGG's weights never
+#: change within a session) instead of reordering it every step.
+FROZEN = {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}
+NOT_FROZEN = {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "0"}
+
+#: PyTorch as on an AVX2-only CPU: its own kernels and oneDNN's limited to AVX2.
+TORCH_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", **AVX2}
 
 #: group -> [(name, kind, environment, options)]; the first TensorFlow worker is the reference.
 GROUPS = {
@@ -56,7 +70,17 @@ GROUPS = {
     "avx2": [
         ("nst oneDNN AVX2", "tf", {**ONEDNN_ON, **AVX2}, {}),
         ("nst no oneDNN (AVX)", "tf", ONEDNN_OFF, {}),
-        ("PyTorch AVX2", "torch", {"ATEN_CPU_CAPABILITY": "avx2", **AVX2}, {}),
+        ("PyTorch AVX2", "torch", TORCH_AVX2, {}),
+    ],
+    "frozen": [
+        ("nst oneDNN", "tf", {**ONEDNN_ON, **NOT_FROZEN}, {}),
+        ("nst oneDNN frozen", "tf", {**ONEDNN_ON, **FROZEN}, {}),
+        ("PyTorch", "torch", {}, {}),
+    ],
+    "frozen-avx2": [
+        ("nst oneDNN AVX2", "tf", {**ONEDNN_ON, **AVX2, **NOT_FROZEN}, {}),
+        ("nst oneDNN AVX2 frozen", "tf", {**ONEDNN_ON, **AVX2, **FROZEN}, {}),
+        ("PyTorch AVX2", "torch", TORCH_AVX2, {}),
     ],
 }
 
@@ -109,7 +133,12 @@ def tf_worker(args) -> int:
             np.save(word[6:], problem.image())
             say({"saved": word[6:]})
             continue
-        say({"times": [problem.step() for _ in range(int(word))]})
+        times, cpu = [], []
+        for _ in range(int(word)):
+            before = time.process_time()
+            times.append(problem.step())
+            cpu.append(time.process_time() - before)
+        say({"times": times, "cpu_times": cpu})
     problem.close()
     return 0
 
@@ -140,6 +169,7 @@ class TFWorker:
         )
         first = self._ask(None)
         self.start_costs, self.onednn = tuple(first["start_costs"]), first["onednn"]
+        self.cpu_times = []  # CPU seconds (all threads) of each iteration `steps` ran
 
     def _ask(self, line):
         if line is not None:
@@ -152,7 +182,9 @@ class TFWorker:
         return json.loads(answer)
 
     def steps(self, count):
-        return self._ask(str(count))["times"]
+        answer = self._ask(str(count))
+        self.cpu_times.extend(answer["cpu_times"])
+        return answer["times"]
 
     def image(self, path):
         import numpy as np
@@ -184,11 +216,14 @@ def run_group(args, name, members, folder) -> list:
         else:
             workers.append((label, kind, TFWorker(args, env, options)))
     times = {label: [] for label, _, _ in workers}
+    rounds = {label: [] for label, _, _ in workers}  # each round's median
     for label, _, worker in workers:
         times[label].extend(worker.steps(args.warmup)[2:])  # the first two are warm-up
     for _ in range(args.rounds):
         for label, _, worker in workers:
-            times[label].extend(worker.steps(args.round_iterations))
+            step_times = worker.steps(args.round_iterations)
+            times[label].extend(step_times)
+            rounds[label].append(statistics.median(step_times))
     rows, reference = [], None
     from nst_utils.settings import DEFAULTS
 
@@ -199,7 +234,15 @@ def run_group(args, name, members, folder) -> list:
             "median_seconds": statistics.median(times[label]),
             "min_seconds": min(times[label]),
             "samples": len(times[label]),
+            # CPU time of the worker's threads per iteration, warm-up excluded: on a machine
+            # loaded past its cores, the work done rather than the wait for a core.
+            "median_cpu_seconds": statistics.median(worker.cpu_times[args.warmup :]),
             "start_costs": list(worker.start_costs),
+            # Against the group's first worker, round by round (the rounds ran back to back, so
+            # each pair saw about the same load): the median of those ratios.
+            "paired_ratio_to_first": statistics.median(
+                mine / first for mine, first in zip(rounds[label], rounds[workers[0][0]])
+            ),
         }
         if kind == "tf":
             row["onednn"] = worker.onednn
@@ -282,7 +325,7 @@ def main(argv=None) -> int:
         )
         for name in args.groups.split(","):
             group_rows = run_group(args, name, GROUPS[name], folder)
-            isa = "avx2" if name == "avx2" else "native"
+            isa = "avx2" if "avx2" in name else "native"
             for row in group_rows:
                 row["blas_ratio"] = row["median_seconds"] / (step / blas[isa] / 1e9)
                 peak = peaks["avx2" if isa == "avx2" else None]
@@ -291,7 +334,9 @@ def main(argv=None) -> int:
                 )
                 print(
                     f"{name:8} {row['config']:24} {row['median_seconds']:.3f} s median "
-                    f"(min {row['min_seconds']:.3f}, n={row['samples']}), "
+                    f"(min {row['min_seconds']:.3f}, n={row['samples']}; CPU "
+                    f"{row['median_cpu_seconds']:.3f} s), "
+                    f"{row['paired_ratio_to_first']:.3f}x the first, round by round, "
                     f"{row['blas_ratio']:.2f}x BLAS floor, "
                     + ("" if row["peak_ratio"] is None else f"{row['peak_ratio']:.2f}x peak floor")
                     + (

@@ -247,11 +247,22 @@ def serve(npz_path, threads: int | None = None, commands=None, out=None) -> int:
         out.write(json.dumps(figures) + "\n")
         out.flush()
 
-    say({"start_costs": loop.start_costs(), "torch_version": torch.__version__})
+    say(
+        {
+            "start_costs": loop.start_costs(),
+            "torch_version": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        }
+    )
     for line in commands:
         if line.strip() in ("", "quit"):
             break
-        say({"times": [loop.step() for _ in range(int(line))]})
+        times, cpu = [], []
+        for _ in range(int(line)):
+            before = time.process_time()
+            times.append(loop.step())
+            cpu.append(time.process_time() - before)
+        say({"times": times, "cpu_times": cpu})
     return 0
 
 
@@ -276,6 +287,8 @@ class Worker:
         first = self._answer()
         self.start_costs = tuple(first["start_costs"])
         self.version = first["torch_version"]
+        self.cpu_capability = first.get("cpu_capability")  # the vector ISA ATen runs, "AVX2"
+        self.cpu_times = []  # CPU seconds (all threads) of each iteration `steps` ran
 
     def _answer(self) -> dict:
         line = self.process.stdout.readline()
@@ -288,7 +301,9 @@ class Worker:
         """Run `count` Adam iterations in the worker: their seconds."""
         self.process.stdin.write(f"{count}\n")
         self.process.stdin.flush()
-        return self._answer()["times"]
+        answer = self._answer()
+        self.cpu_times.extend(answer["cpu_times"])
+        return answer["times"]
 
     def close(self) -> None:
         if self.process.poll() is None:

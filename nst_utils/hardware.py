@@ -56,3 +56,41 @@ def bfloat16_support() -> str | None:
     or the flags cannot be read (then bfloat16 is emulated and slower than float32)."""
     found = [flag for flag in BFLOAT16_FLAGS if flag in cpu_flags()]
     return " ".join(found) or None
+
+
+# TensorFlow's settings for this CPU, by rules the benchmark justifies (benchmarks/configs.py,
+# figures in benchmarks/RESULTS.md). TensorFlow reads them from the environment, some of them
+# once when it loads, so they are set before it is imported (nst_utils.quiet does it).
+
+#: {variable: value} nst sets for TensorFlow unless the user's environment sets it.
+#: - TF_ENABLE_ONEDNN_OPTS=1: oneDNN's kernels for TensorFlow's CPU ops, which TensorFlow turns
+#:   on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; on AVX2 CPUs too they make the
+#:   step faster, with the same results within float32 rounding.
+#: - TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1: oneDNN reorders each convolution's filter into its own
+#:   layout once per session and keeps it, instead of every step. Right for nst, whose VGG
+#:   weights are filled once when a session starts and never change in it (a new graph, a new
+#:   session or new weights get new kernels and so a new copy); wrong for a graph whose
+#:   convolution filters are trained or assigned while the session runs. On an AVX2-only CPU
+#:   it also lets oneDNN pick its brgemm convolution for the forward pass instead of an
+#:   im2col + GEMM one (TensorFlow asks for the filter in its own layout when it is not
+#:   constant): 18-28% less time per iteration there (22-24% less CPU time); with AVX-512,
+#:   where the convolutions are the same, about 1% less CPU time and bit-identical results.
+TENSORFLOW_ENVIRONMENT = {
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1",
+}
+
+
+def tensorflow_environment() -> dict:
+    """{variable: value} of the settings nst gives TensorFlow on this CPU (the same rule on every
+    CPU the benchmark measured: with AVX-512 and with AVX2 only)."""
+    return dict(TENSORFLOW_ENVIRONMENT)
+
+
+def apply_tensorflow_environment(environ=None) -> dict:
+    """Set in `environ` (os.environ by default) each of tensorflow_environment()'s settings that
+    it lacks; a value the user set wins. Returns the settings in force, {variable: value}."""
+    environ = os.environ if environ is None else environ
+    for name, value in tensorflow_environment().items():
+        environ.setdefault(name, value)
+    return {name: environ[name] for name in TENSORFLOW_ENVIRONMENT}

@@ -324,15 +324,16 @@ def load_image(path, size=None, config=None) -> np.ndarray:
     return np.asarray(image)
 
 
+def _means(means) -> np.ndarray:
+    """The mean pixel as (1, 1, 1, 3) float64: `means` (R, G, B), or CONFIG's when None."""
+    return (
+        CONFIG.MEANS if means is None else np.reshape(np.asarray(means, np.float64), (1, 1, 1, 3))
+    )
+
+
 def reshape_and_normalize_image(image, means=None):
     """(H, W, 3) image -> (1, H, W, 3) with the mean pixel subtracted: the network's input."""
-    means = (
-        CONFIG.MEANS
-        if means is None
-        else np.reshape(np.asarray(means, dtype=np.float64), (1, 1, 1, 3))
-    )
-    image = np.reshape(image, ((1,) + np.shape(image)))
-    return image - means
+    return np.reshape(image, ((1,) + np.shape(image))) - _means(means)
 
 
 def generate_noise_image(content_image, noise_ratio=None, seed=None):
@@ -355,13 +356,7 @@ def generate_noise_image(content_image, noise_ratio=None, seed=None):
 
 def deprocess_image(image, means=None) -> np.ndarray:
     """(1, H, W, 3) network image -> (H, W, 3) uint8: add the means back and clip to [0, 255]."""
-    means = (
-        CONFIG.MEANS
-        if means is None
-        else np.reshape(np.asarray(means, dtype=np.float64), (1, 1, 1, 3))
-    )
-    image = np.asarray(image) + means
-    return np.clip(image[0], 0, 255).astype("uint8")
+    return np.clip((np.asarray(image) + _means(means))[0], 0, 255).astype("uint8")
 
 
 def write_image(path, pixels: np.ndarray) -> Path:

@@ -108,8 +108,7 @@ def blend_weights(count: int, weights) -> tuple:
 
 
 def model_size(content_shape, width, height, default) -> tuple:
-    """(width, height) of the model: as given; one of them with the content's aspect; else default
-    (the settings' defaults, 400x300).
+    """(width, height) of the model: as given; one of them with the content's aspect; else default.
 
     content_shape is the content image's (H, W, ...) shape.
     """

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError
-from .settings import INITS
+from .settings import DEFAULTS, INITS
 
 #: The smallest side a painting may have: VGG-19's four 2x2 poolings before conv5_1.
 MIN_SIDE = 16
@@ -69,12 +69,12 @@ def check(
 
 
 def painting_size(settings, content_size) -> tuple:
-    """(width, height) the run paints at, as stylize.prepare settles it."""
+    """(width, height) the run paints at from the content's (width, height): the settings' size,
+    a missing side following the content's aspect (both missing: the defaults' size)."""
     from .options import model_size
 
-    return model_size(
-        content_size[::-1], settings.image_width, settings.image_height, default=(400, 300)
-    )
+    default = (DEFAULTS.image_width, DEFAULTS.image_height)
+    return model_size(content_size[::-1], settings.image_width, settings.image_height, default)
 
 
 def _undistorted(width, content_width, content_height) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.machinery
-import logging
 import os
 import re
 import sys
@@ -42,11 +41,9 @@ def without_startup_noise(text: str) -> str:
     )
 
 
-class _NoDeprecationNotices(logging.Filter):
-    """Drops TensorFlow's "... is deprecated and will be removed" log records."""
-
-    def filter(self, record) -> bool:
-        return "is deprecated and will be removed" not in record.getMessage()
+def _no_deprecation_notice(record) -> bool:
+    """A log filter that drops TensorFlow's "... is deprecated and will be removed" records."""
+    return "is deprecated and will be removed" not in record.getMessage()
 
 
 def import_tensorflow():
@@ -56,12 +53,12 @@ def import_tensorflow():
     TF_CPP_MIN_LOG_LEVEL is already set, and keeps its deprecation notices off its logger.
     A TensorFlow that is missing or cannot load is an NSTError naming the cause.
     """
-    _uninstall_hook()
+    install_import_hook()
     try:
-        tensorflow = sys.modules.get("tensorflow") or _import_held()
+        import tensorflow
     except ImportError as exc:
         raise requirement_error(exc) from None
-    _filter_deprecations(tensorflow)
+    _filter_deprecations(tensorflow)  # also when it was imported before nst_utils
     return tensorflow
 
 
@@ -94,17 +91,8 @@ def requirement_error(exc: ImportError):
 
 def _filter_deprecations(tensorflow) -> None:
     logger = tensorflow.get_logger()
-    if not any(isinstance(f, _NoDeprecationNotices) for f in logger.filters):
-        logger.addFilter(_NoDeprecationNotices())
-
-
-def _import_held():
-    """Import tensorflow and find its devices while file descriptor 2 is held, without Keras."""
-    with _quiet_loading():
-        import tensorflow
-
-        tensorflow.config.list_physical_devices()  # device discovery prints the cuInit line
-    return tensorflow
+    if _no_deprecation_notice not in logger.filters:
+        logger.addFilter(_no_deprecation_notice)
 
 
 @contextlib.contextmanager
@@ -112,10 +100,9 @@ def _quiet_loading():
     """While TensorFlow loads: its log level lowered, stderr held, Keras kept out and Ctrl-C
     held back to the end."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # oneDNN's kernels for TensorFlow's CPU ops, which TensorFlow turns on by itself only on
-    # CPUs with AVX-512 VNNI, BF16 or AMX: on AVX2 CPUs too they make the training step faster
-    # with the same results within float32 rounding. A value the user set is kept.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    from .hardware import apply_tensorflow_environment
+
+    apply_tensorflow_environment()  # oneDNN's settings for this CPU; the user's own win
     with _interrupt_after(), _stderr_held(), _without_keras():
         yield
 
@@ -178,31 +165,23 @@ def _without_keras():
 
 
 class _KerasRefused:
-    """A meta path finder that finds Keras where it is (on sys.path), with a loader that refuses
-    to load it."""
+    """A meta path finder that finds Keras where it is (on sys.path), and a loader that refuses
+    to load it with the ImportError TensorFlow expects."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "keras":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is None:
-            return None
-        refused = importlib.machinery.ModuleSpec(
-            name, _RefuseLoading(), origin=spec.origin, is_package=True
+        spec = (
+            importlib.machinery.PathFinder.find_spec(name, path, target)
+            if name == "keras"
+            else None
         )
-        refused.submodule_search_locations = spec.submodule_search_locations
-        refused.has_location = spec.has_location
-        return refused
-
-
-class _RefuseLoading:
-    """The loader of a module held back: loading it raises ImportError, which TensorFlow expects."""
+        if spec is not None:
+            spec.loader = self
+        return spec
 
     def create_module(self, spec):
         raise ImportError(f"{spec.name} is not loaded while TensorFlow loads", name=spec.name)
 
-    def exec_module(self, module):  # never reached: create_module refuses first
-        raise ImportError(f"{module.__name__} is not loaded while TensorFlow loads")
+    exec_module = None  # never reached: create_module refuses first
 
 
 @contextlib.contextmanager
@@ -252,7 +231,7 @@ class _QuietTensorFlowImport:
             try:
                 with _quiet_loading():
                     load(module)
-                    module.config.list_physical_devices()
+                    module.config.list_physical_devices()  # device discovery prints cuInit's line
             except KeyboardInterrupt:  # not imported: the next try is quiet and Keras-free too
                 _install_hook()  # (tensorflow leaves sys.modules only after this)
                 raise
@@ -279,8 +258,7 @@ def _uninstall_hook() -> None:
 
 
 def _is_hook(finder) -> bool:
-    """Whether `finder` is this module's import hook, by a mark rather than by
-    class: a reloaded module makes new classes, and its hooks must still know the old ones."""
+    """By a mark, not a class: a reloaded module's hooks must still know the old ones."""
     return getattr(finder, "nst_hook", None) == _QuietTensorFlowImport.nst_hook
 
 

@@ -45,8 +45,3 @@ def make_session(graph=None, config: Settings | None = None) -> "tf1.Session":
     """A `tf.compat.v1.Session` on `graph` (default: the current default graph) with nst's
     thread settings. Use it as the original used `tf.InteractiveSession()`/`tf.Session()`."""
     return tf1.Session(graph=graph, config=session_config(config))
-
-
-def make_interactive_session(config: Settings | None = None) -> "tf1.InteractiveSession":
-    """An `InteractiveSession` (it installs itself as the default session), with nst's threads."""
-    return tf1.InteractiveSession(config=session_config(config))

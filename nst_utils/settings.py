@@ -66,16 +66,9 @@ def _env_paths(text):
     return tuple(_env_path(p) for p in text.split(os.pathsep) if p.strip())
 
 
-_FLAGS = {
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-}
+_FLAGS = dict.fromkeys(("0", "false", "no", "off"), False) | dict.fromkeys(
+    ("1", "true", "yes", "on"), True
+)
 
 
 def _env_flag(text):
@@ -108,7 +101,7 @@ def _field(
 class Settings:
     """The settings of one run, frozen and validated; the defaults are the original's values.
 
-    image_width/image_height of None follow the content image's aspect (both None: 400x300);
+    image_width/image_height of None follow the content image's aspect (both None: the defaults');
     seed None draws one; run_dir None makes a new folder under output_dir.
     """
 

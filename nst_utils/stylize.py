@@ -25,7 +25,7 @@ from . import scales
 from . import state as state_module
 from .errors import ConfigError, NSTError
 from .run_record import FINAL_IMAGE, STATE_FILE, snapshot_name
-from .settings import DEFAULTS, INITS, Settings
+from .settings import INITS, Settings
 from .training import Hooks, RunResult
 
 
@@ -50,20 +50,15 @@ class Painting:
 def prepare(settings: Settings) -> tuple:
     """(settings with size, blend weights and seed settled, Inputs): reads and checks every image.
 
-    The size follows the content's aspect where a side is None (both None: 400x300); a seed of
-    None is drawn at random.
+    The size is `preflight.painting_size`'s; a seed of None is drawn at random.
     """
     from . import images, options
+    from .preflight import painting_size
 
     blend = options.blend_weights(len(settings.style_images), settings.style_blend_weights)
     # The content's size from its header: a large photo is then decoded at a reduced scale.
     content_width, content_height = images.image_size(settings.content_image)
-    width, height = options.model_size(
-        (content_height, content_width),
-        settings.image_width,
-        settings.image_height,
-        default=(DEFAULTS.image_width, DEFAULTS.image_height),
-    )
+    width, height = painting_size(settings, (content_width, content_height))
     # Whether the painting can fit at all, before any image of its size is made.
     big = scales.paints_big(settings.replace(image_width=width, image_height=height))
     init = None

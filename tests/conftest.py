@@ -6,9 +6,12 @@ Tests run in TF1 graph mode, as the notebook does.
 """
 
 import http.server
+import multiprocessing.util
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,6 +20,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from nst_utils import training  # noqa: E402
+from nst_utils.grading.sandbox import host  # noqa: E402
 from nst_utils.settings import DEFAULTS  # noqa: E402
 from nst_utils.weights.synthetic import FORMATS, write_vgg19_mat  # noqa: E402
 
@@ -24,6 +29,61 @@ tf.compat.v1.disable_eager_execution()
 
 #: A small model size that keeps every pool meaningful (48 -> 24 -> 12 -> 6 -> 3 -> 2).
 SMALL_WIDTH, SMALL_HEIGHT = 64, 48
+
+
+@pytest.fixture(autouse=True)
+def slow_is_marked(request, monkeypatch):
+    """A test not marked `slow` that starts a Python process, forks or paints (the training loop's
+    tracker) fails once it has run, naming what it started: `pytest -m "not slow"` stays fast.
+    Short non-Python tools (git, bwrap --version) are allowed, and so is the host's isolation
+    probe, made once per session (cached) by whichever test first asks the grader to isolate."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    started = []
+    execute, fork, spawn = (
+        subprocess.Popen._execute_child,
+        os.fork,
+        multiprocessing.util.spawnv_passfds,
+    )
+    tracker, probe, probing = training.RunTracker.__init__, host.isolation_problem, []
+
+    def execute_child(self, args, executable, *rest, **options):
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        program = str(executable or argv[0])
+        python = os.path.basename(program).startswith("python") or program == sys.executable
+        if python and not probing:
+            started.append(f"a Python process {argv}"[:160])
+        return execute(self, args, executable, *rest, **options)
+
+    def forked():
+        if not probing:
+            started.append("a forked process")
+        return fork()
+
+    def spawned(path, args, passfds):
+        started.append(f"a multiprocessing process {args}"[:160])
+        return spawn(path, args, passfds)
+
+    def isolation_problem():
+        probing.append(1)
+        try:
+            return probe()
+        finally:
+            probing.pop()
+
+    def painting(self, *args, **kwargs):
+        started.append("a painting (training.RunTracker)")
+        return tracker(self, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", execute_child)
+    monkeypatch.setattr(os, "fork", forked)
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawned)
+    monkeypatch.setattr(training.RunTracker, "__init__", painting)
+    monkeypatch.setattr(host, "isolation_problem", isolation_problem)
+    yield
+    if started:
+        pytest.fail(f"not marked @pytest.mark.slow, yet started {started[0]}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

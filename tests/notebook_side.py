@@ -1,9 +1,11 @@
 """Run the exercise cells of notebooks as Jupyter runs them and report what `check()` says.
 
-`python notebook_side.py NOTEBOOK...` prints one JSON object: for each notebook, the text its
-test and check cells printed, and the self-check's grade of each graded function it defines.
-The cells run in an IPython shell (cell magics and all) with TensorFlow's v2 behaviour off, as
-in the notebook's first cell; the cells that load VGG-19 are left out (no exercise needs them).
+`python notebook_side.py [--build STUDENT_FOLDER] NOTEBOOK...` prints one JSON object: for each
+notebook, the text its test and check cells printed, and the self-check's grade of each graded
+function it defines. The cells run in an IPython shell (cell magics and all, each cell kept in
+its history, as Jupyter keeps it) with TensorFlow's v2 behaviour off, as in the notebook's
+first cell; the cells that load VGG-19 are left out (no exercise needs them). With --build,
+nst_utils is the one of the students' download in STUDENT_FOLDER, alone.
 """
 
 import contextlib
@@ -39,7 +41,7 @@ def run_notebook(shell, path) -> dict:
         if "load_vgg_model" in source:
             continue
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-            shell.run_cell(source, store_history=False)
+            shell.run_cell(source, store_history=True)
         if source.strip() == LAST_CELL:
             break
     grades = {}
@@ -58,7 +60,20 @@ def run_notebook(shell, path) -> dict:
 
 
 def main(paths) -> None:
-    shell = InteractiveShell.instance()
+    from traitlets.config import Config
+
+    if paths[:1] == ["--build"]:  # the download's package, not the repository's (editable) one
+        build, paths = paths[1], paths[2:]
+        sys.meta_path[:] = [
+            m for m in sys.meta_path if "Editable" not in getattr(m, "__name__", "")
+        ]
+        sys.path.insert(0, build)
+        import nst_utils
+
+        assert nst_utils.__file__.startswith(build), nst_utils.__file__
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
     print(json.dumps({path: run_notebook(shell, path) for path in paths}))
 
 

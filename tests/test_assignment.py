@@ -275,9 +275,9 @@ def test_the_student_builds_self_checks_use_stored_public_values(assignment, tmp
     )
     assert lines["total_cost"].startswith("total_cost: PASS 25/25")
     assert lines["gram_matrix"].startswith("gram_matrix: FAIL 0/25 - computes A^T A")
-    assert (
-        "your gram_matrix fails too, fix it first: computes A^T A"
-        in lines["compute_layer_style_cost"]
+    assert lines["compute_layer_style_cost"].startswith(  # as grade: a mistake costs points once
+        "compute_layer_style_cost: PASS 25/25 - passes with the reference gram_matrix; your "
+        "gram_matrix fails: computes A^T A"
     )
 
 

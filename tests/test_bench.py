@@ -5,6 +5,7 @@ No timing is asserted: the benchmark's figures depend on the machine and its loa
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -230,6 +231,7 @@ def test_the_resident_split_sees_anonymous_and_file_pages_grow(tmp_path):
         assert split["rss"] == pytest.approx(split["anon"] + split["file"], abs=0.2)
 
 
+@pytest.mark.slow
 def test_loading_tensorflows_libraries_alone_is_measured_in_a_fresh_process():
     import memory
 
@@ -339,3 +341,72 @@ def test_quick_configurations_run_interleaved_and_keep_the_costs(vgg_mat):
         # Every configuration computes the same costs of the start image (float32 rounding).
         assert row["start_costs"] == pytest.approx(rows["nst oneDNN"]["start_costs"], rel=1e-5)
     assert ("PyTorch" in rows) == ("PyTorch is not installed" not in done.stdout)
+
+
+def test_the_paired_ratio_takes_each_round_against_its_neighbour():
+    import bench
+
+    # 4 first iterations (2 kept), then 2 rounds of 2; the load doubles in the second round.
+    nst = [1.0, 1.0, 0.9, 0.9, 2.0, 2.0]
+    torch = [1.25, 1.25, 1.0, 1.0, 2.5, 2.5]
+    assert bench.paired_ratio(nst, torch, 4, 2) == pytest.approx(0.8)
+    # The load rises after nst's second block and before PyTorch's: one ratio of three is off,
+    # where the ratio of the medians would be (1.0 / 3.3).
+    nst, torch = [1.0, 1.0, 3.0], [1.1, 3.3, 3.3]
+    assert bench.paired_ratio(nst, torch, 3, 1) == pytest.approx(1.0 / 1.1)
+
+
+@pytest.mark.slow
+def test_bench_isa_avx2_runs_nst_pytorch_and_the_blas_floor_as_on_an_avx2_only_cpu(vgg_mat):
+    import bench
+    import flops
+
+    emulation = bench.ISA_EMULATION["avx2"]
+    env = {k: v for k, v in os.environ.items() if k not in emulation}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--isa",
+            "avx2",
+            "--precision",
+            "float32",
+            "--weights",
+            str(vgg_mat),
+            "--size",
+            "32x24",
+            "--large",
+            "64x48",
+            "--iterations",
+            "3",
+            "--rounds",
+            "2",
+            "--round-iterations",
+            "1",
+            "--gemm-size",
+            "128",
+            "--skip-first-iteration",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_SECONDS,
+        cwd=PROJECT_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["isa"] == "avx2" and figures["isa_emulation"] == emulation
+    assert "emulating a CPU with AVX2 only: ONEDNN_MAX_CPU_ISA=AVX2" in done.stdout
+    # The peak is computed with AVX2's 8 float32 lanes (or fewer, on a CPU without AVX2).
+    flags = flops.cpuinfo_fields(open("/proc/cpuinfo").read()).get("flags", "").split()
+    assert figures["cpu_peak"]["floats"] == flops.vector_floats(flags, "avx2") <= 8
+    assert figures["machine"]["bfloat16_native"] is None  # no AVX512_BF16 under AVX2
+    # nst's own settings for TensorFlow stay in force (a setting of the caller's would win).
+    assert figures["machine"]["tensorflow_environment"]["TF_ENABLE_ONEDNN_OPTS"] is not None
+    if "PyTorch is not installed" not in done.stdout:
+        if "avx2" in flags:
+            assert figures["torch_cpu_capability"] == "AVX2"  # PyTorch's kernels were limited
+        ratio = figures["nst_to_torch_paired_ratio"]
+        assert math.isfinite(ratio) and ratio > 0
+        assert figures["torch_interleaved_samples"] == 1 + 2 * 1

@@ -100,7 +100,7 @@ def test_the_commands_follow_the_weights_cache_settings(
     monkeypatch.setenv("NST_WEIGHTS", str(mat))
     monkeypatch.setenv("NST_WEIGHTS_CACHE_DIR", str(elsewhere))
     assert main(SMALL_RUN + ["--output", str(tmp_path / "a")]) == 0
-    assert [p.suffix for p in elsewhere.iterdir()] == [".nstcache"]
+    assert sorted(p.suffix for p in elsewhere.iterdir()) == [".json", ".nstcache"]
     assert sorted(p.name for p in mat.parent.iterdir()) == [mat.name]
     assert main(["check-weights"]) == 0
     assert "cache:" in capsys.readouterr().out
@@ -108,3 +108,34 @@ def test_the_commands_follow_the_weights_cache_settings(
     monkeypatch.setenv("NST_WEIGHTS_CACHE_DIR", str(tmp_path / "unused"))
     assert main(SMALL_RUN + ["--output", str(tmp_path / "b")]) == 0
     assert not (tmp_path / "unused").exists()
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_generate_reads_the_weights_before_it_loads_tensorflow_unless_it_must_download_them(
+    vgg_mat_bytes, default_path_is, monkeypatch, tmp_path, present
+):
+    # A first run reads the whole .mat (600 MB): before TensorFlow's hundreds of MB are loaded,
+    # its peak stays under the run's own. A download waits for TensorFlow: a broken TensorFlow
+    # is told before 535 MB are fetched for nothing.
+    from nst_utils import quiet
+    from nst_utils.commands import generate
+
+    class Seen(Exception):
+        pass
+
+    order = []
+
+    def load(settings, typed):
+        order.append("weights")
+        raise Seen
+
+    monkeypatch.setattr(generate, "_load_weights", load)
+    monkeypatch.setattr(quiet, "import_tensorflow", lambda: order.append("tensorflow"))
+    mat = tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat"
+    default_path_is(mat)  # the one path a run may download to
+    if present:
+        mat.parent.mkdir()
+        mat.write_bytes(vgg_mat_bytes)
+    with pytest.raises(Seen):
+        main(SMALL_RUN + ["--output", str(tmp_path / "out")])
+    assert order == (["weights"] if present else ["tensorflow", "weights"])

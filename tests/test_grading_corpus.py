@@ -5,7 +5,9 @@ Each corpus notebook is the student notebook with its exercises filled in as a s
 between the markers, with a cell magic or comments around the header, with code outside the
 markers, in a new cell of their own, in float64, batched, through einsum, tensordot or
 linalg. Variants of different functions share notebooks (one box each), so the whole corpus
-is graded in one batch; the same notebooks then run as Jupyter runs them (notebook_side.py).
+is graded in one batch; the same notebooks then run as Jupyter runs them (notebook_side.py),
+with the repository's package and with the students' download alone (make-assignment), whose
+check() has no reference to lend a function in place of a broken one it calls.
 """
 
 import json
@@ -18,6 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from nst_utils.cli import main
 from nst_utils.grading import Limits
 from nst_utils.grading.catalog import END_MARKER, GRADED_HEADER, START_MARKER
 from nst_utils.grading.grader import GRADED_FUNCTIONS, grade_paths
@@ -252,6 +255,10 @@ HONEST = {
 #: that takes batches); the other variants are dealt to notebooks in order.
 TOGETHER = [{"compute_layer_style_cost": "style_batched", "gram_matrix": "gram_transpose_b"}]
 
+#: A mistake in gram_matrix alone, in a notebook of its own: the style cost that calls it is
+#: right, and passes in both.
+GRAM_ALONE = {"gram_matrix": "gram_squared"}
+
 #: function -> {mistake: (body between the markers, the diagnosis grade gives)}.
 MISTAKES = {
     "compute_content_cost": {
@@ -368,10 +375,39 @@ def _pad_outputs(notebook, megabytes: int):
     return notebook
 
 
+def _under_time(notebook):
+    """The notebook with `%%time` above each graded cell's header (its blanks left as given)."""
+    for name in GRADED_FUNCTIONS:
+        cell = notebook.cells[_graded_index(notebook, name)]
+        cell.source = "%%time\n" + cell.source
+    return notebook
+
+
+def _notebook_side(paths, build=None):
+    """notebook_side.py started on `paths` (with the students' download `build` alone)."""
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("notebook_side.py"))]
+        + (["--build", str(build)] if build else [])
+        + [str(p) for p in paths],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _checked(side) -> dict:
+    out, err = side.communicate(timeout=900)
+    assert side.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """{notebook name: (the row grade gives, what the notebook's check() gives, its variants)}."""
+def sides(tmp_path_factory):
+    """{"repository" and "download": {notebook name: (the row grade gives, what the notebook's
+    check() gives with that package, the kind of notebook, its variants)}}."""
     folder = tmp_path_factory.mktemp("corpus")
+    download = tmp_path_factory.mktemp("assignment") / "out"
+    assert main(["make-assignment", str(download), "--hidden-seed", "12345"]) == 0
     layout = {}
     for i, pack in enumerate(deal(HONEST, TOGETHER)):
         notebook = build({name: HONEST[name][key] for name, key in pack.items()})
@@ -382,26 +418,31 @@ def corpus(tmp_path_factory):
     for i, pack in enumerate(deal(mistakes)):
         notebook = build({name: between(mistakes[name][key]) for name, key in pack.items()})
         layout[f"mistakes{i}"] = ("mistakes", pack, notebook)
+    alone = build({name: between(mistakes[name][key]) for name, key in GRAM_ALONE.items()})
+    layout["gram_alone"] = ("mistakes", GRAM_ALONE, alone)
     layout["blank"] = ("blank", {}, _student())
+    layout["blank_under_time"] = ("blank", {}, _under_time(_student()))
     paths = {}
     for key, (_, _, notebook) in layout.items():
         paths[key] = folder / f"{key}.ipynb"
         nbformat.write(notebook, str(paths[key]))
-    side = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("notebook_side.py"))]
-        + [str(p) for p in paths.values()],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    side = _notebook_side(paths.values())
+    download_side = _notebook_side(paths.values(), download / "student")
     rows = {row.student: row for row in grade_paths([folder], LIMITS, jobs=2)}
-    out, err = side.communicate(timeout=600)
-    assert side.returncode == 0, err[-3000:]
-    checked = json.loads(out.strip().splitlines()[-1])
+    checked = {"repository": _checked(side), "download": _checked(download_side)}
     return {
-        key: (rows[key], checked[str(paths[key])], kind, pack)
-        for key, (kind, pack, _) in layout.items()
+        where: {
+            key: (rows[key], found[str(paths[key])], kind, pack)
+            for key, (kind, pack, _) in layout.items()
+        }
+        for where, found in checked.items()
     }
+
+
+@pytest.fixture(scope="module")
+def corpus(sides):
+    """{notebook name: (the row grade gives, what the notebook's check() gives, its variants)}."""
+    return sides["repository"]
 
 
 def test_the_corpus_is_large_enough():
@@ -462,18 +503,36 @@ def test_a_notebook_heavy_with_outputs_is_graded(corpus):
     assert row.error is None and row.points == 100, row.error
 
 
-def test_the_blank_is_not_implemented_in_both(corpus):
-    row, checked, _, _ = corpus["blank"]
+@pytest.mark.parametrize("key", ["blank", "blank_under_time"])
+@pytest.mark.parametrize("where", ["repository", "download"])
+def test_the_blank_is_not_implemented_in_both(sides, where, key):
+    row, checked, _, _ = sides[where][key]
     for name in GRADED_FUNCTIONS:
         assert row.grades[name].diagnosis == "not_implemented"
-        assert checked["grades"][name]["diagnosis"] == "not_implemented"
+        assert checked["grades"][name]["diagnosis"] == "not_implemented", (name, checked)
 
 
-def test_check_and_grade_agree_on_every_notebook_of_both_corpora(corpus):
+@pytest.mark.parametrize("where", ["repository", "download"])
+def test_a_style_cost_right_but_for_its_gram_matrix_passes_in_both(sides, where):
+    """One mistake costs points once: grade grades the style cost with a correct gram_matrix,
+    and check() says the same, even in the download, which holds no reference."""
+    row, checked, _, _ = sides[where]["gram_alone"]
+    for mine in (
+        row.grades["compute_layer_style_cost"].line(),
+        checked["grades"]["compute_layer_style_cost"]["line"],
+    ):
+        assert mine.startswith(
+            "compute_layer_style_cost: PASS 25/25 - passes with the reference gram_matrix; your "
+            "gram_matrix fails: squared where it should not be"
+        ), mine
+
+
+@pytest.mark.parametrize("where", ["repository", "download"])
+def test_check_and_grade_agree_on_every_notebook_of_both_corpora(sides, where):
     """Same verdict, points and diagnosis; the same feedback as grade gives on the public
     cases (the ones check() sees); and check()'s printed line is that grade's line."""
     disagreements = []
-    for key, (row, checked, _, pack) in corpus.items():
+    for key, (row, checked, _, pack) in sides[where].items():
         for name in GRADED_FUNCTIONS:
             grade, mine = row.grades[name], checked["grades"].get(name)
             public = grade.public_feedback if grade.public_feedback is not None else grade.feedback

@@ -514,7 +514,7 @@ def test_no_box_outlives_a_killed_grade(tmp_path, how):
     grader = subprocess.Popen(
         [sys.executable, "-m", "nst_utils", "grade", str(tmp_path), "--jobs", "2"]
         + ["--time-limit", "600", "--function", "compute_content_cost"],
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=tmp_path,  # its gradebook goes there, not into the checkout
         stdout=log,
         stderr=subprocess.STDOUT,
     )

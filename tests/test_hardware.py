@@ -1,6 +1,16 @@
-"""The CPU probe that tells whether bfloat16 is native here."""
+"""The CPU probe that tells whether bfloat16 is native here, and the settings nst gives
+TensorFlow for this CPU: in force before TensorFlow loads, the user's own winning."""
 
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from limits import HANG_SECONDS
 from nst_utils import hardware
+from nst_utils.config import PROJECT_ROOT
 
 
 def fake_cpuinfo(monkeypatch, flags):
@@ -23,3 +33,65 @@ def test_no_bfloat16_flag_means_no_native_support(monkeypatch):
 def test_this_machine_is_described():
     assert hardware.core_count() >= 1
     assert isinstance(hardware.cpu_name(), str) and hardware.cpu_name()
+
+
+#: The settings the benchmark justified (benchmarks/RESULTS.md), on AVX-512 and AVX2-only CPUs.
+ADOPTED = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}
+
+
+@pytest.mark.parametrize("flags", ["fpu avx avx2 fma", "fpu avx2 fma avx512f avx512_bf16", ""])
+def test_the_same_tensorflow_settings_on_avx512_and_avx2_only_cpus(monkeypatch, flags):
+    fake_cpuinfo(monkeypatch, flags)
+    assert hardware.tensorflow_environment() == ADOPTED
+
+
+def test_the_tensorflow_settings_fill_only_what_the_user_left_unset():
+    environ = {"PATH": "/bin"}
+    assert hardware.apply_tensorflow_environment(environ) == ADOPTED
+    assert environ == {"PATH": "/bin", **ADOPTED}
+    mine = {name: "0" if i == 0 else "" for i, name in enumerate(ADOPTED)}  # "" is a setting
+    environ = dict(mine)
+    assert hardware.apply_tensorflow_environment(environ) == mine
+    assert environ == mine
+
+
+#: In a fresh process: the environment as it is when TensorFlow's first submodule starts to
+#: load (an audit hook sees the import before any of TensorFlow's native code runs), and
+#: whether TensorFlow then runs oneDNN.
+CHILD = """
+import json, os, sys
+seen = {}
+names = %r
+
+def hook(event, args):
+    if event == "import" and not seen and str(args[0]).startswith("tensorflow."):
+        seen.update({name: os.environ.get(name) for name in names})
+
+sys.addaudithook(hook)
+import nst_utils
+import tensorflow
+from tensorflow.python.util import _pywrap_util_port as port
+print(json.dumps({"before_load": seen, "onednn": bool(port.IsMklEnabled())}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("users", [{}, *({name: "0"} for name in ADOPTED)])
+def test_the_settings_are_in_force_before_tensorflow_loads_and_the_users_win(users):
+    expected = {**ADOPTED, **users}
+    env = {k: v for k, v in os.environ.items() if k not in ADOPTED}
+    env.update(users)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD % (sorted(ADOPTED),)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=HANG_SECONDS,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    assert child["before_load"] == expected
+    # TensorFlow read the value: the user's "0" turns oneDNN off even on a CPU where
+    # TensorFlow's own default is on.
+    assert child["onednn"] is (expected["TF_ENABLE_ONEDNN_OPTS"] == "1")

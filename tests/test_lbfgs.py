@@ -21,6 +21,7 @@ def quadratic(sess, target):
     return {"input": x}, (content + style, content, style)
 
 
+@pytest.mark.slow
 def test_lbfgs_reaches_the_minimum_of_a_quadratic_and_saves_like_adam(sess, tmp_path, rng):
     target = rng.uniform(-50, 50, (1, 2, 3, 3))
     model, costs = quadratic(sess, target)
@@ -51,6 +52,7 @@ def test_lbfgs_reaches_the_minimum_of_a_quadratic_and_saves_like_adam(sess, tmp_
     assert iio.imread(tmp_path / FINAL_IMAGE).shape == (2, 3, 3)
 
 
+@pytest.mark.slow
 def test_lbfgs_runs_exactly_the_iterations_asked_on_a_harder_problem(sess, rng):
     # A Rosenbrock-like valley over 18 numbers: many iterations are needed, so all 7 run.
     x = tf1.Variable(np.zeros((1, 2, 3, 3)), dtype="float32")
@@ -75,6 +77,7 @@ def test_lbfgs_runs_exactly_the_iterations_asked_on_a_harder_problem(sess, rng):
     assert all(b < a for a, b in zip(totals, totals[1:]))
 
 
+@pytest.mark.slow
 def test_lbfgs_stops_when_asked_and_on_a_non_finite_start(sess, tmp_path):
     model, costs = quadratic(sess, np.ones((1, 2, 3, 3)))
     asked = []

@@ -112,6 +112,7 @@ def test_check_passes_the_solved_model_nn(capsys):
     assert capsys.readouterr().out == verdict + "\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "old, new, expected",
     [
@@ -153,6 +154,7 @@ def test_check_names_the_mistake(old, new, expected):
     assert verdict.startswith("model_nn: FAIL - ") and expected in verdict, verdict
 
 
+@pytest.mark.slow
 def test_a_step_before_reading_in_the_wrong_order_fails():
     swapped = (
         _model_nn_source()
@@ -172,12 +174,14 @@ def test_the_student_blank_is_not_implemented_yet():
     assert verdict.startswith("model_nn: not implemented yet")
 
 
+@pytest.mark.slow
 def test_other_errors_are_reported_in_one_line():
     verdict = check_model_nn(_changed("sess.run(train_step)", "sess.run(trian_step)"))
     assert verdict == "model_nn: FAIL - raises NameError: name 'trian_step' is not defined"
     assert check_model_nn(len).startswith("model_nn: FAIL - check() needs the function model_nn")
 
 
+@pytest.mark.slow
 def test_the_notebooks_globals_and_config_are_restored():
     namespace = {
         "tf": tf1,
@@ -221,6 +225,7 @@ def _notebook_costs() -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_without_the_packages_costs_the_notebooks_own_build_the_test(monkeypatch):
     import sys
 
@@ -262,6 +267,7 @@ def _section_4(alpha, beta, j_none=False):
     return sess, {"J": J, "J_content": J_content, "J_style": J_style}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "alpha, beta, j_none, expected",
     [
@@ -296,6 +302,7 @@ def test_the_J_of_section_4_is_checked_with_model_nn(alpha, beta, j_none, expect
     assert namespace["J"] is section_4["J"]  # the notebook's globals are back
 
 
+@pytest.mark.slow
 def test_reading_a_layer_instead_of_the_input_is_told_so():
     verdict = check_model_nn(
         _changed(

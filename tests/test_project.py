@@ -2,7 +2,9 @@
 
 import hashlib
 import re
+import shlex
 import subprocess
+import tomllib
 
 from nst_utils.config import PROJECT_ROOT
 
@@ -27,6 +29,16 @@ def test_ci_runs_the_readmes_test_command():
     # ruff's lint and format check (configured in pyproject.toml) come first.
     assert "ruff check . && .venv/bin/ruff format --check ." in ci
     assert ci.index('bash -c "$LINT_COMMAND"') < ci.index('bash -c "$TEST_COMMAND"')
+
+
+def test_the_readmes_test_command_runs_every_test_the_shipping_ones_included():
+    # No marker is deselected by default, and CI runs pytest once: the README's command.
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    addopts = shlex.split(config["ini_options"].get("addopts", ""))
+    assert not [o for o in addopts if o == "-m" or o.startswith(("-m", "--deselect", "-k"))]
+    assert {"ship", "slow"} <= {m.split(":")[0] for m in config["ini_options"]["markers"]}
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert ci.count("python -m pytest") == 1 and quick_start_commands()[1] in ci
 
 
 def test_layout_of_the_design():

@@ -264,3 +264,20 @@ def test_a_sigint_handler_set_while_tensorflow_loads_is_left_in_place():
         assert signal.getsignal(signal.SIGINT) is mine  # not Python's own: left alone
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_tensorflow_s_deprecation_notices_are_dropped_once_and_other_records_kept():
+    import logging
+
+    from nst_utils.quiet import import_tensorflow
+
+    logger = import_tensorflow().get_logger()
+    import_tensorflow()  # a second call adds no second filter
+    assert len(logger.filters) == len(set(map(id, logger.filters))) >= 1
+
+    def record(message):
+        return logging.LogRecord("tensorflow", logging.WARNING, __file__, 1, message, None, None)
+
+    notice = "From f.py:1: disable_v2_behavior (from tensorflow) is deprecated and will be removed"
+    assert not logger.filter(record(notice))
+    assert logger.filter(record("Some other warning that a user must see"))

@@ -525,6 +525,7 @@ def quit_instead_of_exit(monkeypatch):
     monkeypatch.setattr(command.os, "_exit", exits)
 
 
+@pytest.mark.slow
 def test_two_signals_before_the_first_snapshot_leave_a_stopped_record_that_resumes(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -586,6 +587,7 @@ def send_and_wait(number, times=1):
             time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_two_signals_while_the_final_image_is_written_leave_a_finished_run(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -645,6 +647,7 @@ def fill(disk):
             assert exc.errno == errno.ENOSPC
 
 
+@pytest.mark.slow
 def test_a_really_full_disk_leaves_a_record_of_the_saved_state_that_resumes(
     vgg_mat, tmp_path, small_disk, monkeypatch, capsys
 ):
@@ -680,6 +683,7 @@ def test_a_really_full_disk_leaves_a_record_of_the_saved_state_that_resumes(
     ).read_bytes()
 
 
+@pytest.mark.slow
 def test_an_error_inside_the_painting_leaves_a_record_that_says_so(
     vgg_mat, tmp_path, monkeypatch, capsys
 ):
@@ -708,6 +712,7 @@ def test_an_error_inside_the_painting_leaves_a_record_that_says_so(
     assert not (out / ".nst-reserve").exists()
 
 
+@pytest.mark.slow
 def test_weights_that_are_not_the_published_file_are_named_once_with_their_md5(
     vgg_mat, tmp_path, capsys
 ):

@@ -31,6 +31,7 @@ def build_transfer(sess, config):
     return model, train_step, (J, J_content, J_style), content
 
 
+@pytest.mark.slow
 def test_adam_steps_lower_the_total_cost_and_save_the_snapshots(sess, small_config, capsys):
     model, train_step, cost_tensors, content = build_transfer(sess, small_config)
     start = generate_noise_image(content, 0.6, seed=0)
@@ -75,6 +76,7 @@ def toy_problem(values, cost_of):
     )
 
 
+@pytest.mark.slow
 def test_a_non_finite_cost_stops_and_keeps_the_last_good_image(sess, tmp_path):
     # sqrt of x: Adam's first step of about -2 takes x from 1 to -1, where the cost is NaN.
     model, step, cost_tensors, start = toy_problem(1.0, lambda x: tf.reduce_sum(tf.sqrt(x)))
@@ -95,6 +97,7 @@ def test_a_non_finite_cost_stops_and_keeps_the_last_good_image(sess, tmp_path):
     assert (tmp_path / FINAL_IMAGE).exists()
 
 
+@pytest.mark.slow
 def test_should_stop_ends_the_run_early_with_the_current_image(sess, tmp_path):
     model, step, cost_tensors, start = toy_problem(3.0, lambda x: tf.reduce_sum(tf.square(x)))
     calls = []
@@ -132,6 +135,7 @@ def test_the_report_prints_costs_as_the_original_did(capsys):
     )
 
 
+@pytest.mark.slow
 def test_a_snapshot_is_reported_with_the_costs_of_its_own_image(sess, small_config, tmp_path):
     # The costs reported after step i come from step i + 1's forward pass (or, after the last
     # step, from one pass of their own); they must be the costs of the image saved as i.png.
@@ -160,6 +164,7 @@ def test_a_snapshot_is_reported_with_the_costs_of_its_own_image(sess, small_conf
     np.testing.assert_array_equal(images["4.png"], images[FINAL_IMAGE])
 
 
+@pytest.mark.slow
 def test_a_checkpoint_never_keeps_a_state_whose_image_is_not_finite(sess, tmp_path):
     # sqrt(relu(x)): Adam's first step takes x from 1 to about -1, where the cost is finite (0)
     # but the gradient is not, so the second step leaves NaN in the variable. The snapshot of

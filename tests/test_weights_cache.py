@@ -1,9 +1,11 @@
 """The compact conv-layer cache behind load_weights: hits, invalidation, corruption, read-only
 folders."""
 
+import hashlib
 import logging
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,6 +39,16 @@ def mat_copy(vgg_mat, tmp_path):
 
 def beside(mat):
     return mat.with_name(mat.name + cache.CACHE_SUFFIX)
+
+
+def cache_files(path):
+    """A cache's two files: its data and its stamp."""
+    return [path, cache.stamp_path(path)]
+
+
+def copy_cache(source, target):
+    for a, b in zip(cache_files(source), cache_files(target)):
+        shutil.copy(a, b)
 
 
 def assert_same_weights(a, b):
@@ -81,7 +93,8 @@ def test_the_cache_holds_only_the_conv_layers(mat_copy):
         4 * (np.prod(layer.kernel_shape) + layer.kernel_shape[3]) for layer in CONV_LAYERS
     )
     size = beside(mat_copy).stat().st_size
-    assert conv_bytes <= size < conv_bytes + 16 * 1024  # data plus a few KB of header
+    assert conv_bytes <= size <= conv_bytes + 128  # the data plus a .npy header
+    assert np.load(beside(mat_copy), mmap_mode="r").shape == (cache.FLOATS,)
     assert conv_bytes == 4 * 20_024_384  # VGG-19's conv parameters as float32: "about 80 MB"
 
 
@@ -119,6 +132,14 @@ def test_the_stamp_ties_size_mtime_and_content(mat_copy):
     assert changed["fingerprint"] != stamp["fingerprint"]
 
 
+def flip_stamp_digit(path):
+    """Turn one digit of the mean pixel in the stamp into another: still valid JSON."""
+    stamp = cache.stamp_path(path)
+    text = stamp.read_text()
+    at = text.index('"mean_pixel": [') + len('"mean_pixel": [') + 1  # not a leading digit
+    stamp.write_text(text[:at] + chr(ord(text[at]) ^ 0x01) + text[at + 1 :])
+
+
 def flip_byte(at):
     def damage(path):
         data = bytearray(path.read_bytes())
@@ -134,12 +155,22 @@ CORRUPTIONS = {
         flip_byte(lambda n: n - 4 * 20_024_384 + 100),
         "conv1_1 fails its checksum",
     ),
-    "a flipped bit in the header": (flip_byte(lambda n: 40), "header fails its checksum"),
+    "a flipped bit in the .npy header's shape": (
+        flip_byte(lambda n: n - 4 * 20_024_384 - 60),
+        "not float32 \\(20024384,\\)|truncated",
+    ),
+    "a flipped digit in the stamp": (flip_stamp_digit, "stamp fails its checksum"),
+    "a stamp that is not JSON": (
+        lambda p: cache.stamp_path(p).write_text("{"),
+        "stamp is not an nst weights cache stamp",
+    ),
+    "no stamp": (lambda p: cache.stamp_path(p).unlink(), "stamp is missing"),
+    "no data": (lambda p: p.unlink(), "data file is missing"),
     "cut in half": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated"),
     "cut inside the header": (lambda p: p.write_bytes(p.read_bytes()[:100]), "truncated"),
     "extra bytes": (lambda p: p.write_bytes(p.read_bytes() + b"\0"), "truncated or padded"),
-    "empty": (lambda p: p.write_bytes(b""), "bad magic"),
-    "another file": (lambda p: p.write_text("not a cache"), "bad magic"),
+    "empty": (lambda p: p.write_bytes(b""), "not a .npy file"),
+    "another file": (lambda p: p.write_text("not a cache"), "not a .npy file"),
 }
 
 
@@ -163,6 +194,7 @@ def test_no_temporary_files_are_left(mat_copy):
     assert sorted(p.name for p in mat_copy.parent.iterdir()) == [
         mat_copy.name,
         beside(mat_copy).name,
+        cache.stamp_path(beside(mat_copy)).name,
     ]
 
 
@@ -194,6 +226,46 @@ def test_a_build_killed_mid_write_leaves_no_lasting_temporary_file(mat_copy, mon
     assert not fresh.exists() and not locked.exists()
 
 
+def test_a_first_load_gives_the_cache_s_mapping_as_later_loads_do(mat_copy):
+    # Not the arrays read from the .mat: those would stay in anonymous memory for the run.
+    expected = weights.load_weights(mat_copy, cache=False)
+    loaded = weights.load_weights(mat_copy)
+    assert_same_weights(expected, loaded)
+    kernel = loaded.conv["conv1_1"][0]
+    assert isinstance(kernel, np.memmap) and not kernel.flags.writeable
+    assert Path(kernel.filename) == beside(mat_copy).resolve()
+    assert loaded.source_md5 == hashlib.md5(mat_copy.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_apart_the_mat_is_read_by_a_child_process(mat_copy, monkeypatch):
+    # What a run loads with (load_for_run): the .mat's 600 MB and scipy.io stay out of the run.
+    expected = weights.load_weights(mat_copy, cache=False)
+    forbid_mat_reads(monkeypatch)
+    loaded = weights.load_weights(mat_copy, apart=True)
+    assert_same_weights(expected, loaded)
+    assert Path(loaded.conv["conv5_4"][1].filename) == beside(mat_copy).resolve()
+    assert loaded.source_md5 == hashlib.md5(mat_copy.read_bytes()).hexdigest()
+    assert_same_weights(expected, cache.read_cache(beside(mat_copy), cache.source_stamp(mat_copy)))
+    assert sorted(p.name for p in mat_copy.parent.iterdir()) == sorted(
+        [mat_copy.name] + [p.name for p in cache_files(beside(mat_copy))]
+    )
+
+
+@pytest.mark.slow
+def test_a_child_that_cannot_read_the_mat_leaves_the_error_to_this_process(tmp_path):
+    from nst_utils.errors import WeightsError
+
+    bad = tmp_path / "imagenet-vgg-verydeep-19.mat"
+    bad.write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))  # a header, then nothing usable
+    with pytest.raises(WeightsError) as apart:
+        weights.load_weights(bad, apart=True)
+    with pytest.raises(WeightsError) as direct:
+        weights.load_weights(bad, cache=False)
+    assert str(apart.value) == str(direct.value)
+    assert not beside(bad).exists()
+
+
 def test_cache_false_writes_nothing(mat_copy, private_user_cache):
     weights.load_weights(mat_copy, cache=False)
     assert not beside(mat_copy).exists() and not private_user_cache.exists()
@@ -203,7 +275,8 @@ def test_an_explicit_cache_dir(mat_copy, tmp_path, monkeypatch):
     folder = tmp_path / "elsewhere" / "cache"
     expected = weights.load_weights(mat_copy, cache_dir=folder)
     assert not beside(mat_copy).exists()
-    (written,) = folder.iterdir()
+    written = cache.cache_locations(mat_copy, folder)[0]
+    assert sorted(folder.iterdir()) == cache_files(written)
     assert written.name.startswith(mat_copy.name) and written.suffix == cache.CACHE_SUFFIX
     forbid_mat_reads(monkeypatch)
     assert_same_weights(expected, weights.load_weights(mat_copy, cache_dir=folder))
@@ -225,8 +298,7 @@ def test_a_read_only_weights_folder_uses_the_user_cache(mat_copy, private_user_c
     refuse_writes_in(monkeypatch, mat_copy.parent)
     expected = weights.load_weights(mat_copy)
     assert not beside(mat_copy).exists()
-    (written,) = private_user_cache.iterdir()
-    assert written == cache.cache_locations(mat_copy)[1]
+    assert sorted(private_user_cache.iterdir()) == cache_files(cache.cache_locations(mat_copy)[1])
     forbid_mat_reads(monkeypatch)
     assert_same_weights(expected, weights.load_weights(mat_copy))
 
@@ -244,7 +316,7 @@ def test_a_truly_read_only_folder(mat_copy, private_user_cache):
     mat_copy.parent.chmod(0o555)
     try:
         weights.load_weights(mat_copy)
-        assert not beside(mat_copy).exists() and len(list(private_user_cache.iterdir())) == 1
+        assert not beside(mat_copy).exists() and len(list(private_user_cache.iterdir())) == 2
     finally:
         mat_copy.parent.chmod(0o755)
 
@@ -280,7 +352,7 @@ def test_load_vgg_model_uses_the_configured_cache_folder(sess, small_config, tmp
         vgg_model=shutil.copy(small_config.vgg_model, tmp_path / "w.mat"), weights_cache_dir=folder
     )
     load_vgg_model(config=config)
-    assert len(list(folder.iterdir())) == 1
+    assert len(list(folder.iterdir())) == 2  # the data and its stamp
 
 
 def test_the_cache_remembers_the_source_md5_so_runs_need_not_rehash(
@@ -335,7 +407,7 @@ def test_an_unsound_cache_before_a_sound_fallback_is_rebuilt_once(
             weights.load_weights(other, cache=False), cache.source_stamp(other), beside(mat_copy)
         )
     else:
-        shutil.copy(fallback, beside(mat_copy))
+        copy_cache(fallback, beside(mat_copy))
         CORRUPTIONS[kind][0](beside(mat_copy))
     forbid_mat_reads(monkeypatch)
     with caplog.at_level(logging.INFO, logger="nst_utils.weights.cache"):

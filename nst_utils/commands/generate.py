@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..settings import add_flags
 
 MAX_PROGRESS_SNAPSHOTS = 12
@@ -74,6 +75,11 @@ def _run(args, lock):
     # Paths, files, sizes and precision, before TensorFlow's seconds and hundreds of MB.
     typed = "vgg_model" in vars(args)  # the weights' path from --weights
     preflight.check(settings, getattr(args, "allow_emulated_bfloat16", False), typed)
+    # Before TensorFlow: a first run's child process that reads the .mat (600 MB) then never
+    # runs beside TensorFlow's hundreds of MB, so it peaks no higher than the later runs. A
+    # file to download waits until TensorFlow has loaded: a broken one is told first.
+    here = Path(settings.vgg_model).expanduser().exists()
+    weights = _load_weights(settings, typed) if here else None
     from .. import run_record
     from ..quiet import import_tensorflow
 
@@ -85,7 +91,7 @@ def _run(args, lock):
     seed_given = settings.seed is not None
     # Every input is checked before anything is written; the output folder comes last.
     settings, inputs = prepare(settings)
-    weights = _load_weights(settings, typed)
+    weights = weights or _load_weights(settings, typed)
     _tell_unpublished(weights)
     # Imports matplotlib and the rest: a Ctrl-C inside them ends the command before a folder.
     versions = run_record.library_versions()
@@ -185,7 +191,7 @@ class RunState:
                 check_state(settings, state)
                 finished = resumed.get("final_image") is not None
                 if state["iterations"] >= settings.num_iterations and finished:
-                    raise _config_error(
+                    raise ConfigError(
                         f"the run in {run_dir} has already done "
                         f"{state['iterations']} iteration(s); give a larger "
                         f"--iterations to continue it"
@@ -416,12 +422,6 @@ class RunState:
             pass
 
 
-def _config_error(message):
-    from ..errors import ConfigError
-
-    return ConfigError(message)
-
-
 def _resumed_settings(args, environment):
     """(settings, record) of the run in args.resume, with the flags it may take."""
     import json
@@ -436,14 +436,14 @@ def _resumed_settings(args, environment):
         if not isinstance(recorded, dict):
             raise TypeError("settings that are not a mapping")
     except (OSError, ValueError, KeyError, TypeError):
-        raise _config_error(
+        raise ConfigError(
             f"{run_dir} holds no readable run.json: --resume takes the folder "
             f"of an earlier generate run"
         ) from None
     given = {k for k in vars(args) if k in {f for f in Settings.__dataclass_fields__}}
     refused = sorted(given - set(RESUMABLE))
     if refused:
-        raise _config_error(
+        raise ConfigError(
             f"--resume continues a run with its recorded settings; drop "
             f"{', '.join(_flag(n) for n in refused)} (only --iterations, --save-every, "
             f"--log-every, --no-progress, --weights and the thread options may change)"
@@ -451,7 +451,7 @@ def _resumed_settings(args, environment):
     try:
         base = Settings.from_record(recorded, environment)
     except (TypeError, ValueError) as exc:  # ConfigError too: a value out of range or form
-        raise _config_error(
+        raise ConfigError(
             f"the settings in {run_dir / run_record.RUN_JSON} are damaged ({exc}); the run "
             f"cannot be resumed; start it again"
         ) from None
@@ -531,7 +531,7 @@ def _record(settings, seed_given, weights, started, versions, resumed=None) -> d
         ]
         md5 = earlier("weights", dict, {}).get("md5")
         if md5 not in (None, weights.md5):
-            raise _config_error(
+            raise ConfigError(
                 f"the weights {weights.path} are not the ones this run started "
                 f"with (MD5 {md5}); give those with --weights"
             )

@@ -56,6 +56,7 @@ STUDENT_MODULES = (
     "commands/check_weights.py",
     "grading/catalog.py",
     "grading/blanks.py",
+    "grading/extract.py",
     "grading/diagnose.py",
     "grading/selfcheck.py",
     "grading/loop_check.py",

@@ -38,6 +38,10 @@ class GradedFunction:
     random_cases: Callable[[np.random.Generator], list]
     mistakes: tuple = ()
     oracle: Optional[Callable] = None  # the grader's answer when another graded function calls it
+    #: The matrices this function gives the graded function it calls on a case ({parameter:
+    #: float64 value} -> [matrix]), right and as its known mistakes do: their answers ship with
+    #: the students' build, whose check() has no reference to call in a broken one's place.
+    asks: Optional[Callable[[dict], list]] = None
 
     @property
     def name(self) -> str:
@@ -133,6 +137,13 @@ def _content(x, reduce=lambda d: np.sum(d**2), outer=lambda s: s):
 def _unroll(a, transpose=True):
     n_H, n_W, n_C = _dims(a)
     return a.reshape(n_H * n_W, n_C).T if transpose else a.reshape(n_C, n_H * n_W)
+
+
+def _style_asks(x) -> list:
+    """What compute_layer_style_cost gives gram_matrix: a_S and a_G unrolled to (n_C, n_H*n_W),
+    or, by its known mistakes, reshaped without the transpose or to (n_H*n_W, n_C)."""
+    unrolls = (_unroll, lambda a: _unroll(a, transpose=False), lambda a: _unroll(a).T)
+    return [unroll(x[name]) for name in ("a_S", "a_G") for unroll in unrolls]
 
 
 def _layer_style(x, unroll=_unroll, reduce=lambda d: np.sum(d**2), outer=lambda s: s):
@@ -279,6 +290,7 @@ RECORDS = (
                 "square_root", SQRT, lambda x: _layer_style(x, reduce=lambda d: np.sum(np.abs(d)))
             ),
         ),
+        asks=_style_asks,
     ),
     GradedFunction(
         FunctionSpec(

@@ -93,7 +93,8 @@ def _row(number, submission, results: dict, functions, limits, isolation, hidden
             grades[name] = failed(
                 spec,
                 "missing",
-                f"no cell headed '{catalog.GRADED_HEADER} {name}' in the notebook",
+                f"no cell defines {name} ('def {name}(...)') and no cell headed "
+                f"'{catalog.GRADED_HEADER} {name}' in the notebook",
             )
         elif is_untouched_blank(submission.sources[name]):
             grades[name] = failed(spec, "not_implemented", NOT_IMPLEMENTED)

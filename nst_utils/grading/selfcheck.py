@@ -4,15 +4,20 @@ Runs in the notebook's own process, on the public cases only, against their answ
 repository the key is computed from the reference; in the students' build of the package it is
 read from `public_key.json` beside this module (no reference code ships there). A function
 that calls another graded one is first run as it is; if it fails because that other function
-fails, the line says so, and where the reference is at hand it is tried in its place.
+fails, it is tried with a correct one in its place, as the grader does: the reference, or, in
+the students' build, a stand-in that knows the answers to what the function asks on the public
+cases (stored with them); asked anything else, the line says to fix the other one first.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import types
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import NSTError
 from .blanks import is_untouched_blank
@@ -48,11 +53,85 @@ def _reference(name: str):
     return getattr(costs, name, None)
 
 
+def _code_objects(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _history_source(fn):
+    """The source of the last cell of IPython's history that defines `fn` with the same code
+    (a cell under %%time is compiled by the magic, so `inspect` cannot find it); None if none."""
+    from .extract import python_source
+
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    code = getattr(fn, "__code__", None)
+    if shell is None or code is None:
+        return None
+    for raw in reversed(getattr(shell.history_manager, "input_hist_raw", [])):
+        source = python_source(raw) if f"def {code.co_name}" in raw else None
+        if source is None:
+            continue
+        try:
+            compiled = compile(source, "<cell>", "exec")
+        except (SyntaxError, ValueError):
+            continue
+        if any(
+            c.co_name == code.co_name and c.co_code == code.co_code and c.co_names == code.co_names
+            for c in _code_objects(compiled)
+        ):
+            return source
+    return None
+
+
 def _untouched(fn) -> bool:
     try:
-        return is_untouched_blank(inspect.getsource(fn))
+        source = inspect.getsource(fn)
     except (OSError, TypeError):
-        return False
+        source = _history_source(fn)
+    return source is not None and is_untouched_blank(source)
+
+
+def _known(value, answers: list):
+    """A A^T for matrix A (or each of a batch) when `answers` ([[matrix, its answer]]) hold A
+    with its rows and columns in any order (the answer's rows and columns then follow the
+    rows' order); None when they do not. Compared as float32, which the cases' values are."""
+    A = np.asarray(value, dtype=np.float32)
+    if A.ndim > 2:
+        parts = [_known(a, answers) for a in A.reshape((-1,) + A.shape[-2:])]
+        if any(p is None for p in parts):
+            return None
+        return np.stack(parts).reshape(A.shape[:-1] + A.shape[-2:-1])
+    for matrix, answer in answers:
+        U = np.asarray(matrix, dtype=np.float32)
+        if A.ndim != 2 or U.shape != A.shape:
+            continue
+        rows = {np.sort(row).tobytes(): i for i, row in enumerate(U)}
+        order = [rows.get(np.sort(row).tobytes()) for row in A]
+        if None in order or len(set(order)) != len(order):
+            continue
+        V = U[order]
+        if np.array_equal(V[:, np.lexsort(V[::-1])], A[:, np.lexsort(A[::-1])]):
+            return np.asarray(answer)[np.ix_(order, order)]
+    return None
+
+
+def _stand_in(dep: str, key: dict, missed: list):
+    """`dep` answering from key["answers"] (see _known), or None when the key has none; each
+    question it cannot answer is appended to `missed`."""
+    answers = key.get("answers", {}).get(dep)
+    if answers is None:
+        return None
+
+    def ask(_, value):
+        found = _known(value, answers)
+        if found is None:
+            missed.append(np.shape(value))
+            raise ValueError(f"{dep} was asked about a matrix the self-check does not know")
+        return found
+
+    return runner.oracle_function(dep, ask)
 
 
 def _grade(fn, key) -> FunctionGrade:
@@ -88,10 +167,13 @@ def self_grade(fn):
         own_grade = _grade(own, keys[dep])
         if own_grade.passed:
             continue
-        reference = _reference(dep)
+        missed = []
+        reference = _reference(dep) or _stand_in(dep, key, missed)
         if reference is None:
             return grade, f" (your {dep} fails too, fix it first: {own_grade.feedback})"
         with_reference = _grade(runner.with_globals(fn, {dep: reference}), key)
+        if missed:
+            return grade, f" (your {dep} fails too, fix it first: {own_grade.feedback})"
         if with_reference.passed:
             with_reference.feedback = (
                 f"passes with the reference {dep}; your {dep} fails: {own_grade.feedback}"

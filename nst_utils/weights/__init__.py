@@ -2,7 +2,7 @@
 
     sources   the published files, the path and MD5 checks, the shared messages
     mat       reading the `.mat` (old, intermediate and new formats) by field name
-    cache     the compact `.nstcache` of the 16 conv layers beside the `.mat`
+    cache     the `.nstcache` of the 16 conv layers beside the `.mat`: a `.npy` and its stamp
     download  fetching the published file: resumable, verified, atomic
     load      the load policy: through the cache, and downloading only to the default path
     doctor    everything about a file that decides whether it can serve (check-weights)

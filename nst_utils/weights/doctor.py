@@ -148,8 +148,8 @@ def _note_mean(report: WeightsReport) -> None:
         )
     elif any(abs(a - b) > MEAN_TOLERANCE for a, b in zip(report.mean_pixel, DEFAULTS.means)):
         report.notes.append(
-            f"the file's mean pixel differs from the mean pixel nst subtracts, {DEFAULTS.means}, "
-            "which nst subtracts; this may not be the ImageNet VGG-19"
+            f"the file's mean pixel differs from the one nst subtracts, {DEFAULTS.means}; "
+            "this may not be the ImageNet VGG-19"
         )
 
 

