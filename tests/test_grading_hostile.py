@@ -444,13 +444,13 @@ def _processes_of(uid: int) -> list:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a grader run by root changes the box's user")
 def test_without_isolation_root_runs_no_submission_as_root(tmp_path):
+    """Where the kernel offers no namespaces (a Gradescope container), a box run by root takes an
+    id of its own: the grader's private files stay unreadable, and whatever it leaves running
+    (in a session of its own) is killed with it."""
     if not host._runs_as(host.ROOT_UID_BASE):
         pytest.skip(
             f"an ordinary user cannot run {sys.executable} here (it is in a private folder)"
         )
-    """Where the kernel offers no namespaces (a Gradescope container), a box run by root takes an
-    id of its own: the grader's private files stay unreadable, and whatever it leaves running
-    (in a session of its own) is killed with it."""
     private = tmp_path / "autograder"
     private.mkdir(mode=0o700)
     secret = private / "hidden_seed.txt"
