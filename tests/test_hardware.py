@@ -1,16 +1,12 @@
 """The CPU probe that tells whether bfloat16 is native here, and the settings nst gives
 TensorFlow for this CPU: in force before TensorFlow loads, the user's own winning."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from limits import HANG_SECONDS
+from limits import json_child
 from nst_utils import hardware
-from nst_utils.config import PROJECT_ROOT
 
 
 def fake_cpuinfo(monkeypatch, flags):
@@ -81,16 +77,7 @@ def test_the_settings_are_in_force_before_tensorflow_loads_and_the_users_win(use
     expected = {**ADOPTED, **users}
     env = {k: v for k, v in os.environ.items() if k not in ADOPTED}
     env.update(users)
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD % (sorted(ADOPTED),)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=PROJECT_ROOT,
-        timeout=HANG_SECONDS,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    child = json.loads(done.stdout.strip().splitlines()[-1])
+    child = json_child(["-c", CHILD % (sorted(ADOPTED),)], env)
     assert child["before_load"] == expected
     # TensorFlow read the value: the user's "0" turns oneDNN off even on a CPU where
     # TensorFlow's own default is on.

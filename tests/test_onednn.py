@@ -4,13 +4,10 @@ AVX-512) and without frozen weights, and frozen weights never serve a stale filt
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from limits import HANG_SECONDS
-from nst_utils.config import PROJECT_ROOT
+from limits import json_child
 from test_reference import check_published
 
 CHILD = """
@@ -28,16 +25,7 @@ def run_child(setting, extra=None):
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
     env.update(extra or {})
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=PROJECT_ROOT,
-        timeout=HANG_SECONDS,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json_child(["-c", CHILD], env)
 
 
 @pytest.mark.slow
@@ -138,16 +126,7 @@ ADOPTED = {"native": FROZEN, "AVX2": {**FROZEN, "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 def paint_child(job, extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_ONEDNN", "TF_ENABLE"))}
     env.update(extra)
-    done = subprocess.run(
-        [sys.executable, "-c", PAINT, json.dumps(job)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=PROJECT_ROOT,
-        timeout=HANG_SECONDS,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json_child(["-c", PAINT, json.dumps(job)], env)
 
 
 @pytest.fixture(scope="module")
