@@ -608,13 +608,17 @@ def big_print(size) -> dict:
 
 def emulate_isa(isa) -> dict:
     """Put ISA_EMULATION[isa] into this process's environment (a variable already set is kept)
-    before TensorFlow loads: {variable: value} in force; {} without an isa."""
+    before TensorFlow loads, with nst's TensorFlow settings for a CPU of that ISA:
+    {variable: value} in force; {} without an isa."""
     if isa is None:
         return {}
     if "tensorflow" in sys.modules:
         raise RuntimeError("--isa must take effect before TensorFlow is imported")
+    from nst_utils.hardware import apply_tensorflow_environment
+
     for name, value in ISA_EMULATION[isa].items():
         os.environ.setdefault(name, value)
+    apply_tensorflow_environment()  # e.g. frozen weights, as on a CPU with AVX2 only
     return {name: os.environ[name] for name in ISA_EMULATION[isa]}
 
 
@@ -629,10 +633,10 @@ def describe_machine() -> dict:
         onednn = bool(_pywrap_util_port.IsMklEnabled())
     except Exception:  # a private module: absent in some builds
         onednn = None
-    from nst_utils.hardware import TENSORFLOW_ENVIRONMENT
+    from nst_utils.hardware import FROZEN_WEIGHTS, ONEDNN
 
     return {
-        "tensorflow_environment": {name: os.environ.get(name) for name in TENSORFLOW_ENVIRONMENT},
+        "tensorflow_environment": {name: os.environ.get(name) for name in (ONEDNN, FROZEN_WEIGHTS)},
         "cpu": cpu_name(),
         "cores": core_count(),
         "bfloat16_native": bfloat16_support(),

@@ -82,6 +82,7 @@ def options_of(extra: list) -> dict:
 
 def run_case(case, weights: Path, folder: Path) -> dict:
     """Run one case under /usr/bin/time -v: its peak RSS (MB), wall time and run.json."""
+    from nst_utils import hardware
     from nst_utils.config import PROJECT_ROOT
 
     name, width, height, extra, limit, iterations = case
@@ -115,6 +116,7 @@ def run_case(case, weights: Path, folder: Path) -> dict:
         str(out),
     ] + [{"STYLE": style, "PHOTO": str(photo)}.get(word, word) for word in extra]
     env = dict(os.environ, NST_MEMORY_LIMIT_MB=str(limit))
+    hardware.apply_tensorflow_environment(env)  # as the child will: its frozen-weights setting
     begin = time.monotonic()
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     seconds = time.monotonic() - begin
@@ -130,12 +132,22 @@ def run_case(case, weights: Path, folder: Path) -> dict:
         "status": int(status.group(1)) if status else done.returncode,
         "seconds": round(seconds, 1),
         "scales_recorded": record.get("scales"),
+        "frozen_weights": hardware.frozen_weights_in_force(env),
+        "avx2": hardware.onednn_runs_avx2_at_most(env),
+        "onednn_isa": env.get("ONEDNN_MAX_CPU_ISA"),
         "tail": done.stderr.strip().splitlines()[-25:-22] if done.returncode else None,
     }
 
 
-def estimate(case) -> tuple:
-    """(estimate MB, [scales.ScalePlan, ...]) as generate makes it."""
+def kernels(row: dict) -> dict:
+    """The oneDNN kernels a row was measured with, as estimate_peak takes them (rows stored
+    before these keys were measured natively on AVX-512, without frozen weights)."""
+    avx2 = row.get("avx2", row.get("onednn_isa") == "AVX2")
+    return {"avx2": bool(avx2), "frozen_weights": bool(row.get("frozen_weights"))}
+
+
+def estimate(case, **kernels) -> tuple:
+    """(estimate MB, [scales.ScalePlan, ...]) as generate makes it, with the kernels given."""
     from nst_utils import scales
 
     _, width, height, extra, limit, iterations = case
@@ -148,6 +160,7 @@ def estimate(case) -> tuple:
         styles=opts["styles"],
         optimizer=opts["optimizer"],
         precision=opts["precision"],
+        **kernels,
     )
     return total, plans
 
@@ -156,7 +169,7 @@ def mb(estimate) -> float:
     return estimate.total_mb
 
 
-def replanned(spec, scale: dict, print_pixels: int):
+def replanned(spec, scale: dict, print_pixels: int, **kernels):
     """The estimate of one scale a big print ran (its size and tile cell, from run.json)."""
     from nst_utils import memory, tiles
 
@@ -171,7 +184,14 @@ def replanned(spec, scale: dict, print_pixels: int):
         tile=window,
         big=True,
         print_pixels=print_pixels,
+        **kernels,
     )
+
+
+def painted(row: dict) -> bool:
+    """Whether a case ran to its end: a peak and status 0 (a run stopped before its end has no
+    peak; one refused, e.g. emulated bfloat16, ends with status 1)."""
+    return row.get("peak_mb") is not None and row.get("status", 0) == 0
 
 
 def compare(rows: list) -> list:
@@ -181,17 +201,17 @@ def compare(rows: list) -> list:
     points = []
     for row in rows:
         spec = next(c for c in SMALL + LARGE if c[0] == row["name"])
-        total, plans = estimate(spec)
+        total, plans = estimate(spec, **kernels(row))
         row["plan"] = [(p.width, p.height, p.cell) for p in plans]
         worst = max(plans, key=lambda p: p.estimate.total_mb).estimate
         recorded = row.get("scales_recorded") or []
-        each = [replanned(spec, s, spec[1] * spec[2]) for s in recorded]
+        each = [replanned(spec, s, spec[1] * spec[2], **kernels(row)) for s in recorded]
         if each:  # the tiles the run chose, under today's constants
             worst = max(each, key=mb)
             row["plan_run"] = [(s["width"], s["height"], s["cell"]) for s in recorded]
         row["estimate_mb"] = round(worst.total_mb, 1)
         row["parts"] = worst.parts
-        if row.get("peak_mb") is not None:  # None: a run stopped before its end
+        if painted(row):
             points.append((row["name"], row["peak_mb"], worst))
         for k, scale in enumerate(recorded[:-1]):
             # The process's peak so far when this scale ended (run.json) against the largest
@@ -275,7 +295,7 @@ def main(argv=None) -> int:
     points = compare(rows)
     print(f"{'case':44} {'peak MB':>8} {'estimate':>9} {'over':>7}")
     for row in rows:
-        if row.get("peak_mb") is None:
+        if not painted(row):
             why = row.get("note") or f"failed (status {row.get('status')}) {row.get('tail')}"
             print(f"{row['name']:44} {why}")
             continue

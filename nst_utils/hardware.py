@@ -62,35 +62,62 @@ def bfloat16_support() -> str | None:
 # figures in benchmarks/RESULTS.md). TensorFlow reads them from the environment, some of them
 # once when it loads, so they are set before it is imported (nst_utils.quiet does it).
 
-#: {variable: value} nst sets for TensorFlow unless the user's environment sets it.
-#: - TF_ENABLE_ONEDNN_OPTS=1: oneDNN's kernels for TensorFlow's CPU ops, which TensorFlow turns
-#:   on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; on AVX2 CPUs too they make the
-#:   step faster, with the same results within float32 rounding.
-#: - TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1: oneDNN reorders each convolution's filter into its own
-#:   layout once per session and keeps it, instead of every step. Right for nst, whose VGG
-#:   weights are filled once when a session starts and never change in it (a new graph, a new
-#:   session or new weights get new kernels and so a new copy); wrong for a graph whose
-#:   convolution filters are trained or assigned while the session runs. On an AVX2-only CPU
-#:   it also lets oneDNN pick its brgemm convolution for the forward pass instead of an
-#:   im2col + GEMM one (TensorFlow asks for the filter in its own layout when it is not
-#:   constant): 18-28% less time per iteration there (22-24% less CPU time); with AVX-512,
-#:   where the convolutions are the same, about 1% less CPU time and bit-identical results.
-TENSORFLOW_ENVIRONMENT = {
-    "TF_ENABLE_ONEDNN_OPTS": "1",
-    "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1",
-}
+#: TF_ENABLE_ONEDNN_OPTS=1, on every CPU: oneDNN's kernels for TensorFlow's CPU ops, which
+#: TensorFlow turns on by itself only on CPUs with AVX-512 VNNI, BF16 or AMX; on AVX2 CPUs too
+#: they make the step faster, with the same results within float32 rounding.
+ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+#: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, where oneDNN runs AVX2 at most: oneDNN reorders each
+#: convolution's filter into its own layout once per session and keeps it, instead of every
+#: step. On such a CPU it also lets oneDNN pick its brgemm convolution for the forward pass
+#: instead of an im2col + GEMM one: 18-28% less time per iteration. With AVX-512 the
+#: convolutions are the same and the time too (within 1%), so the kept copies (100-200 MB of
+#: resident memory, which nst_utils.memory counts when they are in force) buy nothing there.
+#: Right for nst, whose VGG weights are filled once when a session starts and never change in
+#: it (a new graph, a new session or new weights get new kernels and so a new copy); wrong for a
+#: graph whose convolution filters are trained or assigned while the session runs.
+FROZEN_WEIGHTS = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+#: Variables that cap oneDNN's instruction set (oneDNN's name, then its older one).
+ONEDNN_ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+#: oneDNN's names of the instruction sets up to AVX2 (its caps from AVX512_CORE up are wider).
+AVX2_AT_MOST = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"})
 
 
-def tensorflow_environment() -> dict:
-    """{variable: value} of the settings nst gives TensorFlow on this CPU (the same rule on every
-    CPU the benchmark measured: with AVX-512 and with AVX2 only)."""
-    return dict(TENSORFLOW_ENVIRONMENT)
+def onednn_runs_avx2_at_most(environ=None) -> bool:
+    """True where oneDNN's widest vectors are AVX2's: an x86 CPU with AVX2 and no AVX-512
+    (avx512f), or one whose oneDNN is capped at AVX2 or lower (ONEDNN_MAX_CPU_ISA=AVX2...)."""
+    environ = os.environ if environ is None else environ
+    cap = next((environ[name] for name in ONEDNN_ISA_CAPS if environ.get(name)), "")
+    if cap.strip().upper() in AVX2_AT_MOST:
+        return True
+    flags = cpu_flags()
+    return "avx2" in flags and "avx512f" not in flags
+
+
+def tensorflow_environment(environ=None) -> dict:
+    """{variable: value} of the settings nst gives TensorFlow on this CPU: oneDNN on every CPU,
+    and frozen weights where oneDNN runs AVX2 at most."""
+    settings = {ONEDNN: "1"}
+    if onednn_runs_avx2_at_most(environ):
+        settings[FROZEN_WEIGHTS] = "1"
+    return settings
 
 
 def apply_tensorflow_environment(environ=None) -> dict:
     """Set in `environ` (os.environ by default) each of tensorflow_environment()'s settings that
     it lacks; a value the user set wins. Returns the settings in force, {variable: value}."""
     environ = os.environ if environ is None else environ
-    for name, value in tensorflow_environment().items():
+    for name, value in tensorflow_environment(environ).items():
         environ.setdefault(name, value)
-    return {name: environ[name] for name in TENSORFLOW_ENVIRONMENT}
+    return {name: environ[name] for name in (ONEDNN, FROZEN_WEIGHTS) if name in environ}
+
+
+def frozen_weights_in_force(environ=None) -> bool:
+    """Whether TensorFlow keeps oneDNN's reordered filters (oneDNN on and frozen weights on, as
+    TensorFlow reads the two variables: '1' or 'true', any case)."""
+    environ = os.environ if environ is None else environ
+
+    def read(name, default):
+        value = environ.get(name, "").strip().lower()
+        return default if value == "" else value in ("1", "true")
+
+    return read(ONEDNN, True) and read(FROZEN_WEIGHTS, False)

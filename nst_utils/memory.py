@@ -67,6 +67,14 @@ TILED_BYTES_PER_PIXEL = 277.5
 #: And at every scale, arrays the size of the finished print: the content and style pixels,
 #: and each snapshot made full size and written.
 PRINT_BYTES_PER_PIXEL = 100.5
+#: Where oneDNN runs AVX2 at most (nst_utils.hardware) its convolutions keep more per pixel than
+#: with AVX-512 (im2col buffers; with frozen weights its brgemm kernels' scratch): the step's
+#: share more, without and with frozen weights.
+AVX2_STEP_EXTRA = 0.25
+AVX2_FROZEN_STEP_EXTRA = 0.10
+#: With frozen weights (set where oneDNN runs AVX2 at most) each convolution keeps its filter
+#: reordered in oneDNN's layout for the session's life, for the forward and the backward pass.
+FROZEN_FILTERS_MB = 150.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +109,8 @@ def estimate_peak(
     tile: tuple | None = None,
     big: bool = False,
     print_pixels: int | None = None,
+    avx2: bool | None = None,
+    frozen_weights: bool | None = None,
 ) -> Estimate:
     """The peak resident memory of a width x height run, before anything is built.
 
@@ -108,7 +118,9 @@ def estimate_peak(
     'bfloat16'; tile: (width, height) of the tiles a tiled run evaluates at once (with their
     halos), or None for the whole image; big: painted by nst_utils.scales (coarse to fine or
     tiled; implied by a tile), not by the whole-image graph; print_pixels: a big print's full
-    size in pixels when this is one of its coarser scales.
+    size in pixels when this is one of its coarser scales; avx2: whether oneDNN runs AVX2 at
+    most, and frozen_weights: whether it keeps its reordered filters (None: as this CPU and
+    this process's environment say, nst_utils.hardware).
     """
     _check_size(width, height)
     if optimizer not in ("adam", "lbfgs"):
@@ -139,6 +151,15 @@ def estimate_peak(
         parts["big base"] = BIG_BASE_MB
         parts["image"] = TILED_BYTES_PER_PIXEL * pixels / MB
         parts["print"] = PRINT_BYTES_PER_PIXEL * (print_pixels or pixels) / MB
+    from . import hardware
+
+    avx2 = hardware.onednn_runs_avx2_at_most() if avx2 is None else avx2
+    frozen = hardware.frozen_weights_in_force() if frozen_weights is None else frozen_weights
+    if avx2:
+        extra = AVX2_FROZEN_STEP_EXTRA if frozen else AVX2_STEP_EXTRA
+        parts["AVX2 frozen step" if frozen else "AVX2 step"] = extra * step
+    if frozen:
+        parts["frozen filters"] = FROZEN_FILTERS_MB
     if optimizer == "lbfgs":
         parts["lbfgs"] = LBFGS_IMAGE_COPIES * 8 * 3 * pixels / MB
     return Estimate(width, height, parts)

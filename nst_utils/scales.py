@@ -134,15 +134,17 @@ def run_estimate(
     optimizer: str = "adam",
     precision: str = "float32",
     settings: Settings | None = None,
+    avx2: bool | None = None,
+    frozen_weights: bool | None = None,
 ) -> tuple:
     """(peak MB, [ScalePlan, ...]) of a `generate` run: painted whole (one plan, no cell) when
     it has one scale and fits, else coarse to fine with tiles where needed (Adam only), with
-    the content and style layers of `settings` (default: the defaults)."""
+    the content and style layers of `settings` (default: the defaults); avx2 and frozen_weights
+    as memory.estimate_peak takes them."""
     settings = DEFAULTS if settings is None else settings
     layers = [settings.content_layer] + [name for name, _ in settings.style_layers]
-    whole = memory.estimate_peak(
-        width, height, styles=styles, optimizer=optimizer, precision=precision
-    )
+    options = dict(styles=styles, precision=precision, avx2=avx2, frozen_weights=frozen_weights)
+    whole = memory.estimate_peak(width, height, optimizer=optimizer, **options)
     if scales == 1 and (whole.total_mb <= room_mb or optimizer != "adam"):
         return whole.total_mb, [ScalePlan(width, height, 0, None, 1, whole)]
     plans = plan_scales(
@@ -151,8 +153,7 @@ def run_estimate(
         [0] * scales,
         room_mb,
         tiles.halo_for(layers),
-        styles=styles,
-        precision=precision,
+        **options,
     )
     return max(p.estimate.total_mb for p in plans), plans
 

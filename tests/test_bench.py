@@ -49,36 +49,26 @@ EXPECTED_NUMBERS = (
 )
 
 
-@pytest.mark.slow
-def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
+def quick_bench(vgg_mat, *options, env=None) -> tuple:
+    """(the finished process, its last line read as JSON) of `bench.py --quick` at 32x24 and
+    64x48, 3 iterations, rounds of one, with `options`; it must exit 0."""
     done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--quick",
-            "--weights",
-            str(vgg_mat),
-            "--size",
-            "32x24",
-            "--large",
-            "64x48",
-            "--iterations",
-            "3",
-            "--rounds",
-            "1",
-            "--round-iterations",
-            "1",
-            "--gemm-size",
-            "256",
-        ],
+        [sys.executable, str(BENCH), "--quick", "--weights", str(vgg_mat)]
+        + ["--size", "32x24", "--large", "64x48", "--iterations", "3", "--round-iterations", "1"]
+        + list(options),
         capture_output=True,
         text=True,
+        env=env,
         timeout=HANG_SECONDS,
         cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    last = done.stdout.strip().splitlines()[-1]
-    figures = json.loads(last)
+    return done, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_quick_bench_prints_every_figure_as_one_json_line(vgg_mat):
+    done, figures = quick_bench(vgg_mat, "--rounds", "1", "--gemm-size", "256")
     for key in EXPECTED_NUMBERS:
         value = figures[key]
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key
@@ -363,47 +353,25 @@ def test_bench_isa_avx2_runs_nst_pytorch_and_the_blas_floor_as_on_an_avx2_only_c
 
     emulation = bench.ISA_EMULATION["avx2"]
     env = {k: v for k, v in os.environ.items() if k not in emulation}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--quick",
-            "--isa",
-            "avx2",
-            "--precision",
-            "float32",
-            "--weights",
-            str(vgg_mat),
-            "--size",
-            "32x24",
-            "--large",
-            "64x48",
-            "--iterations",
-            "3",
-            "--rounds",
-            "2",
-            "--round-iterations",
-            "1",
-            "--gemm-size",
-            "128",
-            "--skip-first-iteration",
-        ],
-        capture_output=True,
-        text=True,
+    done, figures = quick_bench(
+        vgg_mat,
+        *("--isa", "avx2", "--precision", "float32", "--rounds", "2", "--gemm-size", "128"),
+        "--skip-first-iteration",
         env=env,
-        timeout=HANG_SECONDS,
-        cwd=PROJECT_ROOT,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["isa"] == "avx2" and figures["isa_emulation"] == emulation
     assert "emulating a CPU with AVX2 only: ONEDNN_MAX_CPU_ISA=AVX2" in done.stdout
     # The peak is computed with AVX2's 8 float32 lanes (or fewer, on a CPU without AVX2).
     flags = flops.cpuinfo_fields(open("/proc/cpuinfo").read()).get("flags", "").split()
     assert figures["cpu_peak"]["floats"] == flops.vector_floats(flags, "avx2") <= 8
     assert figures["machine"]["bfloat16_native"] is None  # no AVX512_BF16 under AVX2
-    # nst's own settings for TensorFlow stay in force (a setting of the caller's would win).
-    assert figures["machine"]["tensorflow_environment"]["TF_ENABLE_ONEDNN_OPTS"] is not None
+    # nst's own settings for TensorFlow stay in force, those of a CPU with AVX2 only (frozen
+    # weights among them); a setting of the caller's would win.
+    settings = figures["machine"]["tensorflow_environment"]
+    assert settings["TF_ENABLE_ONEDNN_OPTS"] is not None
+    assert settings["TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"] == env.get(
+        "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "1"
+    )
     if "PyTorch is not installed" not in done.stdout:
         if "avx2" in flags:
             assert figures["torch_cpu_capability"] == "AVX2"  # PyTorch's kernels were limited

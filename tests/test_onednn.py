@@ -1,6 +1,7 @@
-"""nst turns oneDNN on for TensorFlow, with frozen weights, unless the user says otherwise; the
-published values come out the same with it on, off, limited to AVX2 (as on a CPU without
-AVX-512) and without frozen weights, and frozen weights never serve a stale filter."""
+"""nst turns oneDNN on for TensorFlow (with frozen weights where oneDNN runs AVX2 at most) unless
+the user says otherwise; the published values come out the same with it on, off, limited to
+AVX2 (as on a CPU without AVX-512), with and without frozen weights, and frozen weights never
+serve a stale filter."""
 
 import json
 import os
@@ -37,6 +38,7 @@ def run_child(setting, extra=None):
         ("1", None, True),
         (None, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, True),  # oneDNN as on an AVX2-only CPU
         (None, {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "0"}, True),  # filters reordered every step
+        (None, {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}, True),  # filters kept once reordered
     ],
 )
 def test_published_values_with_onednn_on_and_off(setting, extra, on):
@@ -46,11 +48,12 @@ def test_published_values_with_onednn_on_and_off(setting, extra, on):
     check_published(child["values"])
 
 
-# TF_ONEDNN_ASSUME_FROZEN_WEIGHTS (nst's default, nst_utils.hardware) makes each convolution
-# keep its filter in oneDNN's layout once it has run. nst fills VGG's weights once per session;
-# these check that nothing stale is ever served: another network with other weights in the
-# same process, beside the first and after it, a weights file rewritten between two runs in one
-# process, and a run resumed in a new process, each give exactly a fresh process's values.
+# TF_ONEDNN_ASSUME_FROZEN_WEIGHTS (nst's setting where oneDNN runs AVX2 at most,
+# nst_utils.hardware) makes each convolution keep its filter in oneDNN's layout once it has
+# run. nst fills VGG's weights once per session; these check that nothing stale is ever served:
+# another network with other weights in the same process, beside the first and after it, a
+# weights file rewritten between two runs in one process, and a run resumed in a new process,
+# each give exactly a fresh process's values.
 
 PAINT = """
 import hashlib, json, shutil, sys
