@@ -38,19 +38,21 @@ STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 # Fitted by benchmarks/memory_fit.py to the peaks of real `generate` runs (/usr/bin/time's
 # maximum resident size, and a big print's peak so far at the end of each scale; TensorFlow
 # 2.21 with oneDNN, full-size VGG-19, weights from nst's cache) over sizes 200x150 to 6000x4500,
-# whole, coarse to fine, tiled, both precisions and L-BFGS: every peak of the grid is at or
-# under its estimate, none more than 15% under it (benchmarks/RESULTS.md has the grid).
+# whole, coarse to fine, tiled, both precisions and L-BFGS, natively (AVX-512) and with oneDNN
+# capped at AVX2, with and without frozen weights: every case's highest peak is at or under its
+# estimate, which is at most 15% over it natively and 33% with AVX2, whose peaks vary more from
+# one run to the next (benchmarks/RESULTS.md has the grid).
 #: The process before painting: Python, TensorFlow (about 530 MB), the weights and the graph.
-BASE_MB = 755.5
+BASE_MB = 764.27
 #: Peak bytes per input pixel per activation float of a whole run's step (forward and backward
 #: together), float32.
-STEP_BYTES_PER_FLOAT = 7.6
+STEP_BYTES_PER_FLOAT = 7.5813
 #: The same for a big print's scale painted in one tile (nst_utils.tiles: one graph for inputs
 #: of any size, one forward and backward pass).
-SCALE_BYTES_PER_FLOAT = 5.08
+SCALE_BYTES_PER_FLOAT = 5.2971
 #: And per input pixel of the largest window of a scale painted in several tiles (two passes
 #: over the tiles: the Gram matrices, then each tile's share of the gradient).
-TILE_BYTES_PER_FLOAT = 5.03
+TILE_BYTES_PER_FLOAT = 5.174
 #: What a big print holds besides BASE_MB: its graph for inputs of any size, Adam's graph,
 #: and the buffers they keep between scales and tiles.
 BIG_BASE_MB = 82.0
@@ -63,15 +65,15 @@ LBFGS_IMAGE_COPIES = 28
 #: A big print keeps whole-image arrays besides one tile's activations: the image, its
 #: gradient, Adam's two moments and their temporaries (float32, 3 channels), the content
 #: target, the style image and the full-size copies for the snapshots.
-TILED_BYTES_PER_PIXEL = 277.5
+TILED_BYTES_PER_PIXEL = 256.25
 #: And at every scale, arrays the size of the finished print: the content and style pixels,
 #: and each snapshot made full size and written.
 PRINT_BYTES_PER_PIXEL = 100.5
 #: Where oneDNN runs AVX2 at most (nst_utils.hardware) its convolutions keep more per pixel than
-#: with AVX-512 (im2col buffers; with frozen weights its brgemm kernels' scratch): the step's
-#: share more, without and with frozen weights.
-AVX2_STEP_EXTRA = 0.25
-AVX2_FROZEN_STEP_EXTRA = 0.10
+#: with AVX-512: this share of the step more, without and with frozen weights (other kernels,
+#: other buffers).
+AVX2_STEP_EXTRA = 0.63
+AVX2_FROZEN_STEP_EXTRA = 0.217
 #: With frozen weights (set where oneDNN runs AVX2 at most) each convolution keeps its filter
 #: reordered in oneDNN's layout for the session's life, for the forward and the backward pass.
 FROZEN_FILTERS_MB = 150.0

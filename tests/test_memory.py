@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nst_utils import memory
+from nst_utils import hardware, memory
 from nst_utils.architecture import CONV_LAYERS, activation_shape
 from nst_utils.errors import ConfigError, NotEnoughMemoryError
 
@@ -46,6 +46,32 @@ def test_the_estimate_grows_with_size_styles_and_lbfgs_and_shrinks_with_tiles():
             memory.estimate_peak(bad, 300)
     with pytest.raises(ConfigError, match="optimizer"):
         memory.estimate_peak(400, 300, optimizer="sgd")
+
+
+def test_the_kernels_add_their_parts_and_default_to_this_cpus(monkeypatch):
+    plain = memory.estimate_peak(800, 600, avx2=False, frozen_weights=False)
+    frozen = memory.estimate_peak(800, 600, avx2=False, frozen_weights=True)
+    assert frozen.total_mb - plain.total_mb == pytest.approx(memory.FROZEN_FILTERS_MB)
+    step = plain.parts["step"]
+    avx2 = memory.estimate_peak(800, 600, avx2=True, frozen_weights=False)
+    assert avx2.parts["AVX2 step"] == pytest.approx(memory.AVX2_STEP_EXTRA * step)
+    both = memory.estimate_peak(800, 600, avx2=True, frozen_weights=True)
+    assert both.total_mb - plain.total_mb == pytest.approx(
+        memory.AVX2_FROZEN_STEP_EXTRA * step + memory.FROZEN_FILTERS_MB
+    )
+    tiled = memory.estimate_peak(3000, 2250, tile=(1024, 1024), avx2=True, frozen_weights=True)
+    assert tiled.parts["AVX2 frozen step"] == pytest.approx(
+        memory.AVX2_FROZEN_STEP_EXTRA * tiled.parts["tile step"]
+    )
+    # Unsaid, the kernels are this CPU's and this environment's, as nst_utils.hardware sets them.
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: {"flags": "fpu avx2 fma"})
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "1")
+    assert memory.estimate_peak(800, 600).parts == both.parts
+    monkeypatch.setenv("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "0")
+    assert memory.estimate_peak(800, 600).parts == avx2.parts
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: {"flags": "fpu avx2 fma avx512f"})
+    assert memory.estimate_peak(800, 600).parts == plain.parts
 
 
 def _cgroup(tmp_path, membership, files):
@@ -124,9 +150,17 @@ def test_a_painting_that_fits_neither_whole_nor_in_tiles_is_refused_before_any_i
         stylize.prepare(DEFAULTS.replace(image_width=100000, image_height=75000))
 
 
-def test_every_measured_peak_is_at_or_under_its_estimate_and_at_most_15_percent_under():
+#: How far over a case's highest measured peak its estimate may be: 15% natively; 33% where
+#: oneDNN runs AVX2, whose peaks for one case vary by up to 25% from one process to the next
+#: (1200x900 whole: 3154 to 3950 MB), so that an estimate above the highest is well over the
+#: others of its size (nst_utils.memory's AVX2 parts are one share of the step for every size).
+MARGIN = {False: 1.15, True: 1.33}
+
+
+def test_every_measured_peak_is_at_or_under_its_estimate_and_not_far_under():
     # The peaks benchmarks/memory_fit.py measured (real generate runs, /usr/bin/time), each
-    # scale of a big print included, against today's constants.
+    # scale of a big print included, natively and as on a CPU with AVX2 only, with and without
+    # frozen weights, against today's constants; repeats of a case count by their highest.
     import json
     import sys
 
@@ -139,7 +173,11 @@ def test_every_measured_peak_is_at_or_under_its_estimate_and_at_most_15_percent_
         sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
     stored = PROJECT_ROOT / "benchmarks" / "memory_fit_results.json"
     points = memory_fit.compare(json.loads(stored.read_text())["rows"])
-    assert len(points) >= 19
+    assert len(points) >= 80
     assert any(label.startswith("  to scale 2/3") for label, _, _ in points)
-    for label, peak, estimate in points:
-        assert peak <= estimate.total_mb <= 1.15 * peak, label
+    kinds = set()
+    for peak, estimate in memory_fit.highest_peaks(points):
+        avx2 = any(part.startswith("AVX2") for part in estimate.parts)
+        kinds.add((avx2, "frozen filters" in estimate.parts))
+        assert peak <= estimate.total_mb <= MARGIN[avx2] * peak, estimate.parts
+    assert kinds == {(False, False), (False, True), (True, False), (True, True)}
