@@ -321,24 +321,31 @@ def main(argv=None) -> int:
                 rows.append({"name": case[0], "limit_mb": case[4], "case": case, **measured})
                 print(json.dumps(rows[-1]), flush=True)
     points = compare(rows)
-    print(f"{'case':44} {'peak MB':>8} {'estimate':>9} {'over':>7}")
+    print(f"{'case':44} {'kernels':13} {'peak MB':>8} {'estimate':>9} {'over':>7}")
     for row in rows:
         if not painted(row):
-            why = row.get("note") or f"failed (status {row.get('status')}) {row.get('tail')}"
+            said = next((line for line in row.get("tail") or [] if line.strip()), "")
+            why = row.get("note") or f"not painted (status {row.get('status')}): {said[:60]}"
             print(f"{row['name']:44} {why}")
             continue
         row["over"] = round(row["estimate_mb"] / row["peak_mb"] - 1, 3)
     for label, peak, guess in points:
         over = guess.total_mb / peak - 1
-        print(f"{label:44} {peak:8.0f} {guess.total_mb:9.0f} {100 * over:6.1f}%")
-    cases = highest_peaks(points)
-    if cases:
-        low = min(guess.total_mb / peak for peak, guess in cases)
-        high = max(guess.total_mb / peak for peak, guess in cases)
-        print(
-            f"estimate / highest peak of each case ({len(cases)} cases, {len(points)} peaks) "
-            f"from {low:.3f} to {high:.3f} (wanted: 1.0 to 1.15)"
+        kernels = ("AVX2" if any(k.startswith("AVX2") for k in guess.parts) else "native") + (
+            ", frozen" if "frozen filters" in guess.parts else ""
         )
+        print(f"{label:44} {kernels:13} {peak:8.0f} {guess.total_mb:9.0f} {100 * over:6.1f}%")
+    cases = highest_peaks(points)
+    for avx2, wanted in ((False, 1.15), (True, 1.33)):
+        kind = [(p, g) for p, g in cases if any(k.startswith("AVX2") for k in g.parts) == avx2]
+        if kind:
+            ratios = [guess.total_mb / peak for peak, guess in kind]
+            print(
+                f"{'AVX2' if avx2 else 'native'}: estimate / highest peak of each case "
+                f"({len(kind)} cases) from {min(ratios):.3f} to {max(ratios):.3f} "
+                f"(wanted: 1.0 to {wanted})"
+            )
+    if cases:
         print(
             "the tightest factors per term:",
             json.dumps(fit([{"peak_mb": p, "parts": g.parts} for p, g in cases])),

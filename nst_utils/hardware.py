@@ -70,7 +70,7 @@ ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
 #: convolution's filter into its own layout once per session and keeps it, instead of every
 #: step. On such a CPU it also lets oneDNN pick its brgemm convolution for the forward pass
 #: instead of an im2col + GEMM one: 18-28% less time per iteration. With AVX-512 the
-#: convolutions are the same and the time too (within 1%), so the kept copies (100-200 MB of
+#: convolutions are the same and the time too (within 1%), so the kept copies (130-200 MB of
 #: resident memory, which nst_utils.memory counts when they are in force) buy nothing there.
 #: Right for nst, whose VGG weights are filled once when a session starts and never change in
 #: it (a new graph, a new session or new weights get new kernels and so a new copy); wrong for a
