@@ -173,8 +173,9 @@ def mb(estimate) -> float:
     return estimate.total_mb
 
 
-def replanned(spec, scale: dict, print_pixels: int, **kernels):
-    """The estimate of one scale a big print ran (its size and tile cell, from run.json)."""
+def replanned(spec, scale: dict, print_pixels: int, previous_step_mb: float, **kernels):
+    """The estimate of one scale a big print ran (its size and tile cell, from run.json), after
+    a scale whose step took previous_step_mb."""
     from nst_utils import memory, tiles
 
     opts = options_of(spec[3])
@@ -188,6 +189,7 @@ def replanned(spec, scale: dict, print_pixels: int, **kernels):
         tile=window,
         big=True,
         print_pixels=print_pixels,
+        previous_step_mb=previous_step_mb,
         **kernels,
     )
 
@@ -209,7 +211,10 @@ def compare(rows: list) -> list:
         row["plan"] = [(p.width, p.height, p.cell) for p in plans]
         worst = max(plans, key=lambda p: p.estimate.total_mb).estimate
         recorded = row.get("scales_recorded") or []
-        each = [replanned(spec, s, spec[1] * spec[2], **kernels(row)) for s in recorded]
+        each = []
+        for scale in recorded:
+            previous = each[-1].step_mb if each else 0.0
+            each.append(replanned(spec, scale, spec[1] * spec[2], previous, **kernels(row)))
         if each:  # the tiles the run chose, under today's constants
             worst = max(each, key=mb)
             row["plan_run"] = [(s["width"], s["height"], s["cell"]) for s in recorded]

@@ -116,6 +116,7 @@ def plan_scales(
     plans = []
     for (w, h), count in zip(sizes, counts):
         options["print_pixels"] = width * height
+        options["previous_step_mb"] = plans[-1].estimate.step_mb if plans else 0.0
         chosen = cell if cell is not None else pick_cell(w, h, room_mb, halo, **options)
         window = None if chosen is None else tiles.largest_window(h, w, chosen, halo)
         estimate = memory.estimate_peak(w, h, tile=window, big=True, **options)

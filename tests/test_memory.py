@@ -181,3 +181,33 @@ def test_every_measured_peak_is_at_or_under_its_estimate_and_not_far_under():
         kinds.add((avx2, "frozen filters" in estimate.parts))
         assert peak <= estimate.total_mb <= MARGIN[avx2] * peak, estimate.parts
     assert kinds == {(False, False), (False, True), (True, False), (True, True)}
+
+
+def test_a_big_prints_scale_counts_what_the_scale_before_kept():
+    from nst_utils import scales
+
+    own = memory.estimate_peak(6000, 4500, tile=(1696, 1696), avx2=False, frozen_weights=False)
+    after = memory.estimate_peak(
+        6000, 4500, tile=(1696, 1696), avx2=False, frozen_weights=False, previous_step_mb=12000
+    )
+    assert after.parts["kept from the scale before"] == pytest.approx(
+        memory.KEPT_SHARE * (12000 - own.step_mb)
+    )
+    assert after.total_mb - own.total_mb == pytest.approx(after.parts["kept from the scale before"])
+    # Nothing is added after a smaller step, nor to a whole run.
+    small = memory.estimate_peak(6000, 4500, tile=(1696, 1696), previous_step_mb=10)
+    assert "kept from the scale before" not in small.parts
+    assert (
+        "kept from the scale before"
+        not in memory.estimate_peak(400, 300, previous_step_mb=1e6).parts
+    )
+    # The planner passes each scale the step of the one before it.
+    _, plans = scales.run_estimate(
+        6000, 4500, room_mb=16384, scales=3, avx2=False, frozen_weights=False
+    )
+    for before, plan in zip(plans, plans[1:]):
+        kept = plan.estimate.parts.get("kept from the scale before", 0.0)
+        assert kept == pytest.approx(
+            memory.KEPT_SHARE * max(0.0, before.estimate.step_mb - plan.estimate.step_mb)
+        )
+    assert plans[-1].estimate.parts["kept from the scale before"] > 0
