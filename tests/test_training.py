@@ -68,12 +68,12 @@ def toy_problem(values, cost_of):
     """A one-variable 'model' whose cost is cost_of(x), for exercising the loop's edges."""
     x = tf1.Variable(np.zeros((1, 2, 2, 3)), dtype="float32")
     J = cost_of(x)
-    return (
-        {"input": x},
-        tf1.train.AdamOptimizer(2.0).minimize(J),
-        (J, J, J),
-        np.full((1, 2, 2, 3), values),
-    )
+    # The cost reads the variable's own buffer, which Adam's update overwrites in place: the
+    # update waits for the cost, as VGG's makes it wait (its costs come from activations the
+    # gradient needs). Without this, a busy machine may run the update first.
+    with tf1.control_dependencies([J]):
+        step = tf1.train.AdamOptimizer(2.0).minimize(J)
+    return ({"input": x}, step, (J, J, J), np.full((1, 2, 2, 3), values))
 
 
 @pytest.mark.slow
