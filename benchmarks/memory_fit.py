@@ -173,9 +173,9 @@ def mb(estimate) -> float:
     return estimate.total_mb
 
 
-def replanned(spec, scale: dict, print_pixels: int, previous_step_mb: float, **kernels):
+def replanned(spec, scale: dict, print_pixels: int, previous, **kernels):
     """The estimate of one scale a big print ran (its size and tile cell, from run.json), after
-    a scale whose step took previous_step_mb."""
+    a scale estimated as `previous` (None for the first)."""
     from nst_utils import memory, tiles
 
     opts = options_of(spec[3])
@@ -189,7 +189,7 @@ def replanned(spec, scale: dict, print_pixels: int, previous_step_mb: float, **k
         tile=window,
         big=True,
         print_pixels=print_pixels,
-        previous_step_mb=previous_step_mb,
+        previous=previous,
         **kernels,
     )
 
@@ -213,7 +213,7 @@ def compare(rows: list) -> list:
         recorded = row.get("scales_recorded") or []
         each = []
         for scale in recorded:
-            previous = each[-1].step_mb if each else 0.0
+            previous = each[-1] if each else None
             each.append(replanned(spec, scale, spec[1] * spec[2], previous, **kernels(row)))
         if each:  # the tiles the run chose, under today's constants
             worst = max(each, key=mb)

@@ -74,11 +74,11 @@ PRINT_BYTES_PER_PIXEL = 100.5
 #: other buffers).
 AVX2_STEP_EXTRA = 0.63
 AVX2_FROZEN_STEP_EXTRA = 0.217
-#: A big print's process keeps much of what a scale's step took for the scales after it (the
-#: allocators hold freed memory): this share of the previous scale's step over the scale's own
-#: is added to it (a 3000x2250 scale painted in one tile lifts the 6000x4500 scale after it by
-#: 2.6 GB; in two tiles, by 2.5 GB).
-KEPT_SHARE = 0.41
+#: A big print's process keeps what a scale took for the scales after it (the allocators hold
+#: freed memory), and each scale then adds this share of the growth of its whole-image arrays
+#: (measured: 6000x4500 after 3000x2250 added 2.5-2.9 GB to the peak before, whatever its
+#: tiles): a scale's peak is at least the scale before's estimate plus that.
+NEXT_SCALE_GROWTH = 0.26
 #: With frozen weights (set where oneDNN runs AVX2 at most) each convolution keeps its filter
 #: reordered in oneDNN's layout for the session's life, for the forward and the backward pass.
 FROZEN_FILTERS_MB = 150.0
@@ -96,10 +96,13 @@ class Estimate:
     def total_mb(self) -> float:
         return sum(self.parts.values())
 
+    def growth_to(self, pixels: int) -> float:
+        """MB a big print's next scale of `pixels` adds to what this scale leaves kept."""
+        return NEXT_SCALE_GROWTH * TILED_BYTES_PER_PIXEL * max(0, pixels - self.pixels) / MB
+
     @property
-    def step_mb(self) -> float:
-        """The step's share: its activations, with the kernels' extra for them."""
-        return sum(mb for name, mb in self.parts.items() if name.endswith("step"))
+    def pixels(self) -> int:
+        return self.width * self.height
 
     def __str__(self) -> str:
         return f"{self.total_mb / 1024:.1f} GB"
@@ -123,7 +126,7 @@ def estimate_peak(
     print_pixels: int | None = None,
     avx2: bool | None = None,
     frozen_weights: bool | None = None,
-    previous_step_mb: float = 0.0,
+    previous: Estimate | None = None,
 ) -> Estimate:
     """The peak resident memory of a width x height run, before anything is built.
 
@@ -133,8 +136,8 @@ def estimate_peak(
     tiled; implied by a tile), not by the whole-image graph; print_pixels: a big print's full
     size in pixels when this is one of its coarser scales; avx2: whether oneDNN runs AVX2 at
     most, and frozen_weights: whether it keeps its reordered filters (None: as this CPU and
-    this process's environment say, nst_utils.hardware); previous_step_mb: a big print's
-    previous scale's step (its estimate's step_mb), part of which the process keeps.
+    this process's environment say, nst_utils.hardware); previous: a big print's previous
+    scale's estimate, whose memory the process keeps.
     """
     _check_size(width, height)
     if optimizer not in ("adam", "lbfgs"):
@@ -174,8 +177,11 @@ def estimate_peak(
         parts["AVX2 frozen step" if frozen else "AVX2 step"] = extra * step
     if frozen:
         parts["frozen filters"] = FROZEN_FILTERS_MB
-    if big and previous_step_mb > step:
-        parts["kept from the scale before"] = KEPT_SHARE * (previous_step_mb - step)
+    if big and previous is not None:
+        own = sum(parts.values())
+        kept = previous.total_mb + previous.growth_to(pixels) - own
+        if kept > 0:
+            parts["kept from the scale before"] = kept
     if optimizer == "lbfgs":
         parts["lbfgs"] = LBFGS_IMAGE_COPIES * 8 * 3 * pixels / MB
     return Estimate(width, height, parts)

@@ -114,10 +114,16 @@ def plan_scales(
     dropped = len(counts) - len(sizes)  # scales too small to paint: their steps go first
     counts = [sum(counts[: dropped + 1])] + counts[dropped + 1 :]
     plans = []
-    for (w, h), count in zip(sizes, counts):
+    for k, ((w, h), count) in enumerate(zip(sizes, counts)):
         options["print_pixels"] = width * height
-        options["previous_step_mb"] = plans[-1].estimate.step_mb if plans else 0.0
-        chosen = cell if cell is not None else pick_cell(w, h, room_mb, halo, **options)
+        options["previous"] = plans[-1].estimate if plans else None
+        # Room left for what the next scale adds to this one's kept memory.
+        after = sizes[k + 1][0] * sizes[k + 1][1] if k + 1 < len(sizes) else w * h
+        room = (
+            room_mb
+            - memory.NEXT_SCALE_GROWTH * memory.TILED_BYTES_PER_PIXEL * (after - w * h) / memory.MB
+        )
+        chosen = cell if cell is not None else pick_cell(w, h, room, halo, **options)
         window = None if chosen is None else tiles.largest_window(h, w, chosen, halo)
         estimate = memory.estimate_peak(w, h, tile=window, big=True, **options)
         count_tiles = len(tiles.plan_tiles(h, w, chosen, halo))

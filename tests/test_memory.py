@@ -186,28 +186,31 @@ def test_every_measured_peak_is_at_or_under_its_estimate_and_not_far_under():
 def test_a_big_prints_scale_counts_what_the_scale_before_kept():
     from nst_utils import scales
 
-    own = memory.estimate_peak(6000, 4500, tile=(1696, 1696), avx2=False, frozen_weights=False)
-    after = memory.estimate_peak(
-        6000, 4500, tile=(1696, 1696), avx2=False, frozen_weights=False, previous_step_mb=12000
-    )
-    assert after.parts["kept from the scale before"] == pytest.approx(
-        memory.KEPT_SHARE * (12000 - own.step_mb)
-    )
-    assert after.total_mb - own.total_mb == pytest.approx(after.parts["kept from the scale before"])
-    # Nothing is added after a smaller step, nor to a whole run.
-    small = memory.estimate_peak(6000, 4500, tile=(1696, 1696), previous_step_mb=10)
-    assert "kept from the scale before" not in small.parts
+    kernels = {"avx2": False, "frozen_weights": False}
+    before = memory.estimate_peak(3000, 2250, big=True, **kernels)
+    own = memory.estimate_peak(6000, 4500, tile=(1696, 1696), **kernels)
+    after = memory.estimate_peak(6000, 4500, tile=(1696, 1696), previous=before, **kernels)
+    # At least the scale before's estimate plus the share of the growth of the image arrays.
+    growth = memory.NEXT_SCALE_GROWTH * memory.TILED_BYTES_PER_PIXEL * 3 * 3000 * 2250 / 2**20
+    assert before.growth_to(6000 * 4500) == pytest.approx(growth)
+    assert after.total_mb == pytest.approx(max(own.total_mb, before.total_mb + growth))
+    assert after.parts["kept from the scale before"] > 0
+    # Nothing is added after a small scale, nor to a whole run.
+    small = memory.estimate_peak(750, 563, big=True, **kernels)
     assert (
-        "kept from the scale before"
-        not in memory.estimate_peak(400, 300, previous_step_mb=1e6).parts
+        memory.estimate_peak(6000, 4500, tile=(1696, 1696), previous=small, **kernels).parts
+        == own.parts
     )
-    # The planner passes each scale the step of the one before it.
-    _, plans = scales.run_estimate(
-        6000, 4500, room_mb=16384, scales=3, avx2=False, frozen_weights=False
-    )
-    for before, plan in zip(plans, plans[1:]):
-        kept = plan.estimate.parts.get("kept from the scale before", 0.0)
-        assert kept == pytest.approx(
-            memory.KEPT_SHARE * max(0.0, before.estimate.step_mb - plan.estimate.step_mb)
+    assert "kept from the scale before" not in memory.estimate_peak(400, 300, previous=before).parts
+    # The planner leaves each scale room for the next one's growth: in 16384 MB the 3000x2250
+    # scale is tiled (painted whole, the 6000x4500 scale after it peaked at 16.8-17.2 GB).
+    _, plans = scales.run_estimate(6000, 4500, room_mb=16384, scales=3, **kernels)
+    assert plans[1].cell is not None and plans[1].tiles >= 2
+    for earlier, plan in zip(plans, plans[1:]):
+        assert (
+            plan.estimate.total_mb
+            >= earlier.estimate.total_mb
+            + earlier.estimate.growth_to(plan.width * plan.height)
+            - 1e-6
         )
-    assert plans[-1].estimate.parts["kept from the scale before"] > 0
+        assert plan.estimate.total_mb <= 16384
