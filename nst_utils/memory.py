@@ -98,14 +98,15 @@ class Estimate:
 
     def growth_to(self, pixels: int) -> float:
         """MB a big print's next scale of `pixels` adds to what this scale leaves kept."""
-        return NEXT_SCALE_GROWTH * TILED_BYTES_PER_PIXEL * max(0, pixels - self.pixels) / MB
-
-    @property
-    def pixels(self) -> int:
-        return self.width * self.height
+        return scale_growth_mb(self.width * self.height, pixels)
 
     def __str__(self) -> str:
         return f"{self.total_mb / 1024:.1f} GB"
+
+
+def scale_growth_mb(pixels: int, next_pixels: int) -> float:
+    """MB a big print's scale of next_pixels adds to what its scale of `pixels` left kept."""
+    return NEXT_SCALE_GROWTH * TILED_BYTES_PER_PIXEL * max(0, next_pixels - pixels) / MB
 
 
 def _check_size(width, height):

@@ -119,10 +119,7 @@ def plan_scales(
         options["previous"] = plans[-1].estimate if plans else None
         # Room left for what the next scale adds to this one's kept memory.
         after = sizes[k + 1][0] * sizes[k + 1][1] if k + 1 < len(sizes) else w * h
-        room = (
-            room_mb
-            - memory.NEXT_SCALE_GROWTH * memory.TILED_BYTES_PER_PIXEL * (after - w * h) / memory.MB
-        )
+        room = room_mb - memory.scale_growth_mb(w * h, after)
         chosen = cell if cell is not None else pick_cell(w, h, room, halo, **options)
         window = None if chosen is None else tiles.largest_window(h, w, chosen, halo)
         estimate = memory.estimate_peak(w, h, tile=window, big=True, **options)
