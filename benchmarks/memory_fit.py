@@ -234,6 +234,11 @@ def compare(rows: list) -> list:
     return points
 
 
+def on_avx2(estimate) -> bool:
+    """Whether an estimate was made for oneDNN's AVX2 kernels (it has their parts)."""
+    return any(name.startswith("AVX2") for name in estimate.parts)
+
+
 def highest_peaks(points: list) -> list:
     """[(highest peak MB, memory.Estimate), ...]: one per case as the estimate sees it (the same
     parts: size, options, kernels; the iterations and repeats apart), with the highest of its
@@ -336,13 +341,13 @@ def main(argv=None) -> int:
         row["over"] = round(row["estimate_mb"] / row["peak_mb"] - 1, 3)
     for label, peak, guess in points:
         over = guess.total_mb / peak - 1
-        kernels = ("AVX2" if any(k.startswith("AVX2") for k in guess.parts) else "native") + (
+        ran = ("AVX2" if on_avx2(guess) else "native") + (
             ", frozen" if "frozen filters" in guess.parts else ""
         )
-        print(f"{label:44} {kernels:13} {peak:8.0f} {guess.total_mb:9.0f} {100 * over:6.1f}%")
+        print(f"{label:44} {ran:13} {peak:8.0f} {guess.total_mb:9.0f} {100 * over:6.1f}%")
     cases = highest_peaks(points)
     for avx2, wanted in ((False, 1.15), (True, 1.33)):
-        kind = [(p, g) for p, g in cases if any(k.startswith("AVX2") for k in g.parts) == avx2]
+        kind = [(p, g) for p, g in cases if on_avx2(g) == avx2]
         if kind:
             ratios = [guess.total_mb / peak for peak, guess in kind]
             print(

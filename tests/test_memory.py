@@ -177,7 +177,7 @@ def test_every_measured_peak_is_at_or_under_its_estimate_and_not_far_under():
     assert any(label.startswith("  to scale 2/3") for label, _, _ in points)
     kinds = set()
     for peak, estimate in memory_fit.highest_peaks(points):
-        avx2 = any(part.startswith("AVX2") for part in estimate.parts)
+        avx2 = memory_fit.on_avx2(estimate)
         kinds.add((avx2, "frozen filters" in estimate.parts))
         assert peak <= estimate.total_mb <= MARGIN[avx2] * peak, estimate.parts
     assert kinds == {(False, False), (False, True), (True, False), (True, True)}
