@@ -258,7 +258,8 @@ class BigPrintResult:
     """The final network image (the last finite one), the iterations run in all (with those
     before a resumption), why it stopped (None: all ran, 'interrupted', or 'non-finite') and
     the position to continue from, and per scale (coarse to fine) its size, iterations, tiles,
-    estimated peak memory and the seconds this process painted it (ScalePlan.describe)."""
+    estimated peak memory (ScalePlan.describe), the iterations done at it, and the seconds this
+    process painted it and its peak then."""
 
     image: np.ndarray
     iterations: int
@@ -279,6 +280,7 @@ def paint(
     resume: Optional[Position] = None,
     after_step: Optional[Callable[[Position], None]] = None,
     on_stage: Optional[Callable[[str, float], None]] = None,
+    on_scale: Optional[Callable[[list], None]] = None,
 ) -> BigPrintResult:
     """Paint `plan` coarse to fine, or continue it from `resume` (a Position it reported).
 
@@ -288,7 +290,8 @@ def paint(
     step's starting image and its costs; should_stop() is asked before each step;
     after_step(position) sees where the painting stands after each step. on_stage(text,
     fraction) hears what a step is doing ('scale 2/3, 1500x1125, tile 5/12 of pass 1/2') and the
-    share of it done, as each scale starts and each tile ends.
+    share of it done, as each scale starts and each tile ends. on_scale(records) hears the
+    scales' records (BigPrintResult.scales) once they are planned and again as each scale ends.
     """
     import time
 
@@ -316,7 +319,17 @@ def paint(
         styles=len(styles),
         precision=settings.precision,
     )
-    record = [dict(p.describe(), seconds=0.0) for p in plans]
+    record = [dict(p.describe(), iterations_done=0, seconds=0.0) for p in plans]
+    if resume is not None:
+        for k in range(first_scale):
+            record[k]["iterations_done"] = iterations[k]
+        record[first_scale]["iterations_done"] = resume.step
+
+    def announce():
+        if on_scale is not None:
+            on_scale([dict(r) for r in record])
+
+    announce()
     image, stopped = None, None
     index, i, adam = first_scale, 0, tiles.Adam(settings.learning_rate)
     done = 0 if resume is None else resume.done
@@ -387,8 +400,10 @@ def paint(
                     after_step(Position(iterations, index, i + 1, image, adam.m, adam.v, adam.t))
             else:
                 i = count
+            record[index]["iterations_done"] = i
             record[index]["seconds"] = round(time.monotonic() - began, 1)
             record[index]["peak_mb"] = memory.peak_rss_mb()  # the process's, so far
+            announce()
             del a_C, targets
             if stopped:
                 break

@@ -353,6 +353,7 @@ def paint_big(
         resume=resume,
         after_step=after_step,
         on_stage=hooks.on_stage,
+        on_scale=hooks.on_scale,
     )
     image = full_size(done.image)  # stopped at a coarser scale, the image is still upsampled
     if output_dir is not False:

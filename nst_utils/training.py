@@ -93,7 +93,8 @@ class Hooks:
     (1, H, W, 3) network image (default: save_image with the run's means). checkpoint(result):
     called after each snapshot and once at the end, to keep the optimiser's state.
     on_stage(text, fraction): what a long iteration is doing (a big print's scale and tile) and
-    the share of it done.
+    the share of it done. on_scale(records): a big print's scales (nst_utils.scales.paint's
+    records) as planned and as each ends.
     """
 
     report: Optional[Callable] = print_report
@@ -103,6 +104,7 @@ class Hooks:
     save: Optional[Callable] = None
     checkpoint: Optional[Callable] = None
     on_stage: Optional[Callable[[str, float], None]] = None
+    on_scale: Optional[Callable[[list], None]] = None
 
 
 class RunTracker:

@@ -147,11 +147,11 @@ def test_every_step_is_shown_under_its_scale_and_tile_not_under_the_targets(vgg_
     style = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     halo = tiles.halo_for(["conv2_2", "conv1_1", "conv2_1"])
     for cell in (None, 64):  # whole scales, then 2 and 6 tiles
-        shown, steps = [], []
+        shown, steps, records = [], [], []
         plan = big(
             160, 128, iterations=[1, 2], content_layer="conv2_2", style_layers=LAYERS, cell=cell
         )
-        scales.paint(
+        result = scales.paint(
             weights,
             plan,
             content,
@@ -159,7 +159,12 @@ def test_every_step_is_shown_under_its_scale_and_tile_not_under_the_targets(vgg_
             room_mb=1e9,
             on_stage=lambda text, fraction: shown.append(text),
             on_step=lambda *step: steps.append(shown[-1]),
+            on_scale=records.append,
         )
+        # The scales' records as planned, then as each scale ends: the last is the result's.
+        done = [[(r["width"], r["iterations_done"]) for r in rs] for rs in records]
+        assert done == [[(80, 0), (160, 0)], [(80, 1), (160, 0)], [(80, 1), (160, 2)]]
+        assert records[-1] == result.scales and "peak_mb" not in records[0][0]
         expected = []
         for k, (w, h), count in ((1, (80, 64), 1), (2, (160, 128), 2)):
             n = len(tiles.plan_tiles(h, w, cell, halo))
@@ -229,12 +234,23 @@ def _generate(vgg_mat, out, *options):
 
 
 @pytest.mark.slow
-def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, capsys):
+def test_generate_paints_coarse_to_fine_with_the_style_scale(
+    vgg_mat, tmp_path, capsys, monkeypatch
+):
     import json
 
     import imageio.v3 as iio
 
-    out = tmp_path / "big"
+    from nst_utils.commands import generate
+
+    out, on_disk = tmp_path / "big", []
+    scaled = generate.RunState.scaled
+
+    def scaled_and_read(self, records):  # run.json as a reader sees it while the run goes on
+        scaled(self, records)
+        on_disk.append(json.loads((out / "run.json").read_text())["scales"])
+
+    monkeypatch.setattr(generate.RunState, "scaled", scaled_and_read)
     code = _generate(
         vgg_mat,
         out,
@@ -266,6 +282,9 @@ def test_generate_paints_coarse_to_fine_with_the_style_scale(vgg_mat, tmp_path, 
     for scale in run["scales"]:
         assert scale["cell"] is None and scale["estimate_mb"] > 0 and scale["seconds"] >= 0
         assert scale["peak_mb"] is None or scale["peak_mb"] > 0
+    # run.json told the scales as planned and as each ended, before the painting did.
+    done = [[scale["iterations_done"] for scale in record] for record in on_disk]
+    assert done == [[0, 0], [4, 0], [4, 2]] and on_disk[-1] == run["scales"]
 
 
 @pytest.mark.slow

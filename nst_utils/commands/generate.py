@@ -261,6 +261,25 @@ class RunState:
         self.let_go()
         self.iterations = i + 1
 
+    def scaled(self, scales) -> None:
+        """A big print's scales, as planned and as each ends, into run.json at once: a long run
+        tells what it is painting. A failed write waits for the run's next record."""
+        from ..errors import NSTError
+
+        self.record["scales"] = scales
+        held = self._held
+        if not held:
+            if self.stop.quitting:  # the folder is the stop's to write
+                return
+            self.writing.acquire()
+        try:
+            self.write()
+        except NSTError:
+            pass
+        finally:
+            if not held:
+                self.writing.release()
+
     def painted(self, painting) -> None:
         """run.json from the painting's result, whatever stopped it."""
         result = painting.result
@@ -555,6 +574,7 @@ def _paint(settings, weights, inputs, run, state):
             log_every=settings.log_every,
             on_step=on_step,
             on_stage=bar.on_stage,
+            on_scale=run.scaled,
             should_stop=run.stop.requested,
             save=run.saver(saver(settings, inputs)),
             checkpoint=run.let_go,
