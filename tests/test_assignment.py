@@ -526,18 +526,26 @@ def _reachable(host: str, port: int = 443) -> bool:
 
 def _student_venv(requirements: Path) -> Path:
     """A venv with only `requirements` installed (pip from PyPI), kept under NST_TEST_CACHE
-    (default /var/cache/nst-tests) by the file's hash, so that reruns reuse it."""
+    (default /var/cache/nst-tests) by the file's hash, so that reruns reuse it; built under a
+    file lock, so that suites running at once on one machine build it once."""
     import hashlib
+
+    from filelock import FileLock
 
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
     cache = Path(os.environ.get("NST_TEST_CACHE", "/var/cache/nst-tests"))
     venv = cache / f"student-venv-{digest}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{venv}.lock"):
+        return _build_student_venv(venv, requirements, digest)
+
+
+def _build_student_venv(venv: Path, requirements: Path, digest: str) -> Path:
     if (venv / "ok").is_file():
         return venv
     if not _reachable("pypi.org"):
         pytest.skip("PyPI is not reachable: the students' requirements cannot be installed")
     shutil.rmtree(venv, ignore_errors=True)
-    cache.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_FIND_LINKS")}
     done = subprocess.run(
@@ -616,6 +624,7 @@ def test_the_completed_student_notebook_runs_in_the_download_alone(assignment, v
 
 
 DEBROOT = Path(os.environ.get("NST_DEBROOT_CACHE", "/var/cache/nst-debroot"))
+ROOT_LOCK = DEBROOT.with_name(DEBROOT.name + ".lock")
 SUITE = "bookworm"
 
 
@@ -691,7 +700,9 @@ def _install_zip(root: Path, archive: Path) -> None:
 
 def _prepared_root(archive: Path) -> Path:
     """A clean Debian root (debootstrap, minbase) where the zip's setup.sh has run, cached in
-    DEBROOT by the hash of setup.sh and requirements.txt, so that reruns are cheap."""
+    DEBROOT by the hash of setup.sh and requirements.txt, so that reruns are cheap. The caller
+    holds ROOT_LOCK while it makes and uses the root: the root is shared by every suite on the
+    machine, and a test lays its own zip and mounts into it."""
     import hashlib
 
     if os.geteuid() != 0 or not shutil.which("debootstrap") or not shutil.which("chroot"):
@@ -751,11 +762,19 @@ def test_the_zip_alone_installs_and_grades_in_a_clean_debian_root(assignment, tm
     from Debian, the grading requirements from PyPI), then run_autograder, in the chroot, on a
     correct, a mistaken, a malformed and a two-notebook submission. The sandbox is whatever
     `--isolation auto` finds in the chroot; the output says when there is none."""
+    from filelock import FileLock
+
+    archive = assignment / "autograder.zip"
+    DEBROOT.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(ROOT_LOCK):
+        _grade_in_the_debian_root(archive)
+
+
+def _grade_in_the_debian_root(archive: Path) -> None:
     import nbformat
 
     from nst_utils.grading.student import make_student_notebook
 
-    archive = assignment / "autograder.zip"
     root = _prepared_root(archive)
     _install_zip(root, archive)  # this assignment's zip (the setup is shared by its hash)
     assert not (root / "autograder" / "source" / "pyproject.toml").exists()

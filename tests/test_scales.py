@@ -327,6 +327,8 @@ def test_a_finished_coarse_to_fine_run_resumed_for_more_lengthens_its_finest_sca
 
     position = read_state(out / "state.npz")["big"]
     assert position.iterations == [3, 3] and (position.scale, position.step) == (1, 3)
+    # The resumed run's record counts the coarse scale as done, and the fine one's 1 + 2 steps.
+    assert [(s["iterations"], s["iterations_done"]) for s in run["scales"]] == [(3, 3), (3, 3)]
 
 
 @pytest.mark.slow
