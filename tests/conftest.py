@@ -18,7 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+from nst_utils.quiet import import_tensorflow  # noqa: E402
+
+# As the package imports it: quiet, so that xdist's controller prints none of its start-up lines.
+tf = import_tensorflow()
 
 from nst_utils import training  # noqa: E402
 from nst_utils.grading.sandbox import host  # noqa: E402
