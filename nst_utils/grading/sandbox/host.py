@@ -622,38 +622,3 @@ def run_submission(tasks: list, isolated: bool = True, slot: int = 0) -> dict:
             }
         pending = [t for t in pending if t.id not in results]
     return results
-
-
-def run_submissions(groups: list, jobs: int = 1, isolated: bool = True) -> dict:
-    """{task id: result} for every task; each group (one submission's tasks) in its own box,
-    `jobs` boxes side by side."""
-    groups = [g for g in groups if g]
-    if jobs <= 1 or len(groups) <= 1:
-        results = {}
-        for group in groups:
-            results.update(run_submission(group, isolated, 0))
-        return results
-    import queue
-
-    todo, results, lock = queue.Queue(), {}, threading.Lock()
-    for group in groups:
-        todo.put(group)
-
-    def work(slot):
-        while True:
-            try:
-                group = todo.get_nowait()
-            except queue.Empty:
-                return
-            done = run_submission(group, isolated, slot)
-            with lock:
-                results.update(done)
-
-    threads = [
-        threading.Thread(target=work, args=(slot,)) for slot in range(min(jobs, len(groups)))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
