@@ -264,21 +264,22 @@ class RunState:
     def scaled(self, scales) -> None:
         """A big print's scales, as planned and as each ends, into run.json at once: a long run
         tells what it is painting. A failed write waits for the run's next record."""
+        import contextlib
+
         from ..errors import NSTError
 
-        self.record["scales"] = scales
-        held = self._held
-        if not held:
-            if self.stop.quitting:  # the folder is the stop's to write
-                return
-            self.writing.acquire()
-        try:
-            self.write()
-        except NSTError:
-            pass
-        finally:
-            if not held:
-                self.writing.release()
+        if self._held:  # the painting holds the folder already (a snapshot's state is due)
+            hold = contextlib.nullcontext()
+        elif self.stop.quitting:  # the folder is the stop's to write
+            return
+        else:
+            hold = self.writing
+        with hold:  # the record is changed only where no stop is writing it
+            self.record["scales"] = scales
+            try:
+                self.write()
+            except NSTError:
+                pass
 
     def painted(self, painting) -> None:
         """run.json from the painting's result, whatever stopped it."""
