@@ -261,6 +261,8 @@ def test_a_coarse_to_fine_run_stopped_by_sigterm_resumes_from_its_scale_and_step
     assert state["iterations"] == done >= 2
     assert (state["big"].scale, state["big"].step) == (0, done)
     assert state["image"].shape == (1, 64, 80, 3)  # the coarse scale's size
+    scales = json.loads((out / "run.json").read_text())["scales"]
+    assert [s["iterations_done"] for s in scales] == [done, 0]
     assert (
         main(["generate", "--resume", str(out), "--iterations", str(done + 2), "--no-progress"])
         == 0
@@ -269,6 +271,21 @@ def test_a_coarse_to_fine_run_stopped_by_sigterm_resumes_from_its_scale_and_step
     assert run["iterations_completed"] == done + 2 == len(run["costs"])
     assert run["costs"][:done] == run_record.history_rows(state["history"])
     assert iio.imread(out / "generated_image.jpg").shape == (128, 160, 3)
+
+
+def test_a_stopped_big_prints_scales_count_the_iterations_its_state_holds():
+    from types import SimpleNamespace
+
+    from nst_utils.commands import generate
+
+    stop = SimpleNamespace(signal_number=signal.SIGINT)
+    run = generate.RunState(stop, None, time.perf_counter())
+    # As painted when the stop came (4 at the coarse scale, 2 at the fine); the state holds 5.
+    run.record = {"scales": [{"iterations": 4, "iterations_done": 4}, {"iterations": 3}]}
+    run.record["scales"][1]["iterations_done"] = 2
+    run._progress(5, [], [], "interrupted")
+    assert [s["iterations_done"] for s in run.record["scales"]] == [4, 1]
+    assert run.record["iterations_completed"] == 5 and run.record["signal"] == "SIGINT"
 
 
 @pytest.mark.parametrize("saved", [True, False])

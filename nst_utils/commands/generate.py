@@ -425,6 +425,10 @@ class RunState:
                 "costs": run_record.history_rows(history),
             }
         )
+        left = iterations  # a big print's scales, coarse to fine, as far as those iterations go
+        for scale in self.record.get("scales") or []:
+            scale["iterations_done"] = min(scale["iterations"], left)
+            left -= scale["iterations_done"]
 
     def _reserve_path(self) -> Path:
         return self.run_dir / ".nst-reserve"
