@@ -11,6 +11,10 @@ class NSTError(Exception):
     exit_code = 2
 
 
+class EmulatedBfloat16Warning(RuntimeWarning):
+    """bfloat16 asked of a CPU that only emulates it (about ten times slower than float32)."""
+
+
 class ConfigError(NSTError, ValueError):
     """A setting that cannot be used (a size, a layer name, a weight, ...)."""
 

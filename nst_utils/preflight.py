@@ -26,11 +26,20 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 def check(
     settings, allow_emulated_bfloat16: bool = False, weights_typed: bool = False, stream=None
-) -> None:
+) -> bool:
     """Refuse in one line (an NSTError) what the run cannot use; warn of what it uses oddly.
-    weights_typed: the weights path came from --weights (else NST_WEIGHTS or the default)."""
+    weights_typed: the weights path came from --weights (else NST_WEIGHTS or the default).
+    True when the run will emulate bfloat16, as allowed (said here, once)."""
     stream = stream or sys.stderr
-    check_precision(settings.precision, allow_emulated_bfloat16)
+    emulated = check_precision(settings.precision, allow_emulated_bfloat16)
+    if emulated:
+        print(
+            "warning: this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag); "
+            "bfloat16 is emulated, about 10x slower than float32, as --allow-emulated-bfloat16 "
+            "allows",
+            file=stream,
+            flush=True,
+        )
     named = [("--content", settings.content_image)]
     named += [("--style", path) for path in settings.style_images]
     if settings.init not in INITS:
@@ -66,6 +75,7 @@ def check(
         )
     _weights_path(settings, weights_typed)
     _output_folder(settings)
+    return emulated
 
 
 def painting_size(settings, content_size) -> tuple:
@@ -145,14 +155,16 @@ def _output_folder(settings) -> None:
         )
 
 
-def check_precision(precision: str, allow_emulated: bool = False) -> None:
+def check_precision(precision: str, allow_emulated: bool = False) -> bool:
     """bfloat16 where the CPU only emulates it (about ten times slower than float32) is refused
-    unless allowed; nst_utils.hardware reads the CPU's flags."""
+    unless allowed; nst_utils.hardware reads the CPU's flags. True: emulated, and allowed."""
     from .hardware import bfloat16_support
 
-    if precision == "bfloat16" and not allow_emulated and bfloat16_support() is None:
+    emulated = precision == "bfloat16" and bfloat16_support() is None
+    if emulated and not allow_emulated:
         raise ConfigError(
             "this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag), so "
             "--precision bfloat16 would be emulated, about 10x slower than float32; use "
             "--precision float32, or add --allow-emulated-bfloat16 to run it anyway"
         )
+    return emulated

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from .architecture import CONV_LAYERS
 from .config import CONFIG
-from .errors import ConfigError
+from .errors import ConfigError, EmulatedBfloat16Warning
 from .settings import DEFAULTS, Settings
 from .weights import VGGWeights, load_weights
 
@@ -81,7 +81,7 @@ def _warn_if_bfloat16_is_emulated():
             "this CPU has no native bfloat16 arithmetic (no AMX or AVX512_BF16 flag): "
             "precision='bfloat16' will be emulated and slower than float32; use "
             "float32",
-            RuntimeWarning,
+            EmulatedBfloat16Warning,
             stacklevel=3,
         )
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import imageio.v3 as iio
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from nst_utils import colors
 from nst_utils.cli import main
 from nst_utils.config import PROJECT_ROOT
+from nst_utils.errors import EmulatedBfloat16Warning
 from nst_utils.settings import DEFAULTS
 from nst_utils.images import generate_noise_image, load_image, reshape_and_normalize_image
 from nst_utils.weights import load_weights
@@ -504,11 +506,21 @@ def test_a_stop_signal_mid_run_leaves_a_valid_image_and_record(number, code, vgg
     assert "saved " in stdout
 
 
-def test_bfloat16_precision_is_opt_in_and_close_to_float32(paint, seeded):
+def test_bfloat16_precision_is_opt_in_and_close_to_float32(paint, seeded, capsys):
+    from nst_utils.hardware import bfloat16_support
+
     assert record(seeded)["settings"]["precision"] == "float32"
+    capsys.readouterr()
     # Allowed where the CPU only emulates it, so that the test runs on any CPU.
-    code, half = paint("bf16", *SEEDED, "--precision", "bfloat16", "--allow-emulated-bfloat16")
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        code, half = paint("bf16", *SEEDED, "--precision", "bfloat16", "--allow-emulated-bfloat16")
     assert code == 0 and record(half)["settings"]["precision"] == "bfloat16"
+    # Emulation is said once, in generate's own words; no raw warning with a source line.
+    said = [line for line in capsys.readouterr().err.splitlines() if "bfloat16" in line]
+    emulated = bfloat16_support() is None
+    assert len(said) == emulated and all(line.startswith("warning: ") for line in said), said
+    assert not [w for w in raised if issubclass(w.category, EmulatedBfloat16Warning)]
     # Same start image: bfloat16 convolutions (8-bit mantissa) give nearly the same costs.
     for got, want in zip(first_costs(half), first_costs(seeded)):
         assert got == pytest.approx(want, rel=0.05)

@@ -16,9 +16,10 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, EmulatedBfloat16Warning
 from ..settings import add_flags
 
 MAX_PROGRESS_SNAPSHOTS = 12
@@ -74,7 +75,10 @@ def _run(args, lock):
         settings = from_args(args, environment)
     # Paths, files, sizes and precision, before TensorFlow's seconds and hundreds of MB.
     typed = "vgg_model" in vars(args)  # the weights' path from --weights
-    preflight.check(settings, getattr(args, "allow_emulated_bfloat16", False), typed)
+    if preflight.check(settings, getattr(args, "allow_emulated_bfloat16", False), typed):
+        # Said once above: the core's warning and TensorFlow's error line would say it again.
+        warnings.simplefilter("ignore", EmulatedBfloat16Warning)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Before TensorFlow: a first run's child process that reads the .mat (600 MB) then never
     # runs beside TensorFlow's hundreds of MB, so it peaks no higher than the later runs. A
     # file to download waits until TensorFlow has loaded: a broken one is told first.
