@@ -38,10 +38,10 @@ STYLE_FLOATS_PER_PIXEL = 64 + 128 / 4 + 256 / 16 + 512 / 64 + 512 / 256
 # Fitted by benchmarks/memory_fit.py to the peaks of real `generate` runs (/usr/bin/time's
 # maximum resident size, and a big print's peak so far at the end of each scale; TensorFlow
 # 2.21 with oneDNN, full-size VGG-19, weights from nst's cache) over sizes 200x150 to 6000x4500,
-# whole, coarse to fine, tiled, both precisions and L-BFGS, natively (AVX-512) and with oneDNN
-# capped at AVX2, with and without frozen weights: every case's highest peak is at or under its
-# estimate, which is at most 15% over it natively and 33% with AVX2, whose peaks vary more from
-# one run to the next (benchmarks/RESULTS.md has the grid).
+# whole, coarse to fine, tiled, both precisions and L-BFGS, natively (AVX-512), with oneDNN
+# capped at AVX2 and on a CPU with AVX2 only, with and without frozen weights: every case's
+# highest peak is at or under its estimate, which is at most 15% over it natively and 33% with
+# AVX2, whose peaks vary more from one run to the next (benchmarks/RESULTS.md has the grid).
 #: The process before painting: Python, TensorFlow (about 530 MB), the weights and the graph.
 BASE_MB = 764.27
 #: Peak bytes per input pixel per activation float of a whole run's step (forward and backward
