@@ -292,13 +292,9 @@ def fit(rows: list) -> dict:
     return {"factors": factors, "largest estimate / peak": round(t, 3)}
 
 
-def size(text: str) -> tuple:
-    """(width, height) from 'WxH' (argparse names this function when the text is not one)."""
-    width, height = text.lower().split("x")
-    return int(width), int(height)
-
-
 def main(argv=None) -> int:
+    from bench import parse_size
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="also the large cases (8+ GB)")
     parser.add_argument(
@@ -312,7 +308,7 @@ def main(argv=None) -> int:
         "--whole",
         nargs="+",
         default=[],
-        type=size,
+        type=parse_size,
         metavar="WxH",
         help="also whole runs of these sizes, one iteration each (with --only none, only these)",
     )

@@ -13,6 +13,8 @@ import platform
 #: CPU flags (as /proc/cpuinfo names them) that give native bfloat16 arithmetic: x86's, then
 #: aarch64's (Armv8.6 BF16, which oneDNN's Arm Compute Library kernels use).
 BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+#: What nst says of a CPU without them: bfloat16 is emulated there, about 10x slower.
+NO_NATIVE_BFLOAT16 = f"this CPU has no native bfloat16 (no {', '.join(BFLOAT16_FLAGS)} flag)"
 
 
 @functools.lru_cache(maxsize=1)

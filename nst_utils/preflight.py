@@ -33,10 +33,11 @@ def check(
     stream = stream or sys.stderr
     emulated = check_precision(settings.precision, allow_emulated_bfloat16)
     if emulated:
+        from .hardware import NO_NATIVE_BFLOAT16
+
         print(
-            "warning: this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag); "
-            "bfloat16 is emulated, about 10x slower than float32, as --allow-emulated-bfloat16 "
-            "allows",
+            f"warning: {NO_NATIVE_BFLOAT16}; bfloat16 is emulated, about 10x slower than "
+            "float32, as --allow-emulated-bfloat16 allows",
             file=stream,
             flush=True,
         )
@@ -158,13 +159,13 @@ def _output_folder(settings) -> None:
 def check_precision(precision: str, allow_emulated: bool = False) -> bool:
     """bfloat16 where the CPU only emulates it (about ten times slower than float32) is refused
     unless allowed; nst_utils.hardware reads the CPU's flags. True: emulated, and allowed."""
-    from .hardware import bfloat16_support
+    from .hardware import NO_NATIVE_BFLOAT16, bfloat16_support
 
     emulated = precision == "bfloat16" and bfloat16_support() is None
     if emulated and not allow_emulated:
         raise ConfigError(
-            "this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag), so "
-            "--precision bfloat16 would be emulated, about 10x slower than float32; use "
+            f"{NO_NATIVE_BFLOAT16}, so --precision bfloat16 would be emulated, about 10x "
+            "slower than float32; use "
             "--precision float32, or add --allow-emulated-bfloat16 to run it anyway"
         )
     return emulated

@@ -74,13 +74,12 @@ def _pool(prev_layer, pooling, name):
 
 
 def _warn_if_bfloat16_is_emulated():
-    from .hardware import bfloat16_support
+    from .hardware import NO_NATIVE_BFLOAT16, bfloat16_support
 
     if bfloat16_support() is None:
         warnings.warn(
-            "this CPU has no native bfloat16 arithmetic (no AMX or AVX512_BF16 flag): "
-            "precision='bfloat16' will be emulated and slower than float32; use "
-            "float32",
+            f"{NO_NATIVE_BFLOAT16}: precision='bfloat16' will be emulated, about 10x slower "
+            "than float32; use float32",
             EmulatedBfloat16Warning,
             stacklevel=3,
         )

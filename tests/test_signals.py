@@ -281,8 +281,9 @@ def test_a_stopped_big_prints_scales_count_the_iterations_its_state_holds():
     stop = SimpleNamespace(signal_number=signal.SIGINT)
     run = generate.RunState(stop, None, time.perf_counter())
     # As painted when the stop came (4 at the coarse scale, 2 at the fine); the state holds 5.
-    run.record = {"scales": [{"iterations": 4, "iterations_done": 4}, {"iterations": 3}]}
-    run.record["scales"][1]["iterations_done"] = 2
+    run.record = {
+        "scales": [{"iterations": 4, "iterations_done": 4}, {"iterations": 3, "iterations_done": 2}]
+    }
     run._progress(5, [], [], "interrupted")
     assert [s["iterations_done"] for s in run.record["scales"]] == [4, 1]
     assert run.record["iterations_completed"] == 5 and run.record["signal"] == "SIGINT"

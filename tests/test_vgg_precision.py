@@ -124,7 +124,7 @@ def test_precision_defaults_to_the_configuration(sess, small_config):
 
 def test_a_cpu_without_native_bfloat16_is_told_so(sess, fixture_weights, monkeypatch):
     monkeypatch.setattr(hardware, "bfloat16_support", lambda: None)
-    with pytest.warns(RuntimeWarning, match="no native bfloat16 arithmetic"):
+    with pytest.warns(RuntimeWarning, match="no native bfloat16"):
         build_vgg_graph(fixture_weights, 8, 8, precision="bfloat16")
     monkeypatch.setattr(hardware, "bfloat16_support", lambda: "amx_bf16")
     with warnings.catch_warnings():

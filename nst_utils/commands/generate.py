@@ -10,6 +10,7 @@ that `--resume RUN_FOLDER` continues it. This module imports no TensorFlow, so `
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import signal
@@ -268,8 +269,6 @@ class RunState:
     def scaled(self, scales) -> None:
         """A big print's scales, as planned and as each ends, into run.json at once: a long run
         tells what it is painting. A failed write waits for the run's next record."""
-        import contextlib
-
         from ..errors import NSTError
 
         if self._held:  # the painting holds the folder already (a snapshot's state is due)
